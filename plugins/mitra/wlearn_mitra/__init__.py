@@ -1,0 +1,1 @@
+"""Mitra on ONNX Runtime for wlearn."""

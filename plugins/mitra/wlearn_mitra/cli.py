@@ -1,0 +1,39 @@
+"""The ``wlearn-mitra`` console command: ``demo``, ``convert`` and ``verify``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wlearn-mitra",
+        description="Mitra tabular in-context learning on ONNX Runtime.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    from . import demo
+
+    demo.add_arguments(commands.add_parser("demo", help=demo.__doc__.splitlines()[0]))
+
+    # The converter needs torch; its arguments are declared without importing it.
+    from .convert import cli as convert_cli
+
+    convert_cli.add_convert_arguments(
+        commands.add_parser("convert", help="Convert a Mitra checkpoint to ONNX.")
+    )
+    convert_cli.add_verify_arguments(
+        commands.add_parser("verify", help="Compare an ONNX file with the PyTorch model.")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

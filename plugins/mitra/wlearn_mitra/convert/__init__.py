@@ -1,0 +1,1 @@
+"""Mitra checkpoint -> ONNX converter (needs the ``convert`` extra)."""

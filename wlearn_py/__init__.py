@@ -1,0 +1,1 @@
+"""wlearn: the .wlrn model-bundle format and its loader registry."""
