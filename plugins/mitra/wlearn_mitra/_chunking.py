@@ -1,0 +1,147 @@
+"""Query chunking under a memory budget, progress reporting and interruptible runs.
+
+Query rows never interact in Tab2D (each attends to the support rows and to its own features
+only), so any split of the query set gives the same rows back; only the peak memory changes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from wlearn.errors import ValidationError
+
+#: Default working-memory budget for activations, on top of the model's weights.
+DEFAULT_MEMORY_MB = 1024
+
+#: The bucketing step compares every value with 999 quantiles.
+N_QUANTILES = 999
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes of a Tab2D graph that decide its activation memory."""
+
+    dim: int
+    n_heads: int
+    n_slots: int  # logits per row (classifier) or 1 (regressor)
+
+
+def bytes_per_query_row(shape: ModelShape, n_support: int, n_features: int) -> int:
+    """A deliberately generous estimate of the activation bytes one query row costs.
+
+    Per row: the (F+1) token states and MLP hidden layers (``dim`` and ``4 dim`` wide, a few
+    alive at once), the row-attention scores against every support row (one per head and
+    feature, plus the softmax's copy), and the quantile comparison of the embedding step.
+    Calibrated against measured peaks of ONNX Runtime on the full-size model
+    (see bench/README.md), where it errs on the high side.
+    """
+    tokens = n_features + 1
+    states = tokens * shape.dim * 4 * 24
+    scores = tokens * shape.n_heads * max(n_support, 1) * 4 * 3
+    bucket = max(n_features, 1) * N_QUANTILES * 9
+    return states + scores + bucket
+
+
+def chunk_rows(
+    shape: ModelShape,
+    n_support: int,
+    n_features: int,
+    *,
+    max_memory_mb: float | None,
+    chunk_size: int | None,
+) -> int:
+    """Rows per chunk: ``chunk_size`` if given, else as many as the budget allows (>= 1)."""
+    if chunk_size is not None:
+        if int(chunk_size) != chunk_size or chunk_size < 1:
+            raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        return int(chunk_size)
+    budget = DEFAULT_MEMORY_MB if max_memory_mb is None else max_memory_mb
+    if not budget > 0:
+        raise ValidationError(f"max_memory_mb must be positive, got {max_memory_mb!r}")
+    per_row = bytes_per_query_row(shape, n_support, n_features)
+    return max(1, int(budget * 2**20 // per_row))
+
+
+def chunks(n_rows: int, size: int) -> Iterator[slice]:
+    for start in range(0, n_rows, size):
+        yield slice(start, min(start + size, n_rows))
+
+
+Progress = Callable[[int, int], Any]
+
+
+class Reporter:
+    """Calls ``progress(done, total)`` and/or drives a tqdm bar.
+
+    ``progress`` may be None (silent), a callable, or True (a tqdm bar on stderr when tqdm is
+    installed, else silent).
+    """
+
+    def __init__(self, progress: "Progress | bool | None", total: int, desc: str) -> None:
+        self.total = total
+        self.callback: Progress | None = None
+        self.bar = None
+        if progress is True:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr)
+        elif callable(progress):
+            self.callback = progress
+        elif progress not in (None, False):
+            raise ValidationError("progress must be None, True or a callable(done, total)")
+        self.done = 0
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        if self.bar is not None:
+            self.bar.update(rows)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_interruptible(session: Any, outputs: list[str] | None, feeds: dict) -> list:
+    """``session.run`` that answers Ctrl-C within a moment instead of after the whole run.
+
+    ONNX Runtime holds the calling thread until the graph finishes, so the run goes to a
+    worker thread; on KeyboardInterrupt the run is told to terminate, the worker is joined
+    (nothing keeps running in the background) and the interrupt is raised again.
+    """
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["value"] = session.run(outputs, feeds, options)
+        except BaseException as exc:  # handed to the calling thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=work, name="mitra-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        options.terminate = True
+        worker.join()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

@@ -1,0 +1,88 @@
+"""Reading a Tab2D graph's sizes from its ONNX bytes without the ``onnx`` package.
+
+Only the protobuf wire format is walked: ModelProto.graph (field 7) -> GraphProto.initializer
+(field 5) -> TensorProto.dims (1) and .name (8). Tensor data is skipped, never copied.
+"""
+
+from __future__ import annotations
+
+from ._chunking import ModelShape
+
+#: What upstream's released models use; assumed when a graph does not say.
+FULL_SIZE = ModelShape(dim=512, n_heads=4, n_slots=10)
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf: memoryview, start: int = 0, end: int | None = None):
+    """Yield (field number, wire type, value or (start, end) for length-delimited fields)."""
+    pos, end = start, len(buf) if end is None else end
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            yield number, wire, value
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            yield number, wire, (pos, pos + length)
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+
+
+def initializer_dims(model_bytes: bytes) -> dict[str, tuple[int, ...]]:
+    """Name -> dims of every initializer in the main graph."""
+    buf = memoryview(model_bytes)
+    out: dict[str, tuple[int, ...]] = {}
+    for number, wire, span in _fields(buf):
+        if number != 7 or wire != 2:
+            continue
+        for g_number, g_wire, t_span in _fields(buf, *span):
+            if g_number != 5 or g_wire != 2:
+                continue
+            dims: list[int] = []
+            name = ""
+            for t_number, t_wire, value in _fields(buf, *t_span):
+                if t_number == 1 and t_wire == 0:
+                    dims.append(value)
+                elif t_number == 1 and t_wire == 2:  # packed dims
+                    p, e = value
+                    while p < e:
+                        d, p = _varint(buf, p)
+                        dims.append(d)
+                elif t_number == 8 and t_wire == 2:
+                    name = bytes(buf[value[0] : value[1]]).decode("utf-8", "replace")
+            out[name] = tuple(dims)
+    return out
+
+
+def model_shape(model_bytes: bytes | None, classification: bool) -> ModelShape:
+    """The graph's sizes; upstream's full size for anything that cannot be read."""
+    slots = FULL_SIZE.n_slots if classification else 1
+    if model_bytes is None:
+        return ModelShape(FULL_SIZE.dim, FULL_SIZE.n_heads, slots)
+    try:
+        dims = initializer_dims(model_bytes)
+    except (ValueError, IndexError):
+        dims = {}
+    dim = FULL_SIZE.dim
+    for name, axis in (("x_embedding.x_embedding.bias", 0), ("y_embedding.y_mask.weight", 1)):
+        if name in dims and len(dims[name]) > axis:
+            dim = dims[name][axis]
+            break
+    # The head count is not stored in any initializer; every released model uses 4.
+    return ModelShape(dim=dim, n_heads=FULL_SIZE.n_heads, n_slots=slots)
