@@ -1,0 +1,251 @@
+"""The ``.wlrn`` byte layout: encode, decode and validate bundles.
+
+Layout (all integers little-endian)::
+
+    0   4  magic  b"WLRN"
+    4   4  uint32 format version (1)
+    8   4  uint32 manifest length M
+    12  4  uint32 TOC length T
+    16  M  manifest: canonical JSON object
+    16+M T  TOC: canonical JSON array of {id, offset, length, sha256[, mediaType]}
+    16+M+T  blob region; TOC offsets are relative to its start
+
+Decoding never copies blob bytes: artifacts are ``memoryview`` slices of the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any, BinaryIO, Union
+
+from . import _json
+from .errors import BundleError
+
+__all__ = [
+    "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "Blobs",
+    "encode_bundle", "decode_bundle", "validate_bundle", "read_input",
+]
+
+BUNDLE_MAGIC = b"WLRN"
+BUNDLE_VERSION = 1
+HEADER_SIZE = 16
+
+_HEADER = struct.Struct("<4sIII")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+BundleInput = Union[bytes, bytearray, memoryview, "os.PathLike[str]", str, BinaryIO]
+
+
+class Blobs(dict):
+    """Artifact bytes by id: ``blobs["weights"]`` is a zero-copy ``memoryview``.
+
+    ``blobs.region`` is the whole blob region, and slicing (``blobs[a:b]``) slices it, so
+    loaders written for the region-style API of @wlearn/core 0.1 keep working.
+    """
+
+    region: memoryview
+
+    def __init__(self, views: Iterable[tuple[str, memoryview]], region: memoryview) -> None:
+        super().__init__(views)
+        self.region = region
+
+    def __getitem__(self, key: Any) -> memoryview:
+        if isinstance(key, slice):
+            return self.region[key]
+        return super().__getitem__(key)
+
+
+def _as_bytes_view(data: Any) -> memoryview:
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise BundleError(f"a bundle must be bytes-like, got {type(data).__name__}") from None
+    if view.format != "B" or view.ndim != 1:
+        try:
+            view = view.cast("B")
+        except TypeError:
+            raise BundleError("a bundle buffer must be C-contiguous") from None
+    return view
+
+
+def read_input(data: BundleInput) -> memoryview:
+    """A byte view of a bundle given as bytes-like data, a path, or a binary file object."""
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            with open(data, "rb") as handle:
+                return memoryview(handle.read())
+        except OSError as exc:
+            raise BundleError(f"cannot read bundle {os.fspath(data)!r}: {exc.strerror}") from None
+    try:
+        return _as_bytes_view(memoryview(data))
+    except TypeError:
+        pass
+    if not hasattr(data, "read"):
+        raise BundleError("a bundle must be bytes-like, a path or a binary file, got "
+                          f"{type(data).__name__}")
+    try:
+        content = data.read()
+    except OSError as exc:
+        raise BundleError(f"cannot read bundle: {exc}") from None
+    if isinstance(content, str):
+        raise BundleError("bundle file objects must be opened in binary mode ('rb')")
+    return _as_bytes_view(content)
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+def _artifact_bytes(artifact_id: str, data: Any) -> memoryview:
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise BundleError(f"artifact {_json.quote(artifact_id)}: data must be bytes-like, "
+                          f"got {type(data).__name__}") from None
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, Any]]) -> bytes:
+    """Encode a bundle, byte for byte as ``encodeBundle`` of @wlearn/core.
+
+    ``artifacts`` are ``{"id": str, "data": bytes-like, "mediaType"?: str}``; numpy arrays
+    are written as their raw C-order bytes. Artifacts are sorted by id (UTF-16 order),
+    ``bundleVersion`` is set to 1 and an empty or missing ``mediaType`` is left out.
+    """
+    if not isinstance(manifest, Mapping):
+        raise BundleError(f"the manifest must be a dict, got {type(manifest).__name__}")
+    prepared = []
+    seen: set[str] = set()
+    for index, artifact in enumerate(artifacts):
+        if not isinstance(artifact, Mapping):
+            raise BundleError(f"artifact {index} must be a dict with 'id' and 'data'")
+        artifact_id = artifact.get("id")
+        if not isinstance(artifact_id, str):
+            raise BundleError(f"artifact {index}: 'id' must be a string")
+        if artifact_id in seen:
+            raise BundleError(f"duplicate artifact id {_json.quote(artifact_id)}")
+        seen.add(artifact_id)
+        if "data" not in artifact:
+            raise BundleError(f"artifact {_json.quote(artifact_id)} has no 'data'")
+        media_type = artifact.get("mediaType")
+        if media_type is not None and not isinstance(media_type, str):
+            raise BundleError(f"artifact {_json.quote(artifact_id)}: 'mediaType' must be a string")
+        prepared.append((artifact_id, _artifact_bytes(artifact_id, artifact["data"]), media_type))
+    prepared.sort(key=lambda item: _json.utf16_key(item[0]))
+
+    toc = []
+    offset = 0
+    for artifact_id, view, media_type in prepared:
+        entry: dict[str, Any] = {
+            "id": artifact_id, "offset": offset, "length": view.nbytes,
+            "sha256": hashlib.sha256(view).hexdigest(),
+        }
+        if media_type:
+            entry["mediaType"] = media_type
+        toc.append(entry)
+        offset += view.nbytes
+
+    manifest_bytes = _json.encode_json({**manifest, "bundleVersion": BUNDLE_VERSION})
+    toc_bytes = _json.encode_json(toc)
+    if len(manifest_bytes) > 0xFFFFFFFF or len(toc_bytes) > 0xFFFFFFFF:
+        raise BundleError("manifest or TOC larger than 4 GiB cannot be stored")
+    header = _HEADER.pack(BUNDLE_MAGIC, BUNDLE_VERSION, len(manifest_bytes), len(toc_bytes))
+    return b"".join([header, manifest_bytes, toc_bytes, *(view for _, view, _ in prepared)])
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+def _check_entry(index: int, entry: Any, region_length: int) -> None:
+    if not isinstance(entry, dict):
+        raise BundleError(f"TOC entry {index} is not an object")
+    artifact_id = entry.get("id")
+    if not isinstance(artifact_id, str):
+        raise BundleError(f"TOC entry {index}: 'id' must be a string")
+    name = f"TOC entry {_json.quote(artifact_id)}"
+    for field in ("offset", "length"):
+        value = entry.get(field)
+        if type(value) is not int or value < 0:  # bools and floats are refused too
+            raise BundleError(f"{name}: '{field}' must be a non-negative integer, got "
+                              f"{_json.dumps(value)[:40] if field in entry else 'nothing'}")
+    if entry["offset"] + entry["length"] > region_length:
+        raise BundleError(f"{name} out of bounds: offset={entry['offset']}, "
+                          f"length={entry['length']}, blob region={region_length}")
+    sha = entry.get("sha256")
+    if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
+        raise BundleError(f"{name}: 'sha256' must be 64 lowercase hex digits")
+    media_type = entry.get("mediaType")
+    if "mediaType" in entry and (not isinstance(media_type, str) or not media_type):
+        raise BundleError(f"{name}: 'mediaType' must be a non-empty string when present")
+
+
+def decode_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    """Decode a bundle without checking hashes: ``(manifest, toc, blobs)``.
+
+    ``data`` is bytes-like (bytes, bytearray, memoryview, mmap, ...), a path or a binary
+    file. ``blobs`` maps each artifact id to a zero-copy ``memoryview`` of the input. Every
+    structural problem raises :class:`BundleError` (see ``spec/wlrn.md`` for the list).
+    """
+    buf = read_input(data)
+    size = buf.nbytes
+    if size < HEADER_SIZE:
+        raise BundleError(f"bundle too small: {size} bytes (a header alone is {HEADER_SIZE})")
+    magic, version, manifest_length, toc_length = _HEADER.unpack_from(buf)
+    if magic != BUNDLE_MAGIC:
+        raise BundleError(f"not a wlearn bundle: magic is {magic!r}, expected b'WLRN'")
+    if version != BUNDLE_VERSION:
+        raise BundleError(f"unsupported bundle version {version} (expected {BUNDLE_VERSION})")
+    blob_start = HEADER_SIZE + manifest_length + toc_length
+    if blob_start > size:
+        raise BundleError(f"bundle truncated: header declares {manifest_length} manifest + "
+                          f"{toc_length} TOC bytes, needing {blob_start} bytes; got {size}")
+
+    manifest_end = HEADER_SIZE + manifest_length
+    manifest = _json.parse_strict(buf[HEADER_SIZE:manifest_end], "manifest")
+    if not isinstance(manifest, dict):
+        raise BundleError(f"manifest must be a JSON object, got {_kind(manifest)}")
+    toc = _json.parse_strict(buf[manifest_end:blob_start], "TOC")
+    if not isinstance(toc, list):
+        raise BundleError(f"TOC must be a JSON array, got {_kind(toc)}")
+
+    region = buf[blob_start:]
+    region_length = region.nbytes
+    ids: set[str] = set()
+    for index, entry in enumerate(toc):
+        _check_entry(index, entry, region_length)
+        if entry["id"] in ids:
+            raise BundleError(f"duplicate artifact id {_json.quote(entry['id'])} in the TOC")
+        ids.add(entry["id"])
+    _check_overlaps(toc)
+    blobs = Blobs(((e["id"], region[e["offset"]:e["offset"] + e["length"]]) for e in toc),
+                  region)
+    return manifest, toc, blobs
+
+
+def _check_overlaps(toc: list[dict[str, Any]]) -> None:
+    # Zero-length artifacts occupy no bytes, so they never overlap (as in @wlearn/core).
+    spans = sorted((e["offset"], e["offset"] + e["length"], e["id"]) for e in toc if e["length"])
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        if start < end:
+            raise BundleError(f"TOC entries {_json.quote(first)} and {_json.quote(second)} "
+                              "overlap")
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def validate_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    """:func:`decode_bundle`, then check every artifact's SHA-256; same result."""
+    manifest, toc, blobs = decode_bundle(data)
+    for entry in toc:
+        actual = hashlib.sha256(blobs[entry["id"]]).hexdigest()
+        if actual != entry["sha256"]:
+            raise BundleError(f"SHA-256 mismatch for artifact {_json.quote(entry['id'])}: "
+                              f"TOC says {entry['sha256']}, content is {actual}")
+    return manifest, toc, blobs
