@@ -66,8 +66,17 @@ def chunk_rows(
 
 
 def chunks(n_rows: int, size: int) -> Iterator[slice]:
-    for start in range(0, n_rows, size):
-        yield slice(start, min(start + size, n_rows))
+    """Consecutive slices of at most ``size`` rows, as even as possible.
+
+    Even sizes avoid a last chunk of one or two rows: it would cost a whole support pass
+    for nothing, and ONNX Runtime's single-row matrix kernels round differently.
+    """
+    n_chunks = -(-n_rows // size)
+    start = 0
+    for i in range(n_chunks):
+        stop = start + n_rows // n_chunks + (i < n_rows % n_chunks)
+        yield slice(start, stop)
+        start = stop
 
 
 Progress = Callable[[int, int], Any]
@@ -126,21 +135,25 @@ def run_interruptible(session: Any, outputs: list[str] | None, feeds: dict) -> l
 
     options = ort.RunOptions()
     result: dict[str, Any] = {}
+    finished = threading.Event()
 
     def work() -> None:
         try:
             result["value"] = session.run(outputs, feeds, options)
         except BaseException as exc:  # handed to the calling thread
             result["error"] = exc
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, name="mitra-run", daemon=True)
-    worker.start()
+    # An interrupted Thread.join can mark a running thread as stopped (CPython 3.11), so
+    # completion is signalled with an Event instead.
+    threading.Thread(target=work, name="mitra-run", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.05)
+        while not finished.wait(0.05):
+            pass
     except KeyboardInterrupt:
         options.terminate = True
-        worker.join()
+        finished.wait()
         raise
     if "error" in result:
         raise result["error"]
