@@ -1,1 +1,12 @@
-"""Mitra on ONNX Runtime for wlearn."""
+"""Mitra on ONNX Runtime for wlearn: scikit-learn style estimators whose ``.wlrn`` bundles are
+those of the JavaScript package @wlearn/mitra."""
+
+from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
+from .loaders import load_classifier, load_regressor, register_loaders
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MitraClassifier", "MitraRegressor", "MitraModel", "detect_task",
+    "register_loaders", "load_classifier", "load_regressor",
+]

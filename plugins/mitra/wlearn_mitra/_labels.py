@@ -1,0 +1,162 @@
+"""Class labels: what users pass, what the model is fed, and what a bundle can carry.
+
+Labels are normalised to one of four kinds (booleans, integers, floats, strings), sorted into
+``classes`` and fed to the model as class indices 0..K-1. A bundle carries them either the
+@wlearn/mitra way (``meta.classes`` and raw int32 ``support_y``; possible when every class
+is an integer within int32) or with the label extension described in ``spec/mitra.md``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from wlearn.errors import BundleError, ValidationError
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+#: Version of the ``meta.labels`` extension this module writes and reads.
+LABELS_VERSION = 1
+LABEL_KINDS = ("integer", "float", "string")
+
+
+def as_vector(y: Any, name: str = "y") -> np.ndarray:
+    """``y`` as a 1-D array; a single column (pandas DataFrame, or shape (n, 1)) is accepted."""
+    if hasattr(y, "to_numpy") and hasattr(y, "columns"):  # a pandas DataFrame
+        if y.shape[1] != 1:
+            raise ValidationError(f"{name} must be one column, got a DataFrame of {y.shape[1]}")
+        y = y.iloc[:, 0]
+    arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValidationError(f"{name} must be 1-D, got shape {arr.shape}")
+    if len(arr) == 0:
+        raise ValidationError(f"{name} is empty")
+    return arr
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, numbers.Integral):
+        return "integer"
+    if isinstance(value, numbers.Real):
+        return "float"
+    if value is None:
+        raise ValidationError("y contains missing labels (None)")
+    raise ValidationError(
+        f"labels must be numbers, booleans or strings; got {value!r} ({type(value).__name__})"
+    )
+
+
+def label_array(y: Any, name: str = "y") -> np.ndarray:
+    """Normalise class labels to a bool, int64, float64, str or (huge ints) object array."""
+    arr = as_vector(y, name)
+    code = arr.dtype.kind
+    if code == "b":
+        return arr
+    if code in "iu":
+        return arr.astype(np.int64) if code == "i" or arr.max() <= np.iinfo(np.int64).max else arr
+    if code == "f":
+        if not np.isfinite(arr).all():
+            raise ValidationError(f"{name} contains NaN or infinite labels")
+        return arr.astype(np.float64)
+    if code == "U":
+        return arr
+    if code == "S":
+        return arr.astype(str)
+    if code != "O":
+        raise ValidationError(f"{name} has unsupported dtype {arr.dtype}")
+    kinds = {_kind_of(v) for v in arr}
+    if kinds == {"string"}:
+        return arr.astype(str)
+    if kinds == {"boolean"}:
+        return arr.astype(bool)
+    if kinds == {"integer"}:
+        values = [int(v) for v in arr]
+        if INT64_MIN <= min(values) and max(values) <= INT64_MAX:
+            return np.array(values, dtype=np.int64)
+        return np.array(values, dtype=object)
+    if kinds <= {"integer", "float"}:
+        out = np.array([float(v) for v in arr], dtype=np.float64)
+        if not np.isfinite(out).all():
+            raise ValidationError(f"{name} contains NaN or infinite labels")
+        return out
+    raise ValidationError(f"{name} mixes label types ({', '.join(sorted(kinds))})")
+
+
+def encode(y: Any, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, index)``: the sorted distinct labels and each row's class index."""
+    arr = label_array(y, name)
+    classes, index = np.unique(arr, return_inverse=True)
+    return classes, index.astype(np.int64).reshape(-1)
+
+
+def js_classes(classes: np.ndarray) -> list[int] | None:
+    """``classes`` as the int32 list @wlearn/mitra writes, or None if they are not all
+    integers within int32 (booleans count as 0/1, integral floats as integers)."""
+    if classes.dtype.kind == "b":
+        return [int(c) for c in classes]
+    if classes.dtype.kind in "iufO":
+        out = []
+        for c in classes:
+            if isinstance(c, str) or c != int(c) or not INT32_MIN <= int(c) <= INT32_MAX:
+                return None
+            out.append(int(c))
+        return out
+    return None
+
+
+def to_json(classes: np.ndarray) -> dict:
+    """The ``meta.labels`` object for classes @wlearn/mitra cannot carry."""
+    code = classes.dtype.kind
+    if code in "US":
+        kind, values = "string", [str(c) for c in classes]
+    elif code == "f":
+        kind, values = "float", [float(c) for c in classes]
+    else:  # integers beyond int32 (or beyond doubles): decimal text keeps them exact
+        kind, values = "integer", [str(int(c)) for c in classes]
+    return {"version": LABELS_VERSION, "kind": kind, "values": values}
+
+
+def from_json(obj: Any) -> np.ndarray:
+    """Classes from a ``meta.labels`` object; a :class:`BundleError` if it is malformed."""
+    if not isinstance(obj, dict):
+        raise BundleError("meta.labels must be an object")
+    version = obj.get("version")
+    if version != LABELS_VERSION:
+        raise BundleError(
+            f"meta.labels has version {version!r}; this wlearn-mitra reads version "
+            f"{LABELS_VERSION} (a newer wlearn-mitra may read it)"
+        )
+    kind, values = obj.get("kind"), obj.get("values")
+    if kind not in LABEL_KINDS:
+        raise BundleError(f"meta.labels.kind must be one of {LABEL_KINDS}, got {kind!r}")
+    if not isinstance(values, list) or not values:
+        raise BundleError("meta.labels.values must be a non-empty list")
+    try:
+        if kind == "string":
+            if not all(isinstance(v, str) for v in values):
+                raise TypeError
+            classes = np.array(values, dtype=str)
+        elif kind == "float":
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise TypeError
+            classes = np.array(values, dtype=np.float64)
+        else:
+            if not all(isinstance(v, str) for v in values):
+                raise TypeError
+            ints = [int(v, 10) for v in values]
+            fits = INT64_MIN <= min(ints) and max(ints) <= INT64_MAX
+            classes = np.array(ints, dtype=np.int64 if fits else object)
+    except (TypeError, ValueError):
+        raise BundleError(f"meta.labels.values do not all fit kind {kind!r}") from None
+    if len(classes) > 1 and not all(a < b for a, b in zip(classes[:-1], classes[1:])):
+        raise BundleError("meta.labels.values must be sorted and distinct")
+    return classes

@@ -1,0 +1,91 @@
+"""Where the ONNX model comes from: the ``onnx`` parameter or the environment.
+
+Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
+so engines are shared between estimators given the same source: the same file (path, size
+and modification time) or the same bytes object. The cache holds them weakly; an engine
+lives as long as some estimator uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+from wlearn.errors import ValidationError
+
+from .engine import MitraEngine
+
+ENV_VARS = {
+    "classification": "WLEARN_MITRA_CLASSIFIER_ONNX",
+    "regression": "WLEARN_MITRA_REGRESSOR_ONNX",
+}
+_NAMES = {"classification": "classifier", "regression": "regressor"}
+RELEASES = "https://github.com/wlearn-org/mitra-onnx/releases/tag/models-v1.0.0"
+
+
+def missing_model_message(task: str) -> str:
+    name = _NAMES[task]
+    return (
+        f"no Mitra {name} ONNX model given. Pass onnx=<path, bytes or "
+        f"onnxruntime.InferenceSession>, or set {ENV_VARS[task]} to the model file. "
+        f"To get the model: `wlearn-mitra convert --checkpoint autogluon/mitra-{name} "
+        f"--out mitra-{name}.onnx` (pip install 'wlearn-mitra[convert,hub]'), or download "
+        f"mitra-{name}.onnx released for the JS package @wlearn/mitra ({RELEASES})."
+    )
+
+
+def resolve(onnx: Any, task: str) -> Any:
+    """The ONNX source to use: ``onnx`` itself, else the file named by the environment."""
+    if onnx is not None:
+        return onnx
+    path = os.environ.get(ENV_VARS[task])
+    if not path:
+        raise ValidationError(missing_model_message(task))
+    if not Path(path).is_file():
+        raise ValidationError(f"{ENV_VARS[task]} names {path!r}, which is not a file")
+    return path
+
+
+class Handle:
+    """An engine together with the source it was opened from."""
+
+    __slots__ = ("engine", "source", "__weakref__")
+
+    def __init__(self, engine: MitraEngine, source: Any) -> None:
+        self.engine = engine
+        self.source = source
+
+
+_cache: "weakref.WeakValueDictionary[tuple, Handle]" = weakref.WeakValueDictionary()
+_lock = threading.Lock()
+
+
+def _key(source: Any, task: str) -> tuple | None:
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            stat = os.stat(source)
+        except OSError:
+            return None
+        return ("file", task, os.path.realpath(source), stat.st_size, stat.st_mtime_ns)
+    if isinstance(source, bytes):
+        return ("bytes", task, id(source))
+    return None  # sessions are cheap to wrap; bytearrays may change
+
+
+def open_engine(onnx: Any, task: str) -> Handle:
+    """A :class:`Handle` for the model ``onnx`` (or the environment's) and ``task``."""
+    source = resolve(onnx, task)
+    key = _key(source, task)
+    with _lock:
+        handle = _cache.get(key) if key is not None else None
+        # An id() can be reused once its object is gone; the handle keeps its own.
+        if handle is not None and (key[0] != "bytes" or handle.source is source):
+            return handle
+    handle = Handle(MitraEngine(source, task=task), source)
+    if key is not None:
+        with _lock:
+            _cache[key] = handle
+    return handle

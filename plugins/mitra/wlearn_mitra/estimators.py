@@ -1,0 +1,747 @@
+"""MitraClassifier, MitraRegressor and MitraModel: scikit-learn style estimators whose
+bundles are those of the JavaScript package @wlearn/mitra.
+
+"Fitting" Mitra only picks the support set, the rows the model conditions on; predictions
+are one ONNX Runtime pass over support and query rows (see :mod:`wlearn_mitra.engine`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+
+import wlearn
+from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
+
+from . import _artifacts, _labels
+from ._sources import Handle, open_engine
+from ._support import select_support
+from .engine import MAX_CLASSES
+
+__all__ = ["MitraClassifier", "MitraRegressor", "MitraModel", "detect_task"]
+
+#: JS parameter names (``create``, bundle manifests) -> Python names.
+JS_PARAMS = {
+    "maxSupport": "max_support",
+    "seed": "seed",
+    "nEstimators": "n_estimators",
+    "targetScaling": "target_scaling",
+    "task": "task",
+}
+TARGET_SCALINGS = ("minmax", "none")
+Progress = Callable[[int, int], object]
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+def as_matrix(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a float64 [rows, features] array (numpy, nested lists or a DataFrame)."""
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
+        bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "biuf"]
+        if bad:
+            raise ValidationError(f"{name} must hold numbers only; non-numeric columns: {bad}")
+        X = X.to_numpy(dtype=np.float64)
+    try:
+        arr = np.asarray(X)
+        if arr.dtype.kind not in "biuf":
+            arr = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must hold numbers only") from None
+    if arr.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
+        raise ValidationError(f"{name} must be 2-D [rows, features], got shape {arr.shape}{hint}")
+    if arr.shape[0] == 0:
+        raise ValidationError(f"{name} has no rows")
+    if arr.shape[1] == 0:
+        raise ValidationError(f"{name} has no features")
+    return arr.astype(np.float64, copy=False)
+
+
+def _targets(y: Any) -> np.ndarray:
+    arr = _labels.as_vector(y)
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError("regression targets must be numbers") from None
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValidationError("y contains NaN or infinite targets")
+    return arr
+
+
+def _check_rows(X: np.ndarray, y: np.ndarray) -> None:
+    if len(X) != len(y):
+        raise ValidationError(f"X has {len(X)} rows but y has {len(y)} elements")
+
+
+def detect_task(y: Any) -> str:
+    """The task wlearn's JS ``detectTask`` infers from ``y``.
+
+    Integer, boolean and string labels mean classification (JS: an ``Int32Array``). Other
+    numbers mean classification when all are integral with at most 20 distinct values,
+    otherwise regression. A plain list of numbers is judged by its values, as JS judges an
+    ``Array``.
+    """
+    arr = _labels.as_vector(y)
+    if arr.dtype.kind in "bUSO" and not (isinstance(y, (list, tuple)) and arr.dtype.kind == "O"):
+        return "classification"
+    if arr.dtype.kind in "iu" and not isinstance(y, (list, tuple)):
+        return "classification"
+    try:
+        values = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        return "classification"  # a list mixing strings and numbers: let the labels complain
+    if not np.all(values == np.round(values)):  # NaN compares unequal: regression
+        return "regression"
+    return "classification" if len(np.unique(values)) <= 20 else "regression"
+
+
+def capabilities(task: str) -> dict[str, bool]:
+    """The ``capabilities`` @wlearn/mitra reports for a task's estimator."""
+    classifier = task == "classification"
+    return {
+        "classifier": classifier,
+        "regressor": not classifier,
+        "predictProba": classifier,
+        "decisionFunction": False,
+        "sampleWeight": False,
+        "csr": False,
+        "earlyStopping": False,
+    }
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValidationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_seed(seed: Any) -> float | int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
+        raise ValidationError(f"seed must be a finite number, got {seed!r}")
+    return int(seed) if isinstance(seed, numbers.Integral) else float(seed)
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+# --- parameters, lifecycle and scikit-learn protocol -------------------------------------------
+
+class _Params:
+    """get_params/set_params/clone/repr and the disposed state, without scikit-learn."""
+
+    _disposed = False
+    _estimator_kind: str | None = None
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p for p in signature.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn protocol)."""
+        self._check_alive()
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "_Params":
+        """Set constructor parameters; they take effect at the next fit or prediction."""
+        self._check_alive()
+        names = self._param_names()
+        for key, value in params.items():
+            if key not in names:
+                raise ValidationError(
+                    f"{type(self).__name__} has no parameter {key!r}; parameters: {names}"
+                )
+            setattr(self, key, value)
+            if key.endswith("onnx"):
+                self._handle = None
+        return self
+
+    def __sklearn_clone__(self) -> "_Params":
+        # The ONNX source is shared, never deep-copied: sessions cannot be, and 290 MB of
+        # bytes should not be.
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        if self._disposed:
+            return f"{type(self).__name__}(<disposed>)"
+        defaults = {
+            name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()
+        }
+        shown = []
+        for name in self._param_names():
+            value = getattr(self, name)
+            if value is defaults[name] or (isinstance(value, (int, str)) and value == defaults[name]):
+                continue
+            if isinstance(value, (bytes, bytearray, memoryview)):
+                text = f"<{len(value)} bytes>"
+            elif hasattr(value, "run") and hasattr(value, "get_inputs"):
+                text = "<InferenceSession>"
+            else:
+                text = repr(value)
+            shown.append(f"{name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def _check_alive(self) -> None:
+        if self._disposed:
+            raise DisposedError(f"{type(self).__name__} has been disposed")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: unfitted or disposed learned attributes.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self.__dict__.get("_disposed"):
+            raise DisposedError(f"{type(self).__name__} has been disposed")
+        if name.endswith("_") and not name.startswith("_"):
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted: {name} is set by fit() or load()"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def _estimator_type(self) -> str | None:
+        return self._estimator_kind
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
+
+        kind = self._estimator_type
+        return Tags(
+            estimator_type=kind,
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags() if kind == "classifier" else None,
+            regressor_tags=RegressorTags() if kind == "regressor" else None,
+            input_tags=InputTags(allow_nan=True),  # the engine imputes NaN as upstream
+        )
+
+
+class _MitraEstimator(_Params):
+    """What MitraClassifier and MitraRegressor share."""
+
+    _task = "classification"
+    _handle: Handle | None = None
+    _extra_params: dict[str, Any] = {}
+    _extra_meta: dict[str, Any] = {}
+    _learned = ("classes_", "n_features_in_", "support_x_", "support_y_", "support_indices_",
+                "onnx_sha256_", "_support_index")
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, onnx: Any = None, params: dict[str, Any] | None = None):
+        """Build an unfitted model with @wlearn/mitra's parameter names (``maxSupport``,
+        ``seed``); Python names are accepted too. The ONNX model is opened now, as JS does."""
+        names = cls._param_names()
+        kwargs = {}
+        for key, value in (params or {}).items():
+            name = JS_PARAMS.get(key, key)
+            if name not in names or name == "onnx":
+                raise ValidationError(f"{cls.__name__}.create: unknown parameter {key!r}")
+            kwargs[name] = value
+        model = cls(onnx=onnx, **kwargs)
+        model._engine()
+        return model
+
+    def _engine(self) -> Handle:
+        self._check_alive()
+        if self._handle is None:
+            self._handle = open_engine(self.onnx, self._task)
+            sha = self._handle.engine.onnx_sha256
+            if sha is not None and "n_features_in_" in self.__dict__:
+                self.onnx_sha256_ = sha
+        return self._handle
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """What the model supports, as @wlearn/mitra reports it."""
+        return capabilities(self._task)
+
+    @property
+    def is_fitted(self) -> bool:
+        """True after fit() or load() (and before dispose())."""
+        return not self._disposed and "n_features_in_" in self.__dict__
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    def _checked_params(self) -> tuple[int, float | int]:
+        max_support = _check_int(self.max_support, "max_support", 1)
+        seed = _check_seed(self.seed)
+        _check_int(self.n_estimators, "n_estimators", 1)
+        return max_support, seed
+
+    def _store(self, support_x, support_y, onnx_sha256, classes=None, index=None) -> None:
+        for name in self._learned:
+            self.__dict__.pop(name, None)
+        self.support_x_ = support_x
+        self.support_y_ = support_y
+        if classes is not None:
+            self.classes_ = classes
+            self._support_index = index
+        self.n_features_in_ = support_x.shape[1]
+        self.onnx_sha256_ = onnx_sha256
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        self._check_alive()
+        if "n_features_in_" not in self.__dict__:
+            raise NotFittedError(f"{type(self).__name__} is not fitted. Call fit() first.")
+
+    def _query(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        Xq = as_matrix(X)
+        if Xq.shape[1] != self.n_features_in_:
+            raise ValidationError(
+                f"X has {Xq.shape[1]} features, but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_}"
+            )
+        return Xq
+
+    def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None) -> np.ndarray:
+        n_estimators = _check_int(self.n_estimators, "n_estimators", 1)
+        return self._engine().engine.predict(
+            self.support_x_,
+            y_support,
+            Xq,
+            n_classes=n_classes,
+            n_estimators=n_estimators,
+            seed=_check_seed(self.seed),
+            progress=self.progress,
+        )
+
+    # -- bundles ------------------------------------------------------------------------------
+
+    def _manifest_params(self) -> dict[str, Any]:
+        params = dict(self._extra_params)
+        params["maxSupport"] = _json_number(self.max_support)
+        params["seed"] = _json_number(self.seed)
+        # Python-only settings are written only when not the default, so default bundles
+        # stay byte-identical to @wlearn/mitra's (which keeps unknown params and ignores them).
+        if self.n_estimators != 1:
+            params["nEstimators"] = _json_number(self.n_estimators)
+        return params
+
+    def save(self) -> bytes:
+        """The model as a ``.wlrn`` bundle (the ONNX model is not included)."""
+        self._check_fitted()
+        is_clf = self._task == "classification"
+        state = _artifacts.MitraState(
+            task=self._task,
+            params=self._manifest_params(),
+            support_x=self.support_x_,
+            support_y=self._support_index if is_clf else self.support_y_,
+            classes=self.classes_ if is_clf else None,
+            onnx_sha256=self.onnx_sha256_,
+            extra_meta=self._extra_meta,
+        )
+        return _artifacts.encode(state)
+
+    @classmethod
+    def load(cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True):
+        """A model from bundle bytes (or a path). ``onnx`` as for the constructor; the
+        bundle's ``onnxSha256`` must match it unless ``check_onnx_hash=False``."""
+        manifest, toc, blobs = wlearn.validate_bundle(data)
+        return cls._from_bundle(manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash)
+
+    @classmethod
+    def _from_bundle(cls, manifest, toc, blobs, *, onnx=None, check_onnx_hash=True):
+        state = _artifacts.decode(manifest, toc, blobs)
+        if state.task != cls._task:
+            raise BundleError(
+                f"the bundle holds a {manifest.get('typeId')}, not a {cls.__name__}; "
+                "use MitraModel.load to load either kind"
+            )
+        params = dict(state.params)
+        kwargs = {
+            JS_PARAMS[key]: params.pop(key)
+            for key in list(params)
+            if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
+        }
+        model = cls(onnx=onnx, **kwargs)
+        model._extra_params = params
+        model._extra_meta = state.extra_meta
+        engine = model._engine().engine
+        if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
+            if state.onnx_sha256 != engine.onnx_sha256:
+                raise ValidationError(
+                    f"the bundle was made with the ONNX model of sha256 {state.onnx_sha256}, "
+                    f"but the model given has sha256 {engine.onnx_sha256}. Pass the same model, "
+                    "or check_onnx_hash=False to use this one anyway."
+                )
+        sha = engine.onnx_sha256 or state.onnx_sha256
+        if state.task == "classification":
+            model._store(state.support_x, state.classes[state.support_y], sha,
+                         classes=state.classes, index=state.support_y)
+        else:
+            model._store(state.support_x, state.support_y, sha)
+        return model
+
+    def dispose(self) -> None:
+        """Release the ONNX session and the support set. Idempotent; afterwards every call
+        raises DisposedError."""
+        if self._disposed:
+            return
+        for name in self._learned:
+            self.__dict__.pop(name, None)
+        self._handle = None
+        self._disposed = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_handle", None)  # reopened from the onnx parameter on first use
+        return state
+
+
+class MitraClassifier(_MitraEstimator):
+    """Mitra classification: in-context learning over a support set of labelled rows.
+
+    Parameters
+    ----------
+    onnx:
+        The Mitra classifier ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
+        Default: the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX``.
+    max_support:
+        At most this many training rows are kept, stratified by class (as @wlearn/mitra).
+    seed:
+        Seed of the support selection (wlearn's LCG) and of ensemble members.
+    n_estimators:
+        Ensemble members averaged at prediction (1: one plain pass).
+    progress:
+        ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
+
+    Labels may be integers, booleans, integral or other floats, or strings; at most 10
+    classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
+    ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``.
+    """
+
+    _task = "classification"
+    _estimator_kind = "classifier"
+
+    def __init__(
+        self,
+        onnx: Any = None,
+        max_support: int = 512,
+        seed: int = 42,
+        n_estimators: int = 1,
+        progress: Progress | bool | None = None,
+    ) -> None:
+        self.onnx = onnx
+        self.max_support = max_support
+        self.seed = seed
+        self.n_estimators = n_estimators
+        self.progress = progress
+
+    def fit(self, X: Any, y: Any) -> "MitraClassifier":
+        """Pick the support set from ``X``, ``y``. Returns self."""
+        self._check_alive()
+        max_support, seed = self._checked_params()
+        X = as_matrix(X)
+        classes, index = _labels.encode(y)
+        _check_rows(X, index)
+        if len(classes) > MAX_CLASSES:
+            raise ValidationError(
+                f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES}"
+            )
+        handle = self._engine()
+        rows = select_support(len(X), max_support, seed, index)
+        self._extra_params, self._extra_meta = {}, {}
+        self._store(X[rows].astype(np.float32), classes[index[rows]],
+                    handle.engine.onnx_sha256, classes=classes, index=index[rows])
+        self.support_indices_ = rows
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1."""
+        Xq = self._query(X)
+        if len(self.classes_) > MAX_CLASSES:
+            raise ValidationError(
+                f"this model has {len(self.classes_)} classes; Mitra predicts at most {MAX_CLASSES}"
+            )
+        return self._run(Xq, self._support_index, len(self.classes_))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row (the first one on ties)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy of ``predict(X)`` against ``y``."""
+        truth = _labels.as_vector(y)
+        pred = self.predict(X)
+        _check_rows(pred, truth)
+        correct = pred.astype(object) == truth.astype(object)
+        return float(np.average(correct, weights=sample_weight))
+
+
+class MitraRegressor(_MitraEstimator):
+    """Mitra regression: in-context learning over a support set of rows with targets.
+
+    Parameters
+    ----------
+    onnx:
+        The Mitra regressor ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
+        Default: the file named by ``WLEARN_MITRA_REGRESSOR_ONNX``.
+    max_support:
+        At most this many training rows are kept, picked at random (as @wlearn/mitra).
+    seed:
+        Seed of the support selection (wlearn's LCG) and of ensemble members.
+    n_estimators:
+        Ensemble members averaged at prediction (1: one plain pass).
+    target_scaling:
+        ``"minmax"`` (upstream Mitra): support targets are scaled to [0, 1] for the model and
+        predictions scaled back; constant targets are predicted as that constant.
+        ``"none"``: raw targets in, raw output out, as @wlearn/mitra does.
+    progress:
+        ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
+
+    Attributes after fit: ``n_features_in_``, ``support_x_`` and ``support_y_`` (float32),
+    ``support_indices_`` (rows of X kept), ``onnx_sha256_``.
+    """
+
+    _task = "regression"
+    _estimator_kind = "regressor"
+
+    def __init__(
+        self,
+        onnx: Any = None,
+        max_support: int = 512,
+        seed: int = 42,
+        n_estimators: int = 1,
+        target_scaling: str = "minmax",
+        progress: Progress | bool | None = None,
+    ) -> None:
+        self.onnx = onnx
+        self.max_support = max_support
+        self.seed = seed
+        self.n_estimators = n_estimators
+        self.target_scaling = target_scaling
+        self.progress = progress
+
+    def _scaling(self) -> str:
+        if self.target_scaling not in TARGET_SCALINGS:
+            raise ValidationError(
+                f"target_scaling must be one of {TARGET_SCALINGS}, got {self.target_scaling!r}"
+            )
+        return self.target_scaling
+
+    def fit(self, X: Any, y: Any) -> "MitraRegressor":
+        """Pick the support set from ``X``, ``y``. Returns self."""
+        self._check_alive()
+        max_support, seed = self._checked_params()
+        self._scaling()
+        X = as_matrix(X)
+        y = _targets(y)
+        _check_rows(X, y)
+        y32 = y.astype(np.float32)
+        if not np.isfinite(y32).all():
+            raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
+        handle = self._engine()
+        rows = select_support(len(X), max_support, seed)
+        self._extra_params, self._extra_meta = {}, {}
+        self._store(X[rows].astype(np.float32), y32[rows], handle.engine.onnx_sha256)
+        self.support_indices_ = rows
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets, float64 [rows]."""
+        Xq = self._query(X)
+        y = self.support_y_.astype(np.float64)
+        if self._scaling() == "none":
+            return self._run(Xq, y, None)
+        low, high = y.min(), y.max()
+        if high == low:
+            # Nothing to scale to [0, 1] (upstream refuses); the only sensible answer.
+            return np.full(len(Xq), low)
+        scaled = self._run(Xq, (y - low) / (high - low), None)
+        return scaled * (high - low) + low
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2 of ``predict(X)`` against ``y`` (1.0 for a perfect fit of constant ``y``,
+        else 0.0 there, as scikit-learn)."""
+        truth = _targets(y)
+        pred = self.predict(X)
+        _check_rows(pred, truth)
+        w = np.ones_like(truth) if sample_weight is None else np.asarray(sample_weight, float)
+        mean = np.average(truth, weights=w)
+        ss_res = float(np.sum(w * (truth - pred) ** 2))
+        ss_tot = float(np.sum(w * (truth - mean) ** 2))
+        if ss_tot == 0:
+            return 1.0 if ss_res == 0 else 0.0
+        return 1.0 - ss_res / ss_tot
+
+    def _manifest_params(self) -> dict[str, Any]:
+        params = super()._manifest_params()
+        if self.target_scaling != "minmax":
+            params["targetScaling"] = self.target_scaling
+        return params
+
+
+_CLASSES = {"classification": MitraClassifier, "regression": MitraRegressor}
+
+
+class MitraModel(_Params):
+    """Mitra for either task: ``task`` given, or detected from ``y`` at fit (see
+    :func:`detect_task`). Delegates to a MitraClassifier or MitraRegressor.
+
+    ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
+    environment variables); the other parameters are those of the two estimators.
+    """
+
+    _inner: _MitraEstimator | None = None
+
+    def __init__(
+        self,
+        task: str | None = None,
+        classifier_onnx: Any = None,
+        regressor_onnx: Any = None,
+        max_support: int = 512,
+        seed: int = 42,
+        n_estimators: int = 1,
+        target_scaling: str = "minmax",
+        progress: Progress | bool | None = None,
+    ) -> None:
+        self.task = task
+        self.classifier_onnx = classifier_onnx
+        self.regressor_onnx = regressor_onnx
+        self.max_support = max_support
+        self.seed = seed
+        self.n_estimators = n_estimators
+        self.target_scaling = target_scaling
+        self.progress = progress
+
+    @classmethod
+    def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
+        """JS-style construction: ``params`` may hold ``task``, ``maxSupport``, ``seed``.
+        ``onnx`` needs ``task`` (it is the model of that task)."""
+        kwargs = {}
+        for key, value in (params or {}).items():
+            name = JS_PARAMS.get(key, key)
+            if name not in cls._param_names() or name.endswith("onnx"):
+                raise ValidationError(f"MitraModel.create: unknown parameter {key!r}")
+            kwargs[name] = value
+        model = cls(**kwargs)
+        task = model._checked_task()
+        if onnx is not None:
+            if task is None:
+                raise ValidationError("MitraModel.create: give params['task'] with onnx")
+            setattr(model, "classifier_onnx" if task == "classification" else "regressor_onnx",
+                    onnx)
+        return model
+
+    def _checked_task(self) -> str | None:
+        if self.task not in (None, "classification", "regression"):
+            raise ValidationError(
+                f"task must be 'classification', 'regression' or None, got {self.task!r}"
+            )
+        return self.task
+
+    @property
+    def _estimator_kind(self) -> str | None:  # type: ignore[override]
+        task = self.__dict__.get("task_") or self.task
+        return {"classification": "classifier", "regression": "regressor"}.get(task)
+
+    def _inner_params(self, task: str) -> dict[str, Any]:
+        params = {
+            "onnx": self.classifier_onnx if task == "classification" else self.regressor_onnx,
+            "max_support": self.max_support,
+            "seed": self.seed,
+            "n_estimators": self.n_estimators,
+            "progress": self.progress,
+        }
+        if task == "regression":
+            params["target_scaling"] = self.target_scaling
+        return params
+
+    def _fitted(self) -> _MitraEstimator:
+        self._check_alive()
+        if self._inner is None:
+            raise NotFittedError("MitraModel is not fitted. Call fit() first.")
+        # Parameters set after fit apply to predictions, as for the two estimators.
+        self._inner.set_params(**self._inner_params(self.task_))
+        return self._inner
+
+    def fit(self, X: Any, y: Any) -> "MitraModel":
+        """Detect the task (unless given), then fit the matching estimator. Returns self."""
+        self._check_alive()
+        task = self._checked_task() or detect_task(y)
+        inner = _CLASSES[task](**self._inner_params(task))
+        inner.fit(X, y)
+        if self._inner is not None and self._inner is not inner:
+            self._inner.dispose()
+        self._inner, self.task_ = inner, task
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._fitted().predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        inner = self._fitted()
+        if not isinstance(inner, MitraClassifier):
+            raise ValidationError("predict_proba needs a classification model; this one regresses")
+        return inner.predict_proba(X)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        return self._fitted().score(X, y, sample_weight=sample_weight)
+
+    def save(self) -> bytes:
+        return self._fitted().save()
+
+    @classmethod
+    def load(cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True) -> "MitraModel":
+        """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model)."""
+        manifest, toc, blobs = wlearn.validate_bundle(data)
+        task = _artifacts.TASKS.get(manifest.get("typeId"))
+        if task is None:
+            raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
+        inner = _CLASSES[task]._from_bundle(
+            manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash
+        )
+        params = {k: v for k, v in inner.get_params().items() if k in cls._param_names()}
+        model = cls(task=task, **params)
+        setattr(model, "classifier_onnx" if task == "classification" else "regressor_onnx", onnx)
+        model._inner, model.task_ = inner, task
+        return model
+
+    def dispose(self) -> None:
+        """Dispose the fitted estimator. Idempotent; afterwards every call raises."""
+        if self._disposed:
+            return
+        if self._inner is not None:
+            self._inner.dispose()
+        self._inner = None
+        self.__dict__.pop("task_", None)
+        self._disposed = True
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """The fitted (or, with ``task`` given, the chosen) estimator's capabilities; {}
+        before the task is known, as @wlearn/mitra's unified model."""
+        self._check_alive()
+        task = self.__dict__.get("task_") or self._checked_task()
+        if task is None:
+            return {}
+        return capabilities(task)
+
+    @property
+    def is_fitted(self) -> bool:
+        return not self._disposed and self._inner is not None
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("_inner")
+        if inner is not None and name.endswith("_") and not name.startswith("_"):
+            return getattr(inner, name)
+        return super().__getattr__(name)

@@ -1,0 +1,51 @@
+"""Bundle loaders for ``wlearn.load``: the targets of the plugin's ``wlearn.loaders`` entry
+points, and :func:`register_loaders` to bind ONNX models to them.
+
+The ONNX model is never inside a bundle. A loader uses the model bound by
+``register_loaders``, else the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX`` /
+``WLEARN_MITRA_REGRESSOR_ONNX``, so ``import wlearn; wlearn.load(data)`` works without
+importing ``wlearn_mitra``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import wlearn
+
+from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_TYPE_ID
+from .estimators import MitraClassifier, MitraRegressor
+
+__all__ = ["register_loaders", "load_classifier", "load_regressor"]
+
+_bound: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def register_loaders(classifier: Any = None, regressor: Any = None) -> None:
+    """Bind ONNX models (path, bytes or InferenceSession) to the Mitra typeIds, so that
+    ``wlearn.load`` builds models with them. ``None`` leaves a binding as it is."""
+    for type_id, source, loader in (
+        (CLASSIFIER_TYPE_ID, classifier, load_classifier),
+        (REGRESSOR_TYPE_ID, regressor, load_regressor),
+    ):
+        if source is None:
+            continue
+        with _lock:
+            _bound[type_id] = source
+        wlearn.register(type_id, loader)
+
+
+def load_classifier(manifest: dict, toc: list, blobs: Any) -> MitraClassifier:
+    """Loader of ``wlearn.mitra_onnx.classifier@1``."""
+    with _lock:
+        onnx = _bound.get(CLASSIFIER_TYPE_ID)
+    return MitraClassifier._from_bundle(manifest, toc, blobs, onnx=onnx)
+
+
+def load_regressor(manifest: dict, toc: list, blobs: Any) -> MitraRegressor:
+    """Loader of ``wlearn.mitra_onnx.regressor@1``."""
+    with _lock:
+        onnx = _bound.get(REGRESSOR_TYPE_ID)
+    return MitraRegressor._from_bundle(manifest, toc, blobs, onnx=onnx)
