@@ -26,14 +26,21 @@ _NAMES = {"classification": "classifier", "regression": "regressor"}
 RELEASES = "https://github.com/wlearn-org/mitra-onnx/releases/tag/models-v1.0.0"
 
 
-def missing_model_message(task: str) -> str:
+def how_to_get(task: str) -> str:
+    """Where the real Mitra ONNX model of ``task`` comes from."""
     name = _NAMES[task]
     return (
-        f"no Mitra {name} ONNX model given. Pass onnx=<path, bytes or "
+        f"`wlearn-mitra convert --checkpoint autogluon/mitra-{name} --out mitra-{name}.onnx` "
+        f"(pip install 'wlearn-mitra[convert,hub]'), or download mitra-{name}.onnx released "
+        f"for the JS package @wlearn/mitra ({RELEASES})"
+    )
+
+
+def missing_model_message(task: str) -> str:
+    return (
+        f"no Mitra {_NAMES[task]} ONNX model given. Pass onnx=<path, bytes or "
         f"onnxruntime.InferenceSession>, or set {ENV_VARS[task]} to the model file. "
-        f"To get the model: `wlearn-mitra convert --checkpoint autogluon/mitra-{name} "
-        f"--out mitra-{name}.onnx` (pip install 'wlearn-mitra[convert,hub]'), or download "
-        f"mitra-{name}.onnx released for the JS package @wlearn/mitra ({RELEASES})."
+        f"To get the model: {how_to_get(task)}."
     )
 
 
