@@ -111,9 +111,13 @@ def _write(value: Any, out: list[str], depth: int) -> None:
         for key in value:
             if not isinstance(key, str):
                 raise _EncodeError(f"object key {key!r} is not a string")
+        keyed = sorted((utf16_key(key), key) for key in value)
+        for (units, key), (next_units, _) in zip(keyed, keyed[1:]):
+            if units == next_units:  # a surrogate pair spelled as two code points, and not
+                raise _EncodeError(f"two keys are the same JavaScript string: {quote(key)}")
         out.append("{")
         first = True
-        for key in sorted(value, key=utf16_key):
+        for _, key in keyed:
             if not first:
                 out.append(",")
             first = False

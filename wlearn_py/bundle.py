@@ -64,12 +64,9 @@ def _as_bytes_view(data: Any) -> memoryview:
         view = memoryview(data)
     except TypeError:
         raise BundleError(f"a bundle must be bytes-like, got {type(data).__name__}") from None
-    if view.format != "B" or view.ndim != 1:
-        try:
-            view = view.cast("B")
-        except TypeError:
-            raise BundleError("a bundle buffer must be C-contiguous") from None
-    return view
+    if not view.c_contiguous:
+        raise BundleError("a bundle buffer must be C-contiguous")
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 def read_input(data: BundleInput) -> memoryview:
@@ -211,7 +208,7 @@ def decode_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any
     if not isinstance(toc, list):
         raise BundleError(f"TOC must be a JSON array, got {_kind(toc)}")
 
-    region = buf[blob_start:]
+    region = buf[blob_start:].toreadonly()  # loaders must not write into the caller's buffer
     region_length = region.nbytes
     ids: set[str] = set()
     for index, entry in enumerate(toc):

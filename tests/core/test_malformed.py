@@ -1,0 +1,174 @@
+"""One test per malformed-bundle class listed in spec/wlrn.md ("Malformed bundles")."""
+
+from __future__ import annotations
+
+import mmap
+import re
+from pathlib import Path
+
+import pytest
+
+import wlearn
+from wlearn import BundleError, WlearnError
+
+from ._build import GOOD, GOOD_ENTRIES, GOOD_REGION, bundle_with, entry, raw_bundle
+
+SPEC = Path(__file__).resolve().parents[2] / "spec" / "wlrn.md"
+M = '{"typeId":"t.x.y@1"}'
+
+
+def _toc(*entries):
+    return bundle_with(list(entries), GOOD_REGION)
+
+
+def _e(**changes):
+    base = dict(GOOD_ENTRIES[0])
+    for key, value in changes.items():
+        if value is ...:
+            del base[key]
+        else:
+            base[key] = value
+    return _toc(base, GOOD_ENTRIES[1])
+
+
+# class id -> (bundle bytes, a fragment of the message)
+CASES = {
+    "H1-not-bytes": (12345, "must be bytes-like"),
+    "H2-too-small": (GOOD[:15], "too small"),
+    "H3-magic": (b"WLRM" + GOOD[4:], "magic"),
+    "H4-version": (raw_bundle(M, "[]", version=2), "unsupported bundle version 2"),
+    "H5-truncated-manifest": (raw_bundle(M, "[]", manifest_length=2**32 - 1), "truncated"),
+    "H5-truncated-toc": (raw_bundle(M, "[]", toc_length=3), "truncated"),
+    "J1-utf8": (raw_bundle(b'{"typeId":"\xff@1"}', "[]"), "manifest is not valid UTF-8"),
+    "J1-utf8-overlong": (raw_bundle(b'{"typeId":"\xc0\xafx@1"}', "[]"), "not valid UTF-8"),
+    "J1-utf8-surrogate": (raw_bundle(b'{"a":"\xed\xa0\x80"}', "[]"), "not valid UTF-8"),
+    "J2-bom": (raw_bundle(b"\xef\xbb\xbf" + M.encode(), "[]"), "manifest is not valid JSON"),
+    "J3-syntax": (raw_bundle('{"typeId":', "[]"), "manifest is not valid JSON"),
+    "J3-empty": (raw_bundle("", "[]"), "manifest is not valid JSON"),
+    "J3-trailing": (raw_bundle(M + " {}", "[]"), "manifest is not valid JSON"),
+    "J3-toc-syntax": (raw_bundle(M, "[{]"), "TOC is not valid JSON"),
+    "J3-control-char": (raw_bundle('{"a":"\n"}', "[]"), "not valid JSON"),
+    "J4-nan": (raw_bundle('{"a":NaN}', "[]"), "NaN is not allowed"),
+    "J4-infinity": (raw_bundle('{"a":-Infinity}', "[]"), "-Infinity is not allowed"),
+    "J4-infinity-toc": (raw_bundle(M, "[Infinity]"), "Infinity is not allowed"),
+    "J5-overflow": (raw_bundle('{"a":1e400}', "[]"), "overflows a double"),
+    "J5-huge-int": (raw_bundle('{"a":' + "9" * 5000 + "}", "[]"), "manifest is not valid JSON"),
+    "J6-duplicate-key": (raw_bundle('{"a":1,"a":2}', "[]"), 'duplicate key "a"'),
+    "J7-deep-manifest": (raw_bundle("[" * 100_000 + "]" * 100_000, "[]"), "deeper than 256"),
+    "J7-deep-toc": (raw_bundle(M, '[{"x":' * 300 + "1" + "}" * 300 + "]"), "TOC nests deeper"),
+    "S1-manifest-array": (raw_bundle("[]", "[]"), "manifest must be a JSON object, got an array"),
+    "S1-manifest-null": (raw_bundle("null", "[]"), "got null"),
+    "S2-toc-object": (raw_bundle(M, "{}"), "TOC must be a JSON array, got an object"),
+    "T1-entry-not-object": (raw_bundle(M, "[1]"), "TOC entry 0 is not an object"),
+    "T2-id-missing": (_e(id=...), "TOC entry 0: 'id' must be a string"),
+    "T2-id-number": (_e(id=5), "'id' must be a string"),
+    "T3-offset-missing": (_e(offset=...), "'offset' must be a non-negative integer, got nothing"),
+    "T3-offset-negative": (_e(offset=-1), "'offset' must be a non-negative integer"),
+    "T3-offset-float": (_e(offset=0.0), "'offset' must be a non-negative integer, got 0"),
+    "T3-length-bool": (_e(length=True), "'length' must be a non-negative integer, got true"),
+    "T3-length-string": (_e(length="4"), "'length' must be a non-negative integer"),
+    "T3-length-huge": (_e(length=2**60), "'length' must be a non-negative integer"),
+    "T4-out-of-bounds": (_toc(GOOD_ENTRIES[0], entry("b", 5, b"efgh")), "out of bounds"),
+    "T4-offset-past-end": (_toc(entry("a", 9, b"")), "out of bounds"),
+    "T5-sha-missing": (_e(sha256=...), "'sha256' must be 64 lowercase hex"),
+    "T5-sha-upper": (_e(sha256=GOOD_ENTRIES[0]["sha256"].upper()), "64 lowercase hex"),
+    "T5-sha-short": (_e(sha256="ab"), "64 lowercase hex"),
+    "T6-media-empty": (_e(mediaType=""), "'mediaType' must be a non-empty string"),
+    "T6-media-number": (_e(mediaType=3), "'mediaType' must be a non-empty string"),
+    "T7-duplicate-id": (_toc(GOOD_ENTRIES[0], entry("a", 4, b"efgh")), 'duplicate artifact id "a"'),
+    "T8-overlap": (_toc(GOOD_ENTRIES[0], entry("b", 3, b"defg")), 'entries "a" and "b" overlap'),
+    "T8-overlap-contained": (_toc(entry("a", 0, GOOD_REGION), entry("b", 2, b"cd")), "overlap"),
+}
+
+VALIDATE_CASES = {
+    "V1-hash-mismatch": (bundle_with(GOOD_ENTRIES, b"abcdefgX"), 'SHA-256 mismatch for artifact "b"'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_decode_rejects(name):
+    data, fragment = CASES[name]
+    for fn in (wlearn.decode_bundle, wlearn.validate_bundle):
+        with pytest.raises(BundleError) as info:
+            fn(data)
+        assert fragment in str(info.value)
+        assert info.value.code == "ERR_BUNDLE"
+
+
+@pytest.mark.parametrize("name", sorted(VALIDATE_CASES))
+def test_validate_rejects(name):
+    data, fragment = VALIDATE_CASES[name]
+    wlearn.decode_bundle(data)  # structurally fine
+    with pytest.raises(BundleError, match=re.escape(fragment)):
+        wlearn.validate_bundle(data)
+
+
+def test_every_spec_class_has_a_test():
+    """The spec's list of classes and this table must not drift apart."""
+    spec_ids = set(re.findall(r"^\| `([A-Z]\d+)` \|", SPEC.read_text(encoding="utf-8"), re.M))
+    tested = {name.split("-")[0] for name in [*CASES, *VALIDATE_CASES]}
+    assert spec_ids and spec_ids == tested
+
+
+# --- accepted on purpose (see the spec's "Tolerated" list) ---------------------------------
+
+def test_tolerated_variations_decode():
+    gap = bundle_with([entry("a", 2, b"cd")], b"abcdef")  # gaps and trailing bytes
+    unsorted = _toc(GOOD_ENTRIES[1], GOOD_ENTRIES[0])
+    extra = _toc(dict(GOOD_ENTRIES[0], future=1), GOOD_ENTRIES[1])
+    empty_inside = _toc(*GOOD_ENTRIES, entry("z", 2, b""))  # zero-length never overlaps
+    lone = raw_bundle('{"s":"\\ud800","typeId":"t.x.y@1"}', "[]")
+    for data in (gap, unsorted, extra, empty_inside, lone):
+        wlearn.validate_bundle(data)
+    assert wlearn.decode_bundle(lone)[0]["s"] == "\ud800"
+
+
+def test_big_integers_read_as_doubles_like_js():
+    manifest, _, _ = wlearn.decode_bundle(raw_bundle('{"a":123456789012345678901,"b":9007199254740993}', "[]"))
+    assert manifest == {"a": 1.2345678901234568e20, "b": 9007199254740992.0}
+
+
+def test_depth_at_the_limit_is_fine():
+    wlearn.decode_bundle(raw_bundle('{"a":' + "[" * 255 + "]" * 255 + "}", "[]"))
+    with pytest.raises(BundleError, match="deeper"):
+        wlearn.decode_bundle(raw_bundle('{"a":' + "[" * 256 + "]" * 256 + "}", "[]"))
+
+
+def test_brackets_inside_strings_do_not_count():
+    text = '{"a":"' + "[" * 5000 + '\\"' + "{" * 5000 + '"}'
+    manifest, _, _ = wlearn.decode_bundle(raw_bundle(text, "[]"))
+    assert manifest["a"].startswith("[[[")
+
+
+def test_input_kinds(tmp_path):
+    path = tmp_path / "b.wlrn"
+    path.write_bytes(GOOD)
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        _, _, blobs = wlearn.validate_bundle(mm)
+        assert bytes(blobs["b"]) == b"efgh"
+        del blobs  # release the exported buffers before the mmap closes
+    for data in (GOOD, bytearray(GOOD), memoryview(GOOD), path, str(path)):
+        assert bytes(wlearn.validate_bundle(data)[2]["a"]) == b"abcd"
+    with open(path, "rb") as handle:
+        assert bytes(wlearn.validate_bundle(handle)[2]["a"]) == b"abcd"
+    with pytest.raises(BundleError, match="binary mode"), open(path, encoding="latin-1") as handle:
+        wlearn.decode_bundle(handle)
+    with pytest.raises(BundleError, match="cannot read bundle"):
+        wlearn.decode_bundle(tmp_path / "missing.wlrn")
+    numpy = pytest.importorskip("numpy")
+    as_array = numpy.frombuffer(GOOD, dtype=numpy.uint8)
+    assert bytes(wlearn.decode_bundle(as_array)[2]["a"]) == b"abcd"
+    with pytest.raises(BundleError, match="C-contiguous"):
+        wlearn.decode_bundle(numpy.frombuffer(GOOD * 2, dtype=numpy.uint8)[::2])
+
+
+def test_zero_copy_views():
+    data = bytearray(GOOD)
+    _, _, blobs = wlearn.decode_bundle(data)
+    data[-1] = ord("Z")  # the view sees writes to the input: it is not a copy
+    assert bytes(blobs["b"]) == b"efgZ"
+    assert bytes(blobs[0:8]) == b"abcdefgZ" and blobs.region.nbytes == 8
+
+
+def test_errors_are_wlearn_errors():
+    assert issubclass(BundleError, WlearnError)
