@@ -12,7 +12,7 @@ from .bundle import BundleInput, decode_bundle, validate_bundle
 from .errors import RegistryError
 
 __all__ = ["ENTRY_POINT_GROUP", "register", "load", "get_registry", "available_loaders",
-           "install_hint"]
+           "describe_loader", "find_loader", "install_hint"]
 
 ENTRY_POINT_GROUP = "wlearn.loaders"
 
@@ -98,6 +98,18 @@ def install_hint(type_id: str) -> str:
         return f"Install it with: pip install {package}"
     return (f"Install the package that provides {type_id!r} (it declares an entry point of "
             f"that name in the {ENTRY_POINT_GROUP!r} group).")
+
+
+def describe_loader(type_id: str) -> str | None:
+    """Where ``type_id``'s loader comes from, without importing any plugin; None if nowhere."""
+    loader = get_registry().get(type_id)
+    if loader is not None:
+        module = getattr(loader, "__module__", None) or "?"
+        return f"{module}:{getattr(loader, '__qualname__', repr(loader))} (registered)"
+    found = [ep for ep in _entry_points() if ep.name == type_id]
+    if not found:
+        return None
+    return "; ".join(f"{ep.value} (entry point of {_provider(ep)})" for ep in found)
 
 
 def find_loader(type_id: str) -> Loader:

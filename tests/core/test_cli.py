@@ -1,0 +1,108 @@
+"""The ``wlearn`` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import wlearn
+from wlearn.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+SORTING = FIXTURES / "bundles-js" / "artifacts_sorting.wlrn"
+MITRA = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"
+
+
+def _corrupt(tmp_path: Path) -> Path:
+    data = bytearray(MITRA.read_bytes())
+    data[-1] ^= 0xFF  # last byte of support_y
+    path = tmp_path / "bad.wlrn"
+    path.write_bytes(data)
+    return path
+
+
+def test_validate_ok(capsys):
+    assert main(["validate", str(MITRA)]) == 0
+    out = capsys.readouterr()
+    assert "wlearn.mitra_onnx.classifier@1, 3 artifacts" in out.out and out.err == ""
+
+
+def test_validate_hash_mismatch(tmp_path, capsys):
+    path = _corrupt(tmp_path)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and 'SHA-256 mismatch for artifact "support_y"' in out.err
+    assert str(path) in out.err
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "bundle too small"),
+    (b"PK\x03\x04" + bytes(20), "not a wlearn bundle"),
+    (wlearn.encode_bundle({"name": "x"}, []), "no valid typeId"),
+])
+def test_validate_failures(tmp_path, capsys, content, reason):
+    path = tmp_path / "x.wlrn"
+    path.write_bytes(content)
+    assert main(["validate", str(path)]) == 1
+    assert reason in capsys.readouterr().err
+
+
+def test_validate_missing_file(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.wlrn")]) == 1
+    assert "cannot read bundle" in capsys.readouterr().err
+
+
+def test_inspect_human(capsys):
+    assert main(["inspect", str(SORTING)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[1].split() == ["typeId", "wlearn.test.artifacts@1"]
+    assert "pip install wlearn-test" in lines[2]
+    table = lines[lines.index(next(l for l in lines if l.split()[:2] == ["id", "offset"])):]
+    sizes = {row.split()[0]: row.split()[2] for row in table[1:] if row.split()[-1] == "ok"}
+    assert sizes["weights"] == "37" and sizes["meta"] == "27"
+    assert '"\\ue000"' in out  # invisible ids are shown quoted and escaped
+    assert lines[-1].split() == ["hashes", "all", "ok"]
+
+
+def test_inspect_json_matches_decoder(capsys):
+    assert main(["inspect", "--json", str(MITRA)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    manifest, toc, _ = wlearn.validate_bundle(MITRA)
+    assert report["manifest"] == manifest and report["typeId"] == manifest["typeId"]
+    assert [(a["id"], a["offset"], a["length"], a["sha256"]) for a in report["artifacts"]] == [
+        (e["id"], e["offset"], e["length"], e["sha256"]) for e in toc]
+    assert report["ok"] is True and report["size"] == MITRA.stat().st_size
+
+
+def test_inspect_reports_mismatch(tmp_path, capsys):
+    path = _corrupt(tmp_path)
+    assert main(["inspect", "--json", str(path)]) == 1
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert [a["sha256Ok"] for a in report["artifacts"]] == [True, True, False]
+    assert report["ok"] is False and "support_y" in out.err
+
+
+def test_inspect_malformed(tmp_path, capsys):
+    path = tmp_path / "x.wlrn"
+    path.write_bytes(b"WLRN\x01\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00{\"a\":")
+    assert main(["inspect", str(path)]) == 1
+    assert "manifest is not valid JSON" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+def test_console_script_runs():
+    """The installed entry point (or ``python -m wlearn.cli``) gives the same exit codes."""
+    done = subprocess.run([sys.executable, "-m", "wlearn.cli", "validate", str(MITRA)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "all SHA-256 hashes match" in done.stdout

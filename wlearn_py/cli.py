@@ -1,0 +1,148 @@
+"""The ``wlearn`` command: ``wlearn inspect FILE [--json]`` and ``wlearn validate FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from typing import Any
+
+from .bundle import decode_bundle
+from .errors import WlearnError
+from .registry import describe_loader, install_hint
+
+
+def _write(stream: Any, text: str) -> None:
+    # Bundle text may hold any character (lone surrogates included); never crash on output.
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+
+
+def _fail(command: str, path: str, reason: str) -> int:
+    _write(sys.stderr, f"wlearn {command}: {path}: {reason}")
+    return 1
+
+
+def _report(path: str) -> dict[str, Any]:
+    manifest, toc, blobs = decode_bundle(path)
+    artifacts = []
+    for entry in toc:
+        actual = hashlib.sha256(blobs[entry["id"]]).hexdigest()
+        artifacts.append({
+            "id": entry["id"], "offset": entry["offset"], "length": entry["length"],
+            "mediaType": entry.get("mediaType"), "sha256": entry["sha256"],
+            "sha256Ok": actual == entry["sha256"],
+        })
+    type_id = manifest.get("typeId")
+    loader = describe_loader(type_id) if isinstance(type_id, str) and "@" in type_id else None
+    return {
+        "file": path, "size": os.path.getsize(path), "typeId": type_id, "loader": loader,
+        "manifest": manifest, "artifacts": artifacts,
+        "ok": all(a["sha256Ok"] for a in artifacts),
+    }
+
+
+def _show_id(artifact_id: str) -> str:
+    if artifact_id and artifact_id.isprintable() and artifact_id.strip() == artifact_id:
+        return artifact_id
+    return json.dumps(artifact_id)  # quoted, with escapes, when it would not be visible
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                             for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+            for row in rows]
+
+
+def _human(report: dict[str, Any]) -> str:
+    type_id = report["typeId"]
+    if report["loader"]:
+        loader = report["loader"]
+    elif isinstance(type_id, str) and "@" in type_id:
+        loader = f"none installed. {install_hint(type_id)}"
+    else:
+        loader = "none (the manifest has no valid typeId)"
+    artifacts = report["artifacts"]
+    total = sum(a["length"] for a in artifacts)
+    lines = [
+        f"file      {report['file']} ({report['size']:,} bytes)",
+        f"typeId    {type_id if type_id is not None else '(missing)'}",
+        f"loader    {loader}",
+        "manifest",
+        *("  " + line for line in json.dumps(report["manifest"], indent=2,
+                                             ensure_ascii=False).splitlines()),
+        f"artifacts {len(artifacts)}, {total:,} bytes",
+    ]
+    if artifacts:
+        rows = [["id", "offset", "length", "mediaType", "sha256", "hash"]]
+        rows += [[_show_id(a["id"]), f"{a['offset']:,}",
+                  f"{a['length']:,}", a["mediaType"] or "-", a["sha256"][:16] + "…",
+                  "ok" if a["sha256Ok"] else "MISMATCH"] for a in artifacts]
+        lines += _table(rows, right={1, 2})
+    bad = [a["id"] for a in artifacts if not a["sha256Ok"]]
+    lines.append(f"hashes    {'all ok' if not bad else f'{len(bad)} MISMATCHED'}")
+    return "\n".join(lines)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    try:
+        report = _report(args.file)
+    except WlearnError as exc:
+        return _fail("inspect", args.file, str(exc))
+    if args.json:
+        _write(sys.stdout, json.dumps(report, indent=2, ensure_ascii=True))
+    else:
+        _write(sys.stdout, _human(report))
+    bad = [a["id"] for a in report["artifacts"] if not a["sha256Ok"]]
+    if bad:
+        return _fail("inspect", args.file, "SHA-256 mismatch for " + ", ".join(
+            json.dumps(i, ensure_ascii=False) for i in bad))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .bundle import validate_bundle
+
+    try:
+        manifest, toc, _ = validate_bundle(args.file)
+    except WlearnError as exc:
+        return _fail("validate", args.file, str(exc))
+    type_id = manifest.get("typeId")
+    if not isinstance(type_id, str) or "@" not in type_id:
+        return _fail("validate", args.file, "manifest has no valid typeId "
+                     "(a string such as 'wlearn.mitra_onnx.classifier@1')")
+    _write(sys.stdout, f"ok  {args.file}: {type_id}, {len(toc)} artifact"
+                       f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wlearn", description="Inspect and validate .wlrn "
+                                     "model bundles.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    inspect = commands.add_parser("inspect", help="show typeId, manifest and artifacts",
+                                  description="Show a bundle's typeId, loader, manifest and "
+                                  "artifacts with their sizes and hash status. Exit status 1 "
+                                  "if the bundle is malformed or a hash does not match.")
+    inspect.add_argument("file", help="a .wlrn bundle")
+    inspect.add_argument("--json", action="store_true", help="print JSON for machines")
+    inspect.set_defaults(run=_inspect)
+    validate = commands.add_parser("validate", help="check structure and every SHA-256",
+                                   description="Exit status 0 if the bundle is well formed, "
+                                   "has a typeId and every artifact matches its SHA-256; "
+                                   "otherwise 1, with the reason on stderr.")
+    validate.add_argument("file", help="a .wlrn bundle")
+    validate.set_defaults(run=_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
