@@ -12,13 +12,14 @@ from .errors import (
     BundleError, DisposedError, NotFittedError, RegistryError, ValidationError, WlearnError,
 )
 from .registry import available_loaders, get_registry, load, register
+from .view import Artifact, Bundle
 
 __version__ = "0.4.0"
 
 __all__ = [
     "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "Blobs",
     "encode_bundle", "decode_bundle", "validate_bundle", "encode_json",
-    "register", "load", "get_registry", "available_loaders", "rng",
+    "register", "load", "get_registry", "available_loaders", "rng", "Bundle", "Artifact",
     "WlearnError", "BundleError", "RegistryError", "ValidationError", "NotFittedError",
     "DisposedError",
 ]

@@ -1,0 +1,118 @@
+"""An object view of a decoded bundle: artifacts by id, as bytes, JSON or numpy arrays, all
+without copying. The functional API (``decode_bundle`` and friends) stays the reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import _json
+from .bundle import BundleInput, decode_bundle, validate_bundle
+from .errors import BundleError, RegistryError, ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Artifact", "Bundle"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One artifact: its TOC fields and a read-only, zero-copy view of its bytes."""
+
+    id: str
+    data: memoryview
+    sha256: str
+    media_type: str | None = None
+
+    def __len__(self) -> int:
+        return self.data.nbytes
+
+    def __bytes__(self) -> bytes:
+        return self.data.tobytes()
+
+    def json(self) -> Any:
+        """The artifact parsed as strict JSON (see ``spec/wlrn.md``)."""
+        return _json.parse_strict(self.data, f"artifact {_json.quote(self.id)}")
+
+    def array(self, dtype: Any, shape: tuple[int, ...] | int | None = None) -> np.ndarray:
+        """The bytes as a read-only numpy array sharing memory with the bundle.
+
+        Native-order dtypes are read little-endian, the byte order of .wlrn data written by
+        JavaScript typed arrays; an explicit ``>`` is honoured. ``shape`` may use one -1.
+        """
+        import numpy as np
+
+        try:
+            kind = np.dtype(dtype)
+        except TypeError as exc:
+            raise ValidationError(f"invalid dtype {dtype!r}: {exc}") from None
+        if kind.byteorder == "=":
+            kind = kind.newbyteorder("<")
+        if kind.itemsize == 0 or kind.hasobject:
+            raise ValidationError(f"dtype {kind} cannot view raw bytes")
+        if self.data.nbytes % kind.itemsize:
+            raise BundleError(f"artifact {_json.quote(self.id)} has {self.data.nbytes} bytes, "
+                              f"not a multiple of {kind.itemsize} ({kind})")
+        flat = np.frombuffer(self.data, dtype=kind)
+        if shape is None:
+            return flat
+        try:
+            return flat.reshape(shape)
+        except ValueError:
+            raise BundleError(f"artifact {_json.quote(self.id)} holds {flat.size} {kind} "
+                              f"values, which do not fill shape {shape}") from None
+
+
+class Bundle:
+    """A decoded bundle. ``Bundle(data)`` takes what :func:`wlearn.load` takes and checks every
+    SHA-256 unless ``verify=False``.
+
+    >>> bundle = Bundle("model.wlrn")                          # doctest: +SKIP
+    >>> bundle.type_id, list(bundle.artifacts)                 # doctest: +SKIP
+    >>> bundle.array("support_x", "<f4", (-1, bundle.manifest["metadata"]["nFeatures"]))
+    """
+
+    def __init__(self, data: BundleInput, *, verify: bool = True) -> None:
+        self.manifest, self.toc, self.blobs = (validate_bundle if verify else decode_bundle)(data)
+        self.artifacts: dict[str, Artifact] = {
+            e["id"]: Artifact(e["id"], self.blobs[e["id"]], e["sha256"], e.get("mediaType"))
+            for e in self.toc
+        }
+
+    @property
+    def type_id(self) -> str | None:
+        type_id = self.manifest.get("typeId")
+        return type_id if isinstance(type_id, str) else None
+
+    def __getitem__(self, artifact_id: str) -> Artifact:
+        try:
+            return self.artifacts[artifact_id]
+        except KeyError:
+            raise BundleError(f"bundle has no artifact {_json.quote(artifact_id)}; it has "
+                              f"{', '.join(map(_json.quote, self.artifacts)) or 'none'}") from None
+
+    def __contains__(self, artifact_id: object) -> bool:
+        return artifact_id in self.artifacts
+
+    def array(self, artifact_id: str, dtype: Any,
+              shape: tuple[int, ...] | int | None = None) -> np.ndarray:
+        """``bundle[artifact_id].array(dtype, shape)``."""
+        return self[artifact_id].array(dtype, shape)
+
+    def json(self, artifact_id: str) -> Any:
+        """``bundle[artifact_id].json()``."""
+        return self[artifact_id].json()
+
+    def load(self) -> Any:
+        """Build the model with the loader of this bundle's typeId."""
+        from .registry import find_loader
+
+        if self.type_id is None:
+            raise RegistryError("bundle manifest has no typeId")
+        return find_loader(self.type_id)(self.manifest, self.toc, self.blobs)
+
+    def __repr__(self) -> str:
+        size = sum(len(a) for a in self.artifacts.values())
+        return (f"<Bundle {self.type_id or '(no typeId)'}: {len(self.artifacts)} artifacts, "
+                f"{size:,} bytes>")
