@@ -29,7 +29,10 @@ def as_vector(y: Any, name: str = "y") -> np.ndarray:
         if y.shape[1] != 1:
             raise ValidationError(f"{name} must be one column, got a DataFrame of {y.shape[1]}")
         y = y.iloc[:, 0]
-    arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+    if isinstance(y, (list, tuple)):
+        arr = np.asarray(y, dtype=object)  # numpy would turn [0, "a"] into strings
+    else:
+        arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:

@@ -87,9 +87,7 @@ def detect_task(y: Any) -> str:
     ``Array``.
     """
     arr = _labels.as_vector(y)
-    if arr.dtype.kind in "bUSO" and not (isinstance(y, (list, tuple)) and arr.dtype.kind == "O"):
-        return "classification"
-    if arr.dtype.kind in "iu" and not isinstance(y, (list, tuple)):
+    if arr.dtype.kind in "biuUSO" and not isinstance(y, (list, tuple)):
         return "classification"
     try:
         values = arr.astype(np.float64)
@@ -543,7 +541,8 @@ class MitraRegressor(_MitraEstimator):
         X = as_matrix(X)
         y = _targets(y)
         _check_rows(X, y)
-        y32 = y.astype(np.float32)
+        with np.errstate(over="ignore"):
+            y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
         handle = self._engine()
