@@ -16,6 +16,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
+from ._cache import CACHE_NAMES, DEFAULT_CACHE_MB, ENCODER_INPUTS, SupportCache, split_paths, support_key
 from ._chunking import Reporter, chunk_rows, chunks, run_interruptible
 from ._onnxinfo import model_shape
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
@@ -31,7 +32,9 @@ MAX_CLASSES = 10
 INPUT_NAMES = ("x_support", "y_support", "x_query", "padding_obs_support")
 
 
-def _session_options(threads: int | None = None) -> "ort.SessionOptions":
+def _session_options(
+    threads: int | None = None, optimized_path: Path | None = None
+) -> "ort.SessionOptions":
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -44,6 +47,8 @@ def _session_options(threads: int | None = None) -> "ort.SessionOptions":
             raise ValidationError(f"threads must be a positive integer, got {threads!r}")
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
     return options
 
 
@@ -61,15 +66,41 @@ def _read_model(onnx: OnnxSource) -> bytes:
     )
 
 
-def _new_session(model_bytes: bytes, threads: int | None = None) -> "ort.InferenceSession":
+def _new_session(
+    model_bytes: bytes,
+    threads: int | None = None,
+    *,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> "ort.InferenceSession":
+    """A CPU session; with ``optimized_dir``, ONNX Runtime's optimised graph is kept there.
+
+    The optimised file is keyed by the model's SHA-256 and the ONNX Runtime version, so a
+    later engine for the same model skips the graph optimisation.
+    """
     import onnxruntime as ort
 
+    source: bytes | str = model_bytes
+    optimized_path = None
+    if optimized_dir is not None:
+        sha256 = sha256 or hashlib.sha256(model_bytes).hexdigest()
+        cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
+        if cached.is_file():
+            source = str(cached)
+        else:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            optimized_path = cached.with_suffix(f".{os.getpid()}.tmp")
     try:
-        return ort.InferenceSession(
-            model_bytes, sess_options=_session_options(threads), providers=["CPUExecutionProvider"]
+        session = ort.InferenceSession(
+            source,
+            sess_options=_session_options(threads, optimized_path),
+            providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ValidationError(f"ONNX Runtime could not load the model: {exc}") from exc
+    if optimized_path is not None and optimized_path.is_file():
+        os.replace(optimized_path, cached)  # atomic: readers never see half a file
+    return session
 
 
 def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
@@ -82,13 +113,26 @@ def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
     return _new_session(model_bytes), hashlib.sha256(model_bytes).hexdigest()
 
 
+def _check_inputs(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> dict:
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    missing = [n for n in required if n not in inputs]
+    if missing:
+        raise ValidationError(f"ONNX model is not a Mitra {what}: inputs {missing} are missing")
+    return inputs
+
+
+def _y_dtype(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> type:
+    inputs = _check_inputs(session, required, what)
+    return np.int64 if "int64" in inputs["y_support"] else np.float32
+
+
 class MitraEngine:
-    """One Mitra ONNX graph and how to run it.
+    """One Mitra model and how to run it.
 
     Parameters
     ----------
     onnx:
-        Path, model bytes or an ``onnxruntime.InferenceSession``.
+        Path, model bytes or an ``onnxruntime.InferenceSession`` of the single graph.
     task:
         ``"classification"`` or ``"regression"``; checked against the graph's inputs.
     threads:
@@ -96,6 +140,16 @@ class MitraEngine:
     max_memory_mb:
         Working-memory budget for one run's activations; the query set is split into chunks
         that fit (default 1024 MB). ``predict`` can override it per call.
+    split:
+        The support-set cache graphs. ``"auto"`` (default) uses ``<stem>.encoder.onnx`` and
+        ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path; a pair
+        ``(encoder, decoder)`` of paths or bytes uses those; None always runs the single
+        graph. With the pair, a support set is encoded once and reused by later predicts
+        and by every query chunk.
+    cache_mb:
+        Bound on the encoded support sets kept between predicts (default 2048 MB).
+    optimized_dir:
+        Folder for ONNX Runtime's optimised graphs, keyed by model hash (default: none).
     """
 
     def __init__(
@@ -105,6 +159,9 @@ class MitraEngine:
         task: str,
         threads: int | None = None,
         max_memory_mb: float | None = None,
+        split: "str | tuple[OnnxSource, OnnxSource] | None" = "auto",
+        cache_mb: float = DEFAULT_CACHE_MB,
+        optimized_dir: str | os.PathLike | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -112,32 +169,82 @@ class MitraEngine:
             raise ValidationError(f"task must be 'classification' or 'regression', not {task!r}")
         self.task = task
         self.max_memory_mb = max_memory_mb
+        self._threads = threads
+        self._optimized_dir = optimized_dir
+        self._session: ort.InferenceSession | None = None
+        self._source: bytes | Path | None = None
         if isinstance(onnx, ort.InferenceSession):
-            self.session, self.onnx_sha256, model_bytes = onnx, None, None
+            self._session, self.onnx_sha256, model_bytes = onnx, None, None
         else:
             model_bytes = _read_model(onnx)
             self.onnx_sha256 = hashlib.sha256(model_bytes).hexdigest()
-            self.session = _new_session(model_bytes, threads)
-        names = {i.name for i in self.session.get_inputs()}
-        missing = [n for n in INPUT_NAMES if n not in names]
-        if missing:
-            raise ValidationError(f"ONNX model is not a Mitra graph: inputs {missing} are missing")
-        y_type = next(i.type for i in self.session.get_inputs() if i.name == "y_support")
-        self._y_dtype = np.int64 if "int64" in y_type else np.float32
+            is_path = isinstance(onnx, (str, os.PathLike))
+            self._source = Path(onnx) if is_path else model_bytes
+        self.shape = model_shape(model_bytes, task == "classification")
+
+        self.encoder = self.decoder = None
+        pair = self._find_split(onnx, split)
+        if pair is not None:
+            self.encoder, self.decoder = (self._open(source) for source in pair)
+            self._y_dtype = _y_dtype(self.encoder, ENCODER_INPUTS, "support encoder")
+            _check_inputs(self.decoder, ("x_query", *CACHE_NAMES), "query decoder")
+            self.cache_names = tuple(o.name for o in self.encoder.get_outputs())
+        else:
+            self._y_dtype = _y_dtype(self.session, INPUT_NAMES, "graph")
+        del model_bytes  # only the path is kept; the single graph loads when first needed
         expected = np.int64 if task == "classification" else np.float32
         if self._y_dtype is not expected:
             kind = "classifier" if self._y_dtype is np.int64 else "regressor"
             raise ValidationError(f"ONNX model is a Mitra {kind}, which does not fit task {task!r}")
-        self.shape = model_shape(model_bytes, task == "classification")
+        self.cache = SupportCache(cache_mb)
+
+    def _open(self, source: OnnxSource) -> "ort.InferenceSession":
+        import onnxruntime as ort
+
+        if isinstance(source, ort.InferenceSession):
+            return source
+        return _new_session(
+            _read_model(source), self._threads, optimized_dir=self._optimized_dir
+        )
+
+    @staticmethod
+    def _find_split(onnx: OnnxSource, split) -> tuple | None:
+        if split is None or split is False:
+            return None
+        if split == "auto":
+            if not isinstance(onnx, (str, os.PathLike)):
+                return None
+            encoder, decoder = split_paths(Path(onnx))
+            return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None
+        if isinstance(split, (tuple, list)) and len(split) == 2:
+            return tuple(split)
+        raise ValidationError("split must be 'auto', None or a pair (encoder, decoder)")
+
+    @property
+    def session(self) -> "ort.InferenceSession":
+        """The single graph's session, opened on first use."""
+        if self._session is None:
+            self._session = _new_session(
+                _read_model(self._source),
+                self._threads,
+                sha256=self.onnx_sha256,
+                optimized_dir=self._optimized_dir,
+            )
+        return self._session
 
     @property
     def classification(self) -> bool:
         return self.task == "classification"
 
+    @property
+    def uses_cache(self) -> bool:
+        """True when predictions go through the support encoder and query decoder."""
+        return self.encoder is not None
+
     def forward(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray
     ) -> np.ndarray:
-        """One plain forward pass of the graph, no preprocessing, no chunking.
+        """One plain forward pass of the single graph: no preprocessing, no chunking, no cache.
 
         ``x_support`` [S, F], ``y_support`` [S] (class indices or model-scale targets),
         ``x_query`` [Q, F]. Returns the raw float32 output: [Q, 10] logits or [Q] values.
@@ -149,6 +256,29 @@ class MitraEngine:
             "padding_obs_support": np.zeros((1, len(x_support)), dtype=bool),
         }
         (output,) = run_interruptible(self.session, ["output"], feeds)
+        return output[0]
+
+    def encode(self, x_support: np.ndarray, y_support: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The support encoder's tensors for a model-ready support set, cached by content."""
+        xs = np.ascontiguousarray(x_support, dtype=np.float32)
+        ys = np.ascontiguousarray(y_support, dtype=self._y_dtype)
+        key = support_key(xs, ys)
+        entry = self.cache.get(key)
+        if entry is None:
+            feeds = {
+                "x_support": xs[None],
+                "y_support": ys[None],
+                "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
+            }
+            entry = tuple(run_interruptible(self.encoder, list(self.cache_names), feeds))
+            self.cache.put(key, entry)  # only a finished encoding is ever stored
+        return entry
+
+    def decode(self, encoded: tuple[np.ndarray, ...], x_query: np.ndarray) -> np.ndarray:
+        """The query decoder's raw output [Q, 10] or [Q] for an encoded support set."""
+        feeds = dict(zip(self.cache_names, encoded))
+        feeds["x_query"] = np.ascontiguousarray(x_query, dtype=np.float32)[None]
+        (output,) = run_interruptible(self.decoder, ["output"], feeds)
         return output[0]
 
     def predict(
@@ -213,9 +343,13 @@ class MitraEngine:
         with Reporter(progress, n_query * len(members), "mitra predict") as report:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
+                if self.uses_cache and n_query:
+                    encoded = self.encode(xs_m, ys_m)
+                    run = lambda xq, encoded=encoded: self.decode(encoded, xq)  # noqa: E731
+                else:
+                    run = lambda xq, xs_m=xs_m, ys_m=ys_m: self.forward(xs_m, ys_m, xq)  # noqa: E731
                 for part in chunks(n_query, rows):
-                    xq_m = member.x(stats.apply(x_query[part]))
-                    output = self.forward(xs_m, ys_m, xq_m).astype(np.float64)
+                    output = run(member.x(stats.apply(x_query[part]))).astype(np.float64)
                     if self.classification:
                         total[part] += softmax(member.logits(output, n_classes))
                     else:

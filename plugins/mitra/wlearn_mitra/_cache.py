@@ -1,0 +1,71 @@
+"""The support-set cache: encode a support set once, decode any number of query rows.
+
+The converter's split export writes ``<stem>.encoder.onnx`` (support set -> the per-layer
+row-attention keys/values and the bucketing statistics) and ``<stem>.decoder.onnx`` (query rows
++ those tensors -> output) next to ``<stem>.onnx``; see spec/mitra-onnx.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+#: Encoder outputs = decoder inputs after ``x_query``, in this order.
+CACHE_NAMES = ("quantiles", "n_valid", "mean", "var", "keys", "values")
+ENCODER_INPUTS = ("x_support", "y_support", "padding_obs_support")
+
+#: Default bound on the encoded support sets kept between predicts.
+DEFAULT_CACHE_MB = 2048
+
+
+def split_paths(onnx_path: Path) -> tuple[Path, Path]:
+    """Where the converter puts the split pair of ``model.onnx``."""
+    name = onnx_path.name
+    stem = name[: -len(".onnx")] if name.endswith(".onnx") else name
+    return onnx_path.with_name(f"{stem}.encoder.onnx"), onnx_path.with_name(f"{stem}.decoder.onnx")
+
+
+def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:
+    """A digest of exactly what the encoder is fed."""
+    digest = hashlib.sha256()
+    for array in (x_support, y_support):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+class SupportCache:
+    """Encoded support sets, least recently used dropped first, bounded in bytes."""
+
+    def __init__(self, max_mb: float = DEFAULT_CACHE_MB) -> None:
+        self.max_bytes = int(max_mb * 2**20)
+        self._entries: OrderedDict[str, tuple[np.ndarray, ...]] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(sum(a.nbytes for a in e) for e in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> tuple[np.ndarray, ...] | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: tuple[np.ndarray, ...]) -> None:
+        """Keep ``entry`` if it fits the bound, dropping older ones to make room."""
+        size = sum(a.nbytes for a in entry)
+        self._entries.pop(key, None)
+        if size > self.max_bytes:
+            return
+        while self._entries and self.nbytes + size > self.max_bytes:
+            self._entries.popitem(last=False)
+        self._entries[key] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -1,0 +1,163 @@
+"""The support-set cache: encoder + decoder graphs against the single graph of the same weights."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wlearn_mitra._cache import SupportCache
+from wlearn_mitra.engine import MitraEngine
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+from wlearn_mitra.convert.export import convert  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """Single graph + split pair of the tiny fixture checkpoints, by the project's converter."""
+    root = tmp_path_factory.mktemp("split")
+    out = {}
+    for variant in ("classifier", "regressor"):
+        out[variant] = convert(FIXTURES / f"tiny-mitra-{variant}", root / f"{variant}.onnx", split=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def engines(models):
+    pairs = {}
+    for variant, task in (("classifier", "classification"), ("regressor", "regression")):
+        cached = MitraEngine(models[variant], task=task)
+        single = MitraEngine(models[variant], task=task, split=None)
+        assert cached.uses_cache and not single.uses_cache
+        pairs[variant] = cached, single
+    return pairs
+
+
+def data(seed, n_support=70, n_query=45, n_features=5):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(n_support, n_features))
+    xq = rng.normal(size=(n_query, n_features))
+    xs[rng.random(xs.shape) < 0.05] = np.nan
+    xq[rng.random(xq.shape) < 0.05] = np.nan
+    xs[:, 2] = np.round(xs[:, 2])  # ties, where bucketing is most delicate
+    return xs, np.arange(n_support) % 3, xq
+
+
+class Counting:
+    """Wraps a session and counts its runs."""
+
+    def __init__(self, session, fail: BaseException | None = None):
+        self.session, self.fail, self.runs = session, fail, 0
+
+    def get_outputs(self):
+        return self.session.get_outputs()
+
+    def run(self, *args):
+        self.runs += 1
+        if self.fail is not None:
+            raise self.fail
+        return self.session.run(*args)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"chunk_size": 8}, {"n_estimators": 3, "seed": 4}])
+def test_cache_equals_single_graph(engines, kwargs):
+    xs, ys, xq = data(0)
+    cached, single = engines["classifier"]
+    np.testing.assert_allclose(
+        cached.predict(xs, ys, xq, n_classes=3, **kwargs),
+        single.predict(xs, ys, xq, n_classes=3, **kwargs),
+        rtol=0,
+        atol=1e-4,
+    )
+    cached_r, single_r = engines["regressor"]
+    yr = ys / 2.0
+    np.testing.assert_allclose(
+        cached_r.predict(xs, yr, xq, **kwargs), single_r.predict(xs, yr, xq, **kwargs), rtol=0, atol=1e-4
+    )
+
+
+def test_raw_decoder_output_equals_single_graph(engines):
+    rng = np.random.default_rng(1)
+    xs = rng.normal(size=(40, 4)).astype(np.float32)
+    xq = rng.normal(size=(12, 4)).astype(np.float32)
+    ys = np.arange(40) % 4
+    cached, single = engines["classifier"]
+    np.testing.assert_allclose(
+        cached.decode(cached.encode(xs, ys), xq), single.forward(xs, ys, xq), rtol=0, atol=1e-4
+    )
+
+
+def test_support_is_encoded_once_across_predicts_and_chunks(models):
+    engine = MitraEngine(models["classifier"], task="classification")
+    engine.encoder = Counting(engine.encoder)
+    engine.decoder = Counting(engine.decoder)
+    xs, ys, xq = data(2)
+    first = engine.predict(xs, ys, xq, n_classes=3, chunk_size=10)
+    assert (engine.encoder.runs, engine.decoder.runs) == (1, 5)
+    second = engine.predict(xs, ys, xq[:7], n_classes=3)
+    assert engine.encoder.runs == 1
+    np.testing.assert_array_equal(second, first[:7])
+    # a different support set, or each ensemble member's view of it, is a new encoding
+    engine.predict(xs[:-1], ys[:-1], xq, n_classes=3)
+    assert engine.encoder.runs == 2
+    engine.predict(xs, ys, xq, n_classes=3, n_estimators=2, seed=1)
+    engine.predict(xs, ys, xq, n_classes=3, n_estimators=2, seed=1)
+    assert engine.encoder.runs == 4
+
+
+def test_interrupted_encoding_is_not_cached(models):
+    engine = MitraEngine(models["classifier"], task="classification")
+    real = engine.encoder
+    engine.encoder = Counting(real, fail=KeyboardInterrupt())
+    xs, ys, xq = data(3)
+    with pytest.raises(KeyboardInterrupt):
+        engine.predict(xs, ys, xq, n_classes=3)
+    assert len(engine.cache) == 0
+    engine.encoder = real
+    single = MitraEngine(models["classifier"], task="classification", split=None)
+    np.testing.assert_allclose(
+        engine.predict(xs, ys, xq, n_classes=3), single.predict(xs, ys, xq, n_classes=3), atol=1e-4
+    )
+
+
+def test_cache_is_bounded_in_bytes():
+    cache = SupportCache(max_mb=1)
+    entry = lambda: (np.zeros(100_000, np.float32),)  # noqa: E731  400 kB
+    for key in "abc":
+        cache.put(key, entry())
+    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") is not None
+    cache.put("huge", (np.zeros(2**20, np.float32),))  # 4 MB: used, never kept
+    assert cache.get("huge") is None and cache.nbytes <= 2**20
+
+
+def test_split_pair_is_found_only_next_to_its_model(models, tmp_path):
+    lone = tmp_path / "lone.onnx"
+    shutil.copy(models["classifier"], lone)
+    assert not MitraEngine(lone, task="classification").uses_cache
+    assert not MitraEngine(lone.read_bytes(), task="classification").uses_cache
+    encoder = models["classifier"].with_name("classifier.encoder.onnx")
+    decoder = models["classifier"].with_name("classifier.decoder.onnx")
+    explicit = MitraEngine(lone, task="classification", split=(encoder, decoder.read_bytes()))
+    assert explicit.uses_cache
+
+
+def test_split_derived_from_a_js_style_graph(tmp_path):
+    # a user with only the JS package's file: the converter re-derives both halves from it
+    js = tmp_path / "js.onnx"
+    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
+    convert(js, js, split=True)
+    cached = MitraEngine(js, task="classification")
+    assert cached.uses_cache
+    reference = MitraEngine(
+        convert(FIXTURES / "tiny-mitra-classifier", tmp_path / "ref.onnx"), task="classification", split=None
+    )
+    xs, ys, xq = data(5)
+    np.testing.assert_allclose(
+        cached.predict(xs, ys, xq, n_classes=3), reference.predict(xs, ys, xq, n_classes=3), atol=1e-4
+    )
