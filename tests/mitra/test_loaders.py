@@ -1,0 +1,76 @@
+"""wlearn.load for Mitra bundles: register_loaders bindings, the environment, and the plugin's
+entry points (a fresh interpreter that never imports wlearn_mitra itself)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wlearn
+from wlearn.errors import ValidationError
+from wlearn_mitra import MitraClassifier, MitraRegressor, loaders, register_loaders
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
+REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
+CLF_BUNDLE = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"
+REG_BUNDLE = FIXTURES / "mitra-js" / "e_regression_all" / "model.wlrn"
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch):
+    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
+    monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
+    monkeypatch.setattr(loaders, "_bound", {})
+
+
+def test_register_loaders_binds_models_for_wlearn_load():
+    register_loaders(classifier=CLF_ONNX.read_bytes(), regressor=str(REG_ONNX))
+    clf = wlearn.load(CLF_BUNDLE.read_bytes())
+    reg = wlearn.load(REG_BUNDLE)
+    assert isinstance(clf, MitraClassifier) and isinstance(reg, MitraRegressor)
+    assert clf.save() == CLF_BUNDLE.read_bytes() and reg.save() == REG_BUNDLE.read_bytes()
+    Xq = np.load(FIXTURES / "mitra-js" / "b_3class_strat_s42" / "Xq.npy")
+    direct = MitraClassifier.load(CLF_BUNDLE.read_bytes(), CLF_ONNX)
+    np.testing.assert_array_equal(clf.predict_proba(Xq), direct.predict_proba(Xq))
+
+
+def test_none_keeps_an_existing_binding():
+    register_loaders(classifier=CLF_ONNX)
+    register_loaders(regressor=REG_ONNX)
+    assert isinstance(wlearn.load(CLF_BUNDLE), MitraClassifier)
+
+
+def test_loaders_fall_back_to_the_environment(monkeypatch):
+    with pytest.raises(ValidationError, match="WLEARN_MITRA_REGRESSOR_ONNX"):
+        loaders.load_regressor(*wlearn.decode_bundle(REG_BUNDLE))
+    monkeypatch.setenv("WLEARN_MITRA_REGRESSOR_ONNX", str(REG_ONNX))
+    model = loaders.load_regressor(*wlearn.decode_bundle(REG_BUNDLE))
+    assert model.save() == REG_BUNDLE.read_bytes()
+
+
+def test_a_bound_model_of_the_wrong_kind_is_refused():
+    register_loaders(classifier=REG_ONNX)  # the wrong graph altogether
+    with pytest.raises(ValidationError, match="regressor"):
+        wlearn.load(CLF_BUNDLE)
+
+
+def test_entry_points_load_without_importing_the_plugin():
+    script = (
+        "import sys, wlearn\n"
+        "assert 'wlearn_mitra' not in sys.modules\n"
+        f"m = wlearn.load({str(CLF_BUNDLE)!r})\n"
+        f"r = wlearn.load({str(REG_BUNDLE)!r})\n"
+        "print(type(m).__name__, type(r).__name__, m.classes_.tolist(), r.n_features_in_)\n"
+    )
+    env = {**os.environ, "WLEARN_MITRA_CLASSIFIER_ONNX": str(CLF_ONNX),
+           "WLEARN_MITRA_REGRESSOR_ONNX": str(REG_ONNX)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["MitraClassifier", "MitraRegressor", "[0,", "1,", "2]", "6"]
