@@ -226,6 +226,12 @@ def _check_depth(text: str, what: str) -> None:
             depth -= 1
 
 
+def decode_json(data: bytes | bytearray | memoryview) -> Any:
+    """Parse JSON bytes (such as a JSON artifact) with the strict rules of
+    :func:`parse_strict`; the counterpart of :func:`encode_json`."""
+    return parse_strict(data, "JSON")
+
+
 def parse_strict(raw: bytes | memoryview, what: str) -> Any:
     """Parse untrusted JSON bytes. Refuses invalid UTF-8 (and a BOM), NaN/Infinity, numbers
     that overflow a double, duplicate object keys and nesting beyond ``MAX_DEPTH``, always

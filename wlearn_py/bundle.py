@@ -26,13 +26,17 @@ from . import _json
 from .errors import BundleError
 
 __all__ = [
-    "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "Blobs",
+    "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "MAX_JSON_BYTES", "Blobs",
     "encode_bundle", "decode_bundle", "validate_bundle", "read_input",
 ]
 
 BUNDLE_MAGIC = b"WLRN"
 BUNDLE_VERSION = 1
 HEADER_SIZE = 16
+
+#: Largest manifest or TOC accepted, in bytes. Parsed JSON can take ~20x its text size in
+#: memory, so this bounds what a hostile bundle can make a reader allocate.
+MAX_JSON_BYTES = 16 * 2**20
 
 _HEADER = struct.Struct("<4sIII")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -148,8 +152,10 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
 
     manifest_bytes = _json.encode_json({**manifest, "bundleVersion": BUNDLE_VERSION})
     toc_bytes = _json.encode_json(toc)
-    if len(manifest_bytes) > 0xFFFFFFFF or len(toc_bytes) > 0xFFFFFFFF:
-        raise BundleError("manifest or TOC larger than 4 GiB cannot be stored")
+    for what, text in (("manifest", manifest_bytes), ("TOC", toc_bytes)):
+        if len(text) > MAX_JSON_BYTES:  # readers would refuse it
+            raise BundleError(f"{what} of {len(text):,} bytes exceeds the limit of "
+                              f"{MAX_JSON_BYTES:,}; store large data as an artifact")
     header = _HEADER.pack(BUNDLE_MAGIC, BUNDLE_VERSION, len(manifest_bytes), len(toc_bytes))
     return b"".join([header, manifest_bytes, toc_bytes, *(view for _, view, _ in prepared)])
 
@@ -195,6 +201,10 @@ def decode_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any
         raise BundleError(f"not a wlearn bundle: magic is {magic!r}, expected b'WLRN'")
     if version != BUNDLE_VERSION:
         raise BundleError(f"unsupported bundle version {version} (expected {BUNDLE_VERSION})")
+    for what, length in (("manifest", manifest_length), ("TOC", toc_length)):
+        if length > MAX_JSON_BYTES:
+            raise BundleError(f"{what} of {length:,} bytes exceeds the limit of "
+                              f"{MAX_JSON_BYTES:,} (wlearn.bundle.MAX_JSON_BYTES)")
     blob_start = HEADER_SIZE + manifest_length + toc_length
     if blob_start > size:
         raise BundleError(f"bundle truncated: header declares {manifest_length} manifest + "

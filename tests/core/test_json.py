@@ -211,3 +211,11 @@ def test_tuples_are_arrays():
 def test_keys_equal_in_utf16_are_refused():
     with pytest.raises(BundleError, match="same JavaScript string"):
         wlearn.encode_json({"\U0001F600": 1, "\ud83d\ude00": 2})
+
+
+def test_decode_json_is_strict_and_inverts_encode_json():
+    value = {"b": [1, 2.5, None, "\u00e9"], "a": True}
+    assert wlearn.decode_json(wlearn.encode_json(value)) == value
+    for bad, fragment in [(b'{"a":NaN}', "NaN"), (b'{"a":1,"a":1}', "duplicate key"), (b"\xff", "UTF-8")]:
+        with pytest.raises(BundleError, match=fragment):
+            wlearn.decode_json(bad)

@@ -37,8 +37,10 @@ CASES = {
     "H2-too-small": (GOOD[:15], "too small"),
     "H3-magic": (b"WLRM" + GOOD[4:], "magic"),
     "H4-version": (raw_bundle(M, "[]", version=2), "unsupported bundle version 2"),
-    "H5-truncated-manifest": (raw_bundle(M, "[]", manifest_length=2**32 - 1), "truncated"),
+    "H5-truncated-manifest": (raw_bundle(M, "[]", manifest_length=len(M) + 1), "truncated"),
+    "H5-truncated-region": (raw_bundle(M, "[]", toc_length=16 * 2**20), "truncated"),
     "H5-truncated-toc": (raw_bundle(M, "[]", toc_length=3), "truncated"),
+    "H6-manifest-limit": (raw_bundle(M, "[]", manifest_length=16 * 2**20 + 1), "exceeds the limit"),
     "J1-utf8": (raw_bundle(b'{"typeId":"\xff@1"}', "[]"), "manifest is not valid UTF-8"),
     "J1-utf8-overlong": (raw_bundle(b'{"typeId":"\xc0\xafx@1"}', "[]"), "not valid UTF-8"),
     "J1-utf8-surrogate": (raw_bundle(b'{"a":"\xed\xa0\x80"}', "[]"), "not valid UTF-8"),
@@ -101,6 +103,16 @@ def test_validate_rejects(name):
     wlearn.decode_bundle(data)  # structurally fine
     with pytest.raises(BundleError, match=re.escape(fragment)):
         wlearn.validate_bundle(data)
+
+
+def test_json_limit_on_both_sides(monkeypatch):
+    from wlearn import bundle
+
+    monkeypatch.setattr(bundle, "MAX_JSON_BYTES", 40)
+    with pytest.raises(BundleError, match=r"TOC of \d+ bytes exceeds the limit of 40"):
+        wlearn.decode_bundle(GOOD)
+    with pytest.raises(BundleError, match=r"manifest of \d+ bytes exceeds the limit of 40"):
+        wlearn.encode_bundle({"typeId": "t.x.y@1", "pad": "a"}, [])
 
 
 def test_every_spec_class_has_a_test():
