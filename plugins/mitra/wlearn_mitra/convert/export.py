@@ -1,0 +1,189 @@
+"""Export Tab2D to ONNX: the single graph (the JS package's interface) and the split pair.
+
+Single graph: inputs ``x_support`` f32 [B,S,F], ``y_support`` int64 (classifier) or f32
+(regressor) [B,S], ``x_query`` f32 [B,Q,F], ``padding_obs_support`` bool [B,S]; output
+``output`` f32 [B,Q,C] or [B,Q]. Split pair: a support encoder (the first three of those plus
+the padding -> the :class:`~wlearn_mitra.convert.tab2d.SupportCache` tensors) and a query
+decoder (``x_query`` + the cache -> ``output``). See spec/mitra-onnx.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointSource, load_model
+from .onnx_weights import CONFIG_METADATA_KEY
+from .tab2d import SupportCache, Tab2D
+
+#: ONNX opset of every graph written here (the JS package's files use 17 too).
+OPSET = 17
+INPUT_NAMES = ("x_support", "y_support", "x_query", "padding_obs_support")
+ENCODER_INPUT_NAMES = ("x_support", "y_support", "padding_obs_support")
+CACHE_NAMES = SupportCache._fields
+GRAPH_METADATA_KEY = "mitra.graph"
+
+PathLike = Union[str, os.PathLike]
+
+_AXES = {
+    "x_support": {0: "batch", 1: "n_support", 2: "n_features"},
+    "y_support": {0: "batch", 1: "n_support"},
+    "x_query": {0: "batch", 1: "n_query", 2: "n_features"},
+    "padding_obs_support": {0: "batch", 1: "n_support"},
+    "quantiles": {0: "batch", 1: "n_features"},
+    "n_valid": {0: "batch"},
+    "mean": {0: "batch", 1: "n_features"},
+    "var": {0: "batch", 1: "n_features"},
+    "keys": {1: "batch", 2: "n_tokens", 4: "n_support"},
+    "values": {1: "batch", 2: "n_tokens", 4: "n_support"},
+}
+
+
+def _output_axes(model: Tab2D) -> dict:
+    if model.scalar_output:
+        return {0: "batch", 1: "n_query"}
+    return {0: "batch", 1: "n_query", 2: "n_classes"}
+
+
+class _Single(nn.Module):
+    def __init__(self, model: Tab2D) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x_support, y_support, x_query, padding_obs_support):
+        return self.model(x_support, y_support, x_query, padding_obs_support)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, model: Tab2D) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x_support, y_support, padding_obs_support):
+        return tuple(self.model.encode_support(x_support, y_support, padding_obs_support))
+
+
+class _Decoder(nn.Module):
+    def __init__(self, model: Tab2D) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x_query, quantiles, n_valid, mean, var, keys, values):
+        cache = SupportCache(quantiles, n_valid, mean, var, keys, values)
+        return self.model.decode_query(cache, x_query)
+
+
+def example_inputs(
+    model: Tab2D, *, batch: int = 2, n_support: int = 11, n_query: int = 7, n_features: int = 3,
+    seed: int = 0,
+) -> tuple[torch.Tensor, ...]:
+    """Random ``(x_support, y_support, x_query, padding_obs_support)`` for tracing and checks."""
+    generator = torch.Generator().manual_seed(seed)
+    x_support = torch.randn(batch, n_support, n_features, generator=generator)
+    x_query = torch.randn(batch, n_query, n_features, generator=generator)
+    if model.task == "CLASSIFICATION" or not model.scalar_output:
+        y_support = torch.randint(0, model.dim_output, (batch, n_support), generator=generator)
+    else:
+        y_support = torch.rand(batch, n_support, generator=generator)
+    padding = torch.zeros(batch, n_support, dtype=torch.bool)
+    return x_support, y_support, x_query, padding
+
+
+def _export(module: nn.Module, args: tuple, path: PathLike, inputs, outputs, axes, metadata,
+            opset: int) -> Path:
+    import onnx
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # Shape arithmetic is traced symbolically; the tracer warns about it regardless.
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            torch.onnx.export(
+                module.eval(),
+                args,
+                buffer,
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes={name: axes[name] for name in (*inputs, *outputs)},
+                opset_version=opset,
+                dynamo=False,
+            )
+    proto = onnx.load_from_string(buffer.getvalue())
+    # The exporter pins axes it can prove constant (10 classes); name every dynamic axis.
+    for value in (*proto.graph.input, *proto.graph.output):
+        for axis, name in axes.get(value.name, {}).items():
+            dim = value.type.tensor_type.shape.dim[axis]
+            dim.Clear()
+            dim.dim_param = name
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(proto.SerializeToString())
+    return path
+
+
+def _metadata(model: Tab2D, graph: str) -> dict:
+    return {CONFIG_METADATA_KEY: json.dumps(model.config), GRAPH_METADATA_KEY: graph}
+
+
+def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET) -> Path:
+    """Write the single graph (the JS package's interface) to ``path``."""
+    axes = {**_AXES, "output": _output_axes(model)}
+    return _export(_Single(model), example_inputs(model), path, INPUT_NAMES, ("output",), axes,
+                   _metadata(model, "single"), opset)
+
+
+def split_paths(onnx_path: PathLike) -> tuple[Path, Path]:
+    """Where the split pair of ``model.onnx`` lives: ``model.encoder.onnx``, ``model.decoder.onnx``."""
+    path = Path(onnx_path)
+    stem = path.name[: -len(".onnx")] if path.name.endswith(".onnx") else path.name
+    return path.with_name(f"{stem}.encoder.onnx"), path.with_name(f"{stem}.decoder.onnx")
+
+
+def export_split(
+    model: Tab2D, encoder_path: PathLike, decoder_path: PathLike, *, opset: int = OPSET
+) -> tuple[Path, Path]:
+    """Write the support encoder and the query decoder graphs."""
+    x_support, y_support, x_query, padding = example_inputs(model)
+    with torch.no_grad():
+        cache = model.encode_support(x_support, y_support, padding)
+    axes = {**_AXES, "output": _output_axes(model)}
+    encoder = _export(_Encoder(model), (x_support, y_support, padding), encoder_path,
+                      ENCODER_INPUT_NAMES, CACHE_NAMES, axes, _metadata(model, "encoder"), opset)
+    decoder = _export(_Decoder(model), (x_query, *cache), decoder_path, ("x_query", *CACHE_NAMES),
+                      ("output",), axes, _metadata(model, "decoder"), opset)
+    return encoder, decoder
+
+
+def convert(
+    checkpoint: CheckpointSource,
+    out: PathLike,
+    variant: str | None = None,
+    *,
+    split: bool = False,
+    opset: int = OPSET,
+) -> Path:
+    """Convert a Mitra checkpoint to ONNX.
+
+    ``checkpoint``: a folder with ``config.json`` + ``model.safetensors``, a Hugging Face repo
+    id, or an existing single Mitra ``.onnx`` graph (its weights are reused). ``variant``
+    ('classifier' / 'regressor') is taken from the config when not given. With ``split``, the
+    support encoder and query decoder are written next to ``out`` (see :func:`split_paths`).
+    Returns the path of the single graph.
+    """
+    model = load_model(checkpoint, variant)
+    out = Path(out)
+    if split:
+        export_split(model, *split_paths(out), opset=opset)
+    if Path(checkpoint).resolve() == out.resolve():
+        return out  # re-deriving the split pair from this very file
+    return export_onnx(model, out, opset=opset)
