@@ -1,0 +1,132 @@
+"""The support-set cache: encoder + decoder graphs equal the single graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("safetensors")
+ort = pytest.importorskip("onnxruntime")
+
+from wlearn_mitra.convert import convert, export_split, load_model, random_checkpoint, split_paths  # noqa: E402
+from wlearn_mitra.convert.export import CACHE_NAMES, ENCODER_INPUT_NAMES, INPUT_NAMES  # noqa: E402
+from wlearn_mitra.convert.verify import verification_cases  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+ONNX_FIXTURES = FIXTURES / "onnx"
+UPSTREAM = FIXTURES / "upstream"
+TOLERANCE = 1e-4
+
+
+
+@pytest.fixture(scope="module", params=["tiny-mitra-classifier", "tiny-mitra-regressor", "random-classifier-h8"])
+def graphs(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("split")
+    if request.param.startswith("random"):
+        checkpoint = random_checkpoint(out / "ckpt", "classifier", dim=32, n_layers=1, n_heads=8, seed=3)
+    else:
+        checkpoint = ONNX_FIXTURES / request.param
+    single = convert(checkpoint, out / "model.onnx", split=True)
+    encoder, decoder = split_paths(single)
+    return {
+        "name": request.param,
+        "model": load_model(checkpoint),
+        "single": ort.InferenceSession(str(single)),
+        "encoder": ort.InferenceSession(str(encoder)),
+        "decoder": ort.InferenceSession(str(decoder)),
+    }
+
+
+def split_run(graphs, inputs):
+    feeds = dict(zip(INPUT_NAMES, inputs))
+    cache = graphs["encoder"].run(list(CACHE_NAMES), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
+    return cache, graphs["decoder"].run(["output"], {"x_query": feeds["x_query"], **dict(zip(CACHE_NAMES, cache))})[0]
+
+
+def all_cases(graphs):
+    model = graphs["model"]
+    cases = dict(verification_cases(model, seed=5))
+    if not graphs["name"].startswith("random"):
+        for path in sorted((UPSTREAM / graphs["name"]).glob("*.npz")):
+            data = np.load(path)
+            cases[path.name] = tuple(data[k] for k in INPUT_NAMES)
+    return cases
+
+
+def test_forward_is_decode_of_encode_exactly(graphs):
+    model = graphs["model"]
+    for inputs in all_cases(graphs).values():
+        x_support, y_support, x_query, padding = (torch.from_numpy(a) for a in inputs)
+        with torch.no_grad():
+            whole = model(x_support, y_support, x_query, padding)
+            cache = model.encode_support(x_support, y_support, padding)
+            assert torch.equal(model.decode_query(cache, x_query), whole)
+            # Query rows are independent: chunks agree up to GEMM blocking.
+            parts = [model.decode_query(cache, q) for q in x_query.split(3, dim=1)]
+        torch.testing.assert_close(torch.cat(parts, dim=1), whole, rtol=0, atol=TOLERANCE)
+
+
+def test_split_graphs_equal_single_graph(graphs):
+    for name, inputs in all_cases(graphs).items():
+        single = graphs["single"].run(["output"], dict(zip(INPUT_NAMES, inputs)))[0]
+        _, split = split_run(graphs, inputs)
+        np.testing.assert_allclose(split, single, rtol=0, atol=TOLERANCE, err_msg=name)
+
+
+def test_split_graphs_match_autogluon(graphs):
+    if graphs["name"].startswith("random"):
+        pytest.skip("no upstream reference for random weights")
+    for path in sorted((UPSTREAM / graphs["name"]).glob("*.npz")):
+        data = np.load(path)
+        _, got = split_run(graphs, tuple(data[k] for k in INPUT_NAMES))
+        np.testing.assert_allclose(got, data["output"], rtol=0, atol=TOLERANCE, err_msg=path.name)
+
+
+def test_cache_shapes_and_statistics(graphs):
+    model = graphs["model"]
+    inputs = verification_cases(model, seed=1)["batch of 2, padded support rows"]
+    x_support, _, _, padding = inputs
+    (quantiles, n_valid, mean, var, keys, values), _ = split_run(graphs, inputs)
+    batch, rows, features = x_support.shape
+    heads = model.n_heads
+    assert quantiles.shape == (batch, features, 999)
+    assert keys.shape == values.shape == (model.n_layers, batch, features + 1, heads, rows, model.dim // heads)
+    np.testing.assert_array_equal(n_valid, (~padding).sum(axis=1))
+    # Quantiles of the valid rows, with padded rows counted as 9999 (as upstream).
+    # Linear interpolation at ranks q * (S - 1) computed in float32, as torch does; padded
+    # rows count as 9999, as upstream sets them.
+    ordered = np.sort(np.where(padding[..., None], 9999.0, x_support.astype(np.float64)), axis=1)
+    levels = np.arange(1, 1000, dtype=np.float32) / np.float32(1000)
+    ranks = (levels * np.float32(rows - 1)).astype(np.float64)
+    low, high = np.floor(ranks).astype(int), np.ceil(ranks).astype(int)
+    expected = ordered[:, low] + (ranks - low)[None, :, None] * (ordered[:, high] - ordered[:, low])
+    np.testing.assert_allclose(quantiles, expected.transpose(0, 2, 1), rtol=1e-6, atol=1e-6)
+    assert np.all(var >= 0) and mean.shape == var.shape == (batch, features)
+
+
+def test_one_cache_serves_many_query_sets(graphs):
+    model = graphs["model"]
+    x_support, y_support, _, padding = verification_cases(model, seed=2)["random 64x5, 32 queries"]
+    feeds = {"x_support": x_support, "y_support": y_support, "padding_obs_support": padding}
+    cache = dict(zip(CACHE_NAMES, graphs["encoder"].run(list(CACHE_NAMES), feeds)))
+    rng = np.random.default_rng(0)
+    for queries in (1, 17, 64):
+        x_query = rng.standard_normal((1, queries, x_support.shape[2])).astype(np.float32)
+        got = graphs["decoder"].run(["output"], {"x_query": x_query, **cache})[0]
+        single = graphs["single"].run(["output"], {**feeds, "x_query": x_query})[0]
+        np.testing.assert_allclose(got, single, rtol=0, atol=TOLERANCE)
+
+
+def test_split_from_js_onnx_file(tmp_path):
+    # Users of the JS package have only the .onnx file: derive the pair from its weights.
+    model = "tiny-mitra-classifier"
+    encoder, decoder = export_split(
+        load_model(ONNX_FIXTURES / f"{model}.onnx"), tmp_path / "e.onnx", tmp_path / "d.onnx")
+    graphs = {"encoder": ort.InferenceSession(str(encoder)), "decoder": ort.InferenceSession(str(decoder))}
+    data = np.load(UPSTREAM / model / "ties_int0to4_128x32x6.npz")
+    _, got = split_run(graphs, tuple(data[k] for k in INPUT_NAMES))
+    np.testing.assert_allclose(got, data["output"], rtol=0, atol=TOLERANCE)
