@@ -501,3 +501,38 @@ def test_mitra_model_task_param_and_create():
         MitraModel(task="ranking").fit(X, y)
     with pytest.raises(NotFittedError):
         MitraModel().predict(X)
+
+
+# -- sharing the opened model ------------------------------------------------------------------------
+
+def test_estimators_share_one_engine_per_model_and_dispose_frees_it():
+    import gc
+    import weakref
+
+    from sklearn.base import clone
+
+    X, y = classification_data(0, 30)
+    source = bytes(CLF_ONNX.read_bytes())  # a bytes object no other test uses
+    a = MitraClassifier(onnx=source).fit(X, y)
+    b = clone(a).fit(X, y)
+    assert a._handle.engine is b._handle.engine
+    engine = weakref.ref(a._handle.engine)
+    del a, b  # as a finished fold of a cross-validation
+    gc.collect()
+    c = MitraClassifier(onnx=source).fit(X, y)  # the next fold
+    assert c._handle.engine is engine()
+    c.dispose()
+    gc.collect()
+    assert engine() is None
+
+
+def test_mitra_model_keeps_its_engine_between_predictions():
+    X, y = classification_data(0, 30)
+    model = MitraModel(classifier_onnx=CLF_ONNX).fit(X, y)
+    handle = model._inner._handle
+    model.predict(X)
+    model.predict_proba(X)
+    assert model._inner._handle is handle
+    model.set_params(classifier_onnx=REG_ONNX)
+    with pytest.raises(ValidationError, match="regressor"):
+        model.predict(X)

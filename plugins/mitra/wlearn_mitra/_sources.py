@@ -2,8 +2,9 @@
 
 Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
 so engines are shared between estimators given the same source: the same file (path, size
-and modification time) or the same bytes object. The cache holds them weakly; an engine
-lives as long as some estimator uses it.
+and modification time) or the same bytes object. The cache holds engines weakly, plus the
+most recently opened one of each task strongly (so fold after fold of a cross-validation
+reuses it); ``dispose()`` of an estimator drops that strong reference if it is its engine.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class Handle:
 
 
 _cache: "weakref.WeakValueDictionary[tuple, Handle]" = weakref.WeakValueDictionary()
+_recent: dict[str, Handle] = {}
 _lock = threading.Lock()
 
 
@@ -90,9 +92,19 @@ def open_engine(onnx: Any, task: str) -> Handle:
         handle = _cache.get(key) if key is not None else None
         # An id() can be reused once its object is gone; the handle keeps its own.
         if handle is not None and (key[0] != "bytes" or handle.source is source):
+            _recent[task] = handle
             return handle
     handle = Handle(MitraEngine(source, task=task), source)
-    if key is not None:
-        with _lock:
+    with _lock:
+        if key is not None:
             _cache[key] = handle
+            _recent[task] = handle
     return handle
+
+
+def release(handle: Handle | None) -> None:
+    """Forget ``handle`` as the recently used engine (its users keep it alive)."""
+    with _lock:
+        for task, recent in list(_recent.items()):
+            if recent is handle:
+                del _recent[task]

@@ -17,7 +17,7 @@ import wlearn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
 
 from . import _artifacts, _labels
-from ._sources import Handle, open_engine
+from ._sources import Handle, open_engine, release
 from ._support import select_support
 from .engine import MAX_CLASSES
 
@@ -159,9 +159,9 @@ class _Params:
                 raise ValidationError(
                     f"{type(self).__name__} has no parameter {key!r}; parameters: {names}"
                 )
-            setattr(self, key, value)
-            if key.endswith("onnx"):
+            if key.endswith("onnx") and value is not getattr(self, key):
                 self._handle = None
+            setattr(self, key, value)
         return self
 
     def __sklearn_clone__(self) -> "_Params":
@@ -393,6 +393,7 @@ class _MitraEstimator(_Params):
             return
         for name in self._learned:
             self.__dict__.pop(name, None)
+        release(self._handle)
         self._handle = None
         self._disposed = True
 
