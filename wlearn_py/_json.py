@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import BundleError
@@ -105,7 +106,7 @@ def _write(value: Any, out: list[str], depth: int) -> None:
         out.append(_format_int(int(value)))
     elif isinstance(value, float):
         out.append(format_number(float(value)))
-    elif isinstance(value, dict):
+    elif isinstance(value, (dict, Mapping)):
         if depth >= MAX_DEPTH:
             raise _EncodeError(f"nested deeper than {MAX_DEPTH} levels (or circular)")
         for key in value:

@@ -137,6 +137,10 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
             raise BundleError(f"artifact {_json.quote(artifact_id)}: 'mediaType' must be a string")
         prepared.append((artifact_id, _artifact_bytes(artifact_id, artifact["data"]), media_type))
     prepared.sort(key=lambda item: _json.utf16_key(item[0]))
+    for (first, _, _), (second, _, _) in zip(prepared, prepared[1:]):
+        if _json.utf16_key(first) == _json.utf16_key(second):
+            raise BundleError(f"artifact ids {_json.quote(first)} and {_json.quote(second)} "
+                              "are the same JavaScript string")
 
     toc = []
     offset = 0

@@ -219,3 +219,9 @@ def test_decode_json_is_strict_and_inverts_encode_json():
     for bad, fragment in [(b'{"a":NaN}', "NaN"), (b'{"a":1,"a":1}', "duplicate key"), (b"\xff", "UTF-8")]:
         with pytest.raises(BundleError, match=fragment):
             wlearn.decode_json(bad)
+
+
+def test_any_mapping_is_an_object():
+    from types import MappingProxyType
+
+    assert wlearn.encode_json({"m": MappingProxyType({"b": 1, "a": 2})}) == b'{"m":{"a":2,"b":1}}'
