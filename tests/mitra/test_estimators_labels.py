@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wlearn
 from wlearn.errors import BundleError
@@ -188,3 +190,31 @@ def test_malformed_js_form_is_refused(data):
         MitraClassifier.load(_rebuild(bundle, drop="support_y"), CLF_ONNX)
     with pytest.raises(BundleError, match="nFeatures"):
         MitraClassifier.load(_rebuild(bundle, lambda m: m.update(nFeatures="4")), CLF_ONNX)
+
+
+LABEL_KINDS = [
+    st.integers(-(2**80), 2**80),
+    st.integers(-5, 12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.text(max_size=6),
+    st.booleans(),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(range(len(LABEL_KINDS))))
+def test_any_label_set_survives_save_and_load(data, kind):
+    labels = data.draw(st.lists(LABEL_KINDS[kind], min_size=1, max_size=10, unique=True))
+    n = data.draw(st.integers(len(labels), 40))
+    index = np.arange(n) % len(labels)
+    y = np.empty(n, dtype=object)
+    y[:] = [labels[i] for i in index]
+    X = np.arange(n * 2, dtype=float).reshape(n, 2)
+    model = MitraClassifier(onnx=CLF_ONNX, max_support=data.draw(st.integers(1, 50))).fit(X, y)
+    assert sorted(model.classes_.tolist()) == model.classes_.tolist()
+    assert len(model.classes_) == len(labels)
+    loaded = MitraClassifier.load(model.save(), CLF_ONNX)
+    np.testing.assert_array_equal(loaded.support_x_, model.support_x_)
+    # Booleans come back as 0/1, everything else as it went in.
+    assert loaded.support_y_.tolist() == [int(v) if kind == 4 else v for v in model.support_y_.tolist()]
+    assert loaded.save() == model.save()
