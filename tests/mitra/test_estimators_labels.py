@@ -218,3 +218,16 @@ def test_any_label_set_survives_save_and_load(data, kind):
     # Booleans come back as 0/1, everything else as it went in.
     assert loaded.support_y_.tolist() == [int(v) if kind == 4 else v for v in model.support_y_.tolist()]
     assert loaded.save() == model.save()
+
+
+def test_meta_that_is_not_json_is_refused(data):
+    X, index, _ = data
+    bundle = MitraClassifier(onnx=CLF_ONNX).fit(X, index).save()
+    manifest, toc, blobs = wlearn.decode_bundle(bundle)
+    broken = wlearn.encode_bundle(manifest, [
+        {"id": "meta", "data": b'{"nFeatures": 4, "nFeatures": 4}'},
+        {"id": "support_x", "data": bytes(blobs["support_x"])},
+        {"id": "support_y", "data": bytes(blobs["support_y"])},
+    ])
+    with pytest.raises(BundleError, match="artifact 'meta'.*duplicate"):
+        MitraClassifier.load(broken, CLF_ONNX)

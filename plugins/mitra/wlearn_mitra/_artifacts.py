@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from wlearn import encode_bundle, encode_json
-from wlearn._json import parse_strict
+from wlearn import decode_json, encode_bundle, encode_json
 from wlearn.errors import BundleError
 
 from . import _labels
@@ -104,7 +103,10 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         raise BundleError("manifest.params must be an object")
     if "meta" not in blobs:
         raise BundleError("the bundle has no 'meta' artifact")
-    meta = parse_strict(blobs["meta"], "artifact 'meta'")
+    try:
+        meta = decode_json(blobs["meta"])
+    except BundleError as exc:
+        raise BundleError(f"artifact 'meta': {exc}") from None
     if not isinstance(meta, dict):
         raise BundleError("artifact 'meta' must be a JSON object")
     n_features = _int_field(meta, "nFeatures")
