@@ -42,3 +42,10 @@ def test_demo_with_a_model_from_the_environment(capsys, monkeypatch, tmp_path):
     assert "onnxSha256 check is skipped" in text
     assert "byte-identical" not in text  # another model, another onnxSha256
     assert "predictions agree" in text
+
+
+def test_demo_reports_a_wrong_model_plainly(capsys):
+    regressor = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
+    assert cli.main(["demo", "--onnx", str(regressor)]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "regressor" in err and "Traceback" not in err

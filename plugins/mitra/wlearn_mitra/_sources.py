@@ -40,7 +40,8 @@ def how_to_get(task: str) -> str:
 def missing_model_message(task: str) -> str:
     return (
         f"no Mitra {_NAMES[task]} ONNX model given. Pass onnx=<path, bytes or "
-        f"onnxruntime.InferenceSession>, or set {ENV_VARS[task]} to the model file. "
+        f"onnxruntime.InferenceSession>, set {ENV_VARS[task]} to the model file, or (for "
+        f"wlearn.load) call wlearn_mitra.register_loaders({_NAMES[task]}=<model>). "
         f"To get the model: {how_to_get(task)}."
     )
 

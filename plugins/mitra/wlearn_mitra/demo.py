@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import wlearn
+from wlearn.errors import WlearnError
 
 from ._sources import ENV_VARS, how_to_get
 from .estimators import MitraClassifier
@@ -57,6 +59,14 @@ def _choose_model(path: str | None) -> tuple[bytes, bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (WlearnError, OSError) as exc:
+        print(f"wlearn-mitra demo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     ok = True
     bundle = _data(BUNDLE)
     manifest, toc, _ = wlearn.validate_bundle(bundle)
