@@ -19,6 +19,7 @@ from wlearn.errors import ValidationError
 from ._cache import CACHE_NAMES, DEFAULT_CACHE_MB, ENCODER_INPUTS, SupportCache, split_paths, support_key
 from ._chunking import Reporter, chunk_rows, chunks, run_interruptible
 from ._onnxinfo import model_shape
+from ._precision import PRECISIONS, quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def _session_options(
         options.inter_op_num_threads = 1
     if optimized_path is not None:
         options.optimized_model_filepath = str(optimized_path)
+        options.log_severity_level = 3  # the file is only ever reused on this machine
     return options
 
 
@@ -150,6 +152,11 @@ class MitraEngine:
         Bound on the encoded support sets kept between predicts (default 2048 MB).
     optimized_dir:
         Folder for ONNX Runtime's optimised graphs, keyed by model hash (default: none).
+    precision:
+        ``"fp32"`` (default) or ``"int8"``: MatMul weights quantised to int8 with dynamic
+        activation quantisation (needs the ``onnx`` package; the quantised graphs are kept
+        in ``optimized_dir``, else in ``~/.cache/wlearn-mitra``). Faster on CPUs with
+        AVX-512 VNNI, at a measured accuracy cost (bench/README.md).
     """
 
     def __init__(
@@ -162,9 +169,13 @@ class MitraEngine:
         split: "str | tuple[OnnxSource, OnnxSource] | None" = "auto",
         cache_mb: float = DEFAULT_CACHE_MB,
         optimized_dir: str | os.PathLike | None = None,
+        precision: str = "fp32",
     ) -> None:
         import onnxruntime as ort
 
+        if precision not in PRECISIONS:
+            raise ValidationError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        self.precision = precision
         if task not in ("classification", "regression"):
             raise ValidationError(f"task must be 'classification' or 'regression', not {task!r}")
         self.task = task
@@ -174,6 +185,8 @@ class MitraEngine:
         self._session: ort.InferenceSession | None = None
         self._source: bytes | Path | None = None
         if isinstance(onnx, ort.InferenceSession):
+            if precision != "fp32":
+                raise ValidationError("a ready InferenceSession cannot be run at another precision")
             self._session, self.onnx_sha256, model_bytes = onnx, None, None
         else:
             model_bytes = _read_model(onnx)
@@ -204,8 +217,13 @@ class MitraEngine:
         if isinstance(source, ort.InferenceSession):
             return source
         return _new_session(
-            _read_model(source), self._threads, optimized_dir=self._optimized_dir
+            self._precise(_read_model(source)), self._threads, optimized_dir=self._optimized_dir
         )
+
+    def _precise(self, model_bytes: bytes) -> bytes:
+        if self.precision == "int8":
+            return quantize_int8(model_bytes, self._optimized_dir)
+        return model_bytes
 
     @staticmethod
     def _find_split(onnx: OnnxSource, split) -> tuple | None:
@@ -224,10 +242,12 @@ class MitraEngine:
     def session(self) -> "ort.InferenceSession":
         """The single graph's session, opened on first use."""
         if self._session is None:
+            model_bytes = _read_model(self._source)
+            precise = self._precise(model_bytes)
             self._session = _new_session(
-                _read_model(self._source),
+                precise,
                 self._threads,
-                sha256=self.onnx_sha256,
+                sha256=self.onnx_sha256 if precise is model_bytes else None,
                 optimized_dir=self._optimized_dir,
             )
         return self._session
