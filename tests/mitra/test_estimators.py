@@ -536,3 +536,14 @@ def test_mitra_model_keeps_its_engine_between_predictions():
     model.set_params(classifier_onnx=REG_ONNX)
     with pytest.raises(ValidationError, match="regressor"):
         model.predict(X)
+
+
+def test_any_seed_js_accepts_works_for_ensembles():
+    X, y = classification_data(2, 40)
+    for seed in (-5, 2**40, 42.5):
+        model = MitraClassifier(onnx=CLF_ONNX, n_estimators=2, seed=seed, max_support=20)
+        assert model.fit(X, y).predict_proba(X[:3]).shape == (3, 3)
+    # JS reads seed | 0: 42.5 picks the rows 42 picks.
+    a = MitraClassifier(onnx=CLF_ONNX, max_support=20, seed=42.5).fit(X, y)
+    b = MitraClassifier(onnx=CLF_ONNX, max_support=20, seed=42).fit(X, y)
+    np.testing.assert_array_equal(a.support_indices_, b.support_indices_)

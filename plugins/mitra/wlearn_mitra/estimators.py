@@ -15,6 +15,7 @@ import numpy as np
 
 import wlearn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
+from wlearn.rng import to_int32
 
 from . import _artifacts, _labels
 from ._sources import Handle, open_engine, release
@@ -246,10 +247,11 @@ class _MitraEstimator(_Params):
                 raise ValidationError(f"{cls.__name__}.create: unknown parameter {key!r}")
             kwargs[name] = value
         model = cls(onnx=onnx, **kwargs)
-        model._engine()
+        model._open()
         return model
 
-    def _engine(self) -> Handle:
+    def _open(self) -> Handle:
+        """The engine of the ``onnx`` parameter, opened on first use."""
         self._check_alive()
         if self._handle is None:
             self._handle = open_engine(self.onnx, self._task)
@@ -309,13 +311,14 @@ class _MitraEstimator(_Params):
 
     def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None) -> np.ndarray:
         n_estimators = _check_int(self.n_estimators, "n_estimators", 1)
-        return self._engine().engine.predict(
+        return self._open().engine.predict(
             self.support_x_,
             y_support,
             Xq,
             n_classes=n_classes,
             n_estimators=n_estimators,
-            seed=_check_seed(self.seed),
+            # The seed as wlearn's LCG reads it (JS ``seed | 0``), made non-negative.
+            seed=to_int32(_check_seed(self.seed)) & 0xFFFFFFFF,
             progress=self.progress,
         )
 
@@ -370,7 +373,7 @@ class _MitraEstimator(_Params):
         model = cls(onnx=onnx, **kwargs)
         model._extra_params = params
         model._extra_meta = state.extra_meta
-        engine = model._engine().engine
+        engine = model._open().engine
         if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
             if state.onnx_sha256 != engine.onnx_sha256:
                 raise ValidationError(
@@ -453,7 +456,7 @@ class MitraClassifier(_MitraEstimator):
             raise ValidationError(
                 f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES}"
             )
-        handle = self._engine()
+        handle = self._open()
         rows = select_support(len(X), max_support, seed, index)
         self._extra_params, self._extra_meta = {}, {}
         self._store(X[rows].astype(np.float32), classes[index[rows]],
@@ -546,7 +549,7 @@ class MitraRegressor(_MitraEstimator):
             y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
-        handle = self._engine()
+        handle = self._open()
         rows = select_support(len(X), max_support, seed)
         self._extra_params, self._extra_meta = {}, {}
         self._store(X[rows].astype(np.float32), y32[rows], handle.engine.onnx_sha256)
