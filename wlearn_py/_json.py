@@ -213,7 +213,7 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-def _check_depth(text: str, what: str) -> None:
+def _check_depth(text: str, label: str) -> None:
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return  # cannot be deeper than the number of openers
     depth = 0
@@ -222,7 +222,7 @@ def _check_depth(text: str, what: str) -> None:
         if token in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise BundleError(f"{what} nests deeper than {MAX_DEPTH} levels")
+                raise BundleError(f"{label}: nested deeper than {MAX_DEPTH} levels")
         elif token in "]}":
             depth -= 1
 
@@ -230,18 +230,19 @@ def _check_depth(text: str, what: str) -> None:
 def decode_json(data: bytes | bytearray | memoryview) -> Any:
     """Parse JSON bytes (such as a JSON artifact) with the strict rules of
     :func:`parse_strict`; the counterpart of :func:`encode_json`."""
-    return parse_strict(data, "JSON")
+    return parse_strict(data, "")
 
 
 def parse_strict(raw: bytes | memoryview, what: str) -> Any:
     """Parse untrusted JSON bytes. Refuses invalid UTF-8 (and a BOM), NaN/Infinity, numbers
     that overflow a double, duplicate object keys and nesting beyond ``MAX_DEPTH``, always
-    with a :class:`BundleError` naming ``what``."""
+    with a :class:`BundleError` starting "Invalid <what> JSON: " (as @wlearn/core's)."""
+    label = f"Invalid {what} JSON" if what else "Invalid JSON"
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BundleError(f"{what} is not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
-    _check_depth(text, what)
+        raise BundleError(f"{label}: not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
+    _check_depth(text, label)
     try:
         return json.loads(
             text,
@@ -251,4 +252,4 @@ def parse_strict(raw: bytes | memoryview, what: str) -> Any:
             object_pairs_hook=_unique_object,
         )
     except (ValueError, RecursionError) as exc:
-        raise BundleError(f"{what} is not valid JSON: {exc}") from None
+        raise BundleError(f"{label}: {exc}") from None

@@ -128,7 +128,7 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
         if not isinstance(artifact_id, str):
             raise BundleError(f"artifact {index}: 'id' must be a string")
         if artifact_id in seen:
-            raise BundleError(f"duplicate artifact id {_json.quote(artifact_id)}")
+            raise BundleError(f"Duplicate artifact id {_json.quote(artifact_id)}")
         seen.add(artifact_id)
         if "data" not in artifact:
             raise BundleError(f"artifact {_json.quote(artifact_id)} has no 'data'")
@@ -156,9 +156,9 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
 
     manifest_bytes = _json.encode_json({**manifest, "bundleVersion": BUNDLE_VERSION})
     toc_bytes = _json.encode_json(toc)
-    for what, text in (("manifest", manifest_bytes), ("TOC", toc_bytes)):
+    for what, text in (("Manifest", manifest_bytes), ("TOC", toc_bytes)):
         if len(text) > MAX_JSON_BYTES:  # readers would refuse it
-            raise BundleError(f"{what} of {len(text):,} bytes exceeds the limit of "
+            raise BundleError(f"{what} too large: {len(text):,} bytes exceeds the limit of "
                               f"{MAX_JSON_BYTES:,}; store large data as an artifact")
     header = _HEADER.pack(BUNDLE_MAGIC, BUNDLE_VERSION, len(manifest_bytes), len(toc_bytes))
     return b"".join([header, manifest_bytes, toc_bytes, *(view for _, view, _ in prepared)])
@@ -166,7 +166,7 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
 
 # --- decoding -----------------------------------------------------------------------------
 
-def _check_entry(index: int, entry: Any, region_length: int) -> None:
+def _check_placement(index: int, entry: Any, region_length: int) -> None:
     if not isinstance(entry, dict):
         raise BundleError(f"TOC entry {index} is not an object")
     artifact_id = entry.get("id")
@@ -180,60 +180,17 @@ def _check_entry(index: int, entry: Any, region_length: int) -> None:
                               f"{_json.dumps(value)[:40] if field in entry else 'nothing'}")
     if entry["offset"] + entry["length"] > region_length:
         raise BundleError(f"{name} out of bounds: offset={entry['offset']}, "
-                          f"length={entry['length']}, blob region={region_length}")
+                          f"length={entry['length']}, blobRegion={region_length}")
+
+
+def _check_fields(entry: dict[str, Any]) -> None:
+    name = f"TOC entry {_json.quote(entry['id'])}"
     sha = entry.get("sha256")
     if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
         raise BundleError(f"{name}: 'sha256' must be 64 lowercase hex digits")
     media_type = entry.get("mediaType")
     if "mediaType" in entry and (not isinstance(media_type, str) or not media_type):
         raise BundleError(f"{name}: 'mediaType' must be a non-empty string when present")
-
-
-def decode_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
-    """Decode a bundle without checking hashes: ``(manifest, toc, blobs)``.
-
-    ``data`` is bytes-like (bytes, bytearray, memoryview, mmap, ...), a path or a binary
-    file. ``blobs`` maps each artifact id to a zero-copy ``memoryview`` of the input. Every
-    structural problem raises :class:`BundleError` (see ``spec/wlrn.md`` for the list).
-    """
-    buf = read_input(data)
-    size = buf.nbytes
-    if size < HEADER_SIZE:
-        raise BundleError(f"bundle too small: {size} bytes (a header alone is {HEADER_SIZE})")
-    magic, version, manifest_length, toc_length = _HEADER.unpack_from(buf)
-    if magic != BUNDLE_MAGIC:
-        raise BundleError(f"not a wlearn bundle: magic is {magic!r}, expected b'WLRN'")
-    if version != BUNDLE_VERSION:
-        raise BundleError(f"unsupported bundle version {version} (expected {BUNDLE_VERSION})")
-    for what, length in (("manifest", manifest_length), ("TOC", toc_length)):
-        if length > MAX_JSON_BYTES:
-            raise BundleError(f"{what} of {length:,} bytes exceeds the limit of "
-                              f"{MAX_JSON_BYTES:,} (wlearn.bundle.MAX_JSON_BYTES)")
-    blob_start = HEADER_SIZE + manifest_length + toc_length
-    if blob_start > size:
-        raise BundleError(f"bundle truncated: header declares {manifest_length} manifest + "
-                          f"{toc_length} TOC bytes, needing {blob_start} bytes; got {size}")
-
-    manifest_end = HEADER_SIZE + manifest_length
-    manifest = _json.parse_strict(buf[HEADER_SIZE:manifest_end], "manifest")
-    if not isinstance(manifest, dict):
-        raise BundleError(f"manifest must be a JSON object, got {_kind(manifest)}")
-    toc = _json.parse_strict(buf[manifest_end:blob_start], "TOC")
-    if not isinstance(toc, list):
-        raise BundleError(f"TOC must be a JSON array, got {_kind(toc)}")
-
-    region = buf[blob_start:].toreadonly()  # loaders must not write into the caller's buffer
-    region_length = region.nbytes
-    ids: set[str] = set()
-    for index, entry in enumerate(toc):
-        _check_entry(index, entry, region_length)
-        if entry["id"] in ids:
-            raise BundleError(f"duplicate artifact id {_json.quote(entry['id'])} in the TOC")
-        ids.add(entry["id"])
-    _check_overlaps(toc)
-    blobs = Blobs(((e["id"], region[e["offset"]:e["offset"] + e["length"]]) for e in toc),
-                  region)
-    return manifest, toc, blobs
 
 
 def _check_overlaps(toc: list[dict[str, Any]]) -> None:
@@ -251,12 +208,61 @@ def _kind(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
+def decode_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    """Decode a bundle without checking hashes: ``(manifest, toc, blobs)``.
+
+    ``data`` is bytes-like (bytes, bytearray, memoryview, mmap, ...), a path or a binary
+    file. ``blobs`` maps each artifact id to a zero-copy ``memoryview`` of the input. Every
+    structural problem raises :class:`BundleError` (see ``spec/wlrn.md`` for the list).
+    """
+    buf = read_input(data)
+    size = buf.nbytes
+    if size < HEADER_SIZE:
+        raise BundleError(f"Bundle too small: {size} bytes (minimum {HEADER_SIZE})")
+    magic, version, manifest_length, toc_length = _HEADER.unpack_from(buf)
+    if magic != BUNDLE_MAGIC:
+        raise BundleError(f"Invalid bundle magic (expected WLRN): got {magic!r}")
+    if version != BUNDLE_VERSION:
+        raise BundleError(f"Unsupported bundle version: {version} (expected {BUNDLE_VERSION})")
+    for what, length in (("Manifest", manifest_length), ("TOC", toc_length)):
+        if length > MAX_JSON_BYTES:
+            raise BundleError(f"{what} too large: {length:,} bytes exceeds the limit of "
+                              f"{MAX_JSON_BYTES:,} (wlearn.bundle.MAX_JSON_BYTES)")
+    blob_start = HEADER_SIZE + manifest_length + toc_length
+    if blob_start > size:
+        raise BundleError(f"Bundle truncated: header declares {blob_start} bytes (manifest "
+                          f"{manifest_length}, TOC {toc_length}) but got {size}")
+
+    manifest_end = HEADER_SIZE + manifest_length
+    manifest = _json.parse_strict(buf[HEADER_SIZE:manifest_end], "manifest")
+    if not isinstance(manifest, dict):
+        raise BundleError(f"Invalid manifest: must be a JSON object, got {_kind(manifest)}")
+    toc = _json.parse_strict(buf[manifest_end:blob_start], "TOC")
+    if not isinstance(toc, list):
+        raise BundleError(f"Invalid TOC: must be a JSON array, got {_kind(toc)}")
+
+    region = buf[blob_start:].toreadonly()  # loaders must not write into the caller's buffer
+    region_length = region.nbytes
+    ids: set[str] = set()
+    for index, entry in enumerate(toc):
+        _check_placement(index, entry, region_length)
+        if entry["id"] in ids:
+            raise BundleError(f"Duplicate artifact id {_json.quote(entry['id'])} in the TOC")
+        ids.add(entry["id"])
+    _check_overlaps(toc)
+    for entry in toc:
+        _check_fields(entry)
+    blobs = Blobs(((e["id"], region[e["offset"]:e["offset"] + e["length"]]) for e in toc),
+                  region)
+    return manifest, toc, blobs
+
+
 def validate_bundle(data: BundleInput) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
     """:func:`decode_bundle`, then check every artifact's SHA-256; same result."""
     manifest, toc, blobs = decode_bundle(data)
     for entry in toc:
         actual = hashlib.sha256(blobs[entry["id"]]).hexdigest()
         if actual != entry["sha256"]:
-            raise BundleError(f"SHA-256 mismatch for artifact {_json.quote(entry['id'])}: "
-                              f"TOC says {entry['sha256']}, content is {actual}")
+            raise BundleError(f"SHA-256 mismatch for {_json.quote(entry['id'])}: "
+                              f"expected {entry['sha256']}, got {actual}")
     return manifest, toc, blobs

@@ -35,13 +35,13 @@ def test_validate_hash_mismatch(tmp_path, capsys):
     path = _corrupt(tmp_path)
     assert main(["validate", str(path)]) == 1
     out = capsys.readouterr()
-    assert out.out == "" and 'SHA-256 mismatch for artifact "support_y"' in out.err
+    assert out.out == "" and 'SHA-256 mismatch for "support_y"' in out.err
     assert str(path) in out.err
 
 
 @pytest.mark.parametrize("content, reason", [
-    (b"", "bundle too small"),
-    (b"PK\x03\x04" + bytes(20), "not a wlearn bundle"),
+    (b"", "Bundle too small"),
+    (b"PK\x03\x04" + bytes(20), "Invalid bundle magic"),
     (wlearn.encode_bundle({"name": "x"}, []), "no valid typeId"),
 ])
 def test_validate_failures(tmp_path, capsys, content, reason):
@@ -92,7 +92,7 @@ def test_inspect_malformed(tmp_path, capsys):
     path = tmp_path / "x.wlrn"
     path.write_bytes(b"WLRN\x01\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00{\"a\":")
     assert main(["inspect", str(path)]) == 1
-    assert "manifest is not valid JSON" in capsys.readouterr().err
+    assert "Invalid manifest JSON" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(capsys):

@@ -17,7 +17,7 @@ from wlearn import BundleError
     ({"typeId": "t@1"}, [{"id": "a"}], "artifact \"a\" has no 'data'"),
     ({"typeId": "t@1"}, [{"id": "a", "data": "text"}], "data must be bytes-like, got str"),
     ({"typeId": "t@1"}, [{"id": "a", "data": b"", "mediaType": 1}], "'mediaType' must be a string"),
-    ({"typeId": "t@1"}, [{"id": "a", "data": b""}, {"id": "a", "data": b"x"}], 'duplicate artifact id "a"'),
+    ({"typeId": "t@1"}, [{"id": "a", "data": b""}, {"id": "a", "data": b"x"}], 'Duplicate artifact id "a"'),
     ({"typeId": "t@1"}, [{"id": "\U0001F600", "data": b""}, {"id": "\ud83d\ude00", "data": b""}],
      "same JavaScript string"),
     ({"typeId": "t@1", "x": {1, 2}}, [], "at .x: a set is not JSON"),

@@ -34,33 +34,33 @@ def _e(**changes):
 # class id -> (bundle bytes, a fragment of the message)
 CASES = {
     "H1-not-bytes": (12345, "must be bytes-like"),
-    "H2-too-small": (GOOD[:15], "too small"),
-    "H3-magic": (b"WLRM" + GOOD[4:], "magic"),
-    "H4-version": (raw_bundle(M, "[]", version=2), "unsupported bundle version 2"),
-    "H5-truncated-manifest": (raw_bundle(M, "[]", manifest_length=len(M) + 1), "truncated"),
-    "H5-truncated-region": (raw_bundle(M, "[]", toc_length=16 * 2**20), "truncated"),
-    "H5-truncated-toc": (raw_bundle(M, "[]", toc_length=3), "truncated"),
-    "H6-manifest-limit": (raw_bundle(M, "[]", manifest_length=16 * 2**20 + 1), "exceeds the limit"),
-    "J1-utf8": (raw_bundle(b'{"typeId":"\xff@1"}', "[]"), "manifest is not valid UTF-8"),
-    "J1-utf8-overlong": (raw_bundle(b'{"typeId":"\xc0\xafx@1"}', "[]"), "not valid UTF-8"),
-    "J1-utf8-surrogate": (raw_bundle(b'{"a":"\xed\xa0\x80"}', "[]"), "not valid UTF-8"),
-    "J2-bom": (raw_bundle(b"\xef\xbb\xbf" + M.encode(), "[]"), "manifest is not valid JSON"),
-    "J3-syntax": (raw_bundle('{"typeId":', "[]"), "manifest is not valid JSON"),
-    "J3-empty": (raw_bundle("", "[]"), "manifest is not valid JSON"),
-    "J3-trailing": (raw_bundle(M + " {}", "[]"), "manifest is not valid JSON"),
-    "J3-toc-syntax": (raw_bundle(M, "[{]"), "TOC is not valid JSON"),
-    "J3-control-char": (raw_bundle('{"a":"\n"}', "[]"), "not valid JSON"),
+    "H2-too-small": (GOOD[:15], "Bundle too small"),
+    "H3-magic": (b"WLRM" + GOOD[4:], "Invalid bundle magic (expected WLRN)"),
+    "H4-version": (raw_bundle(M, "[]", version=2), "Unsupported bundle version: 2 (expected 1)"),
+    "H5-truncated-manifest": (raw_bundle(M, "[]", manifest_length=len(M) + 1), "Bundle truncated"),
+    "H5-truncated-region": (raw_bundle(M, "[]", toc_length=16 * 2**20), "Bundle truncated"),
+    "H5-truncated-toc": (raw_bundle(M, "[]", toc_length=3), "Bundle truncated"),
+    "H6-manifest-limit": (raw_bundle(M, "[]", manifest_length=16 * 2**20 + 1), "Manifest too large"),
+    "J1-utf8": (raw_bundle(b'{"typeId":"\xff@1"}', "[]"), "Invalid manifest JSON: not valid UTF-8"),
+    "J1-utf8-overlong": (raw_bundle(b'{"typeId":"\xc0\xafx@1"}', "[]"), "JSON: not valid UTF-8"),
+    "J1-utf8-surrogate": (raw_bundle(b'{"a":"\xed\xa0\x80"}', "[]"), "JSON: not valid UTF-8"),
+    "J2-bom": (raw_bundle(b"\xef\xbb\xbf" + M.encode(), "[]"), "Invalid manifest JSON"),
+    "J3-syntax": (raw_bundle('{"typeId":', "[]"), "Invalid manifest JSON"),
+    "J3-empty": (raw_bundle("", "[]"), "Invalid manifest JSON"),
+    "J3-trailing": (raw_bundle(M + " {}", "[]"), "Invalid manifest JSON"),
+    "J3-toc-syntax": (raw_bundle(M, "[{]"), "Invalid TOC JSON"),
+    "J3-control-char": (raw_bundle('{"a":"\n"}', "[]"), "Invalid manifest JSON"),
     "J4-nan": (raw_bundle('{"a":NaN}', "[]"), "NaN is not allowed"),
     "J4-infinity": (raw_bundle('{"a":-Infinity}', "[]"), "-Infinity is not allowed"),
     "J4-infinity-toc": (raw_bundle(M, "[Infinity]"), "Infinity is not allowed"),
     "J5-overflow": (raw_bundle('{"a":1e400}', "[]"), "overflows a double"),
-    "J5-huge-int": (raw_bundle('{"a":' + "9" * 5000 + "}", "[]"), "manifest is not valid JSON"),
+    "J5-huge-int": (raw_bundle('{"a":' + "9" * 5000 + "}", "[]"), "Invalid manifest JSON"),
     "J6-duplicate-key": (raw_bundle('{"a":1,"a":2}', "[]"), 'duplicate key "a"'),
-    "J7-deep-manifest": (raw_bundle("[" * 100_000 + "]" * 100_000, "[]"), "deeper than 256"),
-    "J7-deep-toc": (raw_bundle(M, '[{"x":' * 300 + "1" + "}" * 300 + "]"), "TOC nests deeper"),
-    "S1-manifest-array": (raw_bundle("[]", "[]"), "manifest must be a JSON object, got an array"),
+    "J7-deep-manifest": (raw_bundle("[" * 100_000 + "]" * 100_000, "[]"), "Invalid manifest JSON: nested deeper than 256 levels"),
+    "J7-deep-toc": (raw_bundle(M, '[{"x":' * 300 + "1" + "}" * 300 + "]"), "Invalid TOC JSON: nested deeper"),
+    "S1-manifest-array": (raw_bundle("[]", "[]"), "Invalid manifest: must be a JSON object, got an array"),
     "S1-manifest-null": (raw_bundle("null", "[]"), "got null"),
-    "S2-toc-object": (raw_bundle(M, "{}"), "TOC must be a JSON array, got an object"),
+    "S2-toc-object": (raw_bundle(M, "{}"), "Invalid TOC: must be a JSON array, got an object"),
     "T1-entry-not-object": (raw_bundle(M, "[1]"), "TOC entry 0 is not an object"),
     "T2-id-missing": (_e(id=...), "TOC entry 0: 'id' must be a string"),
     "T2-id-number": (_e(id=5), "'id' must be a string"),
@@ -77,13 +77,13 @@ CASES = {
     "T5-sha-short": (_e(sha256="ab"), "64 lowercase hex"),
     "T6-media-empty": (_e(mediaType=""), "'mediaType' must be a non-empty string"),
     "T6-media-number": (_e(mediaType=3), "'mediaType' must be a non-empty string"),
-    "T7-duplicate-id": (_toc(GOOD_ENTRIES[0], entry("a", 4, b"efgh")), 'duplicate artifact id "a"'),
+    "T7-duplicate-id": (_toc(GOOD_ENTRIES[0], entry("a", 4, b"efgh")), 'Duplicate artifact id "a"'),
     "T8-overlap": (_toc(GOOD_ENTRIES[0], entry("b", 3, b"defg")), 'entries "a" and "b" overlap'),
     "T8-overlap-contained": (_toc(entry("a", 0, GOOD_REGION), entry("b", 2, b"cd")), "overlap"),
 }
 
 VALIDATE_CASES = {
-    "V1-hash-mismatch": (bundle_with(GOOD_ENTRIES, b"abcdefgX"), 'SHA-256 mismatch for artifact "b"'),
+    "V1-hash-mismatch": (bundle_with(GOOD_ENTRIES, b"abcdefgX"), 'SHA-256 mismatch for "b": expected'),
 }
 
 
@@ -109,9 +109,9 @@ def test_json_limit_on_both_sides(monkeypatch):
     from wlearn import bundle
 
     monkeypatch.setattr(bundle, "MAX_JSON_BYTES", 40)
-    with pytest.raises(BundleError, match=r"TOC of \d+ bytes exceeds the limit of 40"):
+    with pytest.raises(BundleError, match=r"TOC too large: \d+ bytes exceeds the limit of 40"):
         wlearn.decode_bundle(GOOD)
-    with pytest.raises(BundleError, match=r"manifest of \d+ bytes exceeds the limit of 40"):
+    with pytest.raises(BundleError, match=r"Manifest too large: \d+ bytes exceeds the limit of 40"):
         wlearn.encode_bundle({"typeId": "t.x.y@1", "pad": "a"}, [])
 
 
