@@ -69,7 +69,7 @@ def test_numbers_known(value, text):
     assert _json.format_number(value) == text == ecma_number(value)
 
 
-@settings(max_examples=3000)
+@settings(max_examples=3000, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_numbers_match_spec_oracle(value):
     text = _json.format_number(value)
@@ -77,12 +77,14 @@ def test_numbers_match_spec_oracle(value):
     assert float(text) == value
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=2**64 - 1))
 def test_numbers_from_raw_bits(bits):
     (value,) = struct.unpack("<d", struct.pack("<Q", bits))
     assert _json.format_number(value) == ecma_number(value)
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=-(2**53), max_value=2**53))
 def test_safe_integers_are_written_in_full(value):
     assert wlearn.encode_json(value) == str(value).encode()
@@ -99,6 +101,7 @@ def test_integers_beyond_doubles():
         wlearn.encode_json(10**400)
 
 
+@settings(deadline=None)
 @given(st.text(alphabet=st.characters(exclude_categories=["Cs"])))
 def test_strings_without_surrogates_match_json_module(text):
     # Python's json module escapes exactly the same set (", \\, C0 controls) with the same
@@ -111,6 +114,7 @@ texts_with_surrogates = st.lists(
     st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr))).map("".join)
 
 
+@settings(deadline=None)
 @given(texts_with_surrogates)
 def test_strings_round_trip(text):
     encoded = wlearn.encode_json(text)
@@ -126,9 +130,11 @@ def test_string_escapes_known():
     assert _json.quote("\ud83d\ude00") == '"\U0001F600"'
 
 
+@settings(deadline=None)
 @given(st.lists(texts_with_surrogates, max_size=12))
 def test_keys_sort_by_utf16_code_units(keys):
-    obj = dict.fromkeys(keys, 0)
+    # keys equal as JavaScript strings (a pair spelled two ways) are refused; keep one
+    obj = {k: 0 for k in {tuple(utf16_units(k)): k for k in keys}.values()}
     out = json.loads(wlearn.encode_json(obj).decode("utf-8"))
     assert [utf16_units(k) for k in out] == sorted(utf16_units(k) for k in obj)
 
@@ -158,6 +164,7 @@ def _normalise(value):
     return value
 
 
+@settings(deadline=None)
 @given(json_values)
 def test_round_trip_through_strict_parser(value):
     encoded = wlearn.encode_json(value)

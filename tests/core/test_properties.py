@@ -35,6 +35,7 @@ def _plain(value):
         {k: _plain(v) for k, v in value.items()} if isinstance(value, dict) else value)
 
 
+@settings(deadline=None)
 @given(bundles())
 def test_round_trip(case):
     manifest, artifacts, data = case
@@ -62,7 +63,8 @@ def _only_wlearn_errors(data: bytes) -> None:
             assert len(blobs[entry["id"]]) == entry["length"]
 
 
-mutation_settings = settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+mutation_settings = settings(max_examples=400, deadline=None,
+                             suppress_health_check=[HealthCheck.too_slow])
 
 
 @mutation_settings
@@ -143,7 +145,7 @@ def test_random_bytes_after_a_valid_header(tail):
     _only_wlearn_errors(tail)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(bundles(), st.data())
 def test_load_raises_only_wlearn_errors(case, data):
     wlearn.register("test.prop.model@1", lambda manifest, toc, blobs: (manifest, dict(blobs)))
