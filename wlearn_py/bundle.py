@@ -53,9 +53,10 @@ class Blobs(dict):
 
     region: memoryview
 
-    def __init__(self, views: Iterable[tuple[str, memoryview]], region: memoryview) -> None:
+    def __init__(self, views: Iterable[tuple[str, memoryview]] = (),
+                 region: memoryview | None = None) -> None:
         super().__init__(views)
-        self.region = region
+        self.region = memoryview(b"") if region is None else region
 
     def __getitem__(self, key: Any) -> memoryview:
         if isinstance(key, slice):

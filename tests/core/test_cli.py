@@ -102,7 +102,7 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_console_script_runs():
-    """The installed entry point (or ``python -m wlearn.cli``) gives the same exit codes."""
-    done = subprocess.run([sys.executable, "-m", "wlearn.cli", "validate", str(MITRA)],
+    """``python -m wlearn`` runs the same command line."""
+    done = subprocess.run([sys.executable, "-m", "wlearn", "validate", str(MITRA)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "all SHA-256 hashes match" in done.stdout
