@@ -114,7 +114,7 @@ def _write(value: Any, out: list[str], depth: int) -> None:
                 raise _EncodeError(f"object key {key!r} is not a string")
         keyed = sorted((utf16_key(key), key) for key in value)
         for (units, key), (next_units, _) in zip(keyed, keyed[1:]):
-            if units == next_units:  # a surrogate pair spelled as two code points, and not
+            if units == next_units:  # one character spelled both as a pair and as itself
                 raise _EncodeError(f"two keys are the same JavaScript string: {quote(key)}")
         out.append("{")
         first = True
@@ -239,7 +239,7 @@ def parse_strict(raw: bytes | memoryview, what: str) -> Any:
     with a :class:`BundleError` starting "Invalid <what> JSON: " (as @wlearn/core's)."""
     label = f"Invalid {what} JSON" if what else "Invalid JSON"
     try:
-        text = bytes(raw).decode("utf-8")
+        text = str(raw, "utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"{label}: not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
     _check_depth(text, label)
