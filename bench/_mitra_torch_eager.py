@@ -1,0 +1,69 @@
+"""AutoGluon's PyTorch Tab2D, eager, on a checkpoint and inputs given by bench_mitra.py.
+
+Runs in an environment with ``autogluon.tabular[mitra]`` installed (e.g. /work/venv-ag); it
+needs only torch, safetensors and numpy besides AutoGluon. Prints one JSON line.
+
+    python bench/_mitra_torch_eager.py CHECKPOINT_DIR INPUTS.npz OUTPUT.npz [--bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("inputs", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16, as AutoGluon's predict does")
+    args = parser.parse_args()
+
+    config = json.loads((args.checkpoint / "config.json").read_text())
+    model = Tab2D(
+        dim=config["dim"],
+        dim_output=config["dim_output"],
+        n_layers=config["n_layers"],
+        n_heads=config["n_heads"],
+        task=config["task"],
+        use_pretrained_weights=False,
+        path_to_weights="",
+        device="cpu",
+    )
+    model.load_state_dict(load_file(args.checkpoint / "model.safetensors"))
+    model.eval()
+
+    data = np.load(args.inputs)
+    xs = torch.from_numpy(data["x_support"])[None]
+    ys = torch.from_numpy(data["y_support"])[None]
+    xq = torch.from_numpy(data["x_query"])[None]
+    s, f, q = xs.shape[1], xs.shape[2], xq.shape[1]
+    feeds = (
+        xs,
+        ys,
+        xq,
+        torch.zeros(1, f, dtype=torch.bool),
+        torch.zeros(1, s, dtype=torch.bool),
+        torch.zeros(1, q, dtype=torch.bool),
+    )
+    start = time.perf_counter()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        output = model(*feeds)
+    seconds = time.perf_counter() - start
+    np.savez(args.output, output=output[0].float().numpy())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
