@@ -119,7 +119,8 @@ def test_get_and_set_params():
     model = MitraClassifier.create(CLF_ONNX, {"maxSupport": 100})
     assert model.get_params()["max_support"] == 100 and model.get_params()["seed"] == 42
     assert model.set_params(seed=7) is model and model.get_params()["seed"] == 7
-    assert set(model.get_params()) == {"onnx", "max_support", "seed", "n_estimators", "progress"}
+    assert set(model.get_params()) == {"onnx", "max_support", "seed", "n_estimators",
+                                       "max_memory_mb", "progress"}
     with pytest.raises(ValidationError, match="no parameter 'maxSupport'"):
         model.set_params(maxSupport=3)
     with pytest.raises(ValidationError, match="unknown parameter 'bogus'"):
@@ -391,6 +392,10 @@ def test_ensembles_and_progress_pass_through():
     assert not np.allclose(proba, single)
     manifest = wlearn.decode_bundle(model.save())[0]
     assert manifest["params"]["nEstimators"] == 3
+    # A tiny memory budget splits the query rows into chunks: same probabilities.
+    chunked = model.set_params(max_memory_mb=0.05, progress=None).predict_proba(X[:7])
+    np.testing.assert_allclose(chunked, proba, rtol=0, atol=1e-6)
+    assert "maxMemoryMb" not in wlearn.decode_bundle(model.save())[0]["params"]
     assert MitraClassifier.load(model.save(), CLF_ONNX).n_estimators == 3
 
 

@@ -320,6 +320,7 @@ class _MitraEstimator(_Params):
             # The seed as wlearn's LCG reads it (JS ``seed | 0``), made non-negative.
             seed=to_int32(_check_seed(self.seed)) & 0xFFFFFFFF,
             progress=self.progress,
+            max_memory_mb=self.max_memory_mb,
         )
 
     # -- bundles ------------------------------------------------------------------------------
@@ -420,6 +421,9 @@ class MitraClassifier(_MitraEstimator):
         Seed of the support selection (wlearn's LCG) and of ensemble members.
     n_estimators:
         Ensemble members averaged at prediction (1: one plain pass).
+    max_memory_mb:
+        Working-memory budget of a prediction; query rows are run in chunks that fit
+        (default: the engine's). A runtime setting, not saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
 
@@ -437,12 +441,14 @@ class MitraClassifier(_MitraEstimator):
         max_support: int = 512,
         seed: int = 42,
         n_estimators: int = 1,
+        max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
         self.seed = seed
         self.n_estimators = n_estimators
+        self.max_memory_mb = max_memory_mb
         self.progress = progress
 
     def fit(self, X: Any, y: Any) -> "MitraClassifier":
@@ -504,6 +510,9 @@ class MitraRegressor(_MitraEstimator):
         ``"minmax"`` (upstream Mitra): support targets are scaled to [0, 1] for the model and
         predictions scaled back; constant targets are predicted as that constant.
         ``"none"``: raw targets in, raw output out, as @wlearn/mitra does.
+    max_memory_mb:
+        Working-memory budget of a prediction; query rows are run in chunks that fit
+        (default: the engine's). A runtime setting, not saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
 
@@ -521,6 +530,7 @@ class MitraRegressor(_MitraEstimator):
         seed: int = 42,
         n_estimators: int = 1,
         target_scaling: str = "minmax",
+        max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
     ) -> None:
         self.onnx = onnx
@@ -528,6 +538,7 @@ class MitraRegressor(_MitraEstimator):
         self.seed = seed
         self.n_estimators = n_estimators
         self.target_scaling = target_scaling
+        self.max_memory_mb = max_memory_mb
         self.progress = progress
 
     def _scaling(self) -> str:
@@ -612,6 +623,7 @@ class MitraModel(_Params):
         seed: int = 42,
         n_estimators: int = 1,
         target_scaling: str = "minmax",
+        max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
     ) -> None:
         self.task = task
@@ -621,6 +633,7 @@ class MitraModel(_Params):
         self.seed = seed
         self.n_estimators = n_estimators
         self.target_scaling = target_scaling
+        self.max_memory_mb = max_memory_mb
         self.progress = progress
 
     @classmethod
@@ -660,6 +673,7 @@ class MitraModel(_Params):
             "max_support": self.max_support,
             "seed": self.seed,
             "n_estimators": self.n_estimators,
+            "max_memory_mb": self.max_memory_mb,
             "progress": self.progress,
         }
         if task == "regression":
