@@ -31,28 +31,27 @@ def variant_of(task: str) -> str:
 
 
 def _resolve_variant(config: dict, variant: str | None, where: str) -> dict:
+    """The Tab2D config from a checkpoint's settings, its task checked against ``variant``."""
     if variant is not None and variant not in VARIANTS:
         raise ValidationError(f"variant must be 'classifier' or 'regressor', not {variant!r}")
-    task = config.get("task")
-    if task is None:
+    if config.get("task") is None:
         if variant is None:
             raise ValidationError(f"{where} does not name its task; pass variant='classifier' or 'regressor'")
         config = {**config, "task": VARIANTS[variant]}
-    elif variant is not None and variant_of(task) != variant:
-        raise ValidationError(f"{where} is a Mitra {variant_of(task)}, not a {variant}")
+    # AutoGluon writes str(Task.X).upper(): "CLASSIFICATION", or "TASK.CLASSIFICATION" for
+    # enums whose str() includes the class name.
+    task = str(config["task"]).upper().removeprefix("TASK.")
+    found = variant_of(task)
+    if variant is not None and found != variant:
+        raise ValidationError(f"{where} is a Mitra {found}, not a {variant}")
     missing = [key for key in _CONFIG_KEYS if key not in config]
     if missing:
         raise ValidationError(f"{where} lacks the settings {missing}")
     try:
-        return {
-            "dim": int(config["dim"]),
-            "dim_output": int(config["dim_output"]),
-            "n_layers": int(config["n_layers"]),
-            "n_heads": int(config["n_heads"]),
-            "task": str(config["task"]).upper().replace("TASK.", ""),
-        }
+        sizes = {key: int(config[key]) for key in ("dim", "dim_output", "n_layers", "n_heads")}
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{where} has a malformed setting: {exc}") from exc
+    return {**sizes, "task": task}
 
 
 def _hub_files(repo_id: str) -> tuple[Path, Path]:

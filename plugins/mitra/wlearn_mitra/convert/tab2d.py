@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Quantile levels 0.001 ... 0.999, as upstream builds them (float32 division).
+#: Number of quantile levels: 0.001 ... 0.999.
 N_QUANTILES = 999
 #: Upstream overwrites padded support values with this before taking quantiles.
 PADDING_VALUE = 9999.0
@@ -50,6 +50,7 @@ class SupportCache(NamedTuple):
 
 
 def quantile_levels() -> torch.Tensor:
+    """The levels as upstream builds them: float32 ``arange(1, 1000) / 1000``."""
     return torch.arange(1, N_QUANTILES + 1, dtype=torch.float32) / 1000
 
 
@@ -284,7 +285,7 @@ class Tab2D(nn.Module):
         quantiles, n_valid, mean, var, keys, values = cache
         buckets = bucketize(x_query.transpose(1, 2), quantiles).transpose(1, 2)  # [B, Q, F]
         x = self.x_embedding(_standardise(buckets, n_valid, mean, var))
-        b, q, _, d = x.shape
+        b, _, _, d = x.shape
         # The label token of a query row is the learned "unknown label" embedding.
         label = self.y_embedding.y_mask(torch.zeros_like(x_query[:, :, :1], dtype=torch.long))
         tokens = torch.cat([label, x], dim=2)  # [B, Q, F+1, D]
