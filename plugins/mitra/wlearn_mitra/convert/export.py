@@ -182,8 +182,8 @@ def convert(
     """
     model = load_model(checkpoint, variant)
     out = Path(out)
+    # The weights are in memory by now, so ``out`` may be the very file they came from.
+    export_onnx(model, out, opset=opset)
     if split:
         export_split(model, *split_paths(out), opset=opset)
-    if Path(checkpoint).resolve() == out.resolve():
-        return out  # re-deriving the split pair from this very file
-    return export_onnx(model, out, opset=opset)
+    return out
