@@ -276,15 +276,18 @@ def test_inputs_numpy_lists_and_dataframes_agree():
 @pytest.mark.parametrize(
     "X, y, message",
     [
-        (np.zeros(10), np.zeros(10), "must be 2-D"),
+        (np.zeros(10), np.zeros(10), "must be 2-D.*Reshape your data"),
         (np.zeros((2, 3, 4)), np.zeros(2), "must be 2-D"),
-        (np.zeros((0, 3)), np.zeros(0), "no rows"),
-        (np.zeros((5, 0)), np.zeros(5), "no features"),
+        (np.zeros((0, 3)), np.zeros(0), "0 sample"),
+        (np.zeros((5, 0)), np.zeros(5), "0 feature"),
+        (np.zeros((2, 2), dtype=complex), [0, 1], "Complex data not supported"),
+        (np.zeros((2, 2)), None, "requires y to be passed"),
         (np.zeros((5, 3)), np.zeros(4), "X has 5 rows but y has 4"),
         (np.zeros((5, 3)), np.zeros((5, 2)), "y must be 1-D"),
         (np.zeros((5, 3)), [], "y is empty"),
         ([["a", "b"]], [0], "numbers only"),
-        (np.zeros((11, 3)), np.arange(11), "11 classes; Mitra handles at most 10"),
+        (np.zeros((11, 3)), np.arange(11),
+         "11 classes; Mitra handles at most 10 \\(for a continuous target, use MitraRegressor"),
         (np.zeros((3, 3)), [0.0, np.nan, 1.0], "NaN or infinite labels"),
         (np.zeros((3, 3)), [0, None, 1], "missing labels"),
         (np.zeros((3, 3)), [0, "a", 1], "mixes label types"),
@@ -317,9 +320,15 @@ def test_parameter_errors_at_fit(params, message):
         MitraRegressor(onnx=REG_ONNX, **params).fit(X, y)
 
 
+def test_sparse_input_is_refused_plainly():
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(ValidationError, match="sparse input is not supported"):
+        MitraClassifier(onnx=CLF_ONNX).fit(sparse.csr_matrix(np.eye(3)), [0, 1, 2])
+
+
 def test_feature_count_mismatch():
     model = MitraClassifier(onnx=CLF_ONNX, max_support=10).fit([[1, 2, 3], [4, 5, 6]], [0, 1])
-    with pytest.raises(ValidationError, match="X has 2 features, but MitraClassifier was fitted with 3"):
+    with pytest.raises(ValidationError, match="X has 2 features, but MitraClassifier is expecting 3"):
         model.predict([[1, 2]])
 
 

@@ -40,6 +40,8 @@ Progress = Callable[[int, int], object]
 
 def as_matrix(X: Any, name: str = "X") -> np.ndarray:
     """``X`` as a float64 [rows, features] array (numpy, nested lists or a DataFrame)."""
+    if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
+        raise ValidationError(f"sparse input is not supported; pass {name}.toarray()")
     if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
         bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "biuf"]
         if bad:
@@ -47,17 +49,22 @@ def as_matrix(X: Any, name: str = "X") -> np.ndarray:
         X = X.to_numpy(dtype=np.float64)
     try:
         arr = np.asarray(X)
+        if arr.dtype.kind == "c":
+            raise ValidationError(f"Complex data not supported: {name} has dtype {arr.dtype}")
         if arr.dtype.kind not in "biuf":
             arr = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} must hold numbers only") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"{name} must hold numbers only ({exc})") from None
     if arr.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
+        hint = (". Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
+                "for a single row") if arr.ndim == 1 else ""
         raise ValidationError(f"{name} must be 2-D [rows, features], got shape {arr.shape}{hint}")
-    if arr.shape[0] == 0:
-        raise ValidationError(f"{name} has no rows")
-    if arr.shape[1] == 0:
-        raise ValidationError(f"{name} has no features")
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if arr.shape[axis] == 0:
+            raise ValidationError(f"{name} has 0 {what}(s) (shape={arr.shape}) while a minimum "
+                                  "of 1 is required.")
     return arr.astype(np.float64, copy=False)
 
 
@@ -72,6 +79,11 @@ def _targets(y: Any) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValidationError("y contains NaN or infinite targets")
     return arr
+
+
+def _require_y(y: Any, estimator: str) -> None:
+    if y is None:
+        raise ValidationError(f"{estimator} requires y to be passed, but the target y is None")
 
 
 def _check_rows(X: np.ndarray, y: np.ndarray) -> None:
@@ -304,8 +316,8 @@ class _MitraEstimator(_Params):
         Xq = as_matrix(X)
         if Xq.shape[1] != self.n_features_in_:
             raise ValidationError(
-                f"X has {Xq.shape[1]} features, but {type(self).__name__} was fitted with "
-                f"{self.n_features_in_}"
+                f"X has {Xq.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
             )
         return Xq
 
@@ -456,11 +468,13 @@ class MitraClassifier(_MitraEstimator):
         self._check_alive()
         max_support, seed = self._checked_params()
         X = as_matrix(X)
+        _require_y(y, "MitraClassifier")
         classes, index = _labels.encode(y)
         _check_rows(X, index)
         if len(classes) > MAX_CLASSES:
             raise ValidationError(
-                f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES}"
+                f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES} (for a "
+                "continuous target, use MitraRegressor)"
             )
         handle = self._open()
         rows = select_support(len(X), max_support, seed, index)
@@ -554,6 +568,7 @@ class MitraRegressor(_MitraEstimator):
         max_support, seed = self._checked_params()
         self._scaling()
         X = as_matrix(X)
+        _require_y(y, "MitraRegressor")
         y = _targets(y)
         _check_rows(X, y)
         with np.errstate(over="ignore"):
@@ -691,6 +706,7 @@ class MitraModel(_Params):
     def fit(self, X: Any, y: Any) -> "MitraModel":
         """Detect the task (unless given), then fit the matching estimator. Returns self."""
         self._check_alive()
+        _require_y(y, "MitraModel")
         task = self._checked_task() or detect_task(y)
         inner = _CLASSES[task](**self._inner_params(task))
         inner.fit(X, y)
