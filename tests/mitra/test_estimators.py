@@ -271,6 +271,15 @@ def test_inputs_numpy_lists_and_dataframes_agree():
     assert MitraClassifier(onnx=CLF_ONNX).fit(X, y.reshape(-1, 1)).save() == ref
     with pytest.raises(ValidationError, match="non-numeric columns: \\['s'\\]"):
         MitraClassifier(onnx=CLF_ONNX).fit(frame.assign(s="x"), y)
+    # Nullable columns: pandas NA is a missing value (NaN, imputed by the engine).
+    nullable = frame.astype("Float64")
+    nullable.iloc[0, 0] = pd.NA
+    fitted = MitraClassifier(onnx=CLF_ONNX).fit(nullable, pd.Series(y, dtype="Int64"))
+    assert np.isnan(fitted.support_x_[0, 0]) and fitted.classes_.tolist() == [0, 1, 2]
+    with pytest.raises(ValidationError, match="NaN or infinite labels|missing labels"):
+        MitraClassifier(onnx=CLF_ONNX).fit(X, pd.Series(y, dtype="Int64").mask(y == 0))
+    with pytest.raises(ValidationError, match="missing labels"):
+        MitraClassifier(onnx=CLF_ONNX).fit(X[:3], pd.Series(["a", pd.NA, "b"], dtype=object))
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,8 @@ def _kind_of(value: Any) -> str:
         return "integer"
     if isinstance(value, numbers.Real):
         return "float"
-    if value is None:
-        raise ValidationError("y contains missing labels (None)")
+    if value is None or type(value).__name__ == "NAType":
+        raise ValidationError(f"y contains missing labels ({value})")
     raise ValidationError(
         f"labels must be numbers, booleans or strings; got {value!r} ({type(value).__name__})"
     )

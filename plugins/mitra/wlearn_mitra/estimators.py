@@ -46,7 +46,7 @@ def as_matrix(X: Any, name: str = "X") -> np.ndarray:
         bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "biuf"]
         if bad:
             raise ValidationError(f"{name} must hold numbers only; non-numeric columns: {bad}")
-        X = X.to_numpy(dtype=np.float64)
+        X = X.to_numpy(dtype=np.float64, na_value=np.nan)  # pandas NA: imputed as NaN
     try:
         arr = np.asarray(X)
         if arr.dtype.kind == "c":
