@@ -18,6 +18,9 @@ from wlearn.errors import BundleError, DisposedError, NotFittedError, Validation
 from wlearn.rng import to_int32
 
 from . import _artifacts, _labels
+from ._inputs import (
+    as_matrix, check_int, check_rows, check_seed, detect_task, require_y, targets,
+)
 from ._sources import Handle, open_engine, release
 from ._support import select_support
 from .engine import MAX_CLASSES
@@ -36,81 +39,6 @@ TARGET_SCALINGS = ("minmax", "none")
 Progress = Callable[[int, int], object]
 
 
-# --- input checks ---------------------------------------------------------------------------
-
-def as_matrix(X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a float64 [rows, features] array (numpy, nested lists or a DataFrame)."""
-    if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
-        raise ValidationError(f"sparse input is not supported; pass {name}.toarray()")
-    if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
-        bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "biuf"]
-        if bad:
-            raise ValidationError(f"{name} must hold numbers only; non-numeric columns: {bad}")
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)  # pandas NA: imputed as NaN
-    try:
-        arr = np.asarray(X)
-        if arr.dtype.kind == "c":
-            raise ValidationError(f"Complex data not supported: {name} has dtype {arr.dtype}")
-        if arr.dtype.kind not in "biuf":
-            arr = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            raise
-        raise ValidationError(f"{name} must hold numbers only ({exc})") from None
-    if arr.ndim != 2:
-        hint = (". Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
-                "for a single row") if arr.ndim == 1 else ""
-        raise ValidationError(f"{name} must be 2-D [rows, features], got shape {arr.shape}{hint}")
-    for axis, what in ((0, "sample"), (1, "feature")):
-        if arr.shape[axis] == 0:
-            raise ValidationError(f"{name} has 0 {what}(s) (shape={arr.shape}) while a minimum "
-                                  "of 1 is required.")
-    return arr.astype(np.float64, copy=False)
-
-
-def _targets(y: Any) -> np.ndarray:
-    arr = _labels.as_vector(y)
-    if arr.dtype.kind not in "biuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValidationError("regression targets must be numbers") from None
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValidationError("y contains NaN or infinite targets")
-    return arr
-
-
-def _require_y(y: Any, estimator: str) -> None:
-    if y is None:
-        raise ValidationError(f"{estimator} requires y to be passed, but the target y is None")
-
-
-def _check_rows(X: np.ndarray, y: np.ndarray) -> None:
-    if len(X) != len(y):
-        raise ValidationError(f"X has {len(X)} rows but y has {len(y)} elements")
-
-
-def detect_task(y: Any) -> str:
-    """The task wlearn's JS ``detectTask`` infers from ``y``.
-
-    Integer, boolean and string labels mean classification (JS: an ``Int32Array``). Other
-    numbers mean classification when all are integral with at most 20 distinct values,
-    otherwise regression. A plain list of numbers is judged by its values, as JS judges an
-    ``Array``.
-    """
-    arr = _labels.as_vector(y)
-    if arr.dtype.kind in "biuUSO" and not isinstance(y, (list, tuple)):
-        return "classification"
-    try:
-        values = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        return "classification"  # a list mixing strings and numbers: let the labels complain
-    if not np.all(values == np.round(values)):  # NaN compares unequal: regression
-        return "regression"
-    return "classification" if len(np.unique(values)) <= 20 else "regression"
-
-
 def capabilities(task: str) -> dict[str, bool]:
     """The ``capabilities`` @wlearn/mitra reports for a task's estimator."""
     classifier = task == "classification"
@@ -123,18 +51,6 @@ def capabilities(task: str) -> dict[str, bool]:
         "csr": False,
         "earlyStopping": False,
     }
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValidationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_seed(seed: Any) -> float | int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
-        raise ValidationError(f"seed must be a finite number, got {seed!r}")
-    return int(seed) if isinstance(seed, numbers.Integral) else float(seed)
 
 
 def _json_number(value: Any) -> Any:
@@ -288,9 +204,9 @@ class _MitraEstimator(_Params):
     # -- fitting ------------------------------------------------------------------------------
 
     def _checked_params(self) -> tuple[int, float | int]:
-        max_support = _check_int(self.max_support, "max_support", 1)
-        seed = _check_seed(self.seed)
-        _check_int(self.n_estimators, "n_estimators", 1)
+        max_support = check_int(self.max_support, "max_support", 1)
+        seed = check_seed(self.seed)
+        check_int(self.n_estimators, "n_estimators", 1)
         return max_support, seed
 
     def _store(self, support_x, support_y, onnx_sha256, classes=None, index=None) -> None:
@@ -322,7 +238,7 @@ class _MitraEstimator(_Params):
         return Xq
 
     def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None) -> np.ndarray:
-        n_estimators = _check_int(self.n_estimators, "n_estimators", 1)
+        n_estimators = check_int(self.n_estimators, "n_estimators", 1)
         return self._open().engine.predict(
             self.support_x_,
             y_support,
@@ -330,7 +246,7 @@ class _MitraEstimator(_Params):
             n_classes=n_classes,
             n_estimators=n_estimators,
             # The seed as wlearn's LCG reads it (JS ``seed | 0``), made non-negative.
-            seed=to_int32(_check_seed(self.seed)) & 0xFFFFFFFF,
+            seed=to_int32(check_seed(self.seed)) & 0xFFFFFFFF,
             progress=self.progress,
             max_memory_mb=self.max_memory_mb,
         )
@@ -468,9 +384,9 @@ class MitraClassifier(_MitraEstimator):
         self._check_alive()
         max_support, seed = self._checked_params()
         X = as_matrix(X)
-        _require_y(y, "MitraClassifier")
+        require_y(y, "MitraClassifier")
         classes, index = _labels.encode(y)
-        _check_rows(X, index)
+        check_rows(X, index)
         if len(classes) > MAX_CLASSES:
             raise ValidationError(
                 f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES} (for a "
@@ -501,7 +417,7 @@ class MitraClassifier(_MitraEstimator):
         """Accuracy of ``predict(X)`` against ``y``."""
         truth = _labels.as_vector(y)
         pred = self.predict(X)
-        _check_rows(pred, truth)
+        check_rows(pred, truth)
         correct = pred.astype(object) == truth.astype(object)
         return float(np.average(correct, weights=sample_weight))
 
@@ -568,9 +484,9 @@ class MitraRegressor(_MitraEstimator):
         max_support, seed = self._checked_params()
         self._scaling()
         X = as_matrix(X)
-        _require_y(y, "MitraRegressor")
-        y = _targets(y)
-        _check_rows(X, y)
+        require_y(y, "MitraRegressor")
+        y = targets(y)
+        check_rows(X, y)
         with np.errstate(over="ignore"):
             y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
@@ -598,9 +514,9 @@ class MitraRegressor(_MitraEstimator):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R^2 of ``predict(X)`` against ``y`` (1.0 for a perfect fit of constant ``y``,
         else 0.0 there, as scikit-learn)."""
-        truth = _targets(y)
+        truth = targets(y)
         pred = self.predict(X)
-        _check_rows(pred, truth)
+        check_rows(pred, truth)
         w = np.ones_like(truth) if sample_weight is None else np.asarray(sample_weight, float)
         mean = np.average(truth, weights=w)
         ss_res = float(np.sum(w * (truth - pred) ** 2))
@@ -706,7 +622,7 @@ class MitraModel(_Params):
     def fit(self, X: Any, y: Any) -> "MitraModel":
         """Detect the task (unless given), then fit the matching estimator. Returns self."""
         self._check_alive()
-        _require_y(y, "MitraModel")
+        require_y(y, "MitraModel")
         task = self._checked_task() or detect_task(y)
         inner = _CLASSES[task](**self._inner_params(task))
         inner.fit(X, y)
