@@ -44,7 +44,7 @@ def _fields(buf: memoryview, start: int = 0, end: int | None = None):
             raise ValueError(f"unsupported protobuf wire type {wire}")
 
 
-def initializer_dims(model_bytes: bytes) -> dict[str, tuple[int, ...]]:
+def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ...]]:
     """Name -> dims of every initializer in the main graph."""
     buf = memoryview(model_bytes)
     out: dict[str, tuple[int, ...]] = {}
@@ -70,7 +70,7 @@ def initializer_dims(model_bytes: bytes) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def model_shape(model_bytes: bytes | None, classification: bool) -> ModelShape:
+def model_shape(model_bytes: bytes | memoryview | None, classification: bool) -> ModelShape:
     """The graph's sizes; upstream's full size for anything that cannot be read."""
     slots = FULL_SIZE.n_slots if classification else 1
     if model_bytes is None:

@@ -11,7 +11,6 @@ accuracy cost on full-size weights is measured by bench/bench_mitra.py.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -25,10 +24,11 @@ PRECISIONS = ("fp32", "int8")
 THIN = 16
 
 
-def _thin_matmuls(model_bytes: bytes) -> list[str]:
+def _thin_matmuls(model: bytes | Path) -> list[str]:
     import onnx
 
-    graph = onnx.load_from_string(model_bytes).graph
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    graph = proto.graph
     dims = {init.name: list(init.dims) for init in graph.initializer}
     return [
         node.name
@@ -48,8 +48,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "wlearn-mitra"
 
 
-def quantize_int8(model_bytes: bytes, folder: str | os.PathLike | None = None) -> bytes:
-    """The int8 version of a graph, made once and kept in ``folder`` keyed by the model hash."""
+def quantize_int8(
+    model: bytes | Path, sha256: str, folder: str | os.PathLike | None = None
+) -> Path:
+    """The int8 version of a graph (bytes or path with SHA-256 ``sha256``), made once and
+    kept in ``folder`` under that hash; returns its path."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # the quantisation tools need the onnx package
@@ -57,13 +60,15 @@ def quantize_int8(model_bytes: bytes, folder: str | os.PathLike | None = None) -
             f"precision='int8' needs the onnx package (pip install 'wlearn-mitra[convert]'): {exc}"
         ) from exc
     folder = Path(folder) if folder is not None else default_cache_dir()
-    sha256 = hashlib.sha256(model_bytes).hexdigest()
     target = folder / f"{sha256}.int8pc.onnx"
     if not target.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
-            source, output = Path(scratch) / "model.onnx", Path(scratch) / "model.int8.onnx"
-            source.write_bytes(model_bytes)
+            output = Path(scratch) / "model.int8.onnx"
+            source = model
+            if isinstance(model, bytes):
+                source = Path(scratch) / "model.onnx"
+                source.write_bytes(model)
             # quantize_dynamic logs advice about static pre-processing to the root logger
             quiet = _DropAdvice()
             logging.getLogger().addFilter(quiet)
@@ -74,9 +79,9 @@ def quantize_int8(model_bytes: bytes, folder: str | os.PathLike | None = None) -
                     weight_type=QuantType.QInt8,
                     op_types_to_quantize=["MatMul"],
                     per_channel=True,
-                    nodes_to_exclude=_thin_matmuls(model_bytes),
+                    nodes_to_exclude=_thin_matmuls(model),
                 )
             finally:
                 logging.getLogger().removeFilter(quiet)
             os.replace(output, target)  # atomic: a half-written file is never seen
-    return target.read_bytes()
+    return target

@@ -8,9 +8,11 @@ what the model says about the query rows.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection, Union
+from typing import TYPE_CHECKING, Callable, Collection, Iterator, Union
 
 import numpy as np
 
@@ -54,22 +56,49 @@ def _session_options(
     return options
 
 
-def _read_model(onnx: OnnxSource) -> bytes:
+ModelSource = Union[bytes, Path]
+
+
+def _model_source(onnx: OnnxSource) -> ModelSource:
+    """The model's bytes, or its path (left for ONNX Runtime to read: no Python copy)."""
     if isinstance(onnx, (bytes, bytearray, memoryview)):
         return bytes(onnx)
     if isinstance(onnx, (str, os.PathLike)):
         path = Path(onnx)
         if not path.is_file():
             raise ValidationError(f"ONNX model file not found: {path}")
-        return path.read_bytes()
+        return path
     raise ValidationError(
         "onnx must be a path, the model's bytes or an onnxruntime.InferenceSession, "
         f"not {type(onnx).__name__}"
     )
 
 
+@contextmanager
+def _buffer(source: ModelSource) -> Iterator[memoryview]:
+    """The model bytes, memory-mapped for a file so nothing stays resident afterwards."""
+    if isinstance(source, bytes):
+        yield memoryview(source)
+        return
+    with open(source, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            yield memoryview(b"")
+            return
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                yield view
+            finally:
+                view.release()
+
+
+def sha256_of(source: ModelSource) -> str:
+    with _buffer(source) as view:
+        return hashlib.sha256(view).hexdigest()
+
+
 def _new_session(
-    model_bytes: bytes,
+    source: ModelSource,
     threads: int | None = None,
     *,
     sha256: str | None = None,
@@ -82,19 +111,19 @@ def _new_session(
     """
     import onnxruntime as ort
 
-    source: bytes | str = model_bytes
+    model: bytes | str = source if isinstance(source, bytes) else str(source)
     optimized_path = None
     if optimized_dir is not None:
-        sha256 = sha256 or hashlib.sha256(model_bytes).hexdigest()
+        sha256 = sha256 or sha256_of(source)
         cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
         if cached.is_file():
-            source = str(cached)
+            model = str(cached)
         else:
             cached.parent.mkdir(parents=True, exist_ok=True)
             optimized_path = cached.with_suffix(f".{os.getpid()}.tmp")
     try:
         session = ort.InferenceSession(
-            source,
+            model,
             sess_options=_session_options(threads, optimized_path),
             providers=["CPUExecutionProvider"],
         )
@@ -111,8 +140,8 @@ def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
 
     if isinstance(onnx, ort.InferenceSession):
         return onnx, None
-    model_bytes = _read_model(onnx)
-    return _new_session(model_bytes), hashlib.sha256(model_bytes).hexdigest()
+    source = _model_source(onnx)
+    return _new_session(source), sha256_of(source)
 
 
 def _check_inputs(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> dict:
@@ -183,17 +212,17 @@ class MitraEngine:
         self._threads = threads
         self._optimized_dir = optimized_dir
         self._session: ort.InferenceSession | None = None
-        self._source: bytes | Path | None = None
+        self._source: ModelSource | None = None
         if isinstance(onnx, ort.InferenceSession):
             if precision != "fp32":
                 raise ValidationError("a ready InferenceSession cannot be run at another precision")
-            self._session, self.onnx_sha256, model_bytes = onnx, None, None
+            self._session, self.onnx_sha256 = onnx, None
+            self.shape = model_shape(None, task == "classification")
         else:
-            model_bytes = _read_model(onnx)
-            self.onnx_sha256 = hashlib.sha256(model_bytes).hexdigest()
-            is_path = isinstance(onnx, (str, os.PathLike))
-            self._source = Path(onnx) if is_path else model_bytes
-        self.shape = model_shape(model_bytes, task == "classification")
+            self._source = _model_source(onnx)
+            with _buffer(self._source) as view:
+                self.onnx_sha256 = hashlib.sha256(view).hexdigest()
+                self.shape = model_shape(view, task == "classification")
 
         self.encoder = self.decoder = None
         pair = self._find_split(onnx, split)
@@ -204,7 +233,6 @@ class MitraEngine:
             self.cache_names = tuple(o.name for o in self.encoder.get_outputs())
         else:
             self._y_dtype = _y_dtype(self.session, INPUT_NAMES, "graph")
-        del model_bytes  # only the path is kept; the single graph loads when first needed
         expected = np.int64 if task == "classification" else np.float32
         if self._y_dtype is not expected:
             kind = "classifier" if self._y_dtype is np.int64 else "regressor"
@@ -217,13 +245,13 @@ class MitraEngine:
         if isinstance(source, ort.InferenceSession):
             return source
         return _new_session(
-            self._precise(_read_model(source)), self._threads, optimized_dir=self._optimized_dir
+            self._precise(_model_source(source)), self._threads, optimized_dir=self._optimized_dir
         )
 
-    def _precise(self, model_bytes: bytes) -> bytes:
+    def _precise(self, source: ModelSource) -> ModelSource:
         if self.precision == "int8":
-            return quantize_int8(model_bytes, self._optimized_dir)
-        return model_bytes
+            return quantize_int8(source, sha256_of(source), self._optimized_dir)
+        return source
 
     @staticmethod
     def _find_split(onnx: OnnxSource, split) -> tuple | None:
@@ -242,12 +270,11 @@ class MitraEngine:
     def session(self) -> "ort.InferenceSession":
         """The single graph's session, opened on first use."""
         if self._session is None:
-            model_bytes = _read_model(self._source)
-            precise = self._precise(model_bytes)
+            precise = self._precise(self._source)
             self._session = _new_session(
                 precise,
                 self._threads,
-                sha256=self.onnx_sha256 if precise is model_bytes else None,
+                sha256=self.onnx_sha256 if precise is self._source else None,
                 optimized_dir=self._optimized_dir,
             )
         return self._session
