@@ -94,7 +94,7 @@ def bucketize(values: torch.Tensor, boundaries: torch.Tensor) -> torch.Tensor:
     end = torch.full_like(start, N_QUANTILES)
     for _ in range(_SEARCH_STEPS):
         active = start < end
-        middle = torch.div(start + end, 2, rounding_mode="floor")
+        middle = torch.div(start + end, 2, rounding_mode="trunc")  # operands are >= 0
         probe = torch.gather(boundaries, 2, middle.clamp(max=N_QUANTILES - 1))
         go_right = ~(probe >= values)
         start = torch.where(active & go_right, middle + 1, start)
@@ -156,6 +156,7 @@ class Attention(nn.Module):
         if dim % n_heads:
             raise ValueError(f"dim {dim} is not divisible by n_heads {n_heads}")
         self.n_heads = n_heads
+        self.scale = (dim // n_heads) ** -0.5
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)
@@ -170,7 +171,15 @@ class Attention(nn.Module):
         if keys is None:
             return self._heads(self.k(x)), self._heads(self.v(x))
         n, t, d = x.shape
-        mixed = F.scaled_dot_product_attention(self._heads(self.q(x)), keys, values)
+        queries = self._heads(self.q(x))
+        if torch.onnx.is_in_onnx_export():
+            # Written out with a constant scale on the queries, ONNX Runtime folds the scale
+            # and the key transpose into one fused MatMul; the exported
+            # scaled_dot_product_attention would copy and rescale the keys on every call.
+            scores = torch.matmul(queries * self.scale, keys.transpose(-1, -2))
+            mixed = torch.matmul(scores.softmax(dim=-1), values)
+        else:  # PyTorch: the kernel upstream runs, so results match AutoGluon's bit for bit
+            mixed = F.scaled_dot_product_attention(queries, keys, values)
         return self.o(mixed.transpose(1, 2).reshape(n, t, d))
 
 
