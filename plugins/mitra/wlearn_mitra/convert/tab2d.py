@@ -178,7 +178,7 @@ class Attention(nn.Module):
             # scaled_dot_product_attention would copy and rescale the keys on every call.
             scores = torch.matmul(queries * self.scale, keys.transpose(-1, -2))
             mixed = torch.matmul(scores.softmax(dim=-1), values)
-        else:  # PyTorch: the kernel upstream runs, so results match AutoGluon's bit for bit
+        else:  # PyTorch: the attention kernel upstream runs
             mixed = F.scaled_dot_product_attention(queries, keys, values)
         return self.o(mixed.transpose(1, 2).reshape(n, t, d))
 
@@ -189,7 +189,9 @@ class Layer(nn.Module):
     ``layer(tokens)`` runs the block on support tokens [B, N, T, D] and returns
     ``(tokens, keys, values)``, the row-attention keys/values being those of these tokens.
     ``layer(tokens, keys, values)`` runs it on query tokens attending to given support
-    keys/values. ``kv_only`` stops after the keys/values (tokens are returned unchanged).
+    keys/values. ``kv_only`` stops after the keys/values (tokens are returned unchanged);
+    ``label_only`` finishes only the label token (returned as [B, N, 1, D]), all the last
+    layer's output needs.
     """
 
     def __init__(self, dim: int, n_heads: int) -> None:
@@ -205,7 +207,7 @@ class Layer(nn.Module):
         self.linear3 = nn.Linear(dim, dim * 4)
         self.linear4 = nn.Linear(dim * 4, dim)
 
-    def forward(self, tokens, keys=None, values=None, kv_only: bool = False):
+    def forward(self, tokens, keys=None, values=None, kv_only: bool = False, label_only: bool = False):
         b, n, t, d = tokens.shape
         # Each token column (a feature, or the label) is one sequence over the rows.
         rows = self.layer_norm1(tokens).transpose(1, 2).reshape(b * t, n, d)
@@ -217,7 +219,10 @@ class Layer(nn.Module):
         x = x + self.linear2(F.gelu(self.linear1(self.layer_norm2(x))))
         # Each row is one sequence over its tokens.
         per_row = self.layer_norm3(x).reshape(b * n, t, d)
-        x = x + self.attention2(per_row, *self.attention2(per_row)).reshape(b, n, t, d)
+        row_keys, row_values = self.attention2(per_row)
+        if label_only:
+            x, per_row, t = x[:, :, :1], per_row[:, :1], 1
+        x = x + self.attention2(per_row, row_keys, row_values).reshape(b, n, t, d)
         x = x + self.linear4(F.gelu(self.linear3(self.layer_norm4(x))))
         return x, keys, values
 
@@ -302,7 +307,7 @@ class Tab2D(nn.Module):
         for index, layer in enumerate(self.layers):
             k = keys[index].reshape(b * t, self.n_heads, -1, d // self.n_heads)
             v = values[index].reshape(b * t, self.n_heads, -1, d // self.n_heads)
-            tokens, _, _ = layer(tokens, k, v)
+            tokens, _, _ = layer(tokens, k, v, label_only=index + 1 == len(self.layers))
         output = self.final_layer(self.final_layer_norm(tokens[:, :, 0]))  # label token
         return output[..., 0] if self.scalar_output else output
 
