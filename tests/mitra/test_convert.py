@@ -295,16 +295,9 @@ def test_mismatched_weights(tmp_path):
 
 
 def cli(*argv: str) -> int:
-    import argparse
+    from wlearn_mitra.cli import main
 
-    from wlearn_mitra.convert.cli import add_convert_arguments, add_verify_arguments
-
-    parser = argparse.ArgumentParser()
-    commands = parser.add_subparsers(required=True)
-    add_convert_arguments(commands.add_parser("convert"))
-    add_verify_arguments(commands.add_parser("verify"))
-    args = parser.parse_args(argv)
-    return args.run(args)
+    return main(list(argv))
 
 
 def test_cli_round_trip(tmp_path, capsys):
@@ -338,7 +331,8 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_module_imports_without_torch():
-    code = "import sys, wlearn_mitra.convert.cli, wlearn_mitra.convert; print('torch' in sys.modules)"
+    code = ("import sys, wlearn_mitra.convert; from wlearn_mitra.cli import build_parser; "
+            "build_parser(); print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
