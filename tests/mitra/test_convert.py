@@ -90,15 +90,17 @@ def test_graph_interface_matches_js_files(converted):
     for model in MODELS:
         ours = ort.InferenceSession(str(converted[model]))
         theirs = ort.InferenceSession(str(ONNX_FIXTURES / f"{model}.onnx"))
-        for a, b in ((ours.get_inputs(), theirs.get_inputs()), (ours.get_outputs(), theirs.get_outputs())):
-            assert [(v.name, v.type, v.shape) for v in a] == [(v.name, v.type, v.shape) for v in b]
+        for side in ("get_inputs", "get_outputs"):
+            signature = [[(v.name, v.type, v.shape) for v in getattr(s, side)()] for s in (ours, theirs)]
+            assert signature[0] == signature[1]
 
 
 def test_engine_runs_converted_graph(converted):
     from wlearn_mitra.engine import MitraEngine
 
     for model, task in zip(MODELS, ("classification", "regression")):
-        (x_support, y_support, x_query, _), expected = upstream_case(model, "ties_int0to4_128x32x6.npz")
+        inputs, expected = upstream_case(model, "ties_int0to4_128x32x6.npz")
+        x_support, y_support, x_query, _ = inputs
         engine = MitraEngine(converted[model], task=task)
         got = engine.forward(x_support[0], y_support[0], x_query[0])
         np.testing.assert_allclose(got, expected[0], rtol=0, atol=TOLERANCE)
@@ -127,8 +129,9 @@ def test_quantiles_and_buckets_equal_torch_exactly(seed):
     quantiles = support_quantiles(x, padding)
     assert torch.equal(quantiles, expected)
 
-    probes = torch.cat([padded, torch.randint(-1, 8, (2, 64, 4), generator=generator).float() * 0.1,
-                        torch.tensor([float("nan"), 9999.0, -1e30]).expand(2, 4, 3).transpose(1, 2)], dim=1)
+    others = torch.randint(-1, 8, (2, 64, 4), generator=generator).float() * 0.1
+    extremes = torch.tensor([float("nan"), 9999.0, -1e30]).expand(2, 4, 3).transpose(1, 2)
+    probes = torch.cat([padded, others, extremes], dim=1)
     values = probes.transpose(1, 2).contiguous()
     reference = torch.stack([
         torch.stack([torch.bucketize(values[b, f], expected[b, f], right=False) for f in range(4)])
@@ -169,9 +172,13 @@ def test_dynamic_axes(small_random, batch, rows, queries, features):
     folder, out, variant = small_random
     model = load_model(folder)
     rng = np.random.default_rng(rows)
+    if variant == "classifier":
+        y_support = rng.integers(0, 10, (batch, rows))
+    else:
+        y_support = rng.random((batch, rows)).astype(np.float32)
     inputs = (
         rng.integers(0, 3, (batch, rows, features)).astype(np.float32),
-        rng.integers(0, 10, (batch, rows)) if variant == "classifier" else rng.random((batch, rows)).astype(np.float32),
+        y_support,
         rng.standard_normal((batch, queries, features)).astype(np.float32),
         np.zeros((batch, rows), dtype=bool),
     )
@@ -189,7 +196,8 @@ def test_query_rows_are_independent(small_random):
     if variant == "regressor":
         y_support = y_support.astype(np.float32) / 9
     whole = run(session, (x_support, y_support, x_query, padding))
-    halves = [run(session, (x_support, y_support, part, padding)) for part in np.array_split(x_query, 2, axis=1)]
+    halves = [run(session, (x_support, y_support, part, padding))
+              for part in np.array_split(x_query, 2, axis=1)]
     np.testing.assert_allclose(np.concatenate(halves, axis=1), whole, rtol=0, atol=1e-5)
 
 
@@ -216,7 +224,8 @@ def test_faithful_graph_from_js_onnx_file(tmp_path, model):
     out = convert(source, source, split=True)
     assert out == source
     inputs, expected = upstream_case(model, "ties_int0to4_128x32x6.npz")
-    np.testing.assert_allclose(run(ort.InferenceSession(str(out)), inputs), expected, rtol=0, atol=TOLERANCE)
+    got = run(ort.InferenceSession(str(out)), inputs)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
 
 
 def test_weights_read_back_from_own_export(small_random):
@@ -271,7 +280,8 @@ def test_variant_checks(tmp_path):
     config = json.loads((ONNX_FIXTURES / "tiny-mitra-regressor" / "config.json").read_text())
     del config["task"]
     (folder / "config.json").write_text(json.dumps(config))
-    (folder / "model.safetensors").write_bytes((ONNX_FIXTURES / "tiny-mitra-regressor" / "model.safetensors").read_bytes())
+    weights = ONNX_FIXTURES / "tiny-mitra-regressor" / "model.safetensors"
+    (folder / "model.safetensors").write_bytes(weights.read_bytes())
     with pytest.raises(ValidationError, match="pass variant"):
         load_model(folder)
     assert load_model(folder, "regressor").task == "REGRESSION"
@@ -283,7 +293,8 @@ def test_mismatched_weights(tmp_path):
     config = json.loads((ONNX_FIXTURES / "tiny-mitra-classifier" / "config.json").read_text())
     config["n_layers"] = 3
     (folder / "config.json").write_text(json.dumps(config))
-    (folder / "model.safetensors").write_bytes((ONNX_FIXTURES / "tiny-mitra-classifier" / "model.safetensors").read_bytes())
+    weights = ONNX_FIXTURES / "tiny-mitra-classifier" / "model.safetensors"
+    (folder / "model.safetensors").write_bytes(weights.read_bytes())
     with pytest.raises(ValidationError, match="missing .*layers.2"):
         load_model(folder)
     (folder / "model.safetensors").write_bytes(b"not safetensors")
@@ -304,17 +315,20 @@ def test_cli_round_trip(tmp_path, capsys):
     checkpoint = str(ONNX_FIXTURES / "tiny-mitra-regressor")
     out = tmp_path / "r.onnx"
     assert cli("convert", "--checkpoint", checkpoint, "--out", str(out), "--split") == 0
-    assert out.is_file() and (tmp_path / "r.encoder.onnx").is_file() and (tmp_path / "r.decoder.onnx").is_file()
+    for name in ("r.onnx", "r.encoder.onnx", "r.decoder.onnx"):
+        assert (tmp_path / name).is_file()
     capsys.readouterr()
     assert cli("verify", "--checkpoint", checkpoint, "--onnx", str(out)) == 0
     printed = capsys.readouterr().out
-    assert "tie-heavy" in printed and "[encoder+decoder]" in printed and printed.rstrip().splitlines()[-1].startswith("OK")
+    assert "tie-heavy" in printed and "[encoder+decoder]" in printed
+    assert printed.rstrip().splitlines()[-1].startswith("OK")
 
 
 def test_cli_verify_fails_on_js_graph(capsys):
     # The JS package's graph disagrees with the module on tied values: verify must say so.
     model = "tiny-mitra-classifier"
-    code = cli("verify", "--checkpoint", str(ONNX_FIXTURES / model), "--onnx", str(ONNX_FIXTURES / f"{model}.onnx"))
+    js_file = ONNX_FIXTURES / f"{model}.onnx"
+    code = cli("verify", "--checkpoint", str(ONNX_FIXTURES / model), "--onnx", str(js_file))
     assert code == 1
     assert "FAIL" in capsys.readouterr().out
 

@@ -12,7 +12,13 @@ pytest.importorskip("onnx")
 pytest.importorskip("safetensors")
 ort = pytest.importorskip("onnxruntime")
 
-from wlearn_mitra.convert import convert, export_split, load_model, random_checkpoint, split_paths  # noqa: E402
+from wlearn_mitra.convert import (  # noqa: E402
+    convert,
+    export_split,
+    load_model,
+    random_checkpoint,
+    split_paths,
+)
 from wlearn_mitra.convert.export import CACHE_NAMES, ENCODER_INPUT_NAMES, INPUT_NAMES  # noqa: E402
 from wlearn_mitra.convert.verify import verification_cases  # noqa: E402
 
@@ -23,11 +29,16 @@ TOLERANCE = 1e-4
 
 
 
-@pytest.fixture(scope="module", params=["tiny-mitra-classifier", "tiny-mitra-regressor", "random-classifier-h8"])
+@pytest.fixture(
+    scope="module", params=["tiny-mitra-classifier", "tiny-mitra-regressor", "random-classifier-h8"]
+)
 def graphs(request, tmp_path_factory):
     out = tmp_path_factory.mktemp("split")
     if request.param.startswith("random"):
-        checkpoint = random_checkpoint(out / "ckpt", "classifier", dim=32, n_layers=1, n_heads=8, seed=3)
+        # Another shape: one layer, eight heads of width 4.
+        checkpoint = random_checkpoint(
+            out / "ckpt", "classifier", dim=32, n_layers=1, n_heads=8, seed=3
+        )
     else:
         checkpoint = ONNX_FIXTURES / request.param
     single = convert(checkpoint, out / "model.onnx", split=True)
@@ -44,7 +55,8 @@ def graphs(request, tmp_path_factory):
 def split_run(graphs, inputs):
     feeds = dict(zip(INPUT_NAMES, inputs))
     cache = graphs["encoder"].run(list(CACHE_NAMES), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
-    return cache, graphs["decoder"].run(["output"], {"x_query": feeds["x_query"], **dict(zip(CACHE_NAMES, cache))})[0]
+    decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(CACHE_NAMES, cache))}
+    return cache, graphs["decoder"].run(["output"], decoder_feeds)[0]
 
 
 def all_cases(graphs):

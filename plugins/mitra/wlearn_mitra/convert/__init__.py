@@ -38,6 +38,7 @@ def __getattr__(name: str):
     try:
         value = getattr(importlib.import_module(f".{module}", __name__), name)
     except ImportError as exc:
-        raise ImportError(f"{exc}; the converter needs: pip install 'wlearn-mitra[convert]'") from exc
+        hint = "the converter needs: pip install 'wlearn-mitra[convert]'"
+        raise ImportError(f"{exc}; {hint}") from exc
     globals()[name] = value
     return value

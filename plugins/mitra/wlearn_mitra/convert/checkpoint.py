@@ -36,7 +36,9 @@ def _resolve_variant(config: dict, variant: str | None, where: str) -> dict:
         raise ValidationError(f"variant must be 'classifier' or 'regressor', not {variant!r}")
     if config.get("task") is None:
         if variant is None:
-            raise ValidationError(f"{where} does not name its task; pass variant='classifier' or 'regressor'")
+            raise ValidationError(
+                f"{where} does not name its task; pass variant='classifier' or 'regressor'"
+            )
         config = {**config, "task": VARIANTS[variant]}
     # AutoGluon writes str(Task.X).upper(): "CLASSIFICATION", or "TASK.CLASSIFICATION" for
     # enums whose str() includes the class name.
@@ -80,11 +82,14 @@ def checkpoint_files(source: CheckpointSource) -> tuple[Path, Path]:
                 raise ValidationError(f"Mitra checkpoint folder {path} has no {file.name}")
         return files
     text = os.fspath(source)
-    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists()
+    looks_like_repo = (
+        text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists()
+    )
     if not looks_like_repo:
         raise ValidationError(
             f"Mitra checkpoint not found: {text} (give a folder with {CONFIG_FILE} and "
-            f"{WEIGHTS_FILE}, an .onnx file, or a Hugging Face repo id such as autogluon/mitra-classifier)"
+            f"{WEIGHTS_FILE}, an .onnx file, or a Hugging Face repo id such as "
+            "autogluon/mitra-classifier)"
         )
     return _hub_files(text)
 
@@ -136,7 +141,8 @@ def build_model(config: dict, state_dict: dict):
     unexpected = sorted(set(state_dict) - set(expected))
     if missing or unexpected:
         raise ValidationError(
-            f"checkpoint does not fit Tab2D {config}: missing {missing[:8]}, unexpected {unexpected[:8]}"
+            f"checkpoint does not fit Tab2D {config}: "
+            f"missing {missing[:8]}, unexpected {unexpected[:8]}"
         )
     for key, tensor in expected.items():
         if tuple(state_dict[key].shape) != tuple(tensor.shape):

@@ -22,7 +22,8 @@ def _missing_dependencies() -> list[str]:
 def _run(action) -> int:
     missing = _missing_dependencies()
     if missing:
-        print(f"wlearn-mitra: this command needs {', '.join(missing)}: {INSTALL_HINT}", file=sys.stderr)
+        needed = ", ".join(missing)
+        print(f"wlearn-mitra: this command needs {needed}: {INSTALL_HINT}", file=sys.stderr)
         return 1
     from wlearn.errors import WlearnError
 

@@ -143,7 +143,7 @@ def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET) -> Path:
 
 
 def split_paths(onnx_path: PathLike) -> tuple[Path, Path]:
-    """Where the split pair of ``model.onnx`` lives: ``model.encoder.onnx``, ``model.decoder.onnx``."""
+    """The split pair of ``model.onnx``: ``model.encoder.onnx``, ``model.decoder.onnx``."""
     path = Path(onnx_path)
     stem = path.name[: -len(".onnx")] if path.name.endswith(".onnx") else path.name
     return path.with_name(f"{stem}.encoder.onnx"), path.with_name(f"{stem}.decoder.onnx")

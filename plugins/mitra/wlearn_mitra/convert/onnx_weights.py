@@ -107,7 +107,9 @@ def read_onnx_weights(path: str | Path, n_heads: int | None = None) -> tuple[dic
             dim = found["x_embedding.x_embedding.weight"].shape[0]
             dim_output = found["final_layer.bias"].shape[0]
         except KeyError:
-            raise ValidationError(f"{path} is not a Mitra Tab2D graph exported from PyTorch") from None
+            raise ValidationError(
+                f"{path} is not a Mitra Tab2D graph exported from PyTorch"
+            ) from None
         layers = {int(m.group(1)) for key in found if (m := _LAYER.match(key))}
         y_inputs = [i for i in graph.input if i.name == "y_support"]
         if not y_inputs:

@@ -207,7 +207,7 @@ class Layer(nn.Module):
         self.linear3 = nn.Linear(dim, dim * 4)
         self.linear4 = nn.Linear(dim * 4, dim)
 
-    def forward(self, tokens, keys=None, values=None, kv_only: bool = False, label_only: bool = False):
+    def forward(self, tokens, keys=None, values=None, kv_only=False, label_only=False):
         b, n, t, d = tokens.shape
         # Each token column (a feature, or the label) is one sequence over the rows.
         rows = self.layer_norm1(tokens).transpose(1, 2).reshape(b * t, n, d)

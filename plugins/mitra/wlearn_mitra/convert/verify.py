@@ -36,9 +36,15 @@ class VerifyReport:
 
     def lines(self) -> list[str]:
         width = max(map(len, self.differences), default=0)
-        rows = [f"{name:<{width}}  max |torch - onnx| = {d:.3g}" for name, d in self.differences.items()]
+        rows = [
+            f"{name:<{width}}  max |torch - onnx| = {d:.3g}"
+            for name, d in self.differences.items()
+        ]
         verdict = "OK" if self.ok else "FAIL"
-        rows.append(f"{verdict}: largest difference {self.max_difference:.3g}, tolerance {self.tolerance:g}")
+        rows.append(
+            f"{verdict}: largest difference {self.max_difference:.3g}, "
+            f"tolerance {self.tolerance:g}"
+        )
         return rows
 
 
@@ -120,7 +126,8 @@ def verify(
         if pair is not None:
             encoder, decoder = pair
             cache = encoder.run(list(CACHE_NAMES), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
-            (got,) = decoder.run(["output"], {"x_query": feeds["x_query"], **dict(zip(CACHE_NAMES, cache))})
+            decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(CACHE_NAMES, cache))}
+            (got,) = decoder.run(["output"], decoder_feeds)
             report.differences[f"{name} [encoder+decoder]"] = _difference(expected, got)
     return report
 
