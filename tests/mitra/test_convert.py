@@ -140,6 +140,42 @@ def test_quantiles_and_buckets_equal_torch_exactly(seed):
     assert torch.equal(bucketize(values, expected), reference)
 
 
+def test_module_matches_autogluon_tab2d_when_installed():
+    # Runs where autogluon.tabular[mitra] is installed (not needed in CI: the upstream fixtures
+    # pin the same behaviour). Padded rows and tied values included.
+    tab2d = pytest.importorskip("autogluon.tabular.models.mitra._internal.models.tab2d")
+    from safetensors.torch import load_file
+
+    for model_name in MODELS:
+        config = json.loads((ONNX_FIXTURES / model_name / "config.json").read_text())
+        weights = load_file(ONNX_FIXTURES / model_name / "model.safetensors")
+        ours = load_model(ONNX_FIXTURES / model_name)
+        theirs = tab2d.Tab2D(**config, use_pretrained_weights=False, path_to_weights="", device="cpu")
+        theirs.load_state_dict(weights)
+        theirs.eval()
+        generator = torch.Generator().manual_seed(11)
+        for ties in (False, True):
+            batch, rows, queries, features = 2, 57, 13, 4
+            if ties:
+                x_support = torch.randint(0, 4, (batch, rows, features), generator=generator).float()
+                x_query = torch.randint(-1, 5, (batch, queries, features), generator=generator).float()
+            else:
+                x_support = torch.randn(batch, rows, features, generator=generator)
+                x_query = torch.randn(batch, queries, features, generator=generator)
+            if config["task"] == "CLASSIFICATION":
+                y_support = torch.randint(0, 10, (batch, rows), generator=generator)
+            else:
+                y_support = torch.rand(batch, rows, generator=generator)
+            padding = torch.zeros(batch, rows, dtype=torch.bool)
+            padding[1, -9:] = True
+            with torch.no_grad():
+                expected = theirs(x_support.clone(), y_support.clone(), x_query.clone(),
+                                  torch.zeros(batch, features, dtype=torch.bool), padding,
+                                  torch.zeros(batch, queries, dtype=torch.bool))
+                got = ours(x_support, y_support, x_query, padding)
+            torch.testing.assert_close(got, expected, rtol=0, atol=TOLERANCE)
+
+
 # -- other configurations, dynamic axes, batches -------------------------------------------
 
 
@@ -237,6 +273,20 @@ def test_weights_read_back_from_own_export(small_random):
         assert torch.equal(state[key].reshape(tensor.shape), tensor), key
 
 
+def test_config_inferred_without_metadata(small_random, tmp_path):
+    # A graph without our metadata (as the JS package writes them): sizes from the weights,
+    # the head count from the attention reshape.
+    import onnx
+
+    folder, out, _ = small_random
+    proto = onnx.load(str(out))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "bare.onnx"))
+    config, _ = read_onnx_weights(tmp_path / "bare.onnx")
+    assert config == json.loads((folder / "config.json").read_text())
+    assert config["n_heads"] == 2
+
+
 def test_non_mitra_onnx_is_rejected(tmp_path):
     import onnx
     from onnx import helper, TensorProto
@@ -266,6 +316,32 @@ def test_missing_checkpoint(tmp_path):
 def test_repo_id_without_huggingface_hub(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(ValidationError, match=r"wlearn-mitra\[hub\]"):
+        load_model("autogluon/mitra-classifier")
+
+
+def test_repo_id_downloads_through_huggingface_hub(monkeypatch, tmp_path):
+    import types
+
+    calls = []
+
+    def hf_hub_download(repo_id, filename):
+        calls.append((repo_id, filename))
+        return str(ONNX_FIXTURES / "tiny-mitra-classifier" / filename)
+
+    fake = types.ModuleType("huggingface_hub")
+    fake.hf_hub_download = hf_hub_download
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
+    monkeypatch.chdir(tmp_path)  # so the id cannot be mistaken for a local folder
+    model = load_model("autogluon/mitra-classifier")
+    assert calls == [("autogluon/mitra-classifier", "config.json"),
+                     ("autogluon/mitra-classifier", "model.safetensors")]
+    assert model.task == "CLASSIFICATION" and model.dim == 32
+
+    def offline(repo_id, filename):
+        raise OSError("no network")
+
+    fake.hf_hub_download = offline
+    with pytest.raises(ValidationError, match="could not download .*no network"):
         load_model("autogluon/mitra-classifier")
 
 

@@ -35,14 +35,15 @@ def _module_path(node_name: str) -> str | None:
 
 
 def _infer_heads(graph, constants: dict, dim: int) -> int | None:
-    """Head count from the attention's reshape to [N, T, heads, dim / heads], if visible."""
+    """Head count from the attention's reshape to [N, T, heads, dim / heads or -1]."""
     for node in graph.node:
-        if node.op_type != "Concat" or not node.name.startswith("/layers.0/attention1/"):
+        scope = node.name.removeprefix("/model")
+        if node.op_type != "Concat" or not scope.startswith("/layers.0/attention1"):
             continue
         values = [constants.get(name) for name in node.input]
         scalars = [int(v.reshape(-1)[0]) if v is not None and v.size == 1 else None for v in values]
         for heads, width in zip(scalars, scalars[1:]):
-            if heads and width and heads * width == dim and heads > 0:
+            if heads and heads > 0 and dim % heads == 0 and width in (dim // heads, -1):
                 return heads
     return None
 

@@ -165,7 +165,7 @@ class Attention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """[N, T, D] -> [N, H, T, D/H]."""
         n, t, d = x.shape
-        return x.reshape(n, t, self.n_heads, d // self.n_heads).transpose(1, 2)
+        return x.reshape(n, t, self.n_heads, -1).transpose(1, 2)
 
     def forward(self, x, keys=None, values=None):
         if keys is None:
