@@ -71,8 +71,9 @@ def support_quantiles(x_support: torch.Tensor, padding: torch.Tensor) -> torch.T
     low = ordered.index_select(-1, below)
     high = ordered.index_select(-1, above)
     # torch.lerp: low + w * (high - low) below w = 0.5, high - (high - low) * (1 - w) above,
-    # each a fused multiply-add on CPU. A float32 product is exact in float64, so doing the
-    # multiply-add in float64 and rounding once to float32 reproduces the fused result.
+    # each a fused multiply-add on CPU. A float32 product is exact in float64, so the
+    # multiply-add in float64 then rounded to float32 gives the fused result (barring a float64
+    # sum exactly halfway between two float32 values).
     step = (high - low).double()
     quantiles = torch.where(
         weight < 0.5,
