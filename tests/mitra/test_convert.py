@@ -195,6 +195,16 @@ def test_random_checkpoint_layout(small_random):
                       "task": "CLASSIFICATION" if variant == "classifier" else "REGRESSION"}
 
 
+def test_random_checkpoint_is_seeded(tmp_path):
+    def weights(name, seed):
+        folder = random_checkpoint(tmp_path / name, "regressor", dim=8, n_layers=1, n_heads=2, seed=seed)
+        return (folder / "model.safetensors").read_bytes()
+
+    state = torch.random.get_rng_state()
+    assert weights("a", 1) == weights("b", 1) != weights("c", 2)
+    assert torch.equal(torch.random.get_rng_state(), state)  # global generator untouched
+
+
 def test_verify_small_random(small_random):
     folder, out, _ = small_random
     report = verify(folder, out)
