@@ -142,3 +142,18 @@ def test_split_from_js_onnx_file(tmp_path):
     data = np.load(UPSTREAM / model / "ties_int0to4_128x32x6.npz")
     _, got = split_run(graphs, tuple(data[k] for k in INPUT_NAMES))
     np.testing.assert_allclose(got, data["output"], rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize(("model", "task"), [("tiny-mitra-classifier", "classification"),
+                                             ("tiny-mitra-regressor", "regression")])
+def test_engine_picks_up_the_split_pair(tmp_path, model, task):
+    from wlearn_mitra.engine import MitraEngine
+
+    single = convert(ONNX_FIXTURES / model, tmp_path / "m.onnx", split=True)
+    engine = MitraEngine(single, task=task)
+    assert engine.uses_cache
+    data = np.load(UPSTREAM / model / "ties_int0to4_128x32x6.npz")
+    x_support, y_support, x_query = data["x_support"][0], data["y_support"][0], data["x_query"][0]
+    got = engine.decode(engine.encode(x_support, y_support), x_query)
+    np.testing.assert_allclose(got, data["output"][0], rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(got, engine.forward(x_support, y_support, x_query), rtol=0, atol=TOLERANCE)
