@@ -65,6 +65,18 @@ def gemm_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2.0 * size**3 / best / 1e9
 
 
+def hwm_mb() -> float:
+    """This process's own peak RSS (VmHWM). Unlike ``ru_maxrss`` it does not carry over the
+    parent's peak into a freshly exec'd child."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def rss_mb() -> float:
     import psutil
 

@@ -124,16 +124,22 @@ class Reporter:
         self.close()
 
 
-def run_interruptible(session: Any, outputs: list[str] | None, feeds: dict) -> list:
+def run_interruptible(
+    session: Any, outputs: list[str] | None, feeds: dict, *, shrink_arena: bool = False
+) -> list:
     """``session.run`` that answers Ctrl-C within a moment instead of after the whole run.
 
     ONNX Runtime holds the calling thread until the graph finishes, so the run goes to a
     worker thread; on KeyboardInterrupt the run is told to terminate, the worker is joined
     (nothing keeps running in the background) and the interrupt is raised again.
+    ``shrink_arena`` hands the run's working memory back once it is done (for one-off runs
+    such as encoding a support set, whose peak would otherwise stay reserved).
     """
     import onnxruntime as ort
 
     options = ort.RunOptions()
+    if shrink_arena:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
     result: dict[str, Any] = {}
     finished = threading.Event()
 

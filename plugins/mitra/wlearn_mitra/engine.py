@@ -317,7 +317,9 @@ class MitraEngine:
                 "y_support": ys[None],
                 "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
             }
-            entry = tuple(run_interruptible(self.encoder, list(self.cache_names), feeds))
+            entry = tuple(
+                run_interruptible(self.encoder, list(self.cache_names), feeds, shrink_arena=True)
+            )
             self.cache.put(key, entry)  # only a finished encoding is ever stored
         return entry
 
