@@ -11,6 +11,7 @@ import hashlib
 import mmap
 import os
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Collection, Iterator, Union
 
@@ -18,7 +19,14 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ._cache import CACHE_NAMES, DEFAULT_CACHE_MB, ENCODER_INPUTS, SupportCache, split_paths, support_key
+from ._cache import (
+    CACHE_NAMES,
+    DEFAULT_CACHE_MB,
+    ENCODER_INPUTS,
+    SupportCache,
+    split_paths,
+    support_key,
+)
 from ._chunking import Reporter, chunk_rows, chunks, run_interruptible
 from ._onnxinfo import model_shape
 from ._precision import PRECISIONS, quantize_int8
@@ -367,7 +375,9 @@ class MitraEngine:
             raise ValidationError(f"n_estimators must be a positive integer, got {n_estimators!r}")
         unknown = set(transforms) - TRANSFORMS
         if unknown:
-            raise ValidationError(f"unknown transforms {sorted(unknown)}; known: {sorted(TRANSFORMS)}")
+            raise ValidationError(
+                f"unknown transforms {sorted(unknown)}; known: {sorted(TRANSFORMS)}"
+            )
 
         stats = SupportStats.fit(x_support)
         xs = stats.apply(x_support)
@@ -396,10 +406,9 @@ class MitraEngine:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
                 if self.uses_cache and n_query:
-                    encoded = self.encode(xs_m, ys_m)
-                    run = lambda xq, encoded=encoded: self.decode(encoded, xq)  # noqa: E731
+                    run = partial(self.decode, self.encode(xs_m, ys_m))
                 else:
-                    run = lambda xq, xs_m=xs_m, ys_m=ys_m: self.forward(xs_m, ys_m, xq)  # noqa: E731
+                    run = partial(self.forward, xs_m, ys_m)
                 for part in chunks(n_query, rows):
                     output = run(member.x(stats.apply(x_query[part]))).astype(np.float64)
                     if self.classification:
@@ -425,7 +434,8 @@ class MitraEngine:
         if y.shape != (len(xs),):
             raise ValidationError(f"y_support must have shape ({len(xs)},), got {y.shape}")
         if self.classification:
-            if n_classes is None or int(n_classes) != n_classes or not 1 <= n_classes <= MAX_CLASSES:
+            valid = n_classes is not None and int(n_classes) == n_classes
+            if not valid or not 1 <= n_classes <= MAX_CLASSES:
                 raise ValidationError(
                     f"n_classes must be an integer between 1 and {MAX_CLASSES}, got {n_classes!r}"
                 )
