@@ -139,12 +139,34 @@ def test_cache_is_bounded_in_bytes():
 def test_split_pair_is_found_only_next_to_its_model(models, tmp_path):
     lone = tmp_path / "lone.onnx"
     shutil.copy(models["classifier"], lone)
-    assert not MitraEngine(lone, task="classification").uses_cache
-    assert not MitraEngine(lone.read_bytes(), task="classification").uses_cache
+    empty = tmp_path / "empty"
+    assert not MitraEngine(lone, task="classification", optimized_dir=empty).uses_cache
+    assert not MitraEngine(lone.read_bytes(), task="classification", optimized_dir=empty).uses_cache
     encoder = models["classifier"].with_name("classifier.encoder.onnx")
     decoder = models["classifier"].with_name("classifier.decoder.onnx")
     explicit = MitraEngine(lone, task="classification", split=(encoder, decoder.read_bytes()))
     assert explicit.uses_cache
+
+
+def test_engine_derives_the_split_once_from_a_plain_graph(tmp_path):
+    js = tmp_path / "js.onnx"
+    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
+    store = tmp_path / "store"
+    assert not MitraEngine(js, task="classification", optimized_dir=store).uses_cache
+    derived = MitraEngine(js, task="classification", optimized_dir=store, split="derive")
+    assert derived.uses_cache
+    made = {p.name for p in store.iterdir()}
+    assert {f"{derived.onnx_sha256}.encoder.onnx", f"{derived.onnx_sha256}.decoder.onnx"} <= made
+    assert not [name for name in made if "tmp" in name]  # nothing half-written left behind
+    # later engines on the same graph (even from its bytes) find the pair by the graph's hash
+    again = MitraEngine(js.read_bytes(), task="classification", optimized_dir=store)
+    assert again.uses_cache
+    reference = MitraEngine(
+        convert(FIXTURES / "tiny-mitra-classifier", tmp_path / "ref.onnx"), task="classification", split=None
+    )
+    xs, ys, xq = data(6)
+    want = reference.predict(xs, ys, xq, n_classes=3)
+    np.testing.assert_allclose(again.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
 
 
 def test_split_derived_from_a_js_style_graph(tmp_path):

@@ -8,6 +8,8 @@ row-attention keys/values and the bucketing statistics) and ``<stem>.decoder.onn
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -26,6 +28,37 @@ def split_paths(onnx_path: Path) -> tuple[Path, Path]:
     name = onnx_path.name
     stem = name[: -len(".onnx")] if name.endswith(".onnx") else name
     return onnx_path.with_name(f"{stem}.encoder.onnx"), onnx_path.with_name(f"{stem}.decoder.onnx")
+
+
+def derived_paths(folder: Path, sha256: str) -> tuple[Path, Path]:
+    """Where a split pair derived from the single graph with this hash is kept."""
+    return folder / f"{sha256}.encoder.onnx", folder / f"{sha256}.decoder.onnx"
+
+
+def derive_split(single: Path | bytes, folder: Path, sha256: str) -> tuple[Path, Path]:
+    """Re-export a single graph's weights as the split pair (needs the ``convert`` extra)."""
+    from wlearn.errors import ValidationError
+
+    try:
+        from .convert.checkpoint import load_model
+        from .convert.export import export_split
+    except ImportError as exc:
+        raise ValidationError(
+            f"deriving the support cache needs torch and onnx (wlearn-mitra[convert]): {exc}"
+        ) from exc
+    encoder, decoder = derived_paths(folder, sha256)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        source = single
+        if isinstance(single, bytes):
+            source = Path(scratch) / "model.onnx"
+            source.write_bytes(single)
+        temp = Path(scratch) / "encoder.onnx", Path(scratch) / "decoder.onnx"
+        export_split(load_model(source), *temp)
+        # decoder first: a pair is only looked for once its encoder exists
+        os.replace(temp[1], decoder)
+        os.replace(temp[0], encoder)
+    return encoder, decoder
 
 
 def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:

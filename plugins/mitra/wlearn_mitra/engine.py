@@ -24,12 +24,14 @@ from ._cache import (
     DEFAULT_CACHE_MB,
     ENCODER_INPUTS,
     SupportCache,
+    derive_split,
+    derived_paths,
     split_paths,
     support_key,
 )
 from ._chunking import Reporter, chunk_rows, chunks, run_interruptible
 from ._onnxinfo import model_shape
-from ._precision import PRECISIONS, quantize_int8
+from ._precision import PRECISIONS, default_cache_dir, quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
 
 if TYPE_CHECKING:
@@ -184,10 +186,13 @@ class MitraEngine:
         that fit (default 1024 MB). ``predict`` can override it per call.
     split:
         The support-set cache graphs. ``"auto"`` (default) uses ``<stem>.encoder.onnx`` and
-        ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path; a pair
-        ``(encoder, decoder)`` of paths or bytes uses those; None always runs the single
-        graph. With the pair, a support set is encoded once and reused by later predicts
-        and by every query chunk.
+        ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path, or a pair derived
+        earlier from this very graph (kept under its hash in ``optimized_dir`` or
+        ``~/.cache/wlearn-mitra``), else the single graph; ``"derive"`` also derives that
+        pair from the graph's weights when there is none yet (once; needs the ``convert``
+        extra); a pair ``(encoder, decoder)`` of paths or bytes uses those; None always runs
+        the single graph. With the pair, a support set is encoded once and reused by later
+        predicts and by every query chunk.
     cache_mb:
         Bound on the encoded support sets kept between predicts (default 2048 MB).
     optimized_dir:
@@ -264,18 +269,26 @@ class MitraEngine:
             return quantize_int8(source, sha256_of(source), self._optimized_dir)
         return source
 
-    @staticmethod
-    def _find_split(onnx: OnnxSource, split) -> tuple | None:
+    def _find_split(self, onnx: OnnxSource, split) -> tuple | None:
         if split is None or split is False:
             return None
-        if split == "auto":
-            if not isinstance(onnx, (str, os.PathLike)):
-                return None
-            encoder, decoder = split_paths(Path(onnx))
-            return (encoder, decoder) if encoder.is_file() and decoder.is_file() else None
         if isinstance(split, (tuple, list)) and len(split) == 2:
             return tuple(split)
-        raise ValidationError("split must be 'auto', None or a pair (encoder, decoder)")
+        if split not in ("auto", "derive"):
+            raise ValidationError("split must be 'auto', 'derive', None or a pair (encoder, decoder)")
+        if self._source is None:  # a ready session: no weights to look at
+            return None
+        candidates = []
+        if isinstance(self._source, Path):
+            candidates.append(split_paths(self._source))
+        folder = Path(self._optimized_dir) if self._optimized_dir else default_cache_dir()
+        candidates.append(derived_paths(folder, self.onnx_sha256))
+        for encoder, decoder in candidates:
+            if encoder.is_file() and decoder.is_file():
+                return encoder, decoder
+        if split == "derive":
+            return derive_split(self._source, folder, self.onnx_sha256)
+        return None
 
     @property
     def session(self) -> "ort.InferenceSession":
