@@ -55,7 +55,15 @@ def build_models(folder: Path, size: dict) -> tuple[Path, Path]:
     from wlearn_mitra.convert.checkpoint import random_checkpoint
     from wlearn_mitra.convert.export import convert
 
-    tag = "mitra-random-{dim}x{n_layers}".format(**size)
+    import hashlib
+
+    import wlearn_mitra.convert as converter
+
+    # graphs are rebuilt whenever the converter's source changes
+    digest = hashlib.sha256()
+    for source in sorted(Path(converter.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    tag = "mitra-random-{dim}x{n_layers}-".format(**size) + digest.hexdigest()[:10]
     checkpoint, single = folder / tag, folder / f"{tag}.onnx"
     if not (checkpoint / "model.safetensors").is_file():
         random_checkpoint(checkpoint, "classifier", seed=0, **size)
