@@ -1,10 +1,11 @@
 """Where the ONNX model comes from: the ``onnx`` parameter or the environment.
 
 Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
-so engines are shared between estimators given the same source: the same file (path, size
-and modification time) or the same bytes object. The cache holds engines weakly, plus the
-most recently opened one of each task strongly (so fold after fold of a cross-validation
-reuses it); ``dispose()`` of an estimator drops that strong reference if it is its engine.
+so engines are shared between estimators given the same source and precision: the same file
+(path, size and modification time) or the same bytes object. The cache holds engines weakly,
+plus the most recently opened one of each task strongly (so fold after fold of a
+cross-validation reuses it); ``dispose()`` of an estimator drops that strong reference if it
+is its engine.
 """
 
 from __future__ import annotations
@@ -73,29 +74,31 @@ _recent: dict[str, Handle] = {}
 _lock = threading.Lock()
 
 
-def _key(source: Any, task: str) -> tuple | None:
+def _key(source: Any, task: str, precision: str) -> tuple | None:
     if isinstance(source, (str, os.PathLike)):
         try:
             stat = os.stat(source)
         except OSError:
             return None
-        return ("file", task, os.path.realpath(source), stat.st_size, stat.st_mtime_ns)
+        path = os.path.realpath(source)
+        return ("file", task, precision, path, stat.st_size, stat.st_mtime_ns)
     if isinstance(source, bytes):
-        return ("bytes", task, id(source))
+        return ("bytes", task, precision, id(source))
     return None  # sessions are cheap to wrap; bytearrays may change
 
 
-def open_engine(onnx: Any, task: str) -> Handle:
-    """A :class:`Handle` for the model ``onnx`` (or the environment's) and ``task``."""
+def open_engine(onnx: Any, task: str, precision: str = "fp32") -> Handle:
+    """A :class:`Handle` for the model ``onnx`` (or the environment's), ``task`` and
+    ``precision`` (see :class:`MitraEngine`)."""
     source = resolve(onnx, task)
-    key = _key(source, task)
+    key = _key(source, task, precision)
     with _lock:
         handle = _cache.get(key) if key is not None else None
         # An id() can be reused once its object is gone; the handle keeps its own.
         if handle is not None and (key[0] != "bytes" or handle.source is source):
             _recent[task] = handle
             return handle
-    handle = Handle(MitraEngine(source, task=task), source)
+    handle = Handle(MitraEngine(source, task=task, precision=precision), source)
     with _lock:
         if key is not None:
             _cache[key] = handle

@@ -21,6 +21,7 @@ from . import _artifacts, _labels
 from ._inputs import (
     as_matrix, check_int, check_rows, check_seed, detect_task, require_y, targets,
 )
+from ._precision import PRECISIONS
 from ._sources import Handle, open_engine, release
 from ._support import select_support
 from .engine import MAX_CLASSES
@@ -178,11 +179,19 @@ class _MitraEstimator(_Params):
         model._open()
         return model
 
+    def _precision(self) -> str:
+        if not isinstance(self.precision, str) or self.precision not in PRECISIONS:
+            raise ValidationError(
+                f"precision must be one of {PRECISIONS}, got {self.precision!r}"
+            )
+        return self.precision
+
     def _open(self) -> Handle:
-        """The engine of the ``onnx`` parameter, opened on first use."""
+        """The engine of the ``onnx`` and ``precision`` parameters, opened on first use."""
         self._check_alive()
-        if self._handle is None:
-            self._handle = open_engine(self.onnx, self._task)
+        precision = self._precision()
+        if self._handle is None or self._handle.engine.precision != precision:
+            self._handle = open_engine(self.onnx, self._task, precision)
             sha = self._handle.engine.onnx_sha256
             if sha is not None and "n_features_in_" in self.__dict__:
                 self.onnx_sha256_ = sha
@@ -279,14 +288,20 @@ class _MitraEstimator(_Params):
         return _artifacts.encode(state)
 
     @classmethod
-    def load(cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True):
-        """A model from bundle bytes (or a path). ``onnx`` as for the constructor; the
-        bundle's ``onnxSha256`` must match it unless ``check_onnx_hash=False``."""
+    def load(
+        cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32"
+    ):
+        """A model from bundle bytes (or a path). ``onnx`` and ``precision`` as for the
+        constructor (bundles do not hold the precision); the bundle's ``onnxSha256`` must match
+        ``onnx`` unless ``check_onnx_hash=False``."""
         manifest, toc, blobs = wlearn.validate_bundle(data)
-        return cls._from_bundle(manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash)
+        return cls._from_bundle(
+            manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision
+        )
 
     @classmethod
-    def _from_bundle(cls, manifest, toc, blobs, *, onnx=None, check_onnx_hash=True):
+    def _from_bundle(cls, manifest, toc, blobs, *, onnx=None, check_onnx_hash=True,
+                     precision="fp32"):
         state = _artifacts.decode(manifest, toc, blobs)
         if state.task != cls._task:
             raise BundleError(
@@ -299,7 +314,7 @@ class _MitraEstimator(_Params):
             for key in list(params)
             if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
         }
-        model = cls(onnx=onnx, **kwargs)
+        model = cls(onnx=onnx, precision=precision, **kwargs)
         model._extra_params = params
         model._extra_meta = state.extra_meta
         engine = model._open().engine
@@ -354,6 +369,12 @@ class MitraClassifier(_MitraEstimator):
         (default: the engine's). A runtime setting, not saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
+    precision:
+        ``"fp32"`` (default) or ``"int8"``: the engine's opt-in dynamic int8 quantisation of
+        the weight matrices, faster on CPUs with integer matrix units at a small accuracy cost
+        (the quantised graph is made once and cached; needs the ``onnx`` package). A runtime
+        setting, not saved in bundles; estimators on the same model share an engine only at the
+        same precision.
 
     Labels may be integers, booleans, integral or other floats, or strings; at most 10
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
@@ -371,6 +392,7 @@ class MitraClassifier(_MitraEstimator):
         n_estimators: int = 1,
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -378,6 +400,7 @@ class MitraClassifier(_MitraEstimator):
         self.n_estimators = n_estimators
         self.max_memory_mb = max_memory_mb
         self.progress = progress
+        self.precision = precision
 
     def fit(self, X: Any, y: Any) -> "MitraClassifier":
         """Pick the support set from ``X``, ``y``. Returns self."""
@@ -445,6 +468,12 @@ class MitraRegressor(_MitraEstimator):
         (default: the engine's). A runtime setting, not saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
+    precision:
+        ``"fp32"`` (default) or ``"int8"``: the engine's opt-in dynamic int8 quantisation of
+        the weight matrices, faster on CPUs with integer matrix units at a small accuracy cost
+        (the quantised graph is made once and cached; needs the ``onnx`` package). A runtime
+        setting, not saved in bundles; estimators on the same model share an engine only at the
+        same precision.
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` and ``support_y_`` (float32),
     ``support_indices_`` (rows of X kept), ``onnx_sha256_``.
@@ -462,6 +491,7 @@ class MitraRegressor(_MitraEstimator):
         target_scaling: str = "minmax",
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -470,6 +500,7 @@ class MitraRegressor(_MitraEstimator):
         self.target_scaling = target_scaling
         self.max_memory_mb = max_memory_mb
         self.progress = progress
+        self.precision = precision
 
     def _scaling(self) -> str:
         if self.target_scaling not in TARGET_SCALINGS:
@@ -540,7 +571,9 @@ class MitraModel(_Params):
     :func:`detect_task`). Delegates to a MitraClassifier or MitraRegressor.
 
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
-    environment variables); the other parameters are those of the two estimators.
+    environment variables); the other parameters (``max_support``, ``seed``, ``n_estimators``,
+    ``target_scaling``, ``max_memory_mb``, ``progress``, ``precision``) are those of the two
+    estimators.
     """
 
     _inner: _MitraEstimator | None = None
@@ -556,6 +589,7 @@ class MitraModel(_Params):
         target_scaling: str = "minmax",
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.task = task
         self.classifier_onnx = classifier_onnx
@@ -566,6 +600,7 @@ class MitraModel(_Params):
         self.target_scaling = target_scaling
         self.max_memory_mb = max_memory_mb
         self.progress = progress
+        self.precision = precision
 
     @classmethod
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
@@ -606,6 +641,7 @@ class MitraModel(_Params):
             "n_estimators": self.n_estimators,
             "max_memory_mb": self.max_memory_mb,
             "progress": self.progress,
+            "precision": self.precision,
         }
         if task == "regression":
             params["target_scaling"] = self.target_scaling
@@ -647,14 +683,18 @@ class MitraModel(_Params):
         return self._fitted().save()
 
     @classmethod
-    def load(cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True) -> "MitraModel":
-        """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model)."""
+    def load(
+        cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32"
+    ) -> "MitraModel":
+        """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model;
+        ``precision`` as for the constructor)."""
         manifest, toc, blobs = wlearn.validate_bundle(data)
         task = _artifacts.TASKS.get(manifest.get("typeId"))
         if task is None:
             raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
         inner = _CLASSES[task]._from_bundle(
-            manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash
+            manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash,
+            precision=precision,
         )
         params = {k: v for k, v in inner.get_params().items() if k in cls._param_names()}
         model = cls(task=task, **params)
