@@ -17,16 +17,6 @@ FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 ONNX = FIXTURES / "onnx"
 
 
-@pytest.fixture(scope="module")
-def clf() -> MitraEngine:
-    return MitraEngine(ONNX / "tiny-mitra-classifier.onnx", task="classification")
-
-
-@pytest.fixture(scope="module")
-def reg() -> MitraEngine:
-    return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
-
-
 def data(seed: int, n_support=60, n_query=25, n_features=5, n_classes=3):
     rng = np.random.default_rng(seed)
     xs = rng.normal(size=(n_support, n_features)).astype(np.float32)

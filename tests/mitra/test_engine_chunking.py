@@ -5,26 +5,12 @@ from __future__ import annotations
 import _thread
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import onnxruntime  # noqa: F401  (imported before any timed interrupt below)
 import pytest
 
 from wlearn_mitra._chunking import ModelShape, bytes_per_query_row, chunk_rows, run_interruptible
-from wlearn_mitra.engine import MitraEngine
-
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
-
-
-@pytest.fixture(scope="module")
-def clf() -> MitraEngine:
-    return MitraEngine(ONNX / "tiny-mitra-classifier.onnx", task="classification")
-
-
-@pytest.fixture(scope="module")
-def reg() -> MitraEngine:
-    return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
 
 
 def data(seed, n_support=80, n_query=203, n_features=6):
