@@ -1,6 +1,6 @@
 """AutoGluon's PyTorch Tab2D, eager, on a checkpoint and inputs given by bench_mitra.py.
 
-Runs in an environment with ``autogluon.tabular[mitra]`` installed (e.g. /work/venv-ag); it
+Runs in an environment with ``autogluon.tabular[mitra]`` installed; it
 needs only torch, safetensors and numpy besides AutoGluon. Prints one JSON line.
 
     python bench/_mitra_torch_eager.py CHECKPOINT_DIR INPUTS.npz OUTPUT.npz [--bf16]

@@ -16,7 +16,8 @@ peak RSS of each phase. Timings on a shared machine are noisy: compare ratios wi
 
     python bench/bench_mitra.py                       # W1, W2, W3 (slow: tens of minutes)
     python bench/bench_mitra.py --quick               # small sizes, a smoke run
-    python bench/bench_mitra.py --torch-python /work/venv-ag/bin/python
+    python bench/bench_mitra.py --torch-python PATH/TO/python   # the python of an environment
+                                                                # with autogluon.tabular[mitra]
 """
 
 from __future__ import annotations
