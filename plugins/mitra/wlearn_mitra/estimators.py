@@ -218,14 +218,36 @@ class _MitraEstimator(_Params):
         check_int(self.n_estimators, "n_estimators", 1)
         return max_support, seed
 
-    def _store(self, support_x, support_y, onnx_sha256, classes=None, index=None) -> None:
+    def fit(self, X: Any, y: Any):
+        """Pick the support set from ``X``, ``y``. Returns self."""
+        self._check_alive()
+        max_support, seed = self._checked_params()
+        X = as_matrix(X)
+        require_y(y, type(self).__name__)
+        y, classes = self._fit_targets(X, y)
+        handle = self._open()
+        # A classifier's support set is stratified by class index.
+        rows = select_support(len(X), max_support, seed, None if classes is None else y)
+        self._extra_params, self._extra_meta = {}, {}
+        self._store(X[rows].astype(np.float32), y[rows], handle.engine.onnx_sha256, classes)
+        self.support_indices_ = rows
+        return self
+
+    def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Checked ``y`` of ``X`` as ``(targets, None)`` or ``(class indices, classes)``."""
+        raise NotImplementedError
+
+    def _store(self, support_x, support_y, onnx_sha256, classes=None) -> None:
+        """Learned state; with ``classes``, ``support_y`` holds each row's class index."""
         for name in self._learned:
             self.__dict__.pop(name, None)
         self.support_x_ = support_x
-        self.support_y_ = support_y
-        if classes is not None:
+        if classes is None:
+            self.support_y_ = support_y
+        else:
             self.classes_ = classes
-            self._support_index = index
+            self._support_index = support_y
+            self.support_y_ = classes[support_y]
         self.n_features_in_ = support_x.shape[1]
         self.onnx_sha256_ = onnx_sha256
 
@@ -326,11 +348,7 @@ class _MitraEstimator(_Params):
                     "or check_onnx_hash=False to use this one anyway."
                 )
         sha = engine.onnx_sha256 or state.onnx_sha256
-        if state.task == "classification":
-            model._store(state.support_x, state.classes[state.support_y], sha,
-                         classes=state.classes, index=state.support_y)
-        else:
-            model._store(state.support_x, state.support_y, sha)
+        model._store(state.support_x, state.support_y, sha, state.classes)
         return model
 
     def dispose(self) -> None:
@@ -402,12 +420,7 @@ class MitraClassifier(_MitraEstimator):
         self.progress = progress
         self.precision = precision
 
-    def fit(self, X: Any, y: Any) -> "MitraClassifier":
-        """Pick the support set from ``X``, ``y``. Returns self."""
-        self._check_alive()
-        max_support, seed = self._checked_params()
-        X = as_matrix(X)
-        require_y(y, "MitraClassifier")
+    def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         classes, index = _labels.encode(y)
         check_rows(X, index)
         if len(classes) > MAX_CLASSES:
@@ -415,13 +428,7 @@ class MitraClassifier(_MitraEstimator):
                 f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES} (for a "
                 "continuous target, use MitraRegressor)"
             )
-        handle = self._open()
-        rows = select_support(len(X), max_support, seed, index)
-        self._extra_params, self._extra_meta = {}, {}
-        self._store(X[rows].astype(np.float32), classes[index[rows]],
-                    handle.engine.onnx_sha256, classes=classes, index=index[rows])
-        self.support_indices_ = rows
-        return self
+        return index, classes
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1."""
@@ -509,25 +516,19 @@ class MitraRegressor(_MitraEstimator):
             )
         return self.target_scaling
 
-    def fit(self, X: Any, y: Any) -> "MitraRegressor":
-        """Pick the support set from ``X``, ``y``. Returns self."""
-        self._check_alive()
-        max_support, seed = self._checked_params()
+    def _checked_params(self) -> tuple[int, float | int]:
+        checked = super()._checked_params()
         self._scaling()
-        X = as_matrix(X)
-        require_y(y, "MitraRegressor")
+        return checked
+
+    def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, None]:
         y = targets(y)
         check_rows(X, y)
         with np.errstate(over="ignore"):
             y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
-        handle = self._open()
-        rows = select_support(len(X), max_support, seed)
-        self._extra_params, self._extra_meta = {}, {}
-        self._store(X[rows].astype(np.float32), y32[rows], handle.engine.onnx_sha256)
-        self.support_indices_ = rows
-        return self
+        return y32, None
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, float64 [rows]."""
