@@ -94,6 +94,22 @@ class _Params:
             setattr(self, key, value)
         return self
 
+    @classmethod
+    def _create_kwargs(cls, params: dict[str, Any] | None) -> dict[str, Any]:
+        """``create``'s ``params`` (JS or Python names) as constructor keywords, the ONNX
+        models excepted (``create`` takes those apart)."""
+        names = cls._param_names()
+        kwargs = {}
+        for key, value in (params or {}).items():
+            name = JS_PARAMS.get(key, key)
+            if name not in names or name.endswith("onnx"):
+                raise ValidationError(f"{cls.__name__}.create: unknown parameter {key!r}")
+            kwargs[name] = value
+        return kwargs
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
+
     def __sklearn_clone__(self) -> "_Params":
         # The ONNX source is shared, never deep-copied: sessions cannot be, and 290 MB of
         # bytes should not be.
@@ -168,14 +184,7 @@ class _MitraEstimator(_Params):
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None):
         """Build an unfitted model with @wlearn/mitra's parameter names (``maxSupport``,
         ``seed``); Python names are accepted too. The ONNX model is opened now, as JS does."""
-        names = cls._param_names()
-        kwargs = {}
-        for key, value in (params or {}).items():
-            name = JS_PARAMS.get(key, key)
-            if name not in names or name == "onnx":
-                raise ValidationError(f"{cls.__name__}.create: unknown parameter {key!r}")
-            kwargs[name] = value
-        model = cls(onnx=onnx, **kwargs)
+        model = cls(onnx=onnx, **cls._create_kwargs(params))
         model._open()
         return model
 
@@ -206,9 +215,6 @@ class _MitraEstimator(_Params):
     def is_fitted(self) -> bool:
         """True after fit() or load() (and before dispose())."""
         return not self._disposed and "n_features_in_" in self.__dict__
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return self.is_fitted
 
     # -- fitting ------------------------------------------------------------------------------
 
@@ -607,13 +613,7 @@ class MitraModel(_Params):
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
         """JS-style construction: ``params`` may hold ``task``, ``maxSupport``, ``seed``.
         ``onnx`` needs ``task`` (it is the model of that task)."""
-        kwargs = {}
-        for key, value in (params or {}).items():
-            name = JS_PARAMS.get(key, key)
-            if name not in cls._param_names() or name.endswith("onnx"):
-                raise ValidationError(f"MitraModel.create: unknown parameter {key!r}")
-            kwargs[name] = value
-        model = cls(**kwargs)
+        model = cls(**cls._create_kwargs(params))
         task = model._checked_task()
         if onnx is not None:
             if task is None:
@@ -635,17 +635,10 @@ class MitraModel(_Params):
         return {"classification": "classifier", "regression": "regressor"}.get(task)
 
     def _inner_params(self, task: str) -> dict[str, Any]:
-        params = {
-            "onnx": self.classifier_onnx if task == "classification" else self.regressor_onnx,
-            "max_support": self.max_support,
-            "seed": self.seed,
-            "n_estimators": self.n_estimators,
-            "max_memory_mb": self.max_memory_mb,
-            "progress": self.progress,
-            "precision": self.precision,
-        }
-        if task == "regression":
-            params["target_scaling"] = self.target_scaling
+        """The parameters of ``task``'s estimator, taken from this model's."""
+        params = {name: getattr(self, name)
+                  for name in _CLASSES[task]._param_names() if name != "onnx"}
+        params["onnx"] = self.classifier_onnx if task == "classification" else self.regressor_onnx
         return params
 
     def _fitted(self) -> _MitraEstimator:
@@ -726,9 +719,6 @@ class MitraModel(_Params):
     @property
     def is_fitted(self) -> bool:
         return not self._disposed and self._inner is not None
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return self.is_fitted
 
     def __getattr__(self, name: str) -> Any:
         inner = self.__dict__.get("_inner")
