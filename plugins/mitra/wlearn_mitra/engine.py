@@ -264,9 +264,10 @@ class MitraEngine:
             self._precise(_model_source(source)), self._threads, optimized_dir=self._optimized_dir
         )
 
-    def _precise(self, source: ModelSource) -> ModelSource:
+    def _precise(self, source: ModelSource, sha256: str | None = None) -> ModelSource:
+        """``source`` at the engine's precision (``sha256``: its hash, if already known)."""
         if self.precision == "int8":
-            return quantize_int8(source, sha256_of(source), self._optimized_dir)
+            return quantize_int8(source, sha256 or sha256_of(source), self._optimized_dir)
         return source
 
     def _find_split(self, onnx: OnnxSource, split) -> tuple | None:
@@ -294,7 +295,7 @@ class MitraEngine:
     def session(self) -> "ort.InferenceSession":
         """The single graph's session, opened on first use."""
         if self._session is None:
-            precise = self._precise(self._source)
+            precise = self._precise(self._source, self.onnx_sha256)
             self._session = _new_session(
                 precise,
                 self._threads,
