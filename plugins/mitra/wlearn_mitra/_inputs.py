@@ -43,13 +43,10 @@ def as_matrix(X: Any, name: str = "X") -> np.ndarray:
 
 
 def targets(y: Any) -> np.ndarray:
-    arr = _labels.as_vector(y)
-    if arr.dtype.kind not in "biuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValidationError("regression targets must be numbers") from None
-    arr = arr.astype(np.float64)
+    try:
+        arr = _labels.as_vector(y).astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError("regression targets must be numbers") from None
     if not np.isfinite(arr).all():
         raise ValidationError("y contains NaN or infinite targets")
     return arr
