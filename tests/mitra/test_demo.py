@@ -13,11 +13,6 @@ CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 JS_BUNDLE = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"
 
 
-@pytest.fixture(autouse=True)
-def _no_env_model(monkeypatch):
-    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
-
-
 def test_demo_with_the_shipped_stand_in(capsys, tmp_path):
     out = tmp_path / "fitted.wlrn"
     assert cli.main(["demo", "--out", str(out)]) == 0

@@ -18,12 +18,6 @@ CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 
 
-@pytest.fixture(autouse=True)
-def _no_env_models(monkeypatch):
-    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
-    monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
-
-
 def classification_data(seed: int, n: int, n_features: int = 3, n_classes: int = 3):
     """As @wlearn/mitra's tests: label i % K, features around 2 * label."""
     rng = np.random.default_rng(seed)

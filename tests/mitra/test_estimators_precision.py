@@ -21,8 +21,6 @@ CASE = FIXTURES / "mitra-js" / "b_3class_strat_s42"  # JS: maxSupport 128, seed 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
-    monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
     # The quantised graph goes to the user's cache folder; keep it in the test's own.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 

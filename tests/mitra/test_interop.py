@@ -23,12 +23,6 @@ CASES = ["a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7", "e_regression_a
 CLF_CASES = [c for c in CASES if not c.startswith("e_")]
 
 
-@pytest.fixture(autouse=True)
-def _no_env_models(monkeypatch):
-    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
-    monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
-
-
 class Case:
     def __init__(self, name: str) -> None:
         self.root = FIXTURES / "mitra-js" / name

@@ -24,8 +24,6 @@ REG_BUNDLE = FIXTURES / "mitra-js" / "e_regression_all" / "model.wlrn"
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch):
-    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
-    monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
     monkeypatch.setattr(loaders, "_bound", {})
 
 
