@@ -23,7 +23,6 @@ peak RSS of each phase. Timings on a shared machine are noisy: compare ratios wi
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import subprocess

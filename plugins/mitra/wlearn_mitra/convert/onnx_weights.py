@@ -19,7 +19,6 @@ from wlearn.errors import ValidationError
 #: ONNX metadata key under which this package's exports record the Tab2D config.
 CONFIG_METADATA_KEY = "mitra.config"
 
-_OP_PARAMS = {"MatMul": "weight", "Add": "bias", "Gather": "weight"}
 _SUFFIX = re.compile(r"_\d+$")
 _LAYER = re.compile(r"^layers\.(\d+)\.")
 
