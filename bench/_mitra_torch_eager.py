@@ -1,7 +1,8 @@
 """AutoGluon's PyTorch Tab2D, eager, on a checkpoint and inputs given by bench_mitra.py.
 
-Runs in an environment with ``autogluon.tabular[mitra]`` installed; it
-needs only torch, safetensors and numpy besides AutoGluon. Prints one JSON line.
+Runs in an environment with ``autogluon.tabular[mitra]`` installed; it needs only torch,
+safetensors and numpy besides AutoGluon (and _mitra_common.py beside it, which needs only
+numpy). Prints one JSON line.
 
     python bench/_mitra_torch_eager.py CHECKPOINT_DIR INPUTS.npz OUTPUT.npz [--bf16]
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -18,16 +18,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from _mitra_common import hwm_mb  # beside this script
 from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
-
-
-def _peak_rss_mb() -> float:
-    """VmHWM: this process's own peak (ru_maxrss would include the parent's, from the fork)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -75,7 +67,7 @@ def main() -> None:
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu)
     np.savez(args.output, output=output[0].float().numpy())
-    peak_mb = _peak_rss_mb()
+    peak_mb = hwm_mb()
     best = int(np.argmin(times))
     print(json.dumps({"seconds": times[best], "cpu_seconds": cpu_times[best], "first_seconds": times[0],
                       "peak_rss_mb": peak_mb,
