@@ -23,11 +23,12 @@ ENCODER_INPUTS = ("x_support", "y_support", "padding_obs_support")
 DEFAULT_CACHE_MB = 2048
 
 
-def split_paths(onnx_path: Path) -> tuple[Path, Path]:
-    """Where the converter puts the split pair of ``model.onnx``."""
-    name = onnx_path.name
-    stem = name[: -len(".onnx")] if name.endswith(".onnx") else name
-    return onnx_path.with_name(f"{stem}.encoder.onnx"), onnx_path.with_name(f"{stem}.decoder.onnx")
+def split_paths(onnx_path: str | os.PathLike) -> tuple[Path, Path]:
+    """The split pair of ``model.onnx``: ``model.encoder.onnx``, ``model.decoder.onnx`` (where
+    the converter writes it and the engine looks for it)."""
+    path = Path(onnx_path)
+    stem = path.name[: -len(".onnx")] if path.name.endswith(".onnx") else path.name
+    return path.with_name(f"{stem}.encoder.onnx"), path.with_name(f"{stem}.decoder.onnx")
 
 
 def derived_paths(folder: Path, sha256: str) -> tuple[Path, Path]:

@@ -19,6 +19,7 @@ from typing import Union
 import torch
 from torch import nn
 
+from .._cache import split_paths
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import SupportCache, Tab2D
@@ -140,13 +141,6 @@ def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET) -> Path:
     axes = {**_AXES, "output": _output_axes(model)}
     return _export(_Single(model), example_inputs(model), path, INPUT_NAMES, ("output",), axes,
                    _metadata(model, "single"), opset)
-
-
-def split_paths(onnx_path: PathLike) -> tuple[Path, Path]:
-    """The split pair of ``model.onnx``: ``model.encoder.onnx``, ``model.decoder.onnx``."""
-    path = Path(onnx_path)
-    stem = path.name[: -len(".onnx")] if path.name.endswith(".onnx") else path.name
-    return path.with_name(f"{stem}.encoder.onnx"), path.with_name(f"{stem}.decoder.onnx")
 
 
 def export_split(
