@@ -19,7 +19,11 @@ from wlearn_mitra.convert import (  # noqa: E402
     random_checkpoint,
     split_paths,
 )
-from wlearn_mitra.convert.export import CACHE_NAMES, ENCODER_INPUT_NAMES, INPUT_NAMES  # noqa: E402
+from wlearn_mitra.convert.export import (  # noqa: E402
+    ENCODER_INPUT_NAMES,
+    INPUT_NAMES,
+    cache_names,
+)
 from wlearn_mitra.convert.verify import verification_cases  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -52,10 +56,11 @@ def graphs(request, tmp_path_factory):
     }
 
 
-def split_run(graphs, inputs):
+def split_run(graphs, inputs, n_layers):
+    names = cache_names(n_layers)
     feeds = dict(zip(INPUT_NAMES, inputs))
-    cache = graphs["encoder"].run(list(CACHE_NAMES), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
-    decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(CACHE_NAMES, cache))}
+    cache = graphs["encoder"].run(list(names), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
+    decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(names, cache))}
     return cache, graphs["decoder"].run(["output"], decoder_feeds)[0]
 
 
@@ -85,7 +90,7 @@ def test_forward_is_decode_of_encode_exactly(graphs):
 def test_split_graphs_equal_single_graph(graphs):
     for name, inputs in all_cases(graphs).items():
         single = graphs["single"].run(["output"], dict(zip(INPUT_NAMES, inputs)))[0]
-        _, split = split_run(graphs, inputs)
+        _, split = split_run(graphs, inputs, graphs["model"].n_layers)
         np.testing.assert_allclose(split, single, rtol=0, atol=TOLERANCE, err_msg=name)
 
 
@@ -94,7 +99,8 @@ def test_split_graphs_match_autogluon(graphs):
         pytest.skip("no upstream reference for random weights")
     for path in sorted((UPSTREAM / graphs["name"]).glob("*.npz")):
         data = np.load(path)
-        _, got = split_run(graphs, tuple(data[k] for k in INPUT_NAMES))
+        inputs = tuple(data[k] for k in INPUT_NAMES)
+        _, got = split_run(graphs, inputs, graphs["model"].n_layers)
         np.testing.assert_allclose(got, data["output"], rtol=0, atol=TOLERANCE, err_msg=path.name)
 
 
@@ -102,11 +108,19 @@ def test_cache_shapes_and_statistics(graphs):
     model = graphs["model"]
     inputs = verification_cases(model, seed=1)["batch of 2, padded support rows"]
     x_support, _, _, padding = inputs
-    (quantiles, n_valid, mean, var, keys, values), _ = split_run(graphs, inputs)
+    cache, _ = split_run(graphs, inputs, model.n_layers)
+    quantiles, n_valid, mean, var, *layers = cache
     batch, rows, features = x_support.shape
     heads = model.n_heads
     assert quantiles.shape == (batch, features, 999)
-    assert keys.shape == values.shape == (model.n_layers, batch, features + 1, heads, rows, model.dim // heads)
+    # one keys and one values tensor per layer, each that layer's alone
+    assert len(layers) == 2 * model.n_layers
+    for tensor in layers:
+        assert tensor.shape == (batch, features + 1, heads, rows, model.dim // heads)
+    with torch.no_grad():
+        expected = model.encode_support(*(torch.from_numpy(inputs[i]) for i in (0, 1, 3)))
+    for got, want in zip(layers, (*expected.keys, *expected.values)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=TOLERANCE)
     np.testing.assert_array_equal(n_valid, (~padding).sum(axis=1))
     # Quantiles of the valid rows, with padded rows counted as 9999 (as upstream).
     # Linear interpolation at ranks q * (S - 1) computed in float32, as torch does; padded
@@ -124,7 +138,8 @@ def test_one_cache_serves_many_query_sets(graphs):
     model = graphs["model"]
     x_support, y_support, _, padding = verification_cases(model, seed=2)["random 64x5, 32 queries"]
     feeds = {"x_support": x_support, "y_support": y_support, "padding_obs_support": padding}
-    cache = dict(zip(CACHE_NAMES, graphs["encoder"].run(list(CACHE_NAMES), feeds)))
+    names = cache_names(model.n_layers)
+    cache = dict(zip(names, graphs["encoder"].run(list(names), feeds)))
     rng = np.random.default_rng(0)
     for queries in (1, 17, 64):
         x_query = rng.standard_normal((1, queries, x_support.shape[2])).astype(np.float32)
@@ -140,7 +155,7 @@ def test_split_from_js_onnx_file(tmp_path):
         load_model(ONNX_FIXTURES / f"{model}.onnx"), tmp_path / "e.onnx", tmp_path / "d.onnx")
     graphs = {"encoder": ort.InferenceSession(str(encoder)), "decoder": ort.InferenceSession(str(decoder))}
     data = np.load(UPSTREAM / model / "ties_int0to4_128x32x6.npz")
-    _, got = split_run(graphs, tuple(data[k] for k in INPUT_NAMES))
+    _, got = split_run(graphs, tuple(data[k] for k in INPUT_NAMES), n_layers=2)
     np.testing.assert_allclose(got, data["output"], rtol=0, atol=TOLERANCE)
 
 

@@ -183,3 +183,108 @@ def test_split_derived_from_a_js_style_graph(tmp_path):
     np.testing.assert_allclose(
         cached.predict(xs, ys, xq, n_classes=3), reference.predict(xs, ys, xq, n_classes=3), atol=1e-4
     )
+
+
+def test_cache_holds_each_layer_once(models, engines):
+    # L is read from the decoder's inputs; the entry is the statistics + one keys and one
+    # values tensor per layer, so its bytes follow from the shapes alone
+    import json
+
+    cached, _ = engines["classifier"]
+    config = json.loads((FIXTURES / "tiny-mitra-classifier" / "config.json").read_text())
+    n_layers, dim = config["n_layers"], config["dim"]
+    assert cached.cache_names == (
+        "quantiles", "n_valid", "mean", "var",
+        *(f"keys_{i}" for i in range(n_layers)), *(f"values_{i}" for i in range(n_layers)),
+    )
+    engine = MitraEngine(models["classifier"], task="classification")
+    xs, ys, _ = data(7)
+    rows, features = xs.shape
+    engine.encode(np.nan_to_num(xs), ys)
+    statistics = (features * 999 + 1 + 2 * features) * 4
+    assert engine.cache.nbytes == statistics + 2 * n_layers * (features + 1) * rows * dim * 4
+
+
+def stacked_decoder(decoder: Path, out: Path) -> Path:
+    """The decoder as the converter wrote it before: all layers' keys (values) in one input."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(decoder)
+    graph = model.graph
+    graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "stack_axis"))
+    unstack = []
+    for kind in ("keys", "values"):
+        layers = [i for i in graph.input if i.name.startswith(f"{kind}_")]
+        for value in layers:
+            graph.input.remove(value)
+        axes = ["n_layers", "batch", "n_tokens", "n_heads", "n_support", "head_dim"]
+        graph.input.append(helper.make_tensor_value_info(kind, TensorProto.FLOAT, axes))
+        parts = [f"{kind}_stacked_{i}" for i in range(len(layers))]
+        unstack.append(helper.make_node("Split", [kind], parts, axis=0))
+        unstack += [
+            helper.make_node("Squeeze", [part, "stack_axis"], [value.name])
+            for part, value in zip(parts, layers)
+        ]
+    nodes = unstack + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def stale(models, tmp_path_factory):
+    """A split pair of the classifier in the older stacked layout, and it still runs."""
+    import onnxruntime as ort
+
+    encoder = models["classifier"].with_name("classifier.encoder.onnx")
+    decoder = stacked_decoder(
+        models["classifier"].with_name("classifier.decoder.onnx"),
+        tmp_path_factory.mktemp("stale") / "stacked.decoder.onnx",
+    )
+    engine = MitraEngine(models["classifier"], task="classification")
+    xs, ys, xq = data(8)
+    xs, xq = np.nan_to_num(xs).astype(np.float32), np.nan_to_num(xq).astype(np.float32)
+    cache = dict(zip(engine.cache_names, engine.encode(xs, ys)))
+    feeds = {name: cache[name] for name in ("quantiles", "n_valid", "mean", "var")}
+    for kind in ("keys", "values"):
+        feeds[kind] = np.stack([cache[f"{kind}_{i}"] for i in range(2)])
+    old = ort.InferenceSession(str(decoder), providers=["CPUExecutionProvider"])
+    (output,) = old.run(["output"], {"x_query": xq[None], **feeds})
+    want = engine.decode(engine.encode(xs, ys), xq)
+    np.testing.assert_allclose(output[0], want, rtol=0, atol=1e-6)
+    return encoder, decoder
+
+
+def test_stacked_pair_given_is_refused(models, stale):
+    from wlearn.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="stacked"):
+        MitraEngine(models["classifier"], task="classification", split=stale)
+
+
+def test_stacked_pair_in_the_cache_folder_is_derived_again(models, stale, tmp_path):
+    from wlearn_mitra._cache import cache_layers, derived_paths
+    from wlearn_mitra._onnxinfo import graph_input_names
+
+    js = tmp_path / "js.onnx"
+    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
+    store = tmp_path / "store"
+    store.mkdir()
+    sha256 = MitraEngine(js, task="classification", split=None).onnx_sha256
+    encoder, decoder = derived_paths(store, sha256)
+    shutil.copy(stale[0], encoder)
+    shutil.copy(stale[1], decoder)
+    with pytest.warns(UserWarning, match="stacked"):
+        plain = MitraEngine(js, task="classification", optimized_dir=store)
+    assert not plain.uses_cache  # the single graph runs instead
+    derived = MitraEngine(js, task="classification", optimized_dir=store, split="derive")
+    assert derived.uses_cache
+    assert cache_layers(graph_input_names(decoder.read_bytes())) == 2
+    # the JS package's own graph differs on ties; the derived pair is the converter's graph
+    reference = MitraEngine(models["classifier"], task="classification", split=None)
+    xs, ys, xq = data(9)
+    want = reference.predict(xs, ys, xq, n_classes=3)
+    np.testing.assert_allclose(derived.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
+    assert MitraEngine(js, task="classification", optimized_dir=store).uses_cache

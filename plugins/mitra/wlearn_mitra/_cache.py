@@ -3,6 +3,10 @@
 The converter's split export writes ``<stem>.encoder.onnx`` (support set -> the per-layer
 row-attention keys/values and the bucketing statistics) and ``<stem>.decoder.onnx`` (query rows
 + those tensors -> output) next to ``<stem>.onnx``; see spec/mitra-onnx.md.
+
+Each layer's keys and values are a tensor of their own (``keys_0`` ... ``values_{L-1}``): a
+stacked [L, ...] tensor would need every layer's copy alive beside it while it is built. Pairs
+from before that change take ``keys`` / ``values`` stacked; :func:`cache_layers` tells them apart.
 """
 
 from __future__ import annotations
@@ -12,15 +16,34 @@ import os
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
-#: Encoder outputs = decoder inputs after ``x_query``, in this order.
-CACHE_NAMES = ("quantiles", "n_valid", "mean", "var", "keys", "values")
+#: The support set's bucketing statistics: the first encoder outputs / decoder inputs.
+STAT_NAMES = ("quantiles", "n_valid", "mean", "var")
 ENCODER_INPUTS = ("x_support", "y_support", "padding_obs_support")
 
 #: Default bound on the encoded support sets kept between predicts.
 DEFAULT_CACHE_MB = 2048
+
+
+def cache_names(n_layers: int) -> tuple[str, ...]:
+    """Encoder outputs = decoder inputs after ``x_query``, in this order: the statistics, then
+    ``keys_0`` ... ``keys_{L-1}``, then ``values_0`` ... ``values_{L-1}``."""
+    keys = tuple(f"keys_{layer}" for layer in range(n_layers))
+    values = tuple(f"values_{layer}" for layer in range(n_layers))
+    return (*STAT_NAMES, *keys, *values)
+
+
+def cache_layers(decoder_inputs: Iterable[str]) -> int | None:
+    """L when these are the inputs of a query decoder taking L layers' keys/values one by one
+    (``x_query`` + :func:`cache_names`), else None (e.g. the older stacked ``keys``)."""
+    names = set(decoder_inputs)
+    n_layers = sum(name.startswith("keys_") for name in names)
+    if n_layers and names == {"x_query", *cache_names(n_layers)}:
+        return n_layers
+    return None
 
 
 def split_paths(onnx_path: str | os.PathLike) -> tuple[Path, Path]:

@@ -1,7 +1,8 @@
 """Reading a Tab2D graph's sizes from its ONNX bytes without the ``onnx`` package.
 
 Only the protobuf wire format is walked: ModelProto.graph (field 7) -> GraphProto.initializer
-(field 5) -> TensorProto.dims (1) and .name (8). Tensor data is skipped, never copied.
+(field 5) -> TensorProto.dims (1) and .name (8), and GraphProto.input (11) -> ValueInfoProto.name
+(1). Tensor data is skipped, never copied.
 """
 
 from __future__ import annotations
@@ -68,6 +69,22 @@ def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ..
                     name = bytes(buf[value[0] : value[1]]).decode("utf-8", "replace")
             out[name] = tuple(dims)
     return out
+
+
+def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
+    """The main graph's input names, in order."""
+    buf = memoryview(model_bytes)
+    names: list[str] = []
+    for number, wire, span in _fields(buf):
+        if number != 7 or wire != 2:
+            continue
+        for g_number, g_wire, v_span in _fields(buf, *span):
+            if g_number != 11 or g_wire != 2:
+                continue
+            for v_number, v_wire, value in _fields(buf, *v_span):
+                if v_number == 1 and v_wire == 2:
+                    names.append(bytes(buf[value[0] : value[1]]).decode("utf-8", "replace"))
+    return names
 
 
 def model_shape(model_bytes: bytes | memoryview | None, classification: bool) -> ModelShape:

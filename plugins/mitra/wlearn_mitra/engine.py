@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import warnings
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -20,17 +21,18 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from ._cache import (
-    CACHE_NAMES,
     DEFAULT_CACHE_MB,
     ENCODER_INPUTS,
     SupportCache,
+    cache_layers,
+    cache_names,
     derive_split,
     derived_paths,
     split_paths,
     support_key,
 )
 from ._chunking import Reporter, chunk_rows, chunks, run_interruptible
-from ._onnxinfo import model_shape
+from ._onnxinfo import graph_input_names, model_shape
 from ._precision import PRECISIONS, default_cache_dir, quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
 
@@ -165,6 +167,38 @@ def _check_inputs(session: "ort.InferenceSession", required: tuple[str, ...], wh
     return inputs
 
 
+_STACKED = (
+    "the query decoder takes all layers' keys/values as one stacked tensor (the converter's "
+    "older layout, which needs twice their memory); write the pair again with "
+    "`wlearn-mitra convert --split` (or split='derive' for a pair derived from the single graph)"
+)
+
+
+def _cache_names(encoder: "ort.InferenceSession", decoder: "ort.InferenceSession") -> tuple:
+    """The tensors passed from encoder to decoder, named by the decoder's inputs."""
+    inputs = [i.name for i in decoder.get_inputs()]
+    n_layers = cache_layers(inputs)
+    if n_layers is None:
+        if "keys" in inputs:
+            raise ValidationError(_STACKED)
+        raise ValidationError(f"ONNX model is not a Mitra query decoder: its inputs are {inputs}")
+    names = cache_names(n_layers)
+    outputs = {o.name for o in encoder.get_outputs()}
+    missing = [n for n in names if n not in outputs]
+    if missing:
+        raise ValidationError(f"the support encoder lacks the decoder's inputs {missing}")
+    return names
+
+
+def _stacked(decoder: Path) -> bool:
+    """Whether a decoder file takes all layers' keys/values stacked (read, not loaded)."""
+    try:
+        with _buffer(decoder) as view:
+            return "keys" in graph_input_names(view)
+    except (ValueError, IndexError):
+        return False  # not readable here: ONNX Runtime will say what is wrong with it
+
+
 def _y_dtype(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> type:
     inputs = _check_inputs(session, required, what)
     return np.int64 if "int64" in inputs["y_support"] else np.float32
@@ -191,7 +225,9 @@ class MitraEngine:
         ``~/.cache/wlearn-mitra``), else the single graph; ``"derive"`` also derives that
         pair from the graph's weights when there is none yet (once; needs the ``convert``
         extra); a pair ``(encoder, decoder)`` of paths or bytes uses those; None always runs
-        the single graph. With the pair, a support set is encoded once and reused by later
+        the single graph. A pair in the older stacked layout (all layers' keys/values in one
+        tensor) is refused when given, passed over with a warning by ``"auto"`` and derived
+        again by ``"derive"``. With the pair, a support set is encoded once and reused by later
         predicts and by every query chunk.
     cache_mb:
         Bound on the encoded support sets kept between predicts (default 2048 MB).
@@ -245,8 +281,7 @@ class MitraEngine:
         if pair is not None:
             self.encoder, self.decoder = (self._open(source) for source in pair)
             self._y_dtype = _y_dtype(self.encoder, ENCODER_INPUTS, "support encoder")
-            _check_inputs(self.decoder, ("x_query", *CACHE_NAMES), "query decoder")
-            self.cache_names = tuple(o.name for o in self.encoder.get_outputs())
+            self.cache_names = _cache_names(self.encoder, self.decoder)
         else:
             self._y_dtype = _y_dtype(self.session, INPUT_NAMES, "graph")
         expected = np.int64 if task == "classification" else np.float32
@@ -284,11 +319,16 @@ class MitraEngine:
             candidates.append(split_paths(self._source))
         folder = Path(self._optimized_dir) if self._optimized_dir else default_cache_dir()
         candidates.append(derived_paths(folder, self.onnx_sha256))
+        stale = None
         for encoder, decoder in candidates:
             if encoder.is_file() and decoder.is_file():
-                return encoder, decoder
-        if split == "derive":
+                if not _stacked(decoder):
+                    return encoder, decoder
+                stale = stale or decoder
+        if split == "derive":  # replaces a stale pair in the cache folder
             return derive_split(self._source, folder, self.onnx_sha256)
+        if stale is not None:
+            warnings.warn(f"{stale} is not used: {_STACKED}", stacklevel=3)
         return None
 
     @property

@@ -3,8 +3,9 @@
 Single graph: inputs ``x_support`` f32 [B,S,F], ``y_support`` int64 (classifier) or f32
 (regressor) [B,S], ``x_query`` f32 [B,Q,F], ``padding_obs_support`` bool [B,S]; output
 ``output`` f32 [B,Q,C] or [B,Q]. Split pair: a support encoder (the first three of those plus
-the padding -> the :class:`~wlearn_mitra.convert.tab2d.SupportCache` tensors) and a query
-decoder (``x_query`` + the cache -> ``output``). See spec/mitra-onnx.md.
+the padding -> the :class:`~wlearn_mitra.convert.tab2d.SupportCache` tensors, each layer's keys
+and values as tensors of their own, named by :func:`~wlearn_mitra._cache.cache_names`) and a
+query decoder (``x_query`` + the cache -> ``output``). See spec/mitra-onnx.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Union
 import torch
 from torch import nn
 
-from .._cache import split_paths
+from .._cache import STAT_NAMES, cache_names, split_paths
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import SupportCache, Tab2D
@@ -28,7 +29,6 @@ from .tab2d import SupportCache, Tab2D
 OPSET = 17
 INPUT_NAMES = ("x_support", "y_support", "x_query", "padding_obs_support")
 ENCODER_INPUT_NAMES = ("x_support", "y_support", "padding_obs_support")
-CACHE_NAMES = SupportCache._fields
 GRAPH_METADATA_KEY = "mitra.graph"
 
 PathLike = Union[str, os.PathLike]
@@ -42,9 +42,9 @@ _AXES = {
     "n_valid": {0: "batch"},
     "mean": {0: "batch", 1: "n_features"},
     "var": {0: "batch", 1: "n_features"},
-    "keys": {1: "batch", 2: "n_tokens", 4: "n_support"},
-    "values": {1: "batch", 2: "n_tokens", 4: "n_support"},
 }
+#: Axes of every layer's keys or values [batch, n_tokens, H, n_support, E].
+_LAYER_AXES = {0: "batch", 1: "n_tokens", 3: "n_support"}
 
 
 def _output_axes(model: Tab2D) -> dict:
@@ -68,7 +68,7 @@ class _Encoder(nn.Module):
         self.model = model
 
     def forward(self, x_support, y_support, padding_obs_support):
-        return tuple(self.model.encode_support(x_support, y_support, padding_obs_support))
+        return _flat(self.model.encode_support(x_support, y_support, padding_obs_support))
 
 
 class _Decoder(nn.Module):
@@ -76,9 +76,17 @@ class _Decoder(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x_query, quantiles, n_valid, mean, var, keys, values):
-        cache = SupportCache(quantiles, n_valid, mean, var, keys, values)
+    def forward(self, x_query, *flat):
+        n_stats, n_layers = len(STAT_NAMES), self.model.n_layers
+        keys = flat[n_stats : n_stats + n_layers]
+        values = flat[n_stats + n_layers :]
+        cache = SupportCache(*flat[:n_stats], tuple(keys), tuple(values))
         return self.model.decode_query(cache, x_query)
+
+
+def _flat(cache: SupportCache) -> tuple[torch.Tensor, ...]:
+    """The cache as the graphs pass it, in :func:`cache_names` order."""
+    return (*cache[: len(STAT_NAMES)], *cache.keys, *cache.values)
 
 
 def example_inputs(
@@ -150,10 +158,12 @@ def export_split(
     x_support, y_support, x_query, padding = example_inputs(model)
     with torch.no_grad():
         cache = model.encode_support(x_support, y_support, padding)
+    names = cache_names(model.n_layers)
     axes = {**_AXES, "output": _output_axes(model)}
+    axes.update((name, _LAYER_AXES) for name in names[len(STAT_NAMES) :])
     encoder = _export(_Encoder(model), (x_support, y_support, padding), encoder_path,
-                      ENCODER_INPUT_NAMES, CACHE_NAMES, axes, _metadata(model, "encoder"), opset)
-    decoder = _export(_Decoder(model), (x_query, *cache), decoder_path, ("x_query", *CACHE_NAMES),
+                      ENCODER_INPUT_NAMES, names, axes, _metadata(model, "encoder"), opset)
+    decoder = _export(_Decoder(model), (x_query, *_flat(cache)), decoder_path, ("x_query", *names),
                       ("output",), axes, _metadata(model, "decoder"), opset)
     return encoder, decoder
 

@@ -37,16 +37,17 @@ class SupportCache(NamedTuple):
 
     Shapes (B batch, F features, S support rows, L layers, H heads, E = dim / H):
     ``quantiles`` [B, F, 999], ``n_valid`` [B], ``mean`` [B, F], ``var`` [B, F],
-    ``keys`` and ``values`` [L, B, F+1, H, S, E]: per layer, the row-attention keys and values
-    of the normalised support states (token 0 is the label token).
+    ``keys`` and ``values``: L tensors [B, F+1, H, S, E] each, one per layer, the row-attention
+    keys and values of the normalised support states (token 0 is the label token). They stay
+    separate tensors: stacking them would hold a second copy of all of them at once.
     """
 
     quantiles: torch.Tensor
     n_valid: torch.Tensor
     mean: torch.Tensor
     var: torch.Tensor
-    keys: torch.Tensor
-    values: torch.Tensor
+    keys: tuple[torch.Tensor, ...]
+    values: tuple[torch.Tensor, ...]
 
 
 def quantile_levels() -> torch.Tensor:
@@ -294,7 +295,7 @@ class Tab2D(nn.Module):
             tokens, k, v = layer(tokens, kv_only=index + 1 == len(self.layers))
             keys.append(k.reshape(b, t, self.n_heads, s, -1))
             values.append(v.reshape(b, t, self.n_heads, s, -1))
-        return SupportCache(quantiles, n_valid, mean, var, torch.stack(keys), torch.stack(values))
+        return SupportCache(quantiles, n_valid, mean, var, tuple(keys), tuple(values))
 
     def decode_query(self, cache: SupportCache, x_query: torch.Tensor) -> torch.Tensor:
         quantiles, n_valid, mean, var, keys, values = cache
