@@ -288,3 +288,18 @@ def test_stacked_pair_in_the_cache_folder_is_derived_again(models, stale, tmp_pa
     want = reference.predict(xs, ys, xq, n_classes=3)
     np.testing.assert_allclose(derived.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
     assert MitraEngine(js, task="classification", optimized_dir=store).uses_cache
+
+
+@pytest.mark.parametrize("variant", ["classifier", "regressor"])
+def test_model_shape_is_read_from_every_graph(models, variant):
+    # Chunk sizes are planned from the model's width: the tiny models are dim 32, not the
+    # full size the reader falls back to.
+    from wlearn_mitra._cache import split_paths
+    from wlearn_mitra._onnxinfo import model_shape
+
+    classification = variant == "classifier"
+    paths = [models[variant], *split_paths(models[variant]),
+             FIXTURES / f"tiny-mitra-{variant}.onnx"]  # the last one: no metadata, JS export
+    for path in paths:
+        shape = model_shape(Path(path).read_bytes(), classification)
+        assert (shape.dim, shape.n_heads, shape.n_slots) == (32, 4, 10 if classification else 1), path

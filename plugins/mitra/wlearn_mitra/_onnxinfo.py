@@ -1,11 +1,14 @@
 """Reading a Tab2D graph's sizes from its ONNX bytes without the ``onnx`` package.
 
 Only the protobuf wire format is walked: ModelProto.graph (field 7) -> GraphProto.initializer
-(field 5) -> TensorProto.dims (1) and .name (8), and GraphProto.input (11) -> ValueInfoProto.name
-(1). Tensor data is skipped, never copied.
+(field 5) -> TensorProto.dims (1) and .name (8), GraphProto.input (11) -> ValueInfoProto.name
+(1), and ModelProto.metadata_props (14) -> key (1) / value (2). Tensor data is skipped, never
+copied.
 """
 
 from __future__ import annotations
+
+import json
 
 from ._chunking import ModelShape
 
@@ -87,19 +90,45 @@ def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
     return names
 
 
+def metadata(model_bytes: bytes | memoryview) -> dict[str, str]:
+    """The model's metadata properties (``key -> value``)."""
+    buf = memoryview(model_bytes)
+    out: dict[str, str] = {}
+    for number, wire, span in _fields(buf):
+        if number != 14 or wire != 2:
+            continue
+        entry = {n: bytes(buf[v[0] : v[1]]).decode("utf-8", "replace")
+                 for n, w, v in _fields(buf, *span) if w == 2}
+        out[entry.get(1, "")] = entry.get(2, "")
+    return out
+
+
+def _shape_from_config(model_bytes: bytes | memoryview, slots: int) -> ModelShape | None:
+    # Graphs written by our converter carry their config; the JS package's do not.
+    try:
+        config = json.loads(metadata(model_bytes).get("mitra.config", "null"))
+        return ModelShape(dim=int(config["dim"]), n_heads=int(config["n_heads"]), n_slots=slots)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 def model_shape(model_bytes: bytes | memoryview | None, classification: bool) -> ModelShape:
     """The graph's sizes; upstream's full size for anything that cannot be read."""
     slots = FULL_SIZE.n_slots if classification else 1
     if model_bytes is None:
         return ModelShape(FULL_SIZE.dim, FULL_SIZE.n_heads, slots)
     try:
+        shape = _shape_from_config(model_bytes, slots)
+        if shape is not None:
+            return shape
         dims = initializer_dims(model_bytes)
     except (ValueError, IndexError):
         dims = {}
-    dim = FULL_SIZE.dim
-    for name, axis in (("x_embedding.x_embedding.bias", 0), ("y_embedding.y_mask.weight", 1)):
-        if name in dims and len(dims[name]) > axis:
-            dim = dims[name][axis]
-            break
-    # The head count is not stored in any initializer; every released model uses 4.
-    return ModelShape(dim=dim, n_heads=FULL_SIZE.n_heads, n_slots=slots)
+    # Initializer names are the state-dict keys, with a prefix when the exported module wraps
+    # the model (our encoder and decoder graphs do).
+    for suffix, axis in (("x_embedding.x_embedding.bias", 0), ("y_embedding.y_mask.weight", 1)):
+        for name, shape_dims in dims.items():
+            if name.endswith(suffix) and len(shape_dims) > axis:
+                # The head count is not stored in any initializer; every released model uses 4.
+                return ModelShape(dim=shape_dims[axis], n_heads=FULL_SIZE.n_heads, n_slots=slots)
+    return ModelShape(FULL_SIZE.dim, FULL_SIZE.n_heads, slots)
