@@ -48,28 +48,38 @@ def _fields(buf: memoryview, start: int = 0, end: int | None = None):
             raise ValueError(f"unsupported protobuf wire type {wire}")
 
 
+def _submessages(buf: memoryview, field: int, start: int = 0, end: int | None = None):
+    """The (start, end) spans of every length-delimited ``field`` in ``buf[start:end]``."""
+    for number, wire, span in _fields(buf, start, end):
+        if number == field and wire == 2:
+            yield span
+
+
+def _text(buf: memoryview, span: tuple[int, int]) -> str:
+    return bytes(buf[span[0] : span[1]]).decode("utf-8", "replace")
+
+
+_GRAPH, _INITIALIZER, _INPUT, _METADATA = 7, 5, 11, 14  # ModelProto / GraphProto fields
+
+
 def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ...]]:
     """Name -> dims of every initializer in the main graph."""
     buf = memoryview(model_bytes)
     out: dict[str, tuple[int, ...]] = {}
-    for number, wire, span in _fields(buf):
-        if number != 7 or wire != 2:
-            continue
-        for g_number, g_wire, t_span in _fields(buf, *span):
-            if g_number != 5 or g_wire != 2:
-                continue
+    for graph in _submessages(buf, _GRAPH):
+        for tensor in _submessages(buf, _INITIALIZER, *graph):
             dims: list[int] = []
             name = ""
-            for t_number, t_wire, value in _fields(buf, *t_span):
-                if t_number == 1 and t_wire == 0:
+            for number, wire, value in _fields(buf, *tensor):
+                if number == 1 and wire == 0:
                     dims.append(value)
-                elif t_number == 1 and t_wire == 2:  # packed dims
+                elif number == 1 and wire == 2:  # packed dims
                     p, e = value
                     while p < e:
                         d, p = _varint(buf, p)
                         dims.append(d)
-                elif t_number == 8 and t_wire == 2:
-                    name = bytes(buf[value[0] : value[1]]).decode("utf-8", "replace")
+                elif number == 8 and wire == 2:
+                    name = _text(buf, value)
             out[name] = tuple(dims)
     return out
 
@@ -77,29 +87,19 @@ def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ..
 def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
     """The main graph's input names, in order."""
     buf = memoryview(model_bytes)
-    names: list[str] = []
-    for number, wire, span in _fields(buf):
-        if number != 7 or wire != 2:
-            continue
-        for g_number, g_wire, v_span in _fields(buf, *span):
-            if g_number != 11 or g_wire != 2:
-                continue
-            for v_number, v_wire, value in _fields(buf, *v_span):
-                if v_number == 1 and v_wire == 2:
-                    names.append(bytes(buf[value[0] : value[1]]).decode("utf-8", "replace"))
-    return names
+    return [_text(buf, name)
+            for graph in _submessages(buf, _GRAPH)
+            for value_info in _submessages(buf, _INPUT, *graph)
+            for name in _submessages(buf, 1, *value_info)]
 
 
 def metadata(model_bytes: bytes | memoryview) -> dict[str, str]:
     """The model's metadata properties (``key -> value``)."""
     buf = memoryview(model_bytes)
     out: dict[str, str] = {}
-    for number, wire, span in _fields(buf):
-        if number != 14 or wire != 2:
-            continue
-        entry = {n: bytes(buf[v[0] : v[1]]).decode("utf-8", "replace")
-                 for n, w, v in _fields(buf, *span) if w == 2}
-        out[entry.get(1, "")] = entry.get(2, "")
+    for entry in _submessages(buf, _METADATA):
+        fields = {n: _text(buf, v) for n, w, v in _fields(buf, *entry) if w == 2}
+        out[fields.get(1, "")] = fields.get(2, "")
     return out
 
 
