@@ -7,8 +7,10 @@ are one ONNX Runtime pass over support and query rows (see :mod:`wlearn_mitra.en
 
 from __future__ import annotations
 
+import copy
 import inspect
 import numbers
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -17,7 +19,7 @@ import wlearn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
 from wlearn.rng import to_int32
 
-from . import _artifacts, _labels
+from . import _artifacts, _labels, _pickling
 from ._inputs import (
     as_matrix, check_int, check_rows, check_seed, detect_task, require_y, targets,
 )
@@ -54,6 +56,16 @@ def capabilities(task: str) -> dict[str, bool]:
     }
 
 
+def _same_source(a: Any, b: Any) -> bool:
+    """Whether two ``onnx`` parameters name the same model (paths compared as absolute)."""
+    if a is b:
+        return True
+    paths = (str, os.PathLike)
+    if isinstance(a, paths) and isinstance(b, paths):
+        return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+    return False
+
+
 def _json_number(value: Any) -> Any:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
@@ -75,6 +87,11 @@ class _Params:
         signature = inspect.signature(cls.__init__)
         return [p for p in signature.parameters if p != "self"]
 
+    @classmethod
+    def _param_defaults(cls) -> dict[str, Any]:
+        signature = inspect.signature(cls.__init__)
+        return {name: p.default for name, p in signature.parameters.items() if name != "self"}
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters (scikit-learn protocol)."""
         self._check_alive()
@@ -89,8 +106,10 @@ class _Params:
                 raise ValidationError(
                     f"{type(self).__name__} has no parameter {key!r}; parameters: {names}"
                 )
-            if key.endswith("onnx") and value is not getattr(self, key):
+            if key.endswith("onnx") and not _same_source(value, getattr(self, key)):
                 self._handle = None
+                # A deliberate change of model: its hash replaces the fitted one at next use.
+                self._onnx_replaced = True
             setattr(self, key, value)
         return self
 
@@ -114,6 +133,21 @@ class _Params:
         # The ONNX source is shared, never deep-copied: sessions cannot be, and 290 MB of
         # bytes should not be.
         return type(self)(**self.get_params())
+
+    def __copy__(self) -> "_Params":
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
+
+    def __deepcopy__(self, memo: dict) -> "_Params":
+        # The model source and the engine are shared, as clone() does: sessions cannot be
+        # copied, and the bytes of a 290 MB model should not be.
+        twin = type(self).__new__(type(self))
+        memo[id(self)] = twin
+        for name, value in self.__dict__.items():
+            shared = name == "_handle" or name.endswith("onnx")
+            twin.__dict__[name] = value if shared else copy.deepcopy(value, memo)
+        return twin
 
     def __repr__(self) -> str:
         if self._disposed:
@@ -200,11 +234,27 @@ class _MitraEstimator(_Params):
         self._check_alive()
         precision = self._precision()
         if self._handle is None or self._handle.engine.precision != precision:
-            self._handle = open_engine(self.onnx, self._task, precision)
-            sha = self._handle.engine.onnx_sha256
-            if sha is not None and "n_features_in_" in self.__dict__:
-                self.onnx_sha256_ = sha
+            handle = open_engine(self.onnx, self._task, precision)
+            self._check_model(handle.engine.onnx_sha256)
+            self._handle = handle
         return self._handle
+
+    def _check_model(self, sha: str | None) -> None:
+        """A fitted (or unpickled) estimator runs only the model it was fitted with, unless
+        its ``onnx`` parameter was changed since: then the new model's hash is adopted."""
+        if sha is None or "n_features_in_" not in self.__dict__:
+            return
+        fitted = self.__dict__.get("onnx_sha256_")
+        if self.__dict__.pop("_onnx_replaced", False) or fitted is None:
+            self.onnx_sha256_ = sha
+        elif fitted != sha:
+            where = self.onnx if self.onnx is not None else "the environment's model file"
+            raise ValidationError(
+                f"the ONNX model ({where}) has sha256 {sha}, but this {type(self).__name__} "
+                f"was fitted with the model of sha256 {fitted}: the file was replaced, or this "
+                "machine has another file there. Put the same model there, or fit again (or "
+                "set_params(onnx=...)) to use this one."
+            )
 
     @property
     def capabilities(self) -> dict[str, bool]:
@@ -368,10 +418,20 @@ class _MitraEstimator(_Params):
         self._handle = None
         self._disposed = True
 
+    # -- pickling and copies (see _pickling) -------------------------------------------------
+
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_handle", None)  # reopened from the onnx parameter on first use
-        return state
+        # The engine is reopened from the model's location on first use, its hash checked.
+        return _pickling.state_of(self, self._param_names(), transient=("_handle",))
+
+    def __setstate__(self, state: Any) -> None:
+        _pickling.restore(
+            self, state,
+            params=self._param_names(),
+            defaults=self._param_defaults(),
+            learned=self._learned + ("support_indices_", "feature_names_in_"),
+            check_learned=_pickling.learned_checker(self._task == "classification"),
+        )
 
 
 class MitraClassifier(_MitraEstimator):
@@ -662,18 +722,34 @@ class MitraModel(_Params):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        """Predictions for ``X`` [rows, n_features_in_] (numbers; NaN is imputed).
+
+        Classification: the most probable label of each row, [rows] of ``classes_``' dtype;
+        regression: float64 [rows]. Raises NotFittedError before fit() or load(),
+        ValidationError for input of the wrong shape or kind, DisposedError after dispose().
+        """
         return self._fitted().predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, float64 [rows, len(classes_)], each row summing to 1.
+
+        Raises ValidationError for a regression model (it has no classes) and for bad input,
+        NotFittedError before fit() or load().
+        """
         inner = self._fitted()
         if not isinstance(inner, MitraClassifier):
             raise ValidationError("predict_proba needs a classification model; this one regresses")
         return inner.predict_proba(X)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (classification) or R^2 (regression) of ``predict(X)`` against ``y``
+        [rows], weighted by ``sample_weight`` [rows] when given; as scikit-learn's."""
         return self._fitted().score(X, y, sample_weight=sample_weight)
 
     def save(self) -> bytes:
+        """The fitted model as ``.wlrn`` bundle bytes, those of @wlearn/mitra's classifier or
+        regressor (the ONNX model is not included; the bundle records its sha256). Raises
+        NotFittedError before fit() or load()."""
         return self._fitted().save()
 
     @classmethod
@@ -718,7 +794,28 @@ class MitraModel(_Params):
 
     @property
     def is_fitted(self) -> bool:
+        """True after fit() or load() (and before dispose())."""
         return not self._disposed and self._inner is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _pickling.state_of(self, self._param_names(), transient=("_handle",))
+
+    def __setstate__(self, state: Any) -> None:
+        def check_task(state: dict[str, Any]) -> None:
+            task, inner = state.get("task_"), state.get("_inner")
+            if task not in _CLASSES or type(inner) is not _CLASSES[task]:
+                raise ValidationError(
+                    f"task_ {task!r} does not match the fitted estimator {type(inner).__name__}"
+                )
+
+        _pickling.restore(
+            self, state,
+            params=self._param_names(),
+            defaults=self._param_defaults(),
+            learned=("task_",),
+            check_learned=check_task,
+            children={"_inner": tuple(_CLASSES.values())},
+        )
 
     def __getattr__(self, name: str) -> Any:
         inner = self.__dict__.get("_inner")
