@@ -190,7 +190,7 @@ def test_wrong_kind_of_model_or_bundle():
 def test_regressor_fit_predict_score():
     X, y = regression_data(10, 40)
     model = MitraRegressor.create(REG_ONNX, {"maxSupport": 30, "seed": 42}).fit(X, y)
-    assert model.is_fitted and model.n_features_in_ == 3 and model.support_y_.dtype == np.float32
+    assert model.is_fitted and model.n_features_in_ == 3 and model.support_y_.dtype == np.float64
     Xt, yt = regression_data(20, 5)
     pred = model.predict(Xt)
     assert pred.shape == (5,) and pred.dtype == np.float64 and np.isfinite(pred).all()

@@ -2,7 +2,7 @@
 
 Artifacts ``meta`` (JSON), ``support_x`` (float32 [nSupport, nFeatures]) and ``support_y``
 (int32 raw labels for a classifier, float32 targets for a regressor), as @wlearn/mitra
-writes them; classifiers whose labels int32 cannot hold write ``support_y_index`` (int32
+writes them, plus ``support_y_f64`` (float64) for a regressor whose targets float32 rounds; classifiers whose labels int32 cannot hold write ``support_y_index`` (int32
 class indices) and ``meta.labels`` instead of ``support_y`` and ``meta.classes``.
 """
 
@@ -23,6 +23,33 @@ REGRESSOR_TYPE_ID = "wlearn.mitra_onnx.regressor@1"
 TYPE_IDS = {"classification": CLASSIFIER_TYPE_ID, "regression": REGRESSOR_TYPE_ID}
 TASKS = {v: k for k, v in TYPE_IDS.items()}
 
+#: Regressor only: the float64 targets, written when float32 ``support_y`` rounds some.
+EXACT_TARGETS = "support_y_f64"
+
+#: Rounding the targets to float32 may move them by this fraction of their spread (4 float32
+#: steps of the model's [0, 1] output) before the exact copy is kept.
+SCALED_TOLERANCE = 2.0**-22
+
+
+def stored_targets(y: np.ndarray) -> np.ndarray:
+    """Regression targets (float64, finite within float32's range) as a model keeps them.
+
+    Their float32 rounding (what ``support_y`` holds, as @wlearn/mitra) when that changes the
+    min-max scaled targets the model sees by less than a few float32 steps of [0, 1]; else
+    ``y`` itself, which the bundle then also stores exactly (``support_y_f64``). So ordinary
+    targets give JS's bytes, while constant targets (0.1 everywhere) and spreads float32
+    cannot hold (1e8 + 1, 1e8 + 2, ...) come back as given.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    rounded = y.astype(np.float32).astype(np.float64)
+    if len(y) == 0:
+        return rounded
+    error = float(np.max(np.abs(y - rounded)))
+    span = float(y.max() - y.min())
+    if error == 0 or (span > 0 and error <= SCALED_TOLERANCE * span):
+        return rounded
+    return y
+
 
 @dataclass
 class MitraState:
@@ -31,7 +58,7 @@ class MitraState:
     task: str
     params: dict[str, Any]  # manifest params, JS names (maxSupport, seed, ...)
     support_x: np.ndarray  # float32 [S, F]
-    support_y: np.ndarray  # classifier: int64 class indices; regressor: float32 targets
+    support_y: np.ndarray  # classifier: int64 class indices; regressor: float64 targets
     classes: np.ndarray | None = None
     onnx_sha256: str | None = None
     extra_meta: dict[str, Any] = field(default_factory=dict)
@@ -60,19 +87,21 @@ def encode(state: MitraState) -> bytes:
             y_id, y = "support_y_index", state.support_y.astype("<i4")
     else:
         y_id, y = "support_y", np.ascontiguousarray(state.support_y, dtype="<f4")
+        exact = np.ascontiguousarray(state.support_y, dtype="<f8")
     manifest = {
         "typeId": TYPE_IDS[state.task],
         "params": state.params,
         "metadata": metadata,
     }
-    return encode_bundle(
-        manifest,
-        [
-            {"id": "meta", "data": encode_json(meta)},
-            {"id": "support_x", "data": support_x.tobytes()},
-            {"id": y_id, "data": y.tobytes()},
-        ],
-    )
+    artifacts = [
+        {"id": "meta", "data": encode_json(meta)},
+        {"id": "support_x", "data": support_x.tobytes()},
+        {"id": y_id, "data": y.tobytes()},
+    ]
+    if state.task == "regression" and not np.array_equal(exact, y.astype("<f8")):
+        # Only when float32 rounds some target, so other bundles stay byte-identical to JS's.
+        artifacts.append({"id": EXACT_TARGETS, "data": exact.tobytes()})
+    return encode_bundle(manifest, artifacts)
 
 
 def _int_field(meta: dict, name: str, minimum: int = 1) -> int:
@@ -126,9 +155,20 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         extra_meta={k: v for k, v in meta.items() if k not in known},
     )
     if task == "regression":
-        state.support_y = _array(blobs, "support_y", "<f4", n_support)
-        if not np.isfinite(state.support_y).all():
+        rounded = _array(blobs, "support_y", "<f4", n_support)
+        if not np.isfinite(rounded).all():
             raise BundleError("support_y holds NaN or infinite targets")
+        state.support_y = rounded.astype(np.float64)
+        if EXACT_TARGETS in blobs:
+            exact = _array(blobs, EXACT_TARGETS, "<f8", n_support)
+            with np.errstate(over="ignore", invalid="ignore"):
+                consistent = np.array_equal(exact.astype(np.float32), rounded)
+            if not consistent:
+                raise BundleError(
+                    f"artifact {EXACT_TARGETS!r} does not round to support_y: the bundle's "
+                    "two copies of the targets disagree"
+                )
+            state.support_y = exact
         return state
     if ("classes" in meta) == ("labels" in meta):
         raise BundleError("a classifier's meta must hold exactly one of 'classes' and 'labels'")

@@ -548,7 +548,8 @@ class MitraRegressor(_MitraEstimator):
         setting, not saved in bundles; estimators on the same model share an engine only at the
         same precision.
 
-    Attributes after fit: ``n_features_in_``, ``support_x_`` and ``support_y_`` (float32),
+    Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
+    (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),
     ``support_indices_`` (rows of X kept), ``onnx_sha256_``.
     """
 
@@ -594,33 +595,49 @@ class MitraRegressor(_MitraEstimator):
             y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
-        return y32, None
+        return _artifacts.stored_targets(y), None
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted targets, float64 [rows]."""
+        """Predicted targets, float64 [rows].
+
+        With ``target_scaling="minmax"`` the float64 targets are scaled to [0, 1] in float64
+        before the model sees them as float32, and the output is scaled back in float64, so
+        targets whose spread float32 cannot hold (1e8 + 1, 1e8 + 2, ...) stay distinct, and
+        constant targets are returned exactly as given, without running the model.
+        """
         Xq = self._query(X)
-        y = self.support_y_.astype(np.float64)
+        y = np.asarray(self.support_y_, dtype=np.float64)
         if self._scaling() == "none":
             return self._run(Xq, y, None)
         low, high = y.min(), y.max()
         if high == low:
             # Nothing to scale to [0, 1] (upstream refuses); the only sensible answer.
-            return np.full(len(Xq), low)
-        scaled = self._run(Xq, (y - low) / (high - low), None)
-        return scaled * (high - low) + low
+            return np.full(len(Xq), low, dtype=np.float64)
+        span = high - low
+        scaled = self._run(Xq, (y - low) / span, None)
+        return scaled * span + low
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R^2 of ``predict(X)`` against ``y`` (1.0 for a perfect fit of constant ``y``,
-        else 0.0 there, as scikit-learn)."""
+        """R^2 of ``predict(X)`` against ``y``, float.
+
+        As scikit-learn's ``r2_score``: 1.0 when every prediction is exact, 0.0 for constant
+        ``y`` predicted otherwise. ``y`` counts as constant when all its values are equal,
+        whatever rounding its float mean picks up (so a perfect fit of y = 0.1 is 1.0, not a
+        ratio of rounding errors).
+        """
         truth = targets(y)
         pred = self.predict(X)
         check_rows(pred, truth)
         w = np.ones_like(truth) if sample_weight is None else np.asarray(sample_weight, float)
-        mean = np.average(truth, weights=w)
         ss_res = float(np.sum(w * (truth - pred) ** 2))
+        if ss_res == 0:
+            return 1.0
+        if len(truth) == 0 or np.all(truth == truth[0]):
+            return 0.0
+        mean = np.average(truth, weights=w)
         ss_tot = float(np.sum(w * (truth - mean) ** 2))
         if ss_tot == 0:
-            return 1.0 if ss_res == 0 else 0.0
+            return 0.0
         return 1.0 - ss_res / ss_tot
 
     def _manifest_params(self) -> dict[str, Any]:
