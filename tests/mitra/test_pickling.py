@@ -221,6 +221,8 @@ def test_bad_classifier_state_raises_a_wlearn_error(case):
 
 @pytest.mark.parametrize("changes", [
     {"support_y_": np.array([1.0, np.nan] * 30, dtype=np.float32)},
+    {"support_y_": np.array([1.0, np.nan] * 30)},
+    {"support_y_": np.array([1.0, 1e39] * 30)},
     {"support_y_": np.arange(60)},
     {"classes_": np.array([0, 1])},  # a regressor has none
 ])

@@ -112,11 +112,13 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         if "classes_" in state or "_support_index" in state:
             raise ValidationError("a regressor has no classes_")
         support_y = _array(support_y, "support_y_", 1, "f")
-        if support_y.dtype != np.float32 or len(support_y) != rows:
-            raise ValidationError(f"support_y_ must be float32 [{rows}], got {support_y.dtype} "
+        if support_y.dtype != np.float64 or len(support_y) != rows:
+            raise ValidationError(f"support_y_ must be float64 [{rows}], got {support_y.dtype} "
                                   f"{support_y.shape}")
-        if not np.isfinite(support_y).all():
-            raise ValidationError("support_y_ holds NaN or infinite targets")
+        with np.errstate(over="ignore"):
+            if not np.isfinite(support_y.astype(np.float32)).all():
+                raise ValidationError("support_y_ holds NaN or infinite targets, or targets "
+                                      "beyond float32's range")
     sha = state.get("onnx_sha256_")
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
         raise ValidationError(f"onnx_sha256_ must be None or 64 lowercase hex digits, got {sha!r}")
