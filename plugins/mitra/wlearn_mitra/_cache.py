@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
@@ -95,34 +96,45 @@ def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:
 
 
 class SupportCache:
-    """Encoded support sets, least recently used dropped first, bounded in bytes."""
+    """Encoded support sets, least recently used dropped first, bounded in bytes.
+
+    Safe to share between threads (a Dask worker runs tasks on several).
+    """
 
     def __init__(self, max_mb: float = DEFAULT_CACHE_MB) -> None:
         self.max_bytes = int(max_mb * 2**20)
         self._entries: OrderedDict[str, tuple[np.ndarray, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _nbytes(self) -> int:
+        return sum(sum(a.nbytes for a in e) for e in self._entries.values())
 
     @property
     def nbytes(self) -> int:
-        return sum(sum(a.nbytes for a in e) for e in self._entries.values())
+        with self._lock:
+            return self._nbytes()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: str) -> tuple[np.ndarray, ...] | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
 
     def put(self, key: str, entry: tuple[np.ndarray, ...]) -> None:
         """Keep ``entry`` if it fits the bound, dropping older ones to make room."""
         size = sum(a.nbytes for a in entry)
-        self._entries.pop(key, None)
-        if size > self.max_bytes:
-            return
-        while self._entries and self.nbytes + size > self.max_bytes:
-            self._entries.popitem(last=False)
-        self._entries[key] = entry
+        with self._lock:
+            self._entries.pop(key, None)
+            if size > self.max_bytes:
+                return
+            while self._entries and self._nbytes() + size > self.max_bytes:
+                self._entries.popitem(last=False)
+            self._entries[key] = entry
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()

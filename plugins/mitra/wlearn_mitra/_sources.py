@@ -1,5 +1,10 @@
 """Where the ONNX model comes from: the ``onnx`` parameter or the environment.
 
+``WLEARN_MITRA_THREADS`` (a positive integer) sets ONNX Runtime's threads per engine (default:
+one per core). Several worker processes on one machine (a Dask LocalCluster, joblib) should
+share the cores between them, e.g. 1 thread each with as many workers as cores: ONNX Runtime's
+threads spin while they wait, so more threads than cores slows every process down.
+
 Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
 so engines are shared between estimators given the same source and precision: the same file
 (path, size and modification time) or the same bytes object. The cache holds engines weakly,
@@ -24,6 +29,7 @@ ENV_VARS = {
     "classification": "WLEARN_MITRA_CLASSIFIER_ONNX",
     "regression": "WLEARN_MITRA_REGRESSOR_ONNX",
 }
+THREADS_VAR = "WLEARN_MITRA_THREADS"
 _NAMES = {"classification": "classifier", "regression": "regressor"}
 RELEASES = "https://github.com/wlearn-org/mitra-onnx/releases/tag/models-v1.0.0"
 
@@ -59,6 +65,16 @@ def resolve(onnx: Any, task: str) -> Any:
     return path
 
 
+def threads() -> int | None:
+    """ONNX Runtime threads per engine from ``WLEARN_MITRA_THREADS`` (None: its default)."""
+    value = os.environ.get(THREADS_VAR, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValidationError(f"{THREADS_VAR} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 class Handle:
     """An engine together with the source it was opened from."""
 
@@ -74,16 +90,16 @@ _recent: dict[str, Handle] = {}
 _lock = threading.Lock()
 
 
-def _key(source: Any, task: str, precision: str) -> tuple | None:
+def _key(source: Any, task: str, precision: str, n_threads: int | None) -> tuple | None:
     if isinstance(source, (str, os.PathLike)):
         try:
             stat = os.stat(source)
         except OSError:
             return None
         path = os.path.realpath(source)
-        return ("file", task, precision, path, stat.st_size, stat.st_mtime_ns)
+        return ("file", task, precision, n_threads, path, stat.st_size, stat.st_mtime_ns)
     if isinstance(source, bytes):
-        return ("bytes", task, precision, id(source))
+        return ("bytes", task, precision, n_threads, id(source))
     return None  # sessions are cheap to wrap; bytearrays may change
 
 
@@ -91,14 +107,17 @@ def open_engine(onnx: Any, task: str, precision: str = "fp32") -> Handle:
     """A :class:`Handle` for the model ``onnx`` (or the environment's), ``task`` and
     ``precision`` (see :class:`MitraEngine`)."""
     source = resolve(onnx, task)
-    key = _key(source, task, precision)
+    n_threads = threads()
+    key = _key(source, task, precision, n_threads)
     with _lock:
         handle = _cache.get(key) if key is not None else None
         # An id() can be reused once its object is gone; the handle keeps its own.
         if handle is not None and (key[0] != "bytes" or handle.source is source):
             _recent[task] = handle
             return handle
-    handle = Handle(MitraEngine(source, task=task, precision=precision), source)
+    handle = Handle(
+        MitraEngine(source, task=task, precision=precision, threads=n_threads), source
+    )
     with _lock:
         if key is not None:
             _cache[key] = handle
