@@ -18,6 +18,7 @@ import tracemalloc
 import numpy as np
 
 import wlearn
+import wlrn
 
 
 def build(total_mb: int, n_artifacts: int) -> bytes:
@@ -27,7 +28,7 @@ def build(total_mb: int, n_artifacts: int) -> bytes:
     artifacts.append({"id": "meta", "data": wlearn.encode_json({"n": n_artifacts}),
                       "mediaType": "application/json"})
     manifest = {"typeId": "wlearn.bench.model@1", "params": {"layers": n_artifacts}}
-    return wlearn.encode_bundle(manifest, artifacts)
+    return wlrn.encode_bundle(manifest, artifacts)
 
 
 def timed(fn) -> tuple[float, float]:

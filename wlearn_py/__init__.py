@@ -1,26 +1,35 @@
-"""wlearn: the .wlrn model-bundle format and its loader registry."""
+"""wlearn: the ``.wlrn`` model-bundle format and its loader registry.
+
+A drop-in for the bundle, registry and errors API of PyPI's ``wlearn`` 0.3 core (same module
+paths, signatures and results: ``spec/wlrn.md``, "Two Python cores"), plus entry-point plugin
+discovery, the ``wlearn`` CLI and :class:`Bundle`. The byte-exact ``@wlearn/core`` codec it
+is built on is :mod:`wlrn`.
+"""
 
 from __future__ import annotations
 
+from wlrn import _json, decode_json, encode_json
+
 from . import rng
-from ._json import decode_json, encode_json
 from .bundle import (
-    BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, Blobs, decode_bundle, encode_bundle,
-    validate_bundle,
+    BUNDLE_MAGIC, BUNDLE_VERSION, DEFAULT_BUNDLE_LIMITS, HEADER_SIZE, Blobs, decode_bundle,
+    encode_bundle, read_bundle_input, validate_bundle, write_bundle_output,
 )
 from .errors import (
-    BundleError, DisposedError, NotFittedError, RegistryError, ValidationError, WlearnError,
+    BackendError, BundleError, CancelledError, DisposedError, NotFittedError, RegistryError,
+    ResourceLimitError, ValidationError, WlearnError,
 )
-from .registry import available_loaders, get_registry, load, register
+from .registry import assert_required_loaders, available_loaders, get_registry, load, register
 from .view import Artifact, Bundle
 
 __version__ = "0.4.0"
 
 __all__ = [
-    "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "Blobs",
-    "encode_bundle", "decode_bundle", "validate_bundle", "encode_json",
-    "decode_json",
-    "register", "load", "get_registry", "available_loaders", "rng", "Bundle", "Artifact",
+    "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "DEFAULT_BUNDLE_LIMITS", "Blobs",
+    "encode_bundle", "decode_bundle", "validate_bundle", "read_bundle_input",
+    "write_bundle_output", "encode_json", "decode_json",
+    "register", "load", "get_registry", "available_loaders", "assert_required_loaders", "rng",
+    "Bundle", "Artifact",
     "WlearnError", "BundleError", "RegistryError", "ValidationError", "NotFittedError",
-    "DisposedError",
+    "DisposedError", "ResourceLimitError", "CancelledError", "BackendError",
 ]

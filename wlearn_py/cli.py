@@ -9,7 +9,8 @@ import os
 import sys
 from typing import Any
 
-from .bundle import decode_bundle
+from wlrn.bundle import decode_bundle
+
 from .errors import WlearnError
 from .registry import describe_loader, install_hint
 

@@ -1,58 +1,42 @@
-"""The wlearn exception hierarchy: every failure wlearn reports is a ``WlearnError``."""
+"""The wlearn exception hierarchy: every failure wlearn reports is a ``WlearnError``.
+
+The classes the codec raises come from :mod:`wlrn.errors`, so one ``except`` catches a
+failure whichever layer found it; the rest are those of PyPI's ``wlearn`` 0.3 core
+(``wlearn/errors.py``), with the same names, messages and codes.
+"""
 
 from __future__ import annotations
 
+from wlrn.errors import (
+    BundleError, DisposedError, NotFittedError, RegistryError, ValidationError, WlearnError,
+)
 
-class WlearnError(Exception):
-    """Base class of all wlearn errors. ``code`` is a stable machine-readable name."""
-
-    default_code = "ERR_WLEARN"
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code or self.default_code
+__all__ = ["WlearnError", "BundleError", "RegistryError", "ValidationError", "NotFittedError",
+           "DisposedError", "ResourceLimitError", "CancelledError", "BackendError"]
 
 
-class BundleError(WlearnError):
-    """A bundle is malformed, truncated, inconsistent or cannot be encoded."""
+class ResourceLimitError(WlearnError):
+    """A memory, size or time budget was exceeded."""
 
-    default_code = "ERR_BUNDLE"
+    default_code = "ERR_RESOURCE_LIMIT"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str = "Resource limit exceeded.") -> None:
         super().__init__(message)
 
 
-class RegistryError(WlearnError):
-    """No loader for a typeId, or a plugin that failed to load."""
+class CancelledError(WlearnError):
+    """An operation was cancelled by its caller."""
 
-    default_code = "ERR_REGISTRY"
+    default_code = "ERR_CANCELLED"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str = "Operation cancelled.") -> None:
         super().__init__(message)
 
 
-class ValidationError(WlearnError, ValueError):
-    """Input data or parameters are invalid."""
+class BackendError(WlearnError):
+    """A native or runtime backend failed."""
 
-    default_code = "ERR_VALIDATION"
+    default_code = "ERR_BACKEND"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
-
-class NotFittedError(WlearnError, AttributeError):
-    """A model was used before ``fit``."""
-
-    default_code = "ERR_NOT_FITTED"
-
-    def __init__(self, message: str = "Model is not fitted. Call fit() first.") -> None:
-        super().__init__(message)
-
-
-class DisposedError(WlearnError):
-    """A model was used after ``dispose``."""
-
-    default_code = "ERR_DISPOSED"
-
-    def __init__(self, message: str = "Model has been disposed.") -> None:
+    def __init__(self, message: str = "Backend operation failed.") -> None:
         super().__init__(message)

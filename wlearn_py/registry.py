@@ -4,21 +4,28 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .bundle import BundleInput, decode_bundle, validate_bundle
 from .errors import RegistryError
 
 __all__ = ["ENTRY_POINT_GROUP", "register", "load", "get_registry", "available_loaders",
-           "describe_loader", "find_loader", "install_hint"]
+           "describe_loader", "find_loader", "install_hint", "assert_required_loaders"]
 
 ENTRY_POINT_GROUP = "wlearn.loaders"
 
-Loader = Callable[[dict, list, Any], Any]
+Loader = Callable[..., Any]
 
-_registry: dict[str, Loader] = {}
+
+class _Registration(NamedTuple):
+    loader_fn: Loader
+    accepts_context: bool
+
+
+_registry: dict[str, _Registration] = {}
 _lock = threading.RLock()
 
 #: Packages whose name cannot be derived from the typeId by the generic rule.
@@ -31,23 +38,27 @@ def _check_type_id(type_id: Any) -> None:
                             "(e.g. 'wlearn.mitra_onnx.classifier@1')")
 
 
-def register(type_id: str, loader: Loader) -> None:
-    """Make ``loader(manifest, toc, blobs) -> model`` the loader of ``type_id``.
+def register(type_id: str, loader_fn: Loader, *, accepts_context: bool = False) -> None:
+    """Make ``loader_fn(manifest, toc, blobs) -> model`` the loader of ``type_id``; with
+    ``accepts_context=True`` it is called with a fourth argument, the read-only load context
+    (``context["loaderOptions"]``, see :func:`load`). As in PyPI's wlearn 0.3.
 
     Registering again replaces the previous loader. An explicit registration always wins
     over an entry point for the same typeId.
     """
     _check_type_id(type_id)
-    if not callable(loader):
+    if not callable(loader_fn):
         raise RegistryError(f"the loader for {type_id!r} must be callable")
+    if not isinstance(accepts_context, bool):
+        raise RegistryError("accepts_context must be a boolean")
     with _lock:
-        _registry[type_id] = loader
+        _registry[type_id] = _Registration(loader_fn, accepts_context)
 
 
 def get_registry() -> dict[str, Loader]:
     """A copy of the loaders known so far (registered, or discovered by :func:`load`)."""
     with _lock:
-        return dict(_registry)
+        return {type_id: entry.loader_fn for type_id, entry in _registry.items()}
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -102,8 +113,10 @@ def install_hint(type_id: str) -> str:
 
 def describe_loader(type_id: str) -> str | None:
     """Where ``type_id``'s loader comes from, without importing any plugin; None if nowhere."""
-    loader = get_registry().get(type_id)
-    if loader is not None:
+    with _lock:
+        entry = _registry.get(type_id)
+    if entry is not None:
+        loader = entry.loader_fn
         module = getattr(loader, "__module__", None) or "?"
         return f"{module}:{getattr(loader, '__qualname__', repr(loader))} (registered)"
     found = [ep for ep in _entry_points() if ep.name == type_id]
@@ -112,28 +125,91 @@ def describe_loader(type_id: str) -> str | None:
     return "; ".join(f"{ep.value} (entry point of {_provider(ep)})" for ep in found)
 
 
-def find_loader(type_id: str) -> Loader:
-    """The loader for ``type_id``, importing its plugin on first use."""
+def _find(type_id: str) -> _Registration:
     _check_type_id(type_id)
     with _lock:
-        loader = _registry.get(type_id)
-        if loader is not None:
-            return loader
+        entry = _registry.get(type_id)
+        if entry is not None:
+            return entry
         loader = _discover(type_id)
         if loader is not None:
-            _registry[type_id] = loader
-            return loader
+            _registry[type_id] = entry = _Registration(loader, False)
+            return entry
     available = available_loaders()
     listed = ", ".join(available) if available else "none"
     raise RegistryError(f"no loader for typeId {type_id!r}. Available loaders: {listed}. "
                         f"{install_hint(type_id)}")
 
 
-def load(data: BundleInput, *, verify: bool = True) -> Any:
-    """Decode a bundle (bytes-like, path or binary file) and build its model with the
-    loader of its ``typeId``. SHA-256 hashes are checked unless ``verify=False``."""
-    manifest, toc, blobs = (validate_bundle if verify else decode_bundle)(data)
+def find_loader(type_id: str) -> Loader:
+    """The loader for ``type_id``, importing its plugin on first use."""
+    return _find(type_id).loader_fn
+
+
+def assert_required_loaders(manifest: Mapping[str, Any]) -> None:
+    """Raise :class:`RegistryError` before any loading when a typeId in
+    ``manifest["requires"]`` (the nested bundles' loaders) has no loader, registered or
+    installed. As in PyPI's wlearn 0.3."""
+    for type_id in manifest.get("requires", ()):
+        try:
+            _find(type_id)
+        except RegistryError as exc:
+            raise RegistryError(f"Missing required loader for nested typeId {type_id!r}: "
+                                f"{exc}") from None
+
+
+def _snapshot(value: Any, label: str, seen: set[int]) -> Any:
+    if isinstance(value, (Mapping, list, tuple)):
+        if id(value) in seen:
+            raise RegistryError(f"{label} must not contain cycles")
+        seen.add(id(value))
+        if isinstance(value, Mapping):
+            copy: Any = MappingProxyType({k: _snapshot(v, f"{label}.{k}", seen)
+                                          for k, v in value.items()})
+        else:
+            copy = tuple(_snapshot(v, f"{label}[{i}]", seen) for i, v in enumerate(value))
+        seen.discard(id(value))
+        return copy
+    return value
+
+
+def _make_load_context(loader_options: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if loader_options is None:
+        loader_options = {}
+    if not isinstance(loader_options, Mapping):
+        raise RegistryError("loader_options must be a dict keyed by typeId")
+    options = MappingProxyType({type_id: _snapshot(value, f"loader_options[{type_id!r}]", set())
+                                for type_id, value in loader_options.items()})
+    return MappingProxyType({"loaderOptions": options})
+
+
+def _load_with_context(data: BundleInput, context: Mapping[str, Any], *, verify: bool = True,
+                       limits: Mapping[str, int] | None = None) -> Any:
+    """Load with an already-built context: what a loader calls for its nested bundles, as
+    0.3's ensembles do (``wlearn.registry._load_with_context``)."""
+    manifest, toc, blobs = (validate_bundle if verify else decode_bundle)(data, limits=limits)
     type_id = manifest.get("typeId")
     if not type_id:
         raise RegistryError("bundle manifest has no typeId")
-    return find_loader(type_id)(manifest, toc, blobs)
+    entry = _find(type_id)
+    if "artifacts" in manifest:  # the 0.3 form; a legacy "requires" names no loaders
+        assert_required_loaders(manifest)
+    if entry.accepts_context:
+        return entry.loader_fn(manifest, toc, blobs, context)
+    return entry.loader_fn(manifest, toc, blobs)
+
+
+def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
+         verify: bool = True, limits: Mapping[str, int] | None = None) -> Any:
+    """Decode a bundle (bytes-like, path or binary file) and build its model with the
+    loader of its ``typeId``.
+
+    Every SHA-256 is checked, nested bundles included (:func:`wlearn.bundle.validate_bundle`),
+    unless ``verify=False``; ``limits`` bounds the input as there. Every typeId in the
+    manifest's ``requires`` must have a loader before any is called. ``loader_options``
+    (``{typeId: options}``) reach loaders registered with ``accepts_context=True`` as a
+    read-only snapshot in ``context["loaderOptions"]``. Raises :class:`BundleError` for a
+    malformed bundle, :class:`RegistryError` for a missing loader.
+    """
+    return _load_with_context(data, _make_load_context(loader_options), verify=verify,
+                              limits=limits)

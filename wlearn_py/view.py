@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _json
+from wlrn import _json
+
 from .bundle import BundleInput, decode_bundle, validate_bundle
 from .errors import BundleError, RegistryError, ValidationError
 

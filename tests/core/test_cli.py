@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import wlearn
+import wlrn
 from wlearn.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -42,7 +43,7 @@ def test_validate_hash_mismatch(tmp_path, capsys):
 @pytest.mark.parametrize("content, reason", [
     (b"", "Bundle too small"),
     (b"PK\x03\x04" + bytes(20), "Invalid bundle magic"),
-    (wlearn.encode_bundle({"name": "x"}, []), "no valid typeId"),
+    (wlrn.encode_bundle({"name": "x"}, []), "no valid typeId"),
 ])
 def test_validate_failures(tmp_path, capsys, content, reason):
     path = tmp_path / "x.wlrn"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import wlearn
+import wlrn
 from wlearn import BundleError
 
 
@@ -24,14 +25,14 @@ from wlearn import BundleError
 ])
 def test_encode_rejects(manifest, artifacts, fragment):
     with pytest.raises(BundleError) as info:
-        wlearn.encode_bundle(manifest, artifacts)
+        wlrn.encode_bundle(manifest, artifacts)
     assert fragment in str(info.value)
 
 
 def test_buffers_of_any_shape_are_written_raw():
     matrix = np.arange(12, dtype=np.float32).reshape(3, 4)
     strided = matrix[:, ::2]  # not contiguous: written in C order
-    data = wlearn.encode_bundle({"typeId": "t@1"}, [
+    data = wlrn.encode_bundle({"typeId": "t@1"}, [
         {"id": "m", "data": matrix}, {"id": "s", "data": strided},
         {"id": "b", "data": bytearray(b"ab")}, {"id": "v", "data": memoryview(b"cd")}])
     _, _, blobs = wlearn.validate_bundle(data)
@@ -40,7 +41,7 @@ def test_buffers_of_any_shape_are_written_raw():
 
 
 def test_empty_media_type_and_none_are_dropped():
-    data = wlearn.encode_bundle({"typeId": "t@1"}, [
+    data = wlrn.encode_bundle({"typeId": "t@1"}, [
         {"id": "a", "data": b"", "mediaType": ""}, {"id": "b", "data": b"", "mediaType": None},
         {"id": "c", "data": b"", "mediaType": "x/y"}])
     _, toc, _ = wlearn.decode_bundle(data)
@@ -48,5 +49,5 @@ def test_empty_media_type_and_none_are_dropped():
 
 
 def test_bundle_version_forced():
-    manifest, _, _ = wlearn.decode_bundle(wlearn.encode_bundle({"typeId": "t@1", "bundleVersion": 7}, []))
+    manifest, _, _ = wlearn.decode_bundle(wlrn.encode_bundle({"typeId": "t@1", "bundleVersion": 7}, []))
     assert manifest["bundleVersion"] == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import wlearn
+import wlrn
 from wlearn import _json
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -41,7 +42,7 @@ def test_fixture_sets_are_present():
 def test_reencodes_byte_for_byte(name):
     side = _sidecar(name)
     expected = (FIXTURES / "bundles-js" / f"{name}.wlrn").read_bytes()
-    out = wlearn.encode_bundle(side["encodeBundle_inputs"]["manifest"], _artifacts(side))
+    out = wlrn.encode_bundle(side["encodeBundle_inputs"]["manifest"], _artifacts(side))
     exp = side["expected"]
     assert out[:16].hex() == exp["header_hex"]
     manifest_length = int.from_bytes(out[8:12], "little")
@@ -63,7 +64,7 @@ def test_decodes_to_sidecar(name):
     assert {k: bytes(v) for k, v in blobs.items()} == given
     # re-encoding what we decoded reproduces the file (a decode -> encode fixed point)
     again = [{"id": e["id"], "data": blobs[e["id"]], "mediaType": e.get("mediaType")} for e in toc]
-    assert wlearn.encode_bundle(manifest, again) == data
+    assert wlrn.encode_bundle(manifest, again) == data
 
 
 @pytest.mark.parametrize("path", ALL_BUNDLES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import wlearn
+import wlrn
 from wlearn import BundleError, WlearnError
 
 from ._build import GOOD, GOOD_ENTRIES, GOOD_REGION, bundle_with, entry, raw_bundle
@@ -106,13 +107,13 @@ def test_validate_rejects(name):
 
 
 def test_json_limit_on_both_sides(monkeypatch):
-    from wlearn import bundle
+    from wlrn import bundle
 
     monkeypatch.setattr(bundle, "MAX_JSON_BYTES", 40)
     with pytest.raises(BundleError, match=r"TOC too large: \d+ bytes exceeds the limit of 40"):
         wlearn.decode_bundle(GOOD)
     with pytest.raises(BundleError, match=r"Manifest too large: \d+ bytes exceeds the limit of 40"):
-        wlearn.encode_bundle({"typeId": "t.x.y@1", "pad": "a"}, [])
+        wlrn.encode_bundle({"typeId": "t.x.y@1", "pad": "a"}, [])
 
 
 def test_every_spec_class_has_a_test():

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wlearn
+import wlrn
 from wlearn import WlearnError
 
 scalars = (st.none() | st.booleans() | st.integers(-(2**53), 2**53)
@@ -26,7 +27,7 @@ artifact_lists = st.lists(
 @st.composite
 def bundles(draw):
     manifest, artifacts = draw(manifests), draw(artifact_lists)
-    return manifest, artifacts, wlearn.encode_bundle(manifest, artifacts)
+    return manifest, artifacts, wlrn.encode_bundle(manifest, artifacts)
 
 
 def _plain(value):
@@ -48,7 +49,7 @@ def test_round_trip(case):
                for e in toc for a in artifacts if a["id"] == e["id"])
     # blobs are laid out in TOC order without gaps, right after the JSON sections
     assert [e["offset"] for e in toc] == [sum(x["length"] for x in toc[:i]) for i in range(len(toc))]
-    assert wlearn.encode_bundle(got_manifest, [
+    assert wlrn.encode_bundle(got_manifest, [
         {"id": e["id"], "data": blobs[e["id"]], "mediaType": e.get("mediaType")} for e in toc]) == data
 
 

@@ -10,13 +10,14 @@ from importlib import metadata
 import pytest
 
 import wlearn
+import wlrn
 from wlearn import BundleError, RegistryError
 from wlearn.registry import install_hint
 
 
 def _bundle(type_id="test.reg.model@1", data=b"payload"):
     manifest = {} if type_id is None else {"typeId": type_id}
-    return wlearn.encode_bundle(manifest, [{"id": "w", "data": data}])
+    return wlrn.encode_bundle(manifest, [{"id": "w", "data": data}])
 
 
 def _echo(manifest, toc, blobs):

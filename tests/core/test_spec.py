@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import wlearn
+import wlrn
 
 SPEC = (Path(__file__).resolve().parents[2] / "spec" / "wlrn.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```text\n(vector: .*?)```", SPEC, re.S)
@@ -38,7 +39,7 @@ def test_bundle_vector(name):
     vector = VECTORS[name]
     artifacts = [dict(a, data=bytes.fromhex(a["data"])) for a in json.loads(vector["artifacts"])]
     expected = bytes.fromhex(vector["bundle"])
-    assert wlearn.encode_bundle(json.loads(vector["manifest"]), artifacts) == expected
+    assert wlrn.encode_bundle(json.loads(vector["manifest"]), artifacts) == expected
     manifest, toc, blobs = wlearn.validate_bundle(expected)
     assert {k: bytes(v) for k, v in blobs.items()} == {a["id"]: a["data"] for a in artifacts}
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import wlearn
+import wlrn
 from wlearn import Bundle, BundleError, RegistryError, ValidationError
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -54,14 +55,14 @@ def test_artifact_fields_and_errors():
 
 
 def test_byte_order():
-    data = wlearn.encode_bundle({"typeId": "t.x.y@1"}, [{"id": "v", "data": np.arange(3, dtype="<u2")}])
+    data = wlrn.encode_bundle({"typeId": "t.x.y@1"}, [{"id": "v", "data": np.arange(3, dtype="<u2")}])
     bundle = Bundle(data)
     assert bundle.array("v", np.uint16).tolist() == [0, 1, 2]
     assert bundle.array("v", ">u2").tolist() == [0, 256, 512]
 
 
 def test_verify_and_load():
-    data = bytearray(wlearn.encode_bundle({"typeId": "test.view.model@1"}, [{"id": "a", "data": b"xy"}]))
+    data = bytearray(wlrn.encode_bundle({"typeId": "test.view.model@1"}, [{"id": "a", "data": b"xy"}]))
     wlearn.register("test.view.model@1", lambda m, t, b: bytes(b["a"]))
     assert Bundle(bytes(data)).load() == b"xy"
     data[-1] ^= 1
@@ -69,4 +70,4 @@ def test_verify_and_load():
         Bundle(bytes(data))
     assert bytes(Bundle(bytes(data), verify=False)["a"]) == b"xx"
     with pytest.raises(RegistryError, match="no typeId"):
-        Bundle(wlearn.encode_bundle({}, [])).load()
+        Bundle(wlrn.encode_bundle({}, [])).load()

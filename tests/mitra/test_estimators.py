@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import wlearn
+import wlrn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, detect_task
 from wlearn_mitra.engine import MitraEngine
@@ -345,7 +346,7 @@ def test_too_many_classes_in_a_loaded_bundle_fails_at_predict():
 
     meta = json.loads(bytes(blobs["meta"]))
     meta["classes"] = list(range(12))
-    bundle = wlearn.encode_bundle(
+    bundle = wlrn.encode_bundle(
         {**manifest, "metadata": {"nClasses": 12, "nFeatures": 2}},
         [{"id": "meta", "data": wlearn.encode_json(meta)},
          {"id": "support_x", "data": bytes(blobs["support_x"])},

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wlearn
+import wlrn
 from wlearn.errors import BundleError
 from wlearn_mitra import MitraClassifier
 from wlearn_mitra.engine import MitraEngine
@@ -135,7 +136,7 @@ def test_js_bundle_with_duplicate_classes_loads(data):
     # What @wlearn/mitra writes for labels {1, 1.5, 2}: classes [1, 1, 2], support_y 1/1/2.
     X, index, Xq = data
     raw = np.array([1, 1, 2], dtype="<i4")[index]
-    bundle = wlearn.encode_bundle(
+    bundle = wlrn.encode_bundle(
         {"typeId": "wlearn.mitra_onnx.classifier@1", "params": {"maxSupport": 512, "seed": 42},
          "metadata": {"nClasses": 3, "nFeatures": 4}},
         [{"id": "meta", "data": wlearn.encode_json(
@@ -158,7 +159,7 @@ def _rebuild(bundle: bytes, meta_change=None, drop=None, add=None) -> bytes:
     artifacts += [{"id": e["id"], "data": bytes(blobs[e["id"]])}
                   for e in toc if e["id"] not in ("meta", drop)]
     artifacts += add or []
-    return wlearn.encode_bundle(manifest, artifacts)
+    return wlrn.encode_bundle(manifest, artifacts)
 
 
 @pytest.mark.parametrize(
@@ -224,7 +225,7 @@ def test_meta_that_is_not_json_is_refused(data):
     X, index, _ = data
     bundle = MitraClassifier(onnx=CLF_ONNX).fit(X, index).save()
     manifest, toc, blobs = wlearn.decode_bundle(bundle)
-    broken = wlearn.encode_bundle(manifest, [
+    broken = wlrn.encode_bundle(manifest, [
         {"id": "meta", "data": b'{"nFeatures": 4, "nFeatures": 4}'},
         {"id": "support_x", "data": bytes(blobs["support_x"])},
         {"id": "support_y", "data": bytes(blobs["support_y"])},

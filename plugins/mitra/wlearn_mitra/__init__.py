@@ -2,7 +2,9 @@
 those of the JavaScript package @wlearn/mitra."""
 
 from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
-from .loaders import load_classifier, load_regressor, register_loaders
+from .loaders import load_classifier, load_regressor, register_loaders, register_with_core
+
+register_with_core()
 
 __version__ = "0.1.0"
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from wlearn import decode_json, encode_bundle, encode_json
+import wlrn
 from wlearn.errors import BundleError
+from wlrn import decode_json, encode_bundle, encode_json
 
 from . import _labels
 
@@ -104,6 +105,18 @@ def encode(state: MitraState) -> bytes:
     return encode_bundle(manifest, artifacts)
 
 
+def read(data: Any) -> tuple[dict, list, Any]:
+    """``(manifest, toc, blobs)`` of bundle bytes, a path or a binary file, every SHA-256
+    checked, read as @wlearn/core reads it. Failures raise the installed core's
+    ``wlearn.errors.BundleError`` (under this project's core, the codec's own class)."""
+    try:
+        return wlrn.validate_bundle(data)
+    except wlrn.WlearnError as exc:
+        if isinstance(exc, BundleError):
+            raise
+        raise BundleError(str(exc)) from None
+
+
 def _int_field(meta: dict, name: str, minimum: int = 1) -> int:
     value = meta.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -111,7 +124,14 @@ def _int_field(meta: dict, name: str, minimum: int = 1) -> int:
     return value
 
 
-def _array(blobs: Any, artifact: str, dtype: str, count: int) -> np.ndarray:
+def _views(toc: list, blobs: Any) -> dict[str, memoryview]:
+    """Artifact views by id from the TOC's offsets. ``blobs`` is sliced as the blob region,
+    which both PyPI's wlearn 0.3 (a ``memoryview``) and this project's core (``Blobs``)
+    pass to loaders."""
+    return {e["id"]: blobs[e["offset"]:e["offset"] + e["length"]] for e in toc}
+
+
+def _array(blobs: dict[str, memoryview], artifact: str, dtype: str, count: int) -> np.ndarray:
     try:
         raw = blobs[artifact]
     except KeyError:
@@ -123,18 +143,20 @@ def _array(blobs: Any, artifact: str, dtype: str, count: int) -> np.ndarray:
 
 
 def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
-    """Read a Mitra bundle's parts (as ``wlearn.decode_bundle`` returns them)."""
+    """Read a Mitra bundle's parts (as ``decode_bundle`` of either core, or of :mod:`wlrn`,
+    returns them)."""
     task = TASKS.get(manifest.get("typeId"))
     if task is None:
         raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
     params = manifest.get("params", {})
     if not isinstance(params, dict):
         raise BundleError("manifest.params must be an object")
+    blobs = _views(toc, blobs)
     if "meta" not in blobs:
         raise BundleError("the bundle has no 'meta' artifact")
     try:
         meta = decode_json(blobs["meta"])
-    except BundleError as exc:
+    except (BundleError, wlrn.BundleError) as exc:  # the codec's class, under PyPI's wlearn
         raise BundleError(f"artifact 'meta': {exc}") from None
     if not isinstance(meta, dict):
         raise BundleError("artifact 'meta' must be a JSON object")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wlearn.errors import ValidationError
-from wlearn.rng import make_lcg, shuffle
+from wlrn.rng import make_lcg, shuffle
 
 
 def select_support(

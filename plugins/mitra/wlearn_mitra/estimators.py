@@ -15,9 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-import wlearn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
-from wlearn.rng import to_int32
+from wlrn.rng import to_int32
 
 from . import _artifacts, _labels, _pickling
 from ._inputs import (
@@ -372,7 +371,7 @@ class _MitraEstimator(_Params):
         """A model from bundle bytes (or a path). ``onnx`` and ``precision`` as for the
         constructor (bundles do not hold the precision); the bundle's ``onnxSha256`` must match
         ``onnx`` unless ``check_onnx_hash=False``."""
-        manifest, toc, blobs = wlearn.validate_bundle(data)
+        manifest, toc, blobs = _artifacts.read(data)
         return cls._from_bundle(
             manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision
         )
@@ -775,7 +774,7 @@ class MitraModel(_Params):
     ) -> "MitraModel":
         """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model;
         ``precision`` as for the constructor)."""
-        manifest, toc, blobs = wlearn.validate_bundle(data)
+        manifest, toc, blobs = _artifacts.read(data)
         task = _artifacts.TASKS.get(manifest.get("typeId"))
         if task is None:
             raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")

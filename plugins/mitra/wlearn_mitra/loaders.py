@@ -5,6 +5,9 @@ The ONNX model is never inside a bundle. A loader uses the model bound by
 ``register_loaders``, else the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX`` /
 ``WLEARN_MITRA_REGRESSOR_ONNX``, so ``import wlearn; wlearn.load(data)`` works without
 importing ``wlearn_mitra``.
+
+PyPI's wlearn 0.3 core has no entry-point discovery: its plugins register when imported, and
+so does this one there (:func:`register_with_core`, called by ``import wlearn_mitra``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from typing import Any
 
 import wlearn
+import wlearn.registry
 
 from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_TYPE_ID
 from .estimators import MitraClassifier, MitraRegressor
@@ -35,6 +39,14 @@ def register_loaders(classifier: Any = None, regressor: Any = None) -> None:
         with _lock:
             _bound[type_id] = source
         wlearn.register(type_id, loader)
+
+
+def register_with_core() -> None:
+    """Register both loaders explicitly when the installed ``wlearn`` core does not discover
+    entry points (PyPI's 0.3); this project's core finds them by itself."""
+    if not hasattr(wlearn.registry, "ENTRY_POINT_GROUP"):
+        wlearn.register(CLASSIFIER_TYPE_ID, load_classifier)
+        wlearn.register(REGRESSOR_TYPE_ID, load_regressor)
 
 
 def load_classifier(manifest: dict, toc: list, blobs: Any) -> MitraClassifier:

@@ -1,0 +1,399 @@
+"""The bundle API of PyPI's ``wlearn`` 0.3 core (``wlearn/bundle.py``), on the codec of
+:mod:`wlrn`: same names, signatures and results, so code and plugins written for 0.3 run
+unchanged.
+
+What this adds to :mod:`wlrn` (see ``spec/wlrn.md``, section "The 0.3 manifest form"):
+
+- ``encode_bundle`` writes the 0.3 manifest form: ``requires`` (sorted, including what nested
+  bundles require), ``artifacts`` (one declaration per TOC entry: ``id``, ``length``,
+  ``sha256``, ``mediaType``) and ``params`` (default ``{}``); ``mediaType`` defaults to
+  ``application/octet-stream``. The text is canonical JSON, so the bytes are exactly what
+  ``@wlearn/core``'s ``encodeBundle`` writes for that manifest (0.3 itself writes
+  ``json.dumps`` text, which differs for non-ASCII strings and some numbers).
+- ``decode_bundle`` checks the form's fields when present (declarations against the TOC,
+  ``requires``, ``params``) and demands them when ``allow_legacy_manifest=False``.
+- ``validate_bundle`` also checks every SHA-256 and, recursively, every nested bundle
+  (mediaType ``application/x-wlearn-bundle``) under ``limits``' depth and decoded-size
+  bounds, and that ``requires`` names every typeId the nested bundles need.
+
+Decoding accepts everything ``@wlearn/core`` 0.1 writes (the legacy form); ``blobs`` is a
+:class:`wlrn.Blobs`, which slices like 0.3's blob-region ``memoryview``
+(``blobs[offset:offset + length]``) and also maps artifact ids to views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from wlrn import _json
+from wlrn.bundle import (
+    BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, MAX_JSON_BYTES, Blobs, BundleInput, read_input,
+)
+from wlrn.bundle import decode_bundle as _decode_js
+from wlrn.bundle import encode_bundle as _encode_js
+
+from ..errors import BundleError
+
+__all__ = [
+    "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "MAX_JSON_BYTES", "Blobs", "BundleInput",
+    "DEFAULT_BUNDLE_LIMITS", "DEFAULT_MEDIA_TYPE", "NESTED_BUNDLE_MEDIA_TYPE",
+    "encode_bundle", "decode_bundle", "validate_bundle", "read_bundle_input",
+    "write_bundle_output", "read_input",
+]
+
+#: The bounds of PyPI's wlearn 0.3 (``DEFAULT_BUNDLE_LIMITS``); ``limits=`` overrides any.
+DEFAULT_BUNDLE_LIMITS = {
+    "max_bundle_bytes": 1024 * 1024 * 1024,
+    "max_manifest_bytes": 16 * 1024 * 1024,
+    "max_toc_bytes": 16 * 1024 * 1024,
+    "max_artifacts": 10000,
+    "max_artifact_bytes": 1024 * 1024 * 1024,
+    "max_nesting_depth": 32,
+    "max_decoded_bytes": 4 * 1024 * 1024 * 1024,
+}
+DEFAULT_MEDIA_TYPE = "application/octet-stream"
+NESTED_BUNDLE_MEDIA_TYPE = "application/x-wlearn-bundle"
+
+_TYPE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*@[0-9]+")
+_MAX_SAFE_INTEGER = 2**53 - 1
+_DECLARATION_KEYS = ("id", "length", "sha256", "mediaType")
+_TOC_KEYS = frozenset(("id", "offset", "length", "sha256", "mediaType"))
+
+
+def _limits(limits: Mapping[str, int] | None) -> dict[str, int]:
+    resolved = dict(DEFAULT_BUNDLE_LIMITS)
+    if limits is not None:
+        if not isinstance(limits, Mapping):
+            raise BundleError("limits must be a dict")
+        resolved.update((k, limits[k]) for k in DEFAULT_BUNDLE_LIMITS if k in limits)
+    for name, value in resolved.items():
+        if type(value) is not int or value < 0:
+            raise BundleError(f"Invalid bundle limit {name}: {value!r}")
+    return resolved
+
+
+def _check_type_id(type_id: Any, field: str = "manifest.typeId") -> None:
+    if not isinstance(type_id, str) or _TYPE_ID_RE.fullmatch(type_id) is None:
+        raise BundleError(f'{field} must be a versioned typeId such as "wlearn.model@1", '
+                          f"got {_json.dumps(type_id)[:80] if type_id is not None else 'none'}")
+
+
+def _check_portable(value: Any, path: str, depth: int = 0) -> None:
+    """0.3 writes only finite numbers and integers JavaScript holds exactly; so do we,
+    rather than let the JS encoder turn NaN into null."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) > _MAX_SAFE_INTEGER:
+            raise BundleError(f"{path} contains an integer outside the portable safe range")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BundleError(f"{path} must contain only finite numbers")
+        if value.is_integer() and abs(value) > _MAX_SAFE_INTEGER:
+            raise BundleError(f"{path} contains an integer outside the portable safe range")
+        return
+    if depth >= _json.MAX_DEPTH:
+        return  # the encoder reports the depth (and cycles) itself
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            _check_portable(child, f"{path}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, child in enumerate(value):
+            _check_portable(child, f"{path}[{index}]", depth + 1)
+
+
+# --- input and output ---------------------------------------------------------------------
+
+def read_bundle_input(data: Any, max_bytes: int | None = None) -> Any:
+    """Bundle bytes from a str or PathLike path (at most ``max_bytes``, else
+    :class:`BundleError`); any other input is returned as it is. As in 0.3, a missing or
+    unreadable file raises the ``OSError``."""
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise BundleError(f"Bundle exceeds maximum size {max_bytes}")
+        with path.open("rb") as handle:
+            result = handle.read(-1 if max_bytes is None else max_bytes + 1)
+        if max_bytes is not None and len(result) > max_bytes:
+            raise BundleError(f"Bundle exceeds maximum size {max_bytes}")
+        return result
+    return data
+
+
+def write_bundle_output(data: bytes, path: str | os.PathLike[str] | None = None) -> bytes:
+    """Write ``data`` to ``path`` when one is given; return ``data``."""
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def _bounded_view(data: BundleInput, bounds: dict[str, int]) -> memoryview:
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            size = os.stat(data).st_size
+        except OSError as exc:
+            raise BundleError(f"cannot read bundle {os.fspath(data)!r}: {exc.strerror}") from None
+        if size > bounds["max_bundle_bytes"]:
+            raise BundleError(f"Bundle exceeds maximum size {bounds['max_bundle_bytes']}")
+    view = read_input(data)
+    if view.nbytes > bounds["max_bundle_bytes"]:
+        raise BundleError(f"Bundle exceeds maximum size {bounds['max_bundle_bytes']}")
+    return view
+
+
+def _check_json_sizes(manifest_length: int, toc_length: int, bounds: dict[str, int]) -> None:
+    for what, length, limit in (("Manifest", manifest_length, "max_manifest_bytes"),
+                                ("TOC", toc_length, "max_toc_bytes")):
+        if length > bounds[limit]:
+            raise BundleError(f"{what} too large: {length:,} bytes exceeds the limit of "
+                              f"{bounds[limit]:,} (limits[{limit!r}])")
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+class _Tree:
+    """Shared state of one validation: bytes decoded so far over all nesting levels."""
+
+    def __init__(self) -> None:
+        self.decoded_bytes = 0
+
+
+def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, Any]], *,
+                  limits: Mapping[str, int] | None = None) -> bytes:
+    """Encode a bundle in the 0.3 manifest form.
+
+    ``manifest`` needs a versioned ``typeId``; ``artifacts`` are ``{"id", "data",
+    "mediaType"?}`` (``data`` bytes-like, numpy arrays as their raw bytes). Nested bundles
+    (mediaType ``application/x-wlearn-bundle``) must themselves be in the 0.3 form; their
+    typeIds and requirements join ``requires``. Raises :class:`BundleError` for anything 0.3
+    refuses, including a bundle beyond ``limits``.
+    """
+    bounds = _limits(limits)
+    if not isinstance(manifest, Mapping):
+        raise BundleError("manifest must be a dict")
+    _check_type_id(manifest.get("typeId"))
+    if "params" in manifest and not isinstance(manifest["params"], Mapping):
+        raise BundleError("manifest.params must be a dict")
+    if "requires" in manifest and not isinstance(manifest["requires"], (list, tuple)):
+        raise BundleError("manifest.requires must be a list")
+    if isinstance(artifacts, Mapping) or not isinstance(artifacts, Iterable):
+        raise BundleError("artifacts must be a list")
+    artifacts = list(artifacts)
+    if len(artifacts) > bounds["max_artifacts"]:
+        raise BundleError(f"Too many artifacts: {len(artifacts)} "
+                          f"(maximum {bounds['max_artifacts']})")
+    requires = set(manifest.get("requires", ()))
+    for type_id in requires:
+        _check_type_id(type_id, "manifest.requires entry")
+
+    tree = _Tree()
+    prepared = []
+    for index, artifact in enumerate(artifacts):
+        if not isinstance(artifact, Mapping):
+            raise BundleError(f"artifact {index} must be a dict")
+        artifact_id = artifact.get("id")
+        if not isinstance(artifact_id, str) or not artifact_id or len(artifact_id) > 1024:
+            raise BundleError("artifact.id must be a non-empty string of at most 1024 "
+                              "characters")
+        media_type = artifact.get("mediaType", DEFAULT_MEDIA_TYPE)
+        if not isinstance(media_type, str) or not media_type:
+            raise BundleError(f"Artifact {_json.quote(artifact_id)} mediaType must be a "
+                              "non-empty string")
+        try:
+            view = memoryview(artifact.get("data"))
+        except TypeError:
+            raise BundleError(f"Artifact {_json.quote(artifact_id)} data must be "
+                              "bytes-like") from None
+        if view.nbytes > bounds["max_artifact_bytes"]:
+            raise BundleError(f"Artifact {_json.quote(artifact_id)} exceeds maximum size "
+                              f"{bounds['max_artifact_bytes']}")
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        view = view if view.format == "B" and view.ndim == 1 else view.cast("B")
+        if media_type == NESTED_BUNDLE_MEDIA_TYPE:
+            nested, _, _ = _validate(view, bounds, False, tree, 1)
+            requires.add(nested["typeId"])
+            requires.update(nested.get("requires", ()))
+        prepared.append({"id": artifact_id, "data": view, "mediaType": media_type})
+
+    # Declarations mirror the TOC, which the codec sorts by id in UTF-16 order.
+    declared = sorted(prepared, key=lambda a: _json.utf16_key(a["id"]))
+    full = {
+        **manifest,
+        "bundleVersion": BUNDLE_VERSION,
+        "requires": sorted(requires),
+        "artifacts": [{"id": a["id"], "length": a["data"].nbytes,
+                       "sha256": hashlib.sha256(a["data"]).hexdigest(),
+                       "mediaType": a["mediaType"]} for a in declared],
+        "params": manifest.get("params", {}),
+    }
+    _check_portable(full, "manifest")
+    data = _encode_js(full, prepared)
+    manifest_length = int.from_bytes(data[8:12], "little")
+    toc_length = int.from_bytes(data[12:16], "little")
+    _check_json_sizes(manifest_length, toc_length, bounds)
+    if len(data) > bounds["max_bundle_bytes"]:
+        raise BundleError(f"Bundle exceeds maximum size {bounds['max_bundle_bytes']}")
+    if tree.decoded_bytes + len(data) > bounds["max_decoded_bytes"]:
+        raise BundleError("Decoded nested bundle bytes exceed maximum "
+                          f"{bounds['max_decoded_bytes']}")
+    return data
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+def _check_requires(manifest: dict[str, Any]) -> None:
+    requires = manifest["requires"]
+    if not isinstance(requires, list):
+        raise BundleError("manifest.requires must be a list")
+    seen: set[str] = set()
+    for type_id in requires:
+        _check_type_id(type_id, "manifest.requires entry")
+        if type_id in seen:
+            raise BundleError(f"Duplicate manifest requirement {_json.quote(type_id)}")
+        seen.add(type_id)
+
+
+def _check_declarations(declarations: Any, toc: list[dict[str, Any]], strict: bool) -> None:
+    if not isinstance(declarations, list):
+        raise BundleError("manifest.artifacts must be a list")
+    if len(declarations) != len(toc):
+        raise BundleError(f"manifest.artifacts length does not match TOC: "
+                          f"{len(declarations)} declared, {len(toc)} in the TOC")
+    for declaration, entry in zip(declarations, toc):
+        name = _json.quote(entry["id"])
+        if not isinstance(declaration, dict):
+            raise BundleError(f"manifest artifact declaration for TOC entry {name} is not an "
+                              "object")
+        if strict and set(declaration) != set(_DECLARATION_KEYS):
+            raise BundleError("manifest artifact declaration must contain exactly: "
+                              + ", ".join(sorted(_DECLARATION_KEYS)))
+        for key in _DECLARATION_KEYS:
+            # type-exact: JSON 1.0 and true are not the length 1
+            declared, actual = declaration.get(key), entry.get(key)
+            if declared != actual or type(declared) is not type(actual):
+                raise BundleError(f"manifest artifact declaration does not match TOC entry "
+                                  f"{name}: {key} {_json.dumps(declared)[:80]} declared, "
+                                  f"{_json.dumps(actual)[:80]} in the TOC")
+
+
+def _check_strict(manifest: dict[str, Any], toc: list[dict[str, Any]],
+                  region_length: int) -> None:
+    _check_type_id(manifest.get("typeId"))
+    if manifest.get("bundleVersion") != BUNDLE_VERSION or \
+            isinstance(manifest.get("bundleVersion"), bool):
+        raise BundleError(f"Manifest bundleVersion must be {BUNDLE_VERSION}")
+    for field in ("artifacts", "requires", "params"):
+        if field not in manifest:
+            raise BundleError(f"manifest.{field} is required")
+    for index, entry in enumerate(toc):
+        if set(entry) != _TOC_KEYS:
+            raise BundleError(f"TOC entry {index} must contain exactly: "
+                              + ", ".join(sorted(_TOC_KEYS)))
+        if index and _json.utf16_key(toc[index - 1]["id"]) >= _json.utf16_key(entry["id"]):
+            raise BundleError("TOC entries must be ordered by unique artifact id")
+    covered = 0
+    for entry in sorted(toc, key=lambda e: (e["offset"], e["length"])):
+        if entry["offset"] > covered:
+            raise BundleError(f"Unreferenced blob gap before artifact "
+                              f"{_json.quote(entry['id'])}")
+        covered = max(covered, entry["offset"] + entry["length"])
+    if covered != region_length:
+        raise BundleError(f"Unreferenced trailing blob bytes: {region_length - covered}")
+
+
+def _decode(view: memoryview, bounds: dict[str, int], allow_legacy: bool
+            ) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    if view.nbytes >= HEADER_SIZE and bytes(view[:4]) == BUNDLE_MAGIC:
+        manifest_length = int.from_bytes(view[8:12], "little")
+        toc_length = int.from_bytes(view[12:16], "little")
+        _check_json_sizes(manifest_length, toc_length, bounds)
+    manifest, toc, blobs = _decode_js(view)
+    if len(toc) > bounds["max_artifacts"]:
+        raise BundleError(f"Too many artifacts: {len(toc)} (maximum {bounds['max_artifacts']})")
+    for entry in toc:
+        if entry["length"] > bounds["max_artifact_bytes"]:
+            raise BundleError(f"Artifact {_json.quote(entry['id'])} exceeds maximum size "
+                              f"{bounds['max_artifact_bytes']}")
+    if "params" in manifest and not isinstance(manifest["params"], dict):
+        raise BundleError("manifest.params must be a dict")
+    # "artifacts" marks the 0.3 form, where "requires" lists loader typeIds; in a legacy
+    # manifest "requires" is @wlearn/core's free-form field (it writes ["onnx"]), kept as is.
+    if "artifacts" in manifest:
+        _check_declarations(manifest["artifacts"], toc, not allow_legacy)
+        if "requires" in manifest:
+            _check_requires(manifest)
+    if not allow_legacy:
+        _check_strict(manifest, toc, blobs.region.nbytes)
+        _check_requires(manifest)
+    return manifest, toc, blobs
+
+
+def decode_bundle(data: BundleInput, *, limits: Mapping[str, int] | None = None,
+                  allow_legacy_manifest: bool = True
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    """Decode a bundle (bytes-like, path or binary file) without checking hashes:
+    ``(manifest, toc, blobs)``.
+
+    Structure as :func:`wlrn.decode_bundle`, plus ``limits`` and the 0.3 form's fields:
+    ``manifest.artifacts`` must mirror the TOC, ``requires`` be unique versioned typeIds,
+    ``params`` an object. With ``allow_legacy_manifest=False`` the bundle must be in the 0.3
+    form: those three fields, a typeId, every TOC entry with a mediaType, ids in order and no
+    unreferenced blob bytes. Raises :class:`BundleError` naming the rule.
+    """
+    bounds = _limits(limits)
+    return _decode(_bounded_view(data, bounds), bounds, allow_legacy_manifest)
+
+
+def _validate(view: memoryview, bounds: dict[str, int], allow_legacy: bool, tree: _Tree,
+              depth: int) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    if depth > bounds["max_nesting_depth"]:
+        raise BundleError(f"Nested bundle depth {depth} exceeds maximum "
+                          f"{bounds['max_nesting_depth']}")
+    tree.decoded_bytes += view.nbytes
+    if tree.decoded_bytes > bounds["max_decoded_bytes"]:
+        raise BundleError("Decoded nested bundle bytes exceed maximum "
+                          f"{bounds['max_decoded_bytes']}")
+    manifest, toc, blobs = _decode(view, bounds, allow_legacy)
+    if depth and "typeId" not in manifest:
+        _check_type_id(None, "nested bundle manifest.typeId")
+    needed: set[str] = set()
+    for entry in toc:
+        blob = blobs[entry["id"]]
+        actual = hashlib.sha256(blob).hexdigest()
+        if actual != entry["sha256"]:
+            raise BundleError(f"SHA-256 mismatch for {_json.quote(entry['id'])}: "
+                              f"expected {entry['sha256']}, got {actual}")
+        if entry.get("mediaType") == NESTED_BUNDLE_MEDIA_TYPE:
+            try:
+                nested, _, _ = _validate(blob, bounds, allow_legacy, tree, depth + 1)
+            except BundleError as exc:
+                raise BundleError(f"nested bundle {_json.quote(entry['id'])}: {exc}") from None
+            _check_type_id(nested.get("typeId"), "nested bundle manifest.typeId")
+            needed.add(nested["typeId"])
+            needed.update(nested.get("requires", ()))
+    if needed and "requires" in manifest:
+        if not isinstance(manifest["requires"], list):
+            raise BundleError("manifest.requires must be a list")
+        missing = needed.difference(r for r in manifest["requires"] if isinstance(r, str))
+        if missing:
+            raise BundleError(f"manifest.requires is missing nested loader "
+                              f"{_json.quote(sorted(missing)[0])}")
+    return manifest, toc, blobs
+
+
+def validate_bundle(data: BundleInput, *, limits: Mapping[str, int] | None = None,
+                    allow_legacy_manifest: bool = True
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
+    """:func:`decode_bundle`, then every SHA-256, recursively through nested bundles (within
+    ``max_nesting_depth`` levels and ``max_decoded_bytes`` decoded in all), and that
+    ``requires``, when present, names every typeId the nested bundles need. Same result."""
+    bounds = _limits(limits)
+    return _validate(_bounded_view(data, bounds), bounds, allow_legacy_manifest, _Tree(), 0)
