@@ -12,6 +12,7 @@ import pytest
 from sklearn.metrics import r2_score
 
 import wlearn
+import wlrn
 from wlearn.errors import BundleError
 from wlearn_mitra import MitraRegressor
 
@@ -82,7 +83,7 @@ def _with_exact(bundle: bytes, exact: np.ndarray) -> bytes:
                  if e["id"] != "support_y_f64"]
     artifacts.append({"id": "support_y_f64", "data": exact.astype("<f8").tobytes()})
     manifest = {k: v for k, v in manifest.items() if k != "bundleVersion"}
-    return wlearn.encode_bundle(manifest, artifacts)
+    return wlrn.encode_bundle(manifest, artifacts)
 
 
 def test_exact_targets_that_disagree_with_support_y_are_refused():

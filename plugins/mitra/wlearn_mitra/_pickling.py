@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from wlearn import encode_json
 from wlearn.errors import ValidationError, WlearnError
+from wlrn import encode_json
 
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1
