@@ -1,7 +1,8 @@
 """Query chunking under a memory budget, progress reporting and interruptible runs.
 
 Query rows never interact in Tab2D (each attends to the support rows and to its own features
-only), so any split of the query set gives the same rows back; only the peak memory changes.
+only), so any split of the query set gives the same rows back, bit for bit, provided no chunk
+is a single row (:func:`padded`); only the peak memory changes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
+
+import numpy as np
 
 from wlearn.errors import ValidationError
 
@@ -53,7 +56,7 @@ def chunk_rows(
     max_memory_mb: float | None,
     chunk_size: int | None,
 ) -> int:
-    """Rows per chunk: ``chunk_size`` if given, else as many as the budget allows (>= 1)."""
+    """Rows per chunk: ``chunk_size`` if given, else as many as the budget allows (>= 2)."""
     if chunk_size is not None:
         if int(chunk_size) != chunk_size or chunk_size < 1:
             raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
@@ -62,14 +65,31 @@ def chunk_rows(
     if not budget > 0:
         raise ValidationError(f"max_memory_mb must be positive, got {max_memory_mb!r}")
     per_row = bytes_per_query_row(shape, n_support, n_features)
-    return max(1, int(budget * 2**20 // per_row))
+    return max(MIN_CHUNK_ROWS, int(budget * 2**20 // per_row))
+
+
+#: Fewest rows a query chunk is run with. ONNX Runtime multiplies a lone row with its
+#: matrix-vector kernels, which round differently (up to 4e-5 relative, measured) from the
+#: matrix kernels every chunk of two rows or more goes through; from two rows on, a row's
+#: output is bit-identical whatever rows share its chunk (measured for chunks of 2 to 63
+#: rows, single graph and split pair, 1 and 2 threads; tests/mitra/test_row_invariance.py).
+MIN_CHUNK_ROWS = 2
+
+
+def padded(x_query: np.ndarray) -> np.ndarray:
+    """``x_query`` [Q, F] with its last row repeated up to :data:`MIN_CHUNK_ROWS` rows; the
+    caller keeps the first Q outputs."""
+    missing = MIN_CHUNK_ROWS - len(x_query)
+    if len(x_query) and missing > 0:
+        return np.concatenate([x_query, np.repeat(x_query[-1:], missing, axis=0)])
+    return x_query
 
 
 def chunks(n_rows: int, size: int) -> Iterator[slice]:
     """Consecutive slices of at most ``size`` rows, as even as possible.
 
     Even sizes avoid a last chunk of one or two rows: it would cost a whole support pass
-    for nothing, and ONNX Runtime's single-row matrix kernels round differently.
+    for nothing.
     """
     n_chunks = -(-n_rows // size)
     start = 0

@@ -31,7 +31,7 @@ from ._cache import (
     split_paths,
     support_key,
 )
-from ._chunking import Reporter, chunk_rows, chunks, run_interruptible
+from ._chunking import Reporter, chunk_rows, chunks, padded, run_interruptible
 from ._onnxinfo import graph_input_names, model_shape
 from ._precision import PRECISIONS, default_cache_dir, quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
@@ -237,7 +237,8 @@ class MitraEngine:
         ``"fp32"`` (default) or ``"int8"``: MatMul weights quantised to int8 with dynamic
         activation quantisation (needs the ``onnx`` package; the quantised graphs are kept
         in ``optimized_dir``, else in ``~/.cache/wlearn-mitra``). Faster on CPUs with
-        AVX-512 VNNI, at a measured accuracy cost (bench/README.md).
+        AVX-512 VNNI, at a measured accuracy cost (bench/README.md). Activations are scaled by
+        the whole batch's range, so int8 answers depend on which rows are predicted together.
     """
 
     def __init__(
@@ -418,6 +419,8 @@ class MitraEngine:
         is one plain pass with no random transform.
 
         Query rows are run in chunks that fit ``max_memory_mb`` (or of ``chunk_size`` rows);
+        at fp32 a row's answer is bit-identical whichever rows share its chunk (a lone row is
+        run beside a copy of itself: ONNX Runtime's one-row kernels round differently).
         ``progress`` is a callable ``(rows_done, rows_total)`` or True for a tqdm bar.
         Ctrl-C stops the current run promptly and leaves the engine as it was.
 
@@ -464,7 +467,8 @@ class MitraEngine:
                 else:
                     run = partial(self.forward, xs_m, ys_m)
                 for part in chunks(n_query, rows):
-                    output = run(member.x(stats.apply(x_query[part]))).astype(np.float64)
+                    xq = member.x(stats.apply(x_query[part]))
+                    output = run(padded(xq))[: len(xq)].astype(np.float64)
                     if self.classification:
                         total[part] += softmax(member.logits(output, n_classes))
                     else:
