@@ -1,4 +1,4 @@
-"""The ``wlearn-mitra`` console command: ``demo``, ``convert`` and ``verify``."""
+"""The ``wlearn-mitra`` console command: ``demo``, ``convert``, ``verify`` and ``pretrain``."""
 
 from __future__ import annotations
 
@@ -27,12 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     convert_cli.add_verify_arguments(
         commands.add_parser("verify", help="Compare an ONNX file with the PyTorch model.")
     )
+    from .pretrain import cli as pretrain_cli
+
+    pretrain_cli.add_arguments(
+        commands.add_parser("pretrain", help="Train a small Mitra on synthetic tables.")
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args) or 0)
+    run = getattr(args, "run_command", None) or args.run
+    return int(run(args) or 0)
 
 
 if __name__ == "__main__":
