@@ -162,3 +162,18 @@ def test_a_worker_with_another_model_at_the_path_refuses(client, models, tmp_pat
     chunks = da.from_array(X, chunks=(60, X.shape[1]))
     with pytest.raises(Exception, match="was fitted with the model"):
         chunks.map_blocks(model.predict, drop_axis=1, dtype=y.dtype).compute()
+
+
+def test_the_scale_out_benchmark_runs(monkeypatch, capsys):
+    """bench/bench_dask.py on a few rows (its figures are read by people, not asserted)."""
+    import runpy
+    import sys
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bench_dask.py"
+    monkeypatch.setattr(sys, "argv", [str(bench), "--rows", "3000", "--workers", "1",
+                                      "--partition-rows", "1000", "--support", "64"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(bench), run_name="__main__")
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "1 worker(s) x" in out and "rows/s" in out and "peak RSS per worker" in out
