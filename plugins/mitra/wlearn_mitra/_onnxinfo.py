@@ -132,3 +132,81 @@ def model_shape(model_bytes: bytes | memoryview | None, classification: bool) ->
                 # The head count is not stored in any initializer; every released model uses 4.
                 return ModelShape(dim=shape_dims[axis], n_heads=FULL_SIZE.n_heads, n_slots=slots)
     return ModelShape(FULL_SIZE.dim, FULL_SIZE.n_heads, slots)
+
+
+# Where a tensor can sit: GraphProto.initializer (5), .sparse_initializer (15), .node (1) ->
+# NodeProto.attribute (5) -> AttributeProto.t (5), .tensors (10), .sparse_tensor (22),
+# .sparse_tensors (23), .g (6), .graphs (11); SparseTensorProto.values (1), .indices (2);
+# ModelProto.functions (25) -> FunctionProto.node (7).
+_GRAPH_NODE, _GRAPH_SPARSE = 1, 15
+_ATTRIBUTE, _ATTR_TENSOR, _ATTR_TENSORS, _ATTR_GRAPH, _ATTR_GRAPHS = 5, 5, 10, 6, 11
+_ATTR_SPARSE, _ATTR_SPARSES = 22, 23
+_FUNCTIONS, _FUNCTION_NODE = 25, 7
+_EXTERNAL_DATA, _DATA_LOCATION, _EXTERNAL = 13, 14, 1  # TensorProto fields, DataLocation
+#: Subgraphs nested deeper than this are refused rather than walked.
+MAX_GRAPH_DEPTH = 64
+
+
+def _tensor_location(buf: memoryview, span: tuple[int, int]) -> str | None:
+    external, location = False, None
+    for number, wire, value in _fields(buf, *span):
+        if number == _DATA_LOCATION and wire == 0:
+            external = value == _EXTERNAL
+        elif number == _EXTERNAL_DATA and wire == 2:
+            entry = {n: _text(buf, v) for n, w, v in _fields(buf, *value) if w == 2}
+            if entry.get(1) == "location":
+                location = entry.get(2, "")
+    return location if external else None
+
+
+def external_locations(model_bytes: bytes | memoryview) -> list[str]:
+    """The ``location`` of every tensor stored outside the model file (ONNX external data),
+    each once, in order of appearance: initializers, sparse initializers and tensors in node
+    attributes, in the main graph, its subgraphs and the model's functions.
+
+    Raises ValueError for bytes that are not a readable protobuf or nest graphs deeper than
+    :data:`MAX_GRAPH_DEPTH`.
+    """
+    buf = memoryview(model_bytes)
+    found: dict[str, None] = {}
+
+    def tensor(span: tuple[int, int]) -> None:
+        location = _tensor_location(buf, span)
+        if location is not None:
+            found.setdefault(location)
+
+    def sparse(span: tuple[int, int]) -> None:
+        for part in (1, 2):
+            for inner in _submessages(buf, part, *span):
+                tensor(inner)
+
+    def nodes(span: tuple[int, int], field: int, depth: int) -> None:
+        for node in _submessages(buf, field, *span):
+            for attribute in _submessages(buf, _ATTRIBUTE, *node):
+                for number, wire, value in _fields(buf, *attribute):
+                    if wire != 2:
+                        continue
+                    if number in (_ATTR_TENSOR, _ATTR_TENSORS):
+                        tensor(value)
+                    elif number in (_ATTR_SPARSE, _ATTR_SPARSES):
+                        sparse(value)
+                    elif number in (_ATTR_GRAPH, _ATTR_GRAPHS):
+                        graph(value, depth + 1)
+
+    def graph(span: tuple[int, int], depth: int) -> None:
+        if depth > MAX_GRAPH_DEPTH:
+            raise ValueError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH}")
+        for initializer in _submessages(buf, _INITIALIZER, *span):
+            tensor(initializer)
+        for initializer in _submessages(buf, _GRAPH_SPARSE, *span):
+            sparse(initializer)
+        nodes(span, _GRAPH_NODE, depth)
+
+    try:
+        for span in _submessages(buf, _GRAPH):
+            graph(span, 0)
+        for span in _submessages(buf, _FUNCTIONS):
+            nodes(span, _FUNCTION_NODE, 0)
+    finally:
+        buf.release()  # the nested walkers hold it in a cycle; a mapped file must close
+    return list(found)

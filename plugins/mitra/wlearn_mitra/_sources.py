@@ -7,7 +7,8 @@ threads spin while they wait, so more threads than cores slows every process dow
 
 Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
 so engines are shared between estimators given the same source and precision: the same file
-(path, size and modification time) or the same bytes object. The cache holds engines weakly,
+(path, size and modification time of the model and of each external data file it reads)
+or the same bytes object. The cache holds engines weakly,
 plus the most recently opened one of each task strongly (so fold after fold of a
 cross-validation reuses it); ``dispose()`` of an estimator drops that strong reference if it
 is its engine.
@@ -23,6 +24,7 @@ from typing import Any
 
 from wlearn.errors import ValidationError
 
+from ._identity import stamp
 from .engine import MitraEngine
 
 ENV_VARS = {
@@ -92,12 +94,9 @@ _lock = threading.Lock()
 
 def _key(source: Any, task: str, precision: str, n_threads: int | None) -> tuple | None:
     if isinstance(source, (str, os.PathLike)):
-        try:
-            stat = os.stat(source)
-        except OSError:
-            return None
-        path = os.path.realpath(source)
-        return ("file", task, precision, n_threads, path, stat.st_size, stat.st_mtime_ns)
+        # The model file and every external data file it reads: replacing either is a new model.
+        files = stamp(source)
+        return None if files is None else ("file", task, precision, n_threads, files)
     if isinstance(source, bytes):
         return ("bytes", task, precision, n_threads, id(source))
     return None  # sessions are cheap to wrap; bytearrays may change

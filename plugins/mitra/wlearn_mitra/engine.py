@@ -7,14 +7,11 @@ what the model says about the query rows.
 
 from __future__ import annotations
 
-import hashlib
-import mmap
 import os
 import warnings
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Collection, Union
 
 import numpy as np
 
@@ -32,6 +29,8 @@ from ._cache import (
     support_key,
 )
 from ._chunking import Reporter, chunk_rows, chunks, padded, run_interruptible
+from ._identity import model_buffer as _buffer
+from ._identity import model_identity
 from ._onnxinfo import graph_input_names, model_shape
 from ._precision import PRECISIONS, default_cache_dir, quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
@@ -89,27 +88,10 @@ def _model_source(onnx: OnnxSource) -> ModelSource:
     )
 
 
-@contextmanager
-def _buffer(source: ModelSource) -> Iterator[memoryview]:
-    """The model bytes, memory-mapped for a file so nothing stays resident afterwards."""
-    if isinstance(source, bytes):
-        yield memoryview(source)
-        return
-    with open(source, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            yield memoryview(b"")
-            return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                yield view
-            finally:
-                view.release()
-
-
 def sha256_of(source: ModelSource) -> str:
+    """The model's identity: SHA-256 of its bytes, covering its external data if any."""
     with _buffer(source) as view:
-        return hashlib.sha256(view).hexdigest()
+        return model_identity(source, view)
 
 
 def _new_session(
@@ -274,7 +256,7 @@ class MitraEngine:
         else:
             self._source = _model_source(onnx)
             with _buffer(self._source) as view:
-                self.onnx_sha256 = hashlib.sha256(view).hexdigest()
+                self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
 
         self.encoder = self.decoder = None
