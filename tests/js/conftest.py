@@ -1,0 +1,56 @@
+"""The JavaScript reference packages for the differential tests: installed once per cache
+folder, driven through one Node process for the whole run (see ``_node.py``).
+
+Without Node and npm every test here is skipped with a message saying what to install; the
+quick pass runs by default and ``--js-long`` runs the long one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from . import _node
+
+#: Cases per differential test: (quick pass, --js-long).
+SCALE = {
+    "manifests": (1_500, 100_000),
+    "numbers": (200_000, 2_000_000),
+    "json_values": (500, 20_000),
+    "mitra_fits": (12, 200),
+}
+
+TALLY: Counter = Counter()
+
+
+@pytest.fixture(scope="session")
+def js():
+    """The running Node bridge (``_node.Node``)."""
+    try:
+        install_dir = _node.install()
+    except _node.Unavailable as exc:
+        pytest.skip(f"JavaScript differential tests skipped: {exc}")
+    node = _node.Node(install_dir)
+    yield node
+    node.close()
+
+
+@pytest.fixture(scope="session")
+def scale(request):
+    """``scale("manifests")``: how many cases to try in this pass."""
+    long = request.config.getoption("--js-long")
+    return lambda name: SCALE[name][1 if long else 0]
+
+
+@pytest.fixture(scope="session")
+def tally():
+    """Counts of cases tried and found identical, printed at the end of the run."""
+    return TALLY
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TALLY:
+        terminalreporter.section("JavaScript differential counts")
+        for key in sorted(TALLY):
+            terminalreporter.write_line(f"{key}: {TALLY[key]:,}")
