@@ -26,11 +26,24 @@ def _fail(command: str, path: str, reason: str) -> int:
     return 1
 
 
-def _report(path: str) -> dict[str, Any]:
-    manifest, toc, blobs = decode_bundle(path)
+def _shallow(value: Any, depth: int = 0) -> Any:
+    """``value`` with containers below 64 levels summarised, so printing never recurses
+    without bound (JavaScript writes manifests some 2,500 levels deep)."""
+    if isinstance(value, (dict, list)) and depth >= 64:
+        return f"<{'object' if isinstance(value, dict) else 'array'} nested deeper>"
+    if isinstance(value, dict):
+        return {k: _shallow(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shallow(v, depth + 1) for v in value]
+    return value
+
+
+def _report(path: str, strict: bool = False) -> dict[str, Any]:
+    manifest, toc, blobs = decode_bundle(path, strict=strict)
     artifacts = []
     for entry in toc:
-        actual = hashlib.sha256(blobs[entry["id"]]).hexdigest()
+        start = entry["offset"]
+        actual = hashlib.sha256(blobs.region[start:start + entry["length"]]).hexdigest()
         artifacts.append({
             "id": entry["id"], "offset": entry["offset"], "length": entry["length"],
             "mediaType": entry.get("mediaType"), "sha256": entry["sha256"],
@@ -40,15 +53,21 @@ def _report(path: str) -> dict[str, Any]:
     loader = describe_loader(type_id) if isinstance(type_id, str) and "@" in type_id else None
     return {
         "file": path, "size": os.path.getsize(path), "typeId": type_id, "loader": loader,
-        "manifest": manifest, "artifacts": artifacts,
-        "ok": all(a["sha256Ok"] for a in artifacts),
+        "manifest": _shallow(manifest), "artifacts": _shallow(artifacts),
+        "unusual": list(blobs.unusual), "ok": all(a["sha256Ok"] for a in artifacts),
     }
 
 
-def _show_id(artifact_id: str) -> str:
-    if artifact_id and artifact_id.isprintable() and artifact_id.strip() == artifact_id:
+def _show_id(artifact_id: Any) -> str:
+    if isinstance(artifact_id, str) and artifact_id and artifact_id.isprintable() and artifact_id.strip() == artifact_id:
         return artifact_id
     return json.dumps(artifact_id)  # quoted, with escapes, when it would not be visible
+
+
+def _show_media(media_type: Any) -> str:
+    if media_type is None:
+        return "-"
+    return media_type if isinstance(media_type, str) else json.dumps(media_type)
 
 
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -80,17 +99,18 @@ def _human(report: dict[str, Any]) -> str:
     if artifacts:
         rows = [["id", "offset", "length", "mediaType", "sha256", "hash"]]
         rows += [[_show_id(a["id"]), f"{a['offset']:,}",
-                  f"{a['length']:,}", a["mediaType"] or "-", a["sha256"][:16] + "…",
+                  f"{a['length']:,}", _show_media(a["mediaType"]), a["sha256"][:16] + "…",
                   "ok" if a["sha256Ok"] else "MISMATCH"] for a in artifacts]
         lines += _table(rows, right={1, 2})
     bad = [a["id"] for a in artifacts if not a["sha256Ok"]]
     lines.append(f"hashes    {'all ok' if not bad else f'{len(bad)} MISMATCHED'}")
+    lines += [f"unusual   {note}" for note in report["unusual"]]
     return "\n".join(lines)
 
 
 def _inspect(args: argparse.Namespace) -> int:
     try:
-        report = _report(args.file)
+        report = _report(args.file, args.strict)
     except WlearnError as exc:
         return _fail("inspect", args.file, str(exc))
     if args.json:
@@ -105,12 +125,14 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .bundle import validate_bundle
+    from .view import read_bundle
 
     try:
-        manifest, toc, _ = validate_bundle(args.file)
+        manifest, toc, blobs = read_bundle(args.file, strict=args.strict)
     except WlearnError as exc:
         return _fail("validate", args.file, str(exc))
+    for note in blobs.unusual:
+        _write(sys.stdout, f"unusual  {args.file}: {note}")
     type_id = manifest.get("typeId")
     if not isinstance(type_id, str) or "@" not in type_id:
         return _fail("validate", args.file, "manifest has no valid typeId "
@@ -118,6 +140,11 @@ def _validate(args: argparse.Namespace) -> int:
     _write(sys.stdout, f"ok  {args.file}: {type_id}, {len(toc)} artifact"
                        f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match")
     return 0
+
+
+_STRICT_HELP = ("refuse what @wlearn/core writes but wlearn never does (JSON over 16 MiB or "
+                "nested over 256 levels, repeated or non-string artifact ids, non-string "
+                "mediaTypes) instead of reading it and listing it as unusual")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,12 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                                   "if the bundle is malformed or a hash does not match.")
     inspect.add_argument("file", help="a .wlrn bundle")
     inspect.add_argument("--json", action="store_true", help="print JSON for machines")
+    inspect.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     inspect.set_defaults(run=_inspect)
     validate = commands.add_parser("validate", help="check structure and every SHA-256",
                                    description="Exit status 0 if the bundle is well formed, "
                                    "has a typeId and every artifact matches its SHA-256; "
                                    "otherwise 1, with the reason on stderr.")
     validate.add_argument("file", help="a .wlrn bundle")
+    validate.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     validate.set_defaults(run=_validate)
     return parser
 

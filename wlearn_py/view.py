@@ -8,13 +8,35 @@ from typing import TYPE_CHECKING, Any
 
 from wlrn import _json
 
+from wlrn.bundle import MAX_SECTION_BYTES, read_input
+from wlrn.bundle import decode_bundle as decode_js
+
 from .bundle import BundleInput, decode_bundle, validate_bundle
 from .errors import BundleError, RegistryError, ValidationError
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Artifact", "Bundle"]
+__all__ = ["Artifact", "Bundle", "read_bundle"]
+
+
+def read_bundle(data: BundleInput, *, verify: bool = True, strict: bool = False
+                ) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+    """``(manifest, toc, blobs)`` of any bundle @wlearn/core can write and read.
+
+    :func:`validate_bundle` (or :func:`decode_bundle` without ``verify``) with its 0.3 checks,
+    but with size bounds that grow with the input instead of 0.3's fixed ``limits`` (a 16 MiB
+    manifest, 10,000 artifacts), which JavaScript does not have. What is unusual is listed in
+    ``blobs.unusual``; ``strict=True`` refuses it (``spec/wlrn.md``, "Read and reported").
+    """
+    view = read_input(data)
+    if strict:
+        decode_js(view, strict=True)
+    size = max(view.nbytes, 1)
+    limits = {"max_bundle_bytes": size, "max_manifest_bytes": min(size, MAX_SECTION_BYTES),
+              "max_toc_bytes": min(size, MAX_SECTION_BYTES), "max_artifacts": size,
+              "max_artifact_bytes": size}
+    return (validate_bundle if verify else decode_bundle)(view, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -74,12 +96,22 @@ class Bundle:
     >>> bundle.array("support_x", "<f4", (-1, bundle.manifest["metadata"]["nFeatures"]))
     """
 
-    def __init__(self, data: BundleInput, *, verify: bool = True) -> None:
-        self.manifest, self.toc, self.blobs = (validate_bundle if verify else decode_bundle)(data)
-        self.artifacts: dict[str, Artifact] = {
-            e["id"]: Artifact(e["id"], self.blobs[e["id"]], e["sha256"], e.get("mediaType"))
-            for e in self.toc
-        }
+    def __init__(self, data: BundleInput, *, verify: bool = True, strict: bool = False) -> None:
+        self.manifest, self.toc, self.blobs = read_bundle(data, verify=verify, strict=strict)
+        self.artifacts: dict[str, Artifact] = {}
+        for e in self.toc:
+            artifact_id = e["id"]
+            if isinstance(artifact_id, str) and artifact_id not in self.artifacts:
+                media_type = e.get("mediaType")
+                self.artifacts[artifact_id] = Artifact(
+                    artifact_id, self.blobs[artifact_id], e["sha256"],
+                    media_type if isinstance(media_type, str) else None)
+
+    @property
+    def unusual(self) -> tuple[str, ...]:
+        """What the bundle holds that wlearn never writes but @wlearn/core does (see
+        ``decode_bundle``); empty for a usual bundle."""
+        return self.blobs.unusual
 
     @property
     def type_id(self) -> str | None:

@@ -213,18 +213,105 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-def _check_depth(text: str, label: str) -> None:
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return  # cannot be deeper than the number of openers
-    depth = 0
+def _depth_over(text: str, limit: int) -> int | None:
+    """The nesting depth of JSON ``text`` if it exceeds ``limit``, else None. Linear time,
+    no recursion; brackets inside strings are skipped."""
+    if text.count("[") + text.count("{") <= limit:
+        return None  # cannot be deeper than the number of openers
+    depth = deepest = 0
     for match in _STRUCTURE_RE.finditer(text):
         token = match.group()
         if token in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
-                raise BundleError(f"{label}: nested deeper than {MAX_DEPTH} levels")
+            deepest = max(deepest, depth)
         elif token in "]}":
             depth -= 1
+    return deepest if deepest > limit else None
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_LITERALS = (("null", None), ("true", True), ("false", False))
+
+
+def _parse_iterative(text: str) -> Any:
+    """JSON with the rules of :func:`parse_strict`, at any depth: an explicit stack instead of
+    the recursion of :mod:`json`, so memory grows with the text, never the call stack. Only
+    used for text nested deeper than ``MAX_DEPTH`` (which JavaScript writes, up to its own
+    stack limit of some 2,500 levels)."""
+    from json.decoder import scanstring
+
+    def fail(what: str, at: int) -> _Reject:
+        return _Reject(f"{what}: line 1 column {at + 1} (char {at})")
+
+    def skip(at: int) -> int:
+        return _WHITESPACE.match(text, at).end()
+
+    def key_at(at: int) -> tuple[str, int]:
+        if not text.startswith('"', at):
+            raise fail("Expecting property name enclosed in double quotes", at)
+        key, at = scanstring(text, at + 1, True)
+        at = skip(at)
+        if not text.startswith(":", at):
+            raise fail("Expecting ':' delimiter", at)
+        return key, skip(at + 1)
+
+    stack: list[list[Any]] = []  # [is_object, items, pending key]
+    at = skip(0)
+    while True:
+        char = text[at:at + 1]
+        if char in ("{", "["):
+            at = skip(at + 1)
+            closing = "}" if char == "{" else "]"
+            if text.startswith(closing, at):
+                value: Any = {} if char == "{" else []
+                at += 1
+            elif char == "{":
+                key, at = key_at(at)
+                stack.append([True, [], key])
+                continue
+            else:
+                stack.append([False, [], None])
+                continue
+        elif char == '"':
+            value, at = scanstring(text, at + 1, True)
+        else:
+            number = _NUMBER.match(text, at)
+            if number:
+                whole, fraction, exponent = number.groups()
+                value = (_parse_float(number.group()) if fraction or exponent
+                         else _parse_int(whole))
+                at = number.end()
+            else:
+                for name, constant in _LITERALS:
+                    if text.startswith(name, at):
+                        value, at = constant, at + len(name)
+                        break
+                else:
+                    for name in ("NaN", "Infinity", "-Infinity"):
+                        if text.startswith(name, at):
+                            _reject_constant(name)
+                    raise fail("Expecting value", at)
+        while True:  # attach the value, closing every container it completes
+            if not stack:
+                at = skip(at)
+                if at != len(text):
+                    raise fail("Extra data", at)
+                return value
+            frame = stack[-1]
+            frame[1].append((frame[2], value) if frame[0] else value)
+            at = skip(at)
+            char = text[at:at + 1]
+            if char == ",":
+                at = skip(at + 1)
+                if frame[0]:
+                    frame[2], at = key_at(at)
+                break
+            if char != ("}" if frame[0] else "]"):
+                raise fail("Expecting ',' delimiter", at)
+            stack.pop()
+            value = _unique_object(frame[1]) if frame[0] else frame[1]
+            at += 1
 
 
 def decode_json(data: bytes | bytearray | memoryview) -> Any:
@@ -237,19 +324,31 @@ def parse_strict(raw: bytes | memoryview, what: str) -> Any:
     """Parse untrusted JSON bytes. Refuses invalid UTF-8 (and a BOM), NaN/Infinity, numbers
     that overflow a double, duplicate object keys and nesting beyond ``MAX_DEPTH``, always
     with a :class:`BundleError` starting "Invalid <what> JSON: " (as @wlearn/core's)."""
+    return parse_json(raw, what, max_depth=MAX_DEPTH)[0]
+
+
+def parse_json(raw: bytes | memoryview, what: str, *,
+               max_depth: int | None) -> tuple[Any, int | None]:
+    """:func:`parse_strict` with a chosen depth limit (None: any depth, read without
+    recursion). Returns ``(value, depth)``, ``depth`` being the nesting depth when it exceeds
+    ``MAX_DEPTH`` and None otherwise."""
     label = f"Invalid {what} JSON" if what else "Invalid JSON"
     try:
         text = str(raw, "utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"{label}: not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
-    _check_depth(text, label)
+    depth = _depth_over(text, MAX_DEPTH)
+    if depth is not None and max_depth is not None and depth > max_depth:
+        raise BundleError(f"{label}: nested deeper than {max_depth} levels")
     try:
+        if depth is not None:
+            return _parse_iterative(text), depth
         return json.loads(
             text,
             parse_constant=_reject_constant,
             parse_float=_parse_float,
             parse_int=_parse_int,
             object_pairs_hook=_unique_object,
-        )
+        ), None
     except (ValueError, RecursionError) as exc:
         raise BundleError(f"{label}: {exc}") from None

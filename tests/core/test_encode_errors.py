@@ -43,9 +43,12 @@ def test_buffers_of_any_shape_are_written_raw():
 def test_empty_media_type_and_none_are_dropped():
     data = wlrn.encode_bundle({"typeId": "t@1"}, [
         {"id": "a", "data": b"", "mediaType": ""}, {"id": "b", "data": b"", "mediaType": None},
-        {"id": "c", "data": b"", "mediaType": "x/y"}])
+        {"id": "c", "data": b"", "mediaType": "x/y"}, {"id": "d", "data": b"", "mediaType": False},
+        {"id": "e", "data": b"", "mediaType": 0}, {"id": "f", "data": b"", "mediaType": -0.0},
+        {"id": "g", "data": b"", "mediaType": float("nan")}])
     _, toc, _ = wlearn.decode_bundle(data)
-    assert [("mediaType" in e) for e in toc] == [False, False, True]
+    # As JavaScript's ``if (art.mediaType)``: every falsy value is dropped.
+    assert [("mediaType" in e) for e in toc] == [False, False, True, False, False, False, False]
 
 
 def test_bundle_version_forced():

@@ -232,3 +232,25 @@ def test_any_mapping_is_an_object():
     from types import MappingProxyType
 
     assert wlearn.encode_json({"m": MappingProxyType({"b": 1, "a": 2})}) == b'{"m":{"a":2,"b":1}}'
+
+
+json_documents = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers()
+    | st.text(st.characters(exclude_categories=()), max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_documents, st.sampled_from(["", " ", "\n\t "]))
+def test_the_parser_for_deep_json_reads_what_the_recursive_one_reads(value, space):
+    text = json.dumps(value, ensure_ascii=False).replace(",", space + "," + space)
+    hooks = dict(parse_constant=_json._reject_constant, parse_float=_json._parse_float,
+                 parse_int=_json._parse_int, object_pairs_hook=_json._unique_object)
+    try:
+        expected = json.loads(text, **hooks)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _json._parse_iterative(text)
+        return
+    assert _json._parse_iterative(text) == expected

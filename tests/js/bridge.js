@@ -9,7 +9,6 @@
 'use strict'
 
 const path = require('path')
-const readline = require('readline')
 const { createRequire } = require('module')
 
 const installDir = process.argv[2]
@@ -172,12 +171,29 @@ async function handle (line) {
   }
 }
 
-async function main () {
-  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-  for await (const line of lines) {
-    if (!line) continue
-    process.stdout.write(JSON.stringify(await handle(line)) + '\n')
+function main () {
+  // Lines are split by hand: readline rescans its whole buffer for every chunk, which is
+  // quadratic on the tens-of-megabytes lines some tests send.
+  let pending = []
+  let chain = Promise.resolve()
+  const run = (line) => {
+    chain = chain.then(async () => {
+      process.stdout.write(JSON.stringify(await handle(line)) + '\n')
+    })
   }
+  process.stdin.on('data', (chunk) => {
+    let start = 0
+    let end
+    while ((end = chunk.indexOf(10, start)) !== -1) {
+      pending.push(chunk.subarray(start, end))
+      const line = Buffer.concat(pending).toString('utf8')
+      pending = []
+      if (line) run(line)
+      start = end + 1
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start))
+  })
+  return new Promise((resolve) => process.stdin.on('end', () => resolve(chain)))
 }
 
 main().catch((err) => {

@@ -15,9 +15,9 @@ from . import _node
 
 #: Cases per differential test: (quick pass, --js-long).
 SCALE = {
-    "manifests": (1_500, 100_000),
+    "manifests": (900, 100_000),
     "numbers": (200_000, 2_000_000),
-    "json_values": (500, 20_000),
+    "json_values": (300, 20_000),
     "mitra_fits": (12, 200),
 }
 

@@ -320,7 +320,7 @@ def _decode(view: memoryview, bounds: dict[str, int], allow_legacy: bool
         raise BundleError(f"Too many artifacts: {len(toc)} (maximum {bounds['max_artifacts']})")
     for entry in toc:
         if entry["length"] > bounds["max_artifact_bytes"]:
-            raise BundleError(f"Artifact {_json.quote(entry['id'])} exceeds maximum size "
+            raise BundleError(f"Artifact {_json.dumps(entry['id'])} exceeds maximum size "
                               f"{bounds['max_artifact_bytes']}")
     if "params" in manifest and not isinstance(manifest["params"], dict):
         raise BundleError("manifest.params must be a dict")
@@ -366,16 +366,17 @@ def _validate(view: memoryview, bounds: dict[str, int], allow_legacy: bool, tree
         _check_type_id(None, "nested bundle manifest.typeId")
     needed: set[str] = set()
     for entry in toc:
-        blob = blobs[entry["id"]]
+        # By position: @wlearn/core writes repeated and non-string ids (blobs has the first).
+        blob = blobs.region[entry["offset"]:entry["offset"] + entry["length"]]
         actual = hashlib.sha256(blob).hexdigest()
         if actual != entry["sha256"]:
-            raise BundleError(f"SHA-256 mismatch for {_json.quote(entry['id'])}: "
+            raise BundleError(f"SHA-256 mismatch for {_json.dumps(entry['id'])}: "
                               f"expected {entry['sha256']}, got {actual}")
         if entry.get("mediaType") == NESTED_BUNDLE_MEDIA_TYPE:
             try:
                 nested, _, _ = _validate(blob, bounds, allow_legacy, tree, depth + 1)
             except BundleError as exc:
-                raise BundleError(f"nested bundle {_json.quote(entry['id'])}: {exc}") from None
+                raise BundleError(f"nested bundle {_json.dumps(entry['id'])}: {exc}") from None
             _check_type_id(nested.get("typeId"), "nested bundle manifest.typeId")
             needed.add(nested["typeId"])
             needed.update(nested.get("requires", ()))
