@@ -15,10 +15,10 @@ from . import _node
 
 #: Cases per differential test: (quick pass, --js-long).
 SCALE = {
-    "manifests": (900, 100_000),
+    "manifests": (600, 100_000),
     "numbers": (200_000, 2_000_000),
     "json_values": (300, 20_000),
-    "mitra_fits": (12, 200),
+    "mitra_fits": (5, 200),
 }
 
 TALLY: Counter = Counter()

@@ -80,10 +80,17 @@ def encode(state: MitraState) -> bytes:
     if state.task == "classification":
         metadata["nClasses"] = len(state.classes)
         js = _labels.js_classes(state.classes)
+        written = state.extra_meta.get("classes")
         if js is not None:
             meta["classes"] = js
+            if isinstance(written, list) and sorted(set(written)) == js:
+                # A JS bundle listing a class twice (labels 0, 0.5, 1 give [0, 0, 1]): write
+                # its list back as it was, so load and save keep the bytes.
+                meta["classes"] = written
+                metadata["nClasses"] = len(written)
             y_id, y = "support_y", np.asarray(js, dtype="<i4")[state.support_y]
         else:
+            meta.pop("classes", None)
             meta["labels"] = _labels.to_json(state.classes)
             y_id, y = "support_y_index", state.support_y.astype("<i4")
     else:
@@ -203,8 +210,11 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
                        for c in raw_classes)
         ):
             raise BundleError("meta.classes must be a non-empty list of int32 labels")
-        # @wlearn/mitra can write a class twice (1 and 1.5 both become 1): keep each once.
+        # @wlearn/mitra can write a class twice (1 and 1.5 both become 1): keep each once,
+        # and the list as written for save().
         state.classes = np.unique(np.asarray(raw_classes, dtype=np.int64))
+        if len(state.classes) != len(raw_classes):
+            state.extra_meta["classes"] = list(raw_classes)
         labels = _array(blobs, "support_y", "<i4", n_support).astype(np.int64)
         index = np.searchsorted(state.classes, labels)
         index = np.minimum(index, len(state.classes) - 1)

@@ -344,8 +344,9 @@ class _MitraEstimator(_Params):
         params["maxSupport"] = _json_number(self.max_support)
         params["seed"] = _json_number(self.seed)
         # Python-only settings are written only when not the default, so default bundles
-        # stay byte-identical to @wlearn/mitra's (which keeps unknown params and ignores them).
-        if self.n_estimators != 1:
+        # stay byte-identical to @wlearn/mitra's (which keeps unknown params and ignores them),
+        # and when a loaded bundle had them (a JS caller may write nEstimators: 1).
+        if self.n_estimators != 1 or "nEstimators" in params:
             params["nEstimators"] = _json_number(self.n_estimators)
         return params
 
@@ -387,12 +388,13 @@ class _MitraEstimator(_Params):
             )
         params = dict(state.params)
         kwargs = {
-            JS_PARAMS[key]: params.pop(key)
+            JS_PARAMS[key]: params[key]
             for key in list(params)
             if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
         }
         model = cls(onnx=onnx, precision=precision, **kwargs)
-        model._extra_params = params
+        # Every param the bundle had stays in it on save, known ones with their current value.
+        model._extra_params = {k: v for k, v in params.items() if k not in ("maxSupport", "seed")}
         model._extra_meta = state.extra_meta
         engine = model._open().engine
         if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
@@ -641,7 +643,7 @@ class MitraRegressor(_MitraEstimator):
 
     def _manifest_params(self) -> dict[str, Any]:
         params = super()._manifest_params()
-        if self.target_scaling != "minmax":
+        if self.target_scaling != "minmax" or "targetScaling" in params:
             params["targetScaling"] = self.target_scaling
         return params
 
