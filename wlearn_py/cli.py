@@ -108,6 +108,19 @@ def _human(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Both commands exit 1, with the reason on stderr, for a bundle that cannot be loaded: one that
+#: is malformed, has an artifact whose SHA-256 does not match, or lacks a valid typeId (which
+#: @wlearn/core's manifests require). ``inspect`` first prints whatever it could read.
+EXIT_RULE = ("Exit status 0 if the bundle is well formed, has a valid typeId and every artifact "
+             "matches its SHA-256; otherwise 1, with the reason on stderr.")
+
+
+def _type_id_problem(type_id: Any) -> str | None:
+    if isinstance(type_id, str) and "@" in type_id:
+        return None
+    return "manifest has no valid typeId (a string such as 'wlearn.mitra_onnx.classifier@1')"
+
+
 def _inspect(args: argparse.Namespace) -> int:
     try:
         report = _report(args.file, args.strict)
@@ -117,10 +130,16 @@ def _inspect(args: argparse.Namespace) -> int:
         _write(sys.stdout, json.dumps(report, indent=2, ensure_ascii=True))
     else:
         _write(sys.stdout, _human(report))
+    problems = []
     bad = [a["id"] for a in report["artifacts"] if not a["sha256Ok"]]
     if bad:
-        return _fail("inspect", args.file, "SHA-256 mismatch for " + ", ".join(
+        problems.append("SHA-256 mismatch for " + ", ".join(
             json.dumps(i, ensure_ascii=False) for i in bad))
+    type_id_problem = _type_id_problem(report["typeId"])
+    if type_id_problem:
+        problems.append(type_id_problem)
+    if problems:
+        return _fail("inspect", args.file, "; ".join(problems))
     return 0
 
 
@@ -134,9 +153,9 @@ def _validate(args: argparse.Namespace) -> int:
     for note in blobs.unusual:
         _write(sys.stdout, f"unusual  {args.file}: {note}")
     type_id = manifest.get("typeId")
-    if not isinstance(type_id, str) or "@" not in type_id:
-        return _fail("validate", args.file, "manifest has no valid typeId "
-                     "(a string such as 'wlearn.mitra_onnx.classifier@1')")
+    problem = _type_id_problem(type_id)
+    if problem:
+        return _fail("validate", args.file, problem)
     _write(sys.stdout, f"ok  {args.file}: {type_id}, {len(toc)} artifact"
                        f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match")
     return 0
@@ -147,22 +166,33 @@ _STRICT_HELP = ("refuse what @wlearn/core writes but wlearn never does (JSON ove
                 "mediaTypes) instead of reading it and listing it as unusual")
 
 
+def _version() -> str:
+    from . import __version__
+
+    try:
+        import wlrn
+
+        codec = f" (codec wlrn {wlrn.__version__})"
+    except ImportError:
+        codec = ""
+    return f"wlearn {__version__}{codec}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wlearn", description="Inspect and validate .wlrn "
                                      "model bundles.")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inspect = commands.add_parser("inspect", help="show typeId, manifest and artifacts",
                                   description="Show a bundle's typeId, loader, manifest and "
-                                  "artifacts with their sizes and hash status. Exit status 1 "
-                                  "if the bundle is malformed or a hash does not match.")
+                                  "artifacts with their sizes and hash status. " + EXIT_RULE)
     inspect.add_argument("file", help="a .wlrn bundle")
     inspect.add_argument("--json", action="store_true", help="print JSON for machines")
     inspect.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     inspect.set_defaults(run=_inspect)
     validate = commands.add_parser("validate", help="check structure and every SHA-256",
-                                   description="Exit status 0 if the bundle is well formed, "
-                                   "has a typeId and every artifact matches its SHA-256; "
-                                   "otherwise 1, with the reason on stderr.")
+                                   description="Check a bundle's structure, typeId and every "
+                                   "SHA-256. " + EXIT_RULE)
     validate.add_argument("file", help="a .wlrn bundle")
     validate.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     validate.set_defaults(run=_validate)

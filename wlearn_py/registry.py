@@ -30,6 +30,11 @@ _lock = threading.RLock()
 
 #: Packages whose name cannot be derived from the typeId by the generic rule.
 _KNOWN_PACKAGES = {"wlearn.mitra_onnx": "wlearn-mitra"}
+#: How to install those of them that PyPI does not have (a hint must name what installs).
+_NOT_ON_PYPI = {
+    "wlearn-mitra": "pip install ./plugins/mitra in a checkout of wlearn for Python "
+                    "(wlearn-mitra is not on PyPI)",
+}
 
 
 def _check_type_id(type_id: Any) -> None:
@@ -105,6 +110,8 @@ def install_hint(type_id: str) -> str:
     package = _KNOWN_PACKAGES.get(family)
     if package is None and family.startswith("wlearn.") and family.count(".") == 1:
         package = "wlearn-" + family.split(".", 1)[1].replace("_", "-")
+    if package in _NOT_ON_PYPI:
+        return f"Install {package}: {_NOT_ON_PYPI[package]}"
     if package is not None:
         return f"Install it with: pip install {package}"
     return (f"Install the package that provides {type_id!r} (it declares an entry point of "

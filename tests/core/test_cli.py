@@ -107,3 +107,26 @@ def test_console_script_runs():
     done = subprocess.run([sys.executable, "-m", "wlearn", "validate", str(MITRA)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "all SHA-256 hashes match" in done.stdout
+
+
+@pytest.mark.parametrize("manifest", [{"name": "x"}, {"typeId": "no-version"}, {"typeId": 7},
+                                      {"typeId": "wlearn.test.x@1"}])
+def test_inspect_and_validate_follow_one_exit_rule(tmp_path, capsys, manifest):
+    path = tmp_path / "x.wlrn"
+    path.write_bytes(wlrn.encode_bundle(manifest, [{"id": "a", "data": b"1"}]))
+    inspected = main(["inspect", str(path)])
+    out = capsys.readouterr()
+    validated = main(["validate", str(path)])
+    assert inspected == validated == (0 if manifest.get("typeId") == "wlearn.test.x@1" else 1)
+    assert "artifacts 1" in out.out  # inspect still shows what it read
+    if inspected:
+        assert "no valid typeId" in out.err
+
+
+def test_version(capsys):
+    from wlearn import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"wlearn {__version__}")

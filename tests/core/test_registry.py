@@ -112,8 +112,8 @@ def test_unknown_type_id_lists_loaders_and_hint():
 
 
 @pytest.mark.parametrize("type_id, hint", [
-    ("wlearn.mitra_onnx.classifier@1", "pip install wlearn-mitra"),
-    ("wlearn.mitra_onnx.regressor@2", "pip install wlearn-mitra"),
+    ("wlearn.mitra_onnx.classifier@1", "Install wlearn-mitra: pip install ./plugins/mitra"),
+    ("wlearn.mitra_onnx.regressor@2", "(wlearn-mitra is not on PyPI)"),
     ("wlearn.light_gbm.regressor@1", "pip install wlearn-light-gbm"),
     ("acme.forest.classifier@1", "'wlearn.loaders' group"),
     ("odd@1", "'wlearn.loaders' group"),

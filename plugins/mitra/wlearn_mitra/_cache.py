@@ -64,12 +64,14 @@ def derive_split(single: Path | bytes, folder: Path, sha256: str) -> tuple[Path,
     """Re-export a single graph's weights as the split pair (needs the ``convert`` extra)."""
     from wlearn.errors import ValidationError
 
+    from ._hints import install_hint
+
     try:
         from .convert.checkpoint import load_model
         from .convert.export import export_split
     except ImportError as exc:
         raise ValidationError(
-            f"deriving the support cache needs torch and onnx (wlearn-mitra[convert]): {exc}"
+            f"deriving the support cache needs torch and onnx: {install_hint('convert')} ({exc})"
         ) from exc
     encoder, decoder = derived_paths(folder, sha256)
     folder.mkdir(parents=True, exist_ok=True)

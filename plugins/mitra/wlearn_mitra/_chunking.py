@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from wlearn.errors import ValidationError
+
+from ._hints import install_hint
 
 #: Default working-memory budget for activations, on top of the model's weights.
 DEFAULT_MEMORY_MB = 1024
@@ -105,8 +108,8 @@ Progress = Callable[[int, int], Any]
 class Reporter:
     """Calls ``progress(done, total)`` and/or drives a tqdm bar.
 
-    ``progress`` may be None (silent), a callable, or True (a tqdm bar on stderr when tqdm is
-    installed, else silent).
+    ``progress`` may be None (silent), a callable, or True (a tqdm bar on stderr; without tqdm
+    installed, a warning saying so, and no bar).
     """
 
     def __init__(self, progress: "Progress | bool | None", total: int, desc: str) -> None:
@@ -118,6 +121,11 @@ class Reporter:
                 from tqdm.auto import tqdm
             except ImportError:
                 tqdm = None
+                warnings.warn(
+                    f"progress=True draws a tqdm bar, but tqdm is not installed: "
+                    f"{install_hint('progress')}. Predicting without a progress bar.",
+                    UserWarning, stacklevel=4,
+                )
             if tqdm is not None:
                 self.bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr)
         elif callable(progress):

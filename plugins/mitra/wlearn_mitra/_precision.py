@@ -18,6 +18,8 @@ from pathlib import Path
 
 from wlearn.errors import ValidationError
 
+from ._hints import install_hint
+
 PRECISIONS = ("fp32", "int8")
 
 #: A MatMul weight with a side shorter than this stays float32.
@@ -57,7 +59,7 @@ def quantize_int8(
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # the quantisation tools need the onnx package
         raise ValidationError(
-            f"precision='int8' needs the onnx package (pip install 'wlearn-mitra[convert]'): {exc}"
+            f"precision='int8' needs the onnx package: {install_hint('int8')} ({exc})"
         ) from exc
     folder = Path(folder) if folder is not None else default_cache_dir()
     target = folder / f"{sha256}.int8pc.onnx"

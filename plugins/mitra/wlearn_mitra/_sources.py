@@ -24,6 +24,7 @@ from typing import Any
 
 from wlearn.errors import ValidationError
 
+from ._hints import install_hint
 from ._identity import stamp
 from .engine import MitraEngine
 
@@ -41,8 +42,8 @@ def how_to_get(task: str) -> str:
     name = _NAMES[task]
     return (
         f"`wlearn-mitra convert --checkpoint autogluon/mitra-{name} --out mitra-{name}.onnx` "
-        f"(pip install 'wlearn-mitra[convert,hub]'), or download mitra-{name}.onnx released "
-        f"for the JS package @wlearn/mitra ({RELEASES})"
+        f"(which needs {install_hint('convert')} and {install_hint('hub')}), or download "
+        f"mitra-{name}.onnx released for the JS package @wlearn/mitra ({RELEASES})"
     )
 
 

@@ -7,11 +7,27 @@ import sys
 from typing import Sequence
 
 
+def _version() -> str:
+    """wlearn-mitra's version and those it runs with (read without importing them)."""
+    from importlib import metadata
+
+    from . import __version__
+
+    def installed(name: str) -> str:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            return f"{name} not installed"
+
+    return f"wlearn-mitra {__version__} ({installed('wlearn')}, {installed('onnxruntime')})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wlearn-mitra",
         description="Mitra tabular in-context learning on ONNX Runtime.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     from . import demo

@@ -38,7 +38,9 @@ def __getattr__(name: str):
     try:
         value = getattr(importlib.import_module(f".{module}", __name__), name)
     except ImportError as exc:
-        hint = "the converter needs: pip install 'wlearn-mitra[convert]'"
+        from .._hints import install_hint
+
+        hint = f"the converter needs: {install_hint('convert')}"
         raise ImportError(f"{exc}; {hint}") from exc
     globals()[name] = value
     return value

@@ -14,6 +14,8 @@ from typing import Union
 
 from wlearn.errors import ValidationError
 
+from .._hints import install_hint
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 VARIANTS = {"classifier": "CLASSIFICATION", "regressor": "REGRESSION"}
@@ -62,7 +64,7 @@ def _hub_files(repo_id: str) -> tuple[Path, Path]:
     except ImportError:
         raise ValidationError(
             f"{repo_id!r} is not a local folder, and downloading it from the Hugging Face Hub "
-            "needs huggingface_hub: pip install 'wlearn-mitra[hub]'"
+            f"needs huggingface_hub: {install_hint('hub')}"
         ) from None
     try:
         return tuple(Path(hf_hub_download(repo_id, name)) for name in (CONFIG_FILE, WEIGHTS_FILE))

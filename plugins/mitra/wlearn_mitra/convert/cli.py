@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-INSTALL_HINT = "pip install 'wlearn-mitra[convert]'"
+from .._hints import install_hint
+
+INSTALL_HINT = install_hint("convert")
 _NEEDED = ("torch", "onnx", "safetensors")
 
 
@@ -60,11 +62,26 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run_verify)
 
 
+def _logger():
+    """Prints each step with the seconds since the command started, on stderr."""
+    import time
+
+    start = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    return log
+
+
 def run_convert(args: argparse.Namespace) -> int:
     def action() -> int:
+        log = _logger()
+        log("loading torch and onnx")
         from .export import convert, split_paths
 
-        out = convert(args.checkpoint, args.out, args.variant, split=args.split)
+        out = convert(args.checkpoint, args.out, args.variant, split=args.split, log=log)
+        log("done")
         print(f"wrote {out}")
         if args.split:
             for path in split_paths(out):

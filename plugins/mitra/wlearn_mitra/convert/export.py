@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 import torch
 from torch import nn
@@ -175,6 +175,7 @@ def convert(
     *,
     split: bool = False,
     opset: int = OPSET,
+    log: Callable[[str], object] | None = None,
 ) -> Path:
     """Convert a Mitra checkpoint to ONNX.
 
@@ -182,12 +183,21 @@ def convert(
     id, or an existing single Mitra ``.onnx`` graph (its weights are reused). ``variant``
     ('classifier' / 'regressor') is taken from the config when not given. With ``split``, the
     support encoder and query decoder are written next to ``out`` (see :func:`split_paths`).
+    ``log(message)`` hears each step as it starts (a full-size export takes minutes).
     Returns the path of the single graph.
     """
+    say = log or (lambda message: None)
+    say(f"reading the checkpoint {checkpoint}")
     model = load_model(checkpoint, variant)
     out = Path(out)
+    config = model.config
+    say(f"read a Mitra {str(config['task']).lower()} model (dim {config['dim']}, "
+        f"{config['n_layers']} layers, {sum(p.numel() for p in model.parameters()):,} weights); "
+        f"exporting the single graph to {out}")
     # The weights are in memory by now, so ``out`` may be the very file they came from.
     export_onnx(model, out, opset=opset)
     if split:
-        export_split(model, *split_paths(out), opset=opset)
+        encoder, decoder = split_paths(out)
+        say(f"exporting the support encoder {encoder.name} and the query decoder {decoder.name}")
+        export_split(model, encoder, decoder, opset=opset)
     return out

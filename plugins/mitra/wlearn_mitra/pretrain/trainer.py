@@ -66,7 +66,9 @@ def _optimizer(model: torch.nn.Module, settings: RunSettings):
     try:
         import schedulefree
     except ImportError as exc:  # pragma: no cover - the extra installs it
-        raise ImportError("pretraining needs schedulefree: pip install 'wlearn-mitra[pretrain]'") from exc
+        from .._hints import install_hint
+
+        raise ImportError(f"pretraining needs schedulefree: {install_hint('pretrain')}") from exc
     return schedulefree.AdamWScheduleFree(
         model.parameters(), lr=settings.lr, warmup_steps=settings.warmup_steps, weight_decay=0.0
     )
