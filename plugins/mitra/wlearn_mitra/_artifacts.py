@@ -3,7 +3,9 @@
 Artifacts ``meta`` (JSON), ``support_x`` (float32 [nSupport, nFeatures]) and ``support_y``
 (int32 raw labels for a classifier, float32 targets for a regressor), as @wlearn/mitra
 writes them, plus ``support_y_f64`` (float64) for a regressor whose targets float32 rounds; classifiers whose labels int32 cannot hold write ``support_y_index`` (int32
-class indices) and ``meta.labels`` instead of ``support_y`` and ``meta.classes``.
+class indices) and ``meta.labels`` instead of ``support_y`` and ``meta.classes``. Models with
+category/text columns write ``support_x_encoded`` and ``meta.categories`` instead of
+``support_x``; models fitted on named columns add ``meta.featureNames``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import wlrn
 from wlearn.errors import BundleError
 from wlrn import decode_json, encode_bundle, encode_json
 
-from . import _labels
+from . import _categories, _labels
 
 CLASSIFIER_TYPE_ID = "wlearn.mitra_onnx.classifier@1"
 REGRESSOR_TYPE_ID = "wlearn.mitra_onnx.regressor@1"
@@ -63,6 +65,8 @@ class MitraState:
     classes: np.ndarray | None = None
     onnx_sha256: str | None = None
     extra_meta: dict[str, Any] = field(default_factory=dict)
+    feature_names: list[str] | None = None  # meta.featureNames
+    categories: dict[int, np.ndarray] = field(default_factory=dict)  # column -> categories
 
 
 def encode(state: MitraState) -> bytes:
@@ -77,6 +81,13 @@ def encode(state: MitraState) -> bytes:
     }
     metadata: dict[str, Any] = {"nFeatures": n_features}
     support_x = np.ascontiguousarray(state.support_x, dtype="<f4")
+    # Written only when there is something to say, so other bundles stay JS's bytes.
+    if state.feature_names is not None:
+        meta["featureNames"] = [str(n) for n in state.feature_names]
+    x_id = "support_x"
+    if state.categories:
+        meta["categories"] = _categories.to_json(state.categories)
+        x_id = "support_x_encoded"
     if state.task == "classification":
         metadata["nClasses"] = len(state.classes)
         js = _labels.js_classes(state.classes)
@@ -103,7 +114,7 @@ def encode(state: MitraState) -> bytes:
     }
     artifacts = [
         {"id": "meta", "data": encode_json(meta)},
-        {"id": "support_x", "data": support_x.tobytes()},
+        {"id": x_id, "data": support_x.tobytes()},
         {"id": y_id, "data": y.tobytes()},
     ]
     if state.task == "regression" and not np.array_equal(exact, y.astype("<f8")):
@@ -149,6 +160,20 @@ def _array(blobs: dict[str, memoryview], artifact: str, dtype: str, count: int) 
     return np.frombuffer(raw, dtype=dtype).astype(dtype[1:], copy=True)
 
 
+def _check_support_x(support_x: np.ndarray, artifact: str) -> None:
+    """The float32 rule of fit and prediction (``_inputs.check_float32``) holds for stored
+    rows too: an infinity there is what @wlearn/mitra stores for a value beyond float32's
+    range, and the model would read it as 0."""
+    bad = np.isinf(support_x)
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        raise BundleError(
+            f"{artifact} holds {support_x[r, c]} at row {r}, column {c}: a value float32 cannot "
+            "hold (@wlearn/mitra stores values beyond +-3.4e38 as infinities), which the model "
+            "would read as 0. Refit from data with that column rescaled."
+        )
+
+
 def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     """Read a Mitra bundle's parts (as ``decode_bundle`` of either core, or of :mod:`wlrn`,
     returns them)."""
@@ -172,9 +197,26 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     sha = meta.get("onnxSha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
         raise BundleError(f"meta.onnxSha256 must be null or 64 hex digits, got {sha!r}")
-    support_x = _array(blobs, "support_x", "<f4", n_support * n_features)
+    names = meta.get("featureNames")
+    if names is not None and (
+        not isinstance(names, list) or len(names) != n_features
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise BundleError(f"meta.featureNames must be a list of {n_features} strings")
+    categories: dict[int, np.ndarray] = {}
+    if "categories" in meta:
+        categories = _categories.from_json(meta["categories"], n_features, n_support)
+    x_id = "support_x_encoded" if categories else "support_x"
+    other = "support_x" if categories else "support_x_encoded"
+    if other in blobs:
+        raise BundleError(f"the bundle has a {other!r} artifact; with"
+                          f"{'' if categories else 'out'} meta.categories it must have {x_id!r}")
+    support_x = _array(blobs, x_id, "<f4", n_support * n_features)
     support_x = support_x.reshape(n_support, n_features)
-    known = {"nFeatures", "nSupport", "onnxSha256", "seed", "classes", "labels"}
+    _check_support_x(support_x, x_id)
+    _categories.check_codes(support_x, categories)
+    known = {"nFeatures", "nSupport", "onnxSha256", "seed", "classes", "labels", "featureNames",
+             "categories"}
     state = MitraState(
         task=task,
         params=dict(params),
@@ -182,6 +224,8 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         support_y=np.empty(0),
         onnx_sha256=sha.lower() if sha else None,
         extra_meta={k: v for k, v in meta.items() if k not in known},
+        feature_names=names,
+        categories=categories,
     )
     if task == "regression":
         rounded = _array(blobs, "support_y", "<f4", n_support)

@@ -3,43 +3,204 @@
 from __future__ import annotations
 
 import numbers
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from wlearn.errors import ValidationError
 
-from . import _labels
+from . import _categories, _labels
+from ._errors import InputTypeError, warn_conversion
+
+
+#: The largest float32; the model computes in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass
+class Table:
+    """``X`` as read: numbers, column names, and the raw values of category/text columns."""
+
+    values: np.ndarray  # float64 [rows, features]; NaN in the columns of ``text``
+    names: np.ndarray | None  # object [features] of str, when every column name is a string
+    text: dict[int, np.ndarray] = field(default_factory=dict)  # column -> object [rows]
+    declared: dict[int, list] = field(default_factory=dict)  # column -> pandas categories
+
+    def column(self, j: int, name: str = "X") -> str:
+        """How messages name column ``j``."""
+        return f"{name} column {self.names[j]!r}" if self.names is not None else f"{name} column {j}"
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """``X``'s column names as scikit-learn reads them: an object array when all are strings,
+    None when there are none or none are strings; mixing strings with other names is a
+    :class:`~wlearn_mitra._errors.InputTypeError` (scikit-learn's ``_get_feature_names``)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray) or not hasattr(X, "dtypes"):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    kinds = sorted({type(n).__qualname__ for n in names})
+    if len(kinds) > 1 and "str" in kinds:
+        raise InputTypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"your input has {kinds} as feature name / column name types. Convert them all to "
+            "strings (X.columns = X.columns.astype(str)) to have them stored and checked, or "
+            "to another type to have them ignored."
+        )
+    return names if kinds == ["str"] else None
+
+
+def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A column of objects as ``(numbers, None)`` when it holds only numbers and missing
+    values, else ``(None, raw values)`` when it holds strings too."""
+    try:
+        return col.astype(np.float64), None
+    except (TypeError, ValueError):
+        pass
+    numbers_only = True
+    out = np.full(len(col), np.nan)
+    for i, v in enumerate(col):
+        if _categories.is_missing(v):
+            continue
+        if isinstance(v, str):
+            numbers_only = False
+        elif isinstance(v, (numbers.Real, np.bool_)):
+            out[i] = float(v)
+        else:
+            _categories.value_kind(v, "X")  # raises InputTypeError naming the object
+    if numbers_only:
+        return out, None
+    raw = np.empty(len(col), dtype=object)
+    raw[:] = list(col)
+    return None, raw
+
+
+def _frame_columns(X: Any, table: Table) -> None:
+    for j, (name, dtype) in enumerate(X.dtypes.items()):
+        series = X.iloc[:, j]
+        where = table.column(j)
+        dname = getattr(dtype, "name", str(dtype))
+        if dname == "category":
+            table.declared[j] = list(dtype.categories)
+            raw = np.empty(len(series), dtype=object)
+            raw[:] = series.astype(object).to_numpy()
+            table.text[j] = raw
+        elif type(dtype).__name__ == "StringDtype" or dname in ("string", "str"):
+            raw = np.empty(len(series), dtype=object)
+            raw[:] = series.astype(object).to_numpy()
+            table.text[j] = raw
+        elif getattr(dtype, "kind", None) in ("b", "i", "u", "f"):
+            table.values[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif getattr(dtype, "kind", None) == "O":
+            values, raw = _object_column(series.to_numpy(dtype=object))
+            if raw is None:
+                table.values[:, j] = values
+            else:
+                table.text[j] = raw
+        else:
+            raise InputTypeError(
+                f"{where} has dtype {dtype}; Mitra takes numbers, booleans, and category, "
+                "object or string columns"
+            )
+
+
+def _array_columns(arr: np.ndarray, table: Table, name: str) -> None:
+    """Columns of an object or string array that is not all numbers."""
+    for j in range(arr.shape[1]):
+        values, raw = _object_column(arr[:, j].astype(object))
+        if raw is None:
+            table.values[:, j] = values
+        else:
+            table.text[j] = raw
+
+
+def read_table(X: Any, name: str = "X") -> Table:
+    """Read ``X`` (numpy, nested lists or a pandas DataFrame) as a :class:`Table`.
+
+    Numbers and booleans become float64; NaN and pandas NA are missing values. DataFrame
+    columns of dtype category or string, and object columns (of a DataFrame or an object array)
+    holding strings, are category/text columns (see :mod:`wlearn_mitra._categories`). Other
+    objects (dicts, dates) raise :class:`~wlearn_mitra._errors.InputTypeError` (a
+    ``TypeError``); infinite values and finite values beyond float32's range raise a
+    :class:`ValidationError` (see :func:`check_float32`).
+    """
+    if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
+        raise ValidationError(f"sparse input is not supported; pass {name}.toarray()")
+    names = feature_names(X)
+    if hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc"):  # pandas
+        shape = X.shape
+        _check_shape(shape, name)
+        table = Table(np.full(shape, np.nan), names)
+        _frame_columns(X, table)
+    else:
+        try:
+            arr = np.asarray(X)
+        except ValueError as exc:  # ragged nested lists
+            raise ValidationError(f"{name} must be a 2-D array of numbers ({exc})") from None
+        if arr.dtype.kind == "c":
+            raise ValidationError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+        if arr.dtype.kind not in "biufUSO":
+            raise InputTypeError(f"{name} has dtype {arr.dtype}; Mitra takes numbers, booleans "
+                                 "and strings")
+        _check_shape(arr.shape, name)
+        table = Table(np.full(arr.shape, np.nan), None)
+        if arr.dtype.kind in "biuf":
+            table.values = arr.astype(np.float64)
+        else:
+            try:
+                table.values = arr.astype(np.float64)
+            except TypeError as exc:
+                _array_columns(arr, table, name)  # names the offending object
+                raise InputTypeError(f"{name} must hold numbers or strings ({exc})") from None
+            except ValueError:
+                _array_columns(arr, table, name)
+    check_float32(table, name)
+    return table
+
+
+def _check_shape(shape: tuple, name: str) -> None:
+    if len(shape) != 2:
+        hint = (". Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
+                "for a single row") if len(shape) == 1 else ""
+        raise ValidationError(f"{name} must be 2-D [rows, features], got shape {shape}{hint}")
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if shape[axis] == 0:
+            raise ValidationError(f"{name} has 0 {what}(s) (shape={shape}) while a minimum "
+                                  "of 1 is required.")
+
+
+def check_float32(table: Table, name: str = "X") -> None:
+    """Refuse values float32 cannot hold: infinities and finite values beyond +-3.4028235e38.
+
+    Mitra computes in float32: such a value would become infinite, and non-finite inputs are
+    read as 0 (upstream's preprocessing), so 1e39 would silently predict like 0.0. NaN is a
+    missing value and is imputed. The same rule holds at fit, at prediction and for the
+    support rows of a loaded bundle (``spec/mitra.md``).
+    """
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(table.values) > FLOAT32_MAX
+    if not bad.any():
+        return
+    rows, cols = np.nonzero(bad)
+    r, c = int(rows[0]), int(cols[0])
+    value = table.values[r, c]
+    what = "infinite" if np.isinf(value) else "beyond float32's range (+-3.4028235e38)"
+    raise ValidationError(
+        f"{table.column(c, name)} row {r} holds {value!r}, {what} ({len(rows)} such value(s) "
+        f"in {name}). Mitra computes in float32, where it would be read as 0. Rescale the "
+        "column (a log, or a change of unit), or replace it with NaN (a missing value, imputed)"
+    )
 
 
 def as_matrix(X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a float64 [rows, features] array (numpy, nested lists or a DataFrame)."""
-    if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
-        raise ValidationError(f"sparse input is not supported; pass {name}.toarray()")
-    if hasattr(X, "columns") and hasattr(X, "dtypes"):  # a pandas DataFrame
-        bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "biuf"]
-        if bad:
-            raise ValidationError(f"{name} must hold numbers only; non-numeric columns: {bad}")
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)  # pandas NA: imputed as NaN
-    try:
-        arr = np.asarray(X)
-        if arr.dtype.kind == "c":
-            raise ValidationError(f"Complex data not supported: {name} has dtype {arr.dtype}")
-        if arr.dtype.kind not in "biuf":
-            arr = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            raise
-        raise ValidationError(f"{name} must hold numbers only ({exc})") from None
-    if arr.ndim != 2:
-        hint = (". Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) "
-                "for a single row") if arr.ndim == 1 else ""
-        raise ValidationError(f"{name} must be 2-D [rows, features], got shape {arr.shape}{hint}")
-    for axis, what in ((0, "sample"), (1, "feature")):
-        if arr.shape[axis] == 0:
-            raise ValidationError(f"{name} has 0 {what}(s) (shape={arr.shape}) while a minimum "
-                                  "of 1 is required.")
-    return arr.astype(np.float64, copy=False)
+    """``X`` as a float64 [rows, features] array of numbers only (see :func:`read_table`)."""
+    table = read_table(X, name)
+    if table.text:
+        j = min(table.text)
+        raise ValidationError(f"{table.column(j, name)} holds text; {name} must hold numbers")
+    return table.values
 
 
 def targets(y: Any) -> np.ndarray:
@@ -92,3 +253,85 @@ def check_seed(seed: Any) -> float | int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
         raise ValidationError(f"seed must be a finite number, got {seed!r}")
     return int(seed) if isinstance(seed, numbers.Integral) else float(seed)
+
+
+def check_random_state(random_state: Any) -> None:
+    """``random_state`` as scikit-learn takes it: None, an int, or a numpy ``Generator`` /
+    ``RandomState``."""
+    if random_state is None or isinstance(random_state, (np.random.Generator,
+                                                         np.random.RandomState)):
+        return
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return
+    raise ValidationError(
+        "random_state must be None, an int, or a numpy Generator or RandomState, got "
+        f"{random_state!r}"
+    )
+
+
+def draw_seed(random_state: Any, seed: Any) -> float | int:
+    """The seed of one fit: ``seed`` when ``random_state`` is None, the int ``random_state``,
+    or a number in [0, 2^31 - 1) drawn from a ``Generator`` / ``RandomState`` (so that JS's
+    ``seed | 0`` reads it unchanged)."""
+    check_random_state(random_state)
+    if random_state is None:
+        return check_seed(seed)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    return int(random_state)
+
+
+def one_dimensional(y: Any) -> Any:
+    """``y`` unchanged, or its only column with a :class:`DataConversionWarning` when it is a
+    column vector (shape (n, 1), or a one-column DataFrame), as scikit-learn warns."""
+    shape = getattr(y, "shape", None)
+    if shape is None and isinstance(y, (list, tuple)) and y and all(
+        isinstance(r, (list, tuple, np.ndarray)) and len(r) == 1 for r in y
+    ):
+        shape = (len(y), 1)
+    if shape is None or len(shape) != 2 or shape[1] != 1:
+        return y
+    warn_conversion(
+        "A column-vector y was passed when a 1d array was expected. Please change the shape "
+        "of y to (n_samples, ), for example using ravel().",
+        stacklevel=4,
+    )
+    if hasattr(y, "iloc"):
+        return y.iloc[:, 0]
+    return np.asarray(y)[:, 0]
+
+
+def check_feature_names(fitted: np.ndarray | None, given: np.ndarray | None,
+                        estimator: str) -> None:
+    """scikit-learn's check of the column names at prediction against those of fit: an error
+    when both have names and they differ (unseen, missing or reordered names), a UserWarning
+    when only one side has names. Column counts are checked afterwards."""
+    if fitted is None and given is None:
+        return
+    if given is None:
+        warnings.warn(f"X does not have valid feature names, but {estimator} was fitted with "
+                      "feature names", UserWarning, stacklevel=4)
+        return
+    if fitted is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names",
+                      UserWarning, stacklevel=4)
+        return
+    if len(fitted) == len(given) and all(a == b for a, b in zip(fitted, given)):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unseen = sorted(set(given) - set(fitted))
+    missing = sorted(set(fitted) - set(given))
+
+    def listing(names: list[str]) -> str:
+        shown = "".join(f"- {n}\n" for n in names[:5])
+        return shown + ("- ...\n" if len(names) > 5 else "")
+
+    if unseen:
+        message += "Feature names unseen at fit time:\n" + listing(unseen)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listing(missing)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValidationError(message)

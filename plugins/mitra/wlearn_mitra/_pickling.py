@@ -25,6 +25,8 @@ import numpy as np
 from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
+from . import _categories
+
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1
 VERSION_KEY = "_mitra_pickle"
@@ -71,7 +73,7 @@ def state_of(obj: Any, params: list[str], transient: tuple[str, ...]) -> dict[st
 # --- checks of the learned attributes -----------------------------------------------------------
 
 def _array(value: Any, name: str, ndim: int, kinds: str) -> np.ndarray:
-    if type(value) is not np.ndarray:
+    if type(value) not in (np.ndarray, np.memmap):  # joblib may load arrays as memmaps
         raise ValidationError(f"{name} must be a numpy array, got {type(value).__name__}")
     if value.ndim != ndim or value.dtype.kind not in kinds:
         raise ValidationError(
@@ -131,6 +133,23 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         names = _array(names, "feature_names_in_", 1, "UO")
         if len(names) != n_features or not all(isinstance(n, str) for n in names):
             raise ValidationError(f"feature_names_in_ must hold {n_features} strings")
+    seed = state.get("seed_", 0)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
+        raise ValidationError(f"seed_ must be a finite number, got {seed!r}")
+    categories = state.get("categories_", {})
+    if not isinstance(categories, dict):
+        raise ValidationError("categories_ must be a dict of column index -> categories")
+    for index, values in categories.items():
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_features:
+            raise ValidationError(f"categories_ has a key {index!r} that is no column number")
+        values = _array(values, f"categories_[{index}]", 1, "O")
+        if len(values) > rows or not all(map(_label, values)):
+            raise ValidationError(f"categories_[{index}] must hold at most {rows} numbers, "
+                                  "booleans or strings")
+    try:
+        _categories.check_codes(support_x, categories)
+    except WlearnError as exc:
+        raise ValidationError(str(exc).replace("support_x_encoded", "support_x_")) from None
 
 
 def _check_json_dict(value: Any, name: str) -> None:

@@ -11,16 +11,19 @@ import copy
 import inspect
 import numbers
 import os
+import types
 from typing import Any, Callable
 
 import numpy as np
 
-from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
+from wlearn.errors import BundleError, DisposedError, ValidationError
 from wlrn.rng import to_int32
 
-from . import _artifacts, _labels, _pickling
+from . import _artifacts, _categories, _labels, _pickling
+from ._errors import not_fitted
 from ._inputs import (
-    as_matrix, check_int, check_rows, check_seed, detect_task, require_y, targets,
+    Table, check_feature_names, check_int, check_random_state, check_rows, check_seed,
+    detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
 )
 from ._precision import PRECISIONS
 from ._sources import Handle, open_engine, release
@@ -178,10 +181,12 @@ class _Params:
             raise AttributeError(name)
         if self.__dict__.get("_disposed"):
             raise DisposedError(f"{type(self).__name__} has been disposed")
-        if name.endswith("_") and not name.startswith("_"):
-            raise NotFittedError(
+        if name.endswith("_") and not name.startswith("_") and not self.is_fitted:
+            raise not_fitted(
                 f"{type(self).__name__} is not fitted: {name} is set by fit() or load()"
             )
+        # A fitted model lacks this attribute for good (feature_names_in_ after a fit on an
+        # array, a typo): "not fitted" would send the caller the wrong way.
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
@@ -209,6 +214,7 @@ class _MitraEstimator(_Params):
     _extra_params: dict[str, Any] = {}
     _extra_meta: dict[str, Any] = {}
     _learned = ("classes_", "n_features_in_", "support_x_", "support_y_", "support_indices_",
+                "feature_names_in_", "categories_", "seed_",
                 "onnx_sha256_", "_support_index")
 
     # -- construction -------------------------------------------------------------------------
@@ -269,23 +275,44 @@ class _MitraEstimator(_Params):
 
     def _checked_params(self) -> tuple[int, float | int]:
         max_support = check_int(self.max_support, "max_support", 1)
-        seed = check_seed(self.seed)
+        check_seed(self.seed)
+        check_random_state(self.random_state)
         check_int(self.n_estimators, "n_estimators", 1)
-        return max_support, seed
+        return max_support, draw_seed(self.random_state, self.seed)
 
     def fit(self, X: Any, y: Any):
-        """Pick the support set from ``X``, ``y``. Returns self."""
+        """Pick the support set from ``X``, ``y``. Returns self.
+
+        ``X``: [rows, features] numbers (numpy, lists or a pandas DataFrame); DataFrame
+        columns of dtype category, string or object (text) are category columns, coded from
+        the support rows (see ``categories_``). ``y``: [rows] labels or targets. Raises
+        ValidationError for bad input, InputTypeError (a TypeError) for objects that are
+        neither numbers nor strings, and for infinite values or values beyond float32's range
+        (+-3.4e38), which the model would read as 0 (spec/mitra.md).
+        """
         self._check_alive()
         max_support, seed = self._checked_params()
-        X = as_matrix(X)
+        table = read_table(X)
         require_y(y, type(self).__name__)
-        y, classes = self._fit_targets(X, y)
+        y = one_dimensional(y)
+        y, classes = self._fit_targets(table.values, y)
         handle = self._open()
         # A classifier's support set is stratified by class index.
-        rows = select_support(len(X), max_support, seed, None if classes is None else y)
+        rows = select_support(len(table.values), max_support, seed,
+                              None if classes is None else y)
+        support_x = table.values[rows]
+        categories = {}
+        for j, raw in table.text.items():
+            where = table.column(j)
+            categories[j] = _categories.learn(raw[rows], where, table.declared.get(j))
+            support_x[:, j] = _categories.encode(raw[rows], categories[j], where)
         self._extra_params, self._extra_meta = {}, {}
-        self._store(X[rows].astype(np.float32), y[rows], handle.engine.onnx_sha256, classes)
+        self._store(support_x.astype(np.float32), y[rows], handle.engine.onnx_sha256, classes)
         self.support_indices_ = rows
+        self.seed_ = seed
+        self.categories_ = categories
+        if table.names is not None:
+            self.feature_names_in_ = table.names
         return self
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -311,17 +338,43 @@ class _MitraEstimator(_Params):
     def _check_fitted(self) -> None:
         self._check_alive()
         if "n_features_in_" not in self.__dict__:
-            raise NotFittedError(f"{type(self).__name__} is not fitted. Call fit() first.")
+            raise not_fitted(f"{type(self).__name__} is not fitted. Call fit() first.")
 
     def _query(self, X: Any) -> np.ndarray:
+        """Query rows as the model's float64 [rows, n_features_in_]: names checked against
+        ``feature_names_in_`` (as scikit-learn), category columns coded as at fit."""
         self._check_fitted()
-        Xq = as_matrix(X)
+        table = read_table(X)
+        check_feature_names(self.__dict__.get("feature_names_in_"), table.names,
+                            type(self).__name__)
+        Xq = table.values
         if Xq.shape[1] != self.n_features_in_:
             raise ValidationError(
                 f"X has {Xq.shape[1]} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input"
             )
+        categories = self.__dict__.get("categories_", {})
+        for j in sorted(set(table.text) - set(categories)):
+            raise ValidationError(f"{table.column(j)} holds text, but it held numbers at fit")
+        for j, known in categories.items():
+            raw = table.text.get(j)
+            if raw is None:  # numbers given: matched against numeric categories by value
+                raw = np.empty(len(Xq), dtype=object)
+                raw[:] = [None if np.isnan(v) else v for v in Xq[:, j].tolist()]
+            Xq[:, j] = _categories.encode(raw, known, table.column(j))
         return Xq
+
+    def _seed(self) -> float | int:
+        """The seed of predictions and bundles: the ``random_state`` int, the ``seed``
+        parameter when ``random_state`` is None, or the seed drawn at fit from a
+        ``Generator`` / ``RandomState`` (``seed_``)."""
+        rs = self.random_state
+        check_random_state(rs)
+        if rs is None:
+            return check_seed(self.seed)
+        if isinstance(rs, (np.random.Generator, np.random.RandomState)):
+            return self.seed_
+        return int(rs)
 
     def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None) -> np.ndarray:
         n_estimators = check_int(self.n_estimators, "n_estimators", 1)
@@ -332,7 +385,7 @@ class _MitraEstimator(_Params):
             n_classes=n_classes,
             n_estimators=n_estimators,
             # The seed as wlearn's LCG reads it (JS ``seed | 0``), made non-negative.
-            seed=to_int32(check_seed(self.seed)) & 0xFFFFFFFF,
+            seed=to_int32(self._seed()) & 0xFFFFFFFF,
             progress=self.progress,
             max_memory_mb=self.max_memory_mb,
         )
@@ -342,7 +395,7 @@ class _MitraEstimator(_Params):
     def _manifest_params(self) -> dict[str, Any]:
         params = dict(self._extra_params)
         params["maxSupport"] = _json_number(self.max_support)
-        params["seed"] = _json_number(self.seed)
+        params["seed"] = _json_number(self._seed())
         # Python-only settings are written only when not the default, so default bundles
         # stay byte-identical to @wlearn/mitra's (which keeps unknown params and ignores them),
         # and when a loaded bundle had them (a JS caller may write nEstimators: 1).
@@ -362,6 +415,8 @@ class _MitraEstimator(_Params):
             classes=self.classes_ if is_clf else None,
             onnx_sha256=self.onnx_sha256_,
             extra_meta=self._extra_meta,
+            feature_names=self.__dict__.get("feature_names_in_"),
+            categories=self.__dict__.get("categories_", {}),
         )
         return _artifacts.encode(state)
 
@@ -406,6 +461,10 @@ class _MitraEstimator(_Params):
                 )
         sha = engine.onnx_sha256 or state.onnx_sha256
         model._store(state.support_x, state.support_y, sha, state.classes)
+        model.seed_ = model.seed
+        model.categories_ = state.categories
+        if state.feature_names is not None:
+            model.feature_names_in_ = np.asarray(state.feature_names, dtype=object)
         return model
 
     def dispose(self) -> None:
@@ -430,7 +489,7 @@ class _MitraEstimator(_Params):
             self, state,
             params=self._param_names(),
             defaults=self._param_defaults(),
-            learned=self._learned + ("support_indices_", "feature_names_in_"),
+            learned=self._learned,
             check_learned=_pickling.learned_checker(self._task == "classification"),
         )
 
@@ -446,7 +505,14 @@ class MitraClassifier(_MitraEstimator):
     max_support:
         At most this many training rows are kept, stratified by class (as @wlearn/mitra).
     seed:
-        Seed of the support selection (wlearn's LCG) and of ensemble members.
+        Seed of the support selection (wlearn's LCG) and of ensemble members, used when
+        ``random_state`` is None; @wlearn/mitra's name, and what bundles store.
+    random_state:
+        scikit-learn's name for the seed: None (default: ``seed`` is used, so default bundles
+        stay byte-identical to @wlearn/mitra's), an int (the seed, stored in bundles as
+        ``seed``), or a numpy ``Generator`` / ``RandomState``, from which each fit draws a seed
+        in [0, 2^31 - 1) (``seed_``, stored in bundles as ``seed``). A loaded model has
+        ``random_state=None`` and the bundle's ``seed``.
     n_estimators:
         Ensemble members averaged at prediction (1: one plain pass).
     max_memory_mb:
@@ -463,7 +529,18 @@ class MitraClassifier(_MitraEstimator):
 
     Labels may be integers, booleans, integral or other floats, or strings; at most 10
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
-    ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``.
+    ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``, and
+    those of every Mitra estimator:
+
+    - ``feature_names_in_`` (object array of str): the column names when fitted on a
+      DataFrame whose names are all strings (absent otherwise, as in scikit-learn);
+      predicting on other names or another order raises ValidationError; names on one side
+      only warn.
+    - ``categories_`` (dict: column index -> object array): the categories of each category
+      or text column, learned from the support rows; the model sees a category's position
+      in its array, and NaN (imputed as a missing value) for missing values and categories
+      the support set lacked.
+    - ``seed_``: the seed used (see ``random_state``).
     """
 
     _task = "classification"
@@ -474,6 +551,7 @@ class MitraClassifier(_MitraEstimator):
         onnx: Any = None,
         max_support: int = 512,
         seed: int = 42,
+        random_state: Any = None,
         n_estimators: int = 1,
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
@@ -482,6 +560,7 @@ class MitraClassifier(_MitraEstimator):
         self.onnx = onnx
         self.max_support = max_support
         self.seed = seed
+        self.random_state = random_state
         self.n_estimators = n_estimators
         self.max_memory_mb = max_memory_mb
         self.progress = progress
@@ -530,7 +609,14 @@ class MitraRegressor(_MitraEstimator):
     max_support:
         At most this many training rows are kept, picked at random (as @wlearn/mitra).
     seed:
-        Seed of the support selection (wlearn's LCG) and of ensemble members.
+        Seed of the support selection (wlearn's LCG) and of ensemble members, used when
+        ``random_state`` is None; @wlearn/mitra's name, and what bundles store.
+    random_state:
+        scikit-learn's name for the seed: None (default: ``seed`` is used, so default bundles
+        stay byte-identical to @wlearn/mitra's), an int (the seed, stored in bundles as
+        ``seed``), or a numpy ``Generator`` / ``RandomState``, from which each fit draws a seed
+        in [0, 2^31 - 1) (``seed_``, stored in bundles as ``seed``). A loaded model has
+        ``random_state=None`` and the bundle's ``seed``.
     n_estimators:
         Ensemble members averaged at prediction (1: one plain pass).
     target_scaling:
@@ -551,7 +637,8 @@ class MitraRegressor(_MitraEstimator):
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
     (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),
-    ``support_indices_`` (rows of X kept), ``onnx_sha256_``.
+    ``support_indices_`` (rows of X kept), ``onnx_sha256_``, ``feature_names_in_``,
+    ``categories_`` and ``seed_`` (see MitraClassifier).
     """
 
     _task = "regression"
@@ -562,6 +649,7 @@ class MitraRegressor(_MitraEstimator):
         onnx: Any = None,
         max_support: int = 512,
         seed: int = 42,
+        random_state: Any = None,
         n_estimators: int = 1,
         target_scaling: str = "minmax",
         max_memory_mb: float | None = None,
@@ -571,6 +659,7 @@ class MitraRegressor(_MitraEstimator):
         self.onnx = onnx
         self.max_support = max_support
         self.seed = seed
+        self.random_state = random_state
         self.n_estimators = n_estimators
         self.target_scaling = target_scaling
         self.max_memory_mb = max_memory_mb
@@ -651,14 +740,36 @@ class MitraRegressor(_MitraEstimator):
 _CLASSES = {"classification": MitraClassifier, "regression": MitraRegressor}
 
 
+class _classification_only:
+    """A method that exists only while the model is (or will be) a classifier, as scikit-learn's
+    ``available_if``: ``hasattr`` and scikit-learn's checks then see a regressor's API."""
+
+    def __init__(self, method: Callable) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self.method
+        if obj._estimator_kind == "regressor":
+            raise AttributeError("predict_proba")  # __getattr__ words the message
+        return types.MethodType(self.method, obj)
+
+
 class MitraModel(_Params):
     """Mitra for either task: ``task`` given, or detected from ``y`` at fit (see
     :func:`detect_task`). Delegates to a MitraClassifier or MitraRegressor.
 
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
-    environment variables); the other parameters (``max_support``, ``seed``, ``n_estimators``,
-    ``target_scaling``, ``max_memory_mb``, ``progress``, ``precision``) are those of the two
-    estimators.
+    environment variables); the other parameters (``max_support``, ``seed``,
+    ``random_state``, ``n_estimators``, ``target_scaling``, ``max_memory_mb``, ``progress``,
+    ``precision``) are those of the two estimators.
+
+    With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
+    ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
+    MitraClassifier) and use plain K-fold for continuous targets (as for MitraRegressor);
+    each fold's model then detects its task, and scores with accuracy or R^2 accordingly.
+    Give ``task`` when the detection might differ between folds.
     """
 
     _inner: _MitraEstimator | None = None
@@ -670,6 +781,7 @@ class MitraModel(_Params):
         regressor_onnx: Any = None,
         max_support: int = 512,
         seed: int = 42,
+        random_state: Any = None,
         n_estimators: int = 1,
         target_scaling: str = "minmax",
         max_memory_mb: float | None = None,
@@ -681,6 +793,7 @@ class MitraModel(_Params):
         self.regressor_onnx = regressor_onnx
         self.max_support = max_support
         self.seed = seed
+        self.random_state = random_state
         self.n_estimators = n_estimators
         self.target_scaling = target_scaling
         self.max_memory_mb = max_memory_mb
@@ -710,6 +823,12 @@ class MitraModel(_Params):
     @property
     def _estimator_kind(self) -> str | None:  # type: ignore[override]
         task = self.__dict__.get("task_") or self.task
+        if task is None:
+            # scikit-learn asks before fit (cross_val_score and GridSearchCV pick their folds
+            # by it). "classifier" gives class targets stratified folds, while check_cv still
+            # uses plain KFold for continuous targets, as for a regressor; once fitted, the
+            # model reports the task it detected.
+            return "classifier"
         return {"classification": "classifier", "regression": "regressor"}.get(task)
 
     def _inner_params(self, task: str) -> dict[str, Any]:
@@ -722,7 +841,7 @@ class MitraModel(_Params):
     def _fitted(self) -> _MitraEstimator:
         self._check_alive()
         if self._inner is None:
-            raise NotFittedError("MitraModel is not fitted. Call fit() first.")
+            raise not_fitted("MitraModel is not fitted. Call fit() first.")
         # Parameters set after fit apply to predictions, as for the two estimators.
         self._inner.set_params(**self._inner_params(self.task_))
         return self._inner
@@ -748,11 +867,14 @@ class MitraModel(_Params):
         """
         return self._fitted().predict(X)
 
+    @_classification_only
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, float64 [rows, len(classes_)], each row summing to 1.
 
-        Raises ValidationError for a regression model (it has no classes) and for bad input,
-        NotFittedError before fit() or load().
+        Only a classification model has this method: ``hasattr(model, "predict_proba")`` is
+        False once ``task`` is "regression" or a regression was fitted, as for
+        MitraRegressor. Raises ValidationError for bad input, NotFittedError before fit() or
+        load().
         """
         inner = self._fitted()
         if not isinstance(inner, MitraClassifier):
@@ -839,4 +961,6 @@ class MitraModel(_Params):
         inner = self.__dict__.get("_inner")
         if inner is not None and name.endswith("_") and not name.startswith("_"):
             return getattr(inner, name)
+        if name == "predict_proba" and not self._disposed:
+            raise AttributeError("this MitraModel regresses: predict_proba is for classification")
         return super().__getattr__(name)

@@ -1,0 +1,227 @@
+"""Category and text columns: their categories, learned from the support set, the codes the
+model is fed, and the ``meta.categories`` bundle extension (``spec/mitra.md``).
+
+A categorical column's categories are its distinct non-missing values in the support rows: in
+the order a pandas ``category`` dtype declares them, otherwise sorted. The model sees each
+value's position in that list (0, 1, ...) as a number, as AutoGluon's Mitra sees label-encoded
+categories (``autogluon.tabular`` feeds category codes). Missing values and categories not
+seen in the support set are fed as NaN, which the engine imputes like any missing value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from wlearn.errors import BundleError, ValidationError
+
+from ._errors import InputTypeError
+
+#: Version of the ``meta.categories`` extension this module writes and reads.
+CATEGORIES_VERSION = 1
+KINDS = ("string", "integer", "float", "boolean")
+#: float32 holds every integer up to 2^24 exactly: codes beyond it would merge.
+MAX_CATEGORIES = 2**24
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, pandas ``NA`` and ``NaT``."""
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+def value_kind(value: Any, where: str) -> str:
+    """The kind of one non-missing value: one of :data:`KINDS`."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, numbers.Integral):
+        return "integer"
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            raise ValidationError(f"{where} holds the category {value!r}; categories of a "
+                                  "category or text column must be finite")
+        return "float"
+    raise InputTypeError(
+        f"{where} holds {value!r}: each argument must be a string or a real number (or "
+        f"missing), not {type(value).__name__!r}"
+    )
+
+
+def _scalar(value: Any, kind: str) -> Any:
+    if kind == "string":
+        return str(value)
+    if kind == "boolean":
+        return bool(value)
+    if kind == "integer":
+        return int(value)
+    return float(value)
+
+
+def _kind_of(values: list[Any], where: str) -> str | None:
+    kinds = {value_kind(v, where) for v in values}
+    if not kinds:
+        return None
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds == {"integer", "float"}:
+        return "float"
+    raise ValidationError(
+        f"{where} mixes {' and '.join(sorted(kinds))} values; a category or text column must "
+        "hold one kind of value"
+    )
+
+
+def learn(raw: np.ndarray, where: str, declared: list[Any] | None = None) -> np.ndarray:
+    """The categories (object array, in code order) of the support rows' values ``raw``.
+
+    ``declared``: a pandas ``category`` dtype's categories, whose order is kept.
+    """
+    present = [v for v in raw if not is_missing(v)]
+    kind = _kind_of(present, where)
+    if kind is None:
+        return np.array([], dtype=object)
+    distinct = {_scalar(v, kind) for v in present}
+    if declared is not None:
+        order = []
+        for c in declared:
+            c = _scalar(c, kind)
+            if c in distinct and c not in order:
+                order.append(c)
+    else:
+        order = sorted(distinct)
+    if len(order) > MAX_CATEGORIES:
+        raise ValidationError(f"{where} has {len(order)} categories; at most {MAX_CATEGORIES}")
+    out = np.empty(len(order), dtype=object)
+    out[:] = order
+    return out
+
+
+def kind_of_categories(categories: np.ndarray) -> str | None:
+    """The kind of learned categories (None when there are none)."""
+    return _kind_of(list(categories), "categories")
+
+
+def encode(raw: np.ndarray, categories: np.ndarray, where: str) -> np.ndarray:
+    """Codes (float64) of values ``raw``: the category's position, NaN for missing values and
+    for categories the support set did not have. A string where the categories are numbers, or
+    the reverse, is a :class:`ValidationError` (a column given in another form than at fit)."""
+    kind = kind_of_categories(categories)
+    lookup = {v: i for i, v in enumerate(categories)}
+    out = np.full(len(raw), np.nan)
+    for i, value in enumerate(raw):
+        if is_missing(value):
+            continue
+        got = value_kind(value, where)
+        if kind is not None and (got == "string") != (kind == "string"):
+            raise ValidationError(
+                f"{where} holds {value!r} ({got}), but its categories at fit were {kind} "
+                f"values ({list(categories[:3])}...)"
+            )
+        code = lookup.get(value.item() if isinstance(value, np.generic) else value)
+        if code is not None:
+            out[i] = code
+    return out
+
+
+# --- the bundle extension -----------------------------------------------------------------------
+
+def to_json(categories: dict[int, np.ndarray]) -> dict[str, Any]:
+    """The ``meta.categories`` object of a model's categorical columns."""
+    columns = []
+    for index in sorted(categories):
+        values = categories[index]
+        kind = kind_of_categories(values) or "string"
+        if kind == "integer":  # decimal text: exact beyond 2^53
+            out: list[Any] = [str(int(v)) for v in values]
+        else:
+            out = [_scalar(v, kind) for v in values]
+        columns.append({"index": int(index), "kind": kind, "values": out})
+    return {"version": CATEGORIES_VERSION, "columns": columns}
+
+
+def _values_from_json(kind: Any, values: Any, where: str) -> list[Any]:
+    if kind not in KINDS:
+        raise BundleError(f"{where}.kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(values, list):
+        raise BundleError(f"{where}.values must be a list")
+    if kind == "string":
+        ok = all(isinstance(v, str) for v in values)
+    elif kind == "boolean":
+        ok = all(isinstance(v, bool) for v in values)
+    elif kind == "float":
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    else:
+        ok = all(isinstance(v, str) and v.strip() == v and v for v in values)
+    if not ok:
+        raise BundleError(f"{where}.values do not all fit kind {kind!r}")
+    try:
+        out = [_scalar(int(v, 10) if kind == "integer" else v, kind) for v in values]
+    except ValueError:
+        raise BundleError(f"{where}.values do not all fit kind {kind!r}") from None
+    if kind == "float" and not all(math.isfinite(v) for v in out):
+        raise BundleError(f"{where}.values must be finite")
+    if len(set(out)) != len(out):
+        raise BundleError(f"{where}.values must be distinct")
+    return out
+
+
+def from_json(obj: Any, n_features: int, n_support: int) -> dict[int, np.ndarray]:
+    """Categories by column index from a ``meta.categories`` object; a :class:`BundleError`
+    if it is malformed. At most ``n_support`` categories per column (they come from the support
+    rows)."""
+    if not isinstance(obj, dict):
+        raise BundleError("meta.categories must be an object")
+    version = obj.get("version")
+    if version != CATEGORIES_VERSION:
+        raise BundleError(
+            f"meta.categories has version {version!r}; this wlearn-mitra reads version "
+            f"{CATEGORIES_VERSION} (a newer wlearn-mitra may read it)"
+        )
+    if set(obj) != {"version", "columns"}:
+        unknown = sorted(set(obj) - {"version", "columns"})
+        raise BundleError(f"meta.categories has unknown fields {unknown}")
+    columns = obj["columns"]
+    if not isinstance(columns, list) or not columns:
+        raise BundleError("meta.categories.columns must be a non-empty list")
+    out: dict[int, np.ndarray] = {}
+    for k, column in enumerate(columns):
+        where = f"meta.categories.columns[{k}]"
+        if not isinstance(column, dict) or set(column) != {"index", "kind", "values"}:
+            raise BundleError(f"{where} must be an object with index, kind and values")
+        index = column["index"]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_features:
+            raise BundleError(f"{where}.index must be a column number 0..{n_features - 1}, "
+                              f"got {index!r}")
+        if out and index <= max(out):
+            raise BundleError("meta.categories.columns must be in ascending index order, "
+                              "each column once")
+        values = column["values"]
+        if isinstance(values, list) and len(values) > n_support:
+            raise BundleError(f"{where} has {len(values)} categories, more than the "
+                              f"{n_support} support rows they come from")
+        array = np.empty(len(values) if isinstance(values, list) else 0, dtype=object)
+        array[:] = _values_from_json(column["kind"], values, where)
+        out[index] = array
+    return out
+
+
+def check_codes(support_x: np.ndarray, categories: dict[int, np.ndarray]) -> None:
+    """Every stored code of a categorical column is a category's position or NaN."""
+    for index, values in categories.items():
+        codes = support_x[:, index]
+        known = codes[~np.isnan(codes)]
+        if len(known) and (
+            (known != np.round(known)).any() or known.min() < 0 or known.max() >= len(values)
+        ):
+            raise BundleError(
+                f"support_x_encoded column {index} holds codes other than 0..{len(values) - 1} "
+                "and NaN"
+            )
