@@ -179,13 +179,15 @@ def check_float32(table: Table, name: str = "X") -> None:
     missing value and is imputed. The same rule holds at fit, at prediction and for the
     support rows of a loaded bundle (``spec/mitra.md``).
     """
-    with np.errstate(invalid="ignore"):
-        bad = np.abs(table.values) > FLOAT32_MAX
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Exactly the values the float32 cast turns infinite (it rounds up to FLOAT32_MAX
+        # plus half a unit in the last place).
+        bad = np.isinf(table.values.astype(np.float32))
     if not bad.any():
         return
     rows, cols = np.nonzero(bad)
     r, c = int(rows[0]), int(cols[0])
-    value = table.values[r, c]
+    value = float(table.values[r, c])
     what = "infinite" if np.isinf(value) else "beyond float32's range (+-3.4028235e38)"
     raise ValidationError(
         f"{table.column(c, name)} row {r} holds {value!r}, {what} ({len(rows)} such value(s) "

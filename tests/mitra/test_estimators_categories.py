@@ -1,0 +1,320 @@
+"""Category and text columns: coded from the support set, the same answers as the codes given
+by hand, kept in bundles (``meta.categories``, ``support_x_encoded``) that round-trip byte for
+byte, and refused loudly by the real @wlearn/mitra 0.1.0."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wlearn
+from wlearn.errors import BundleError, ValidationError
+from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
+
+pd = pytest.importorskip("pandas")
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+JS_REFERENCE = FIXTURES.parent / "js-reference"
+CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
+REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
+
+COLORS = ["red", "green", "blue", "teal"]
+SIZES = ["S", "M", "L"]
+
+
+def table(n: int = 60, seed: int = 0):
+    """Two numeric columns, a category column (declared order L < M < S... as given), an
+    object column of strings with a missing value, and a pandas string column."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "size": pd.Categorical(rng.choice(SIZES, n), categories=["L", "M", "S", "XL"]),
+        "color": pd.Series(rng.choice(COLORS[:3], n), dtype=object),
+        "z": rng.normal(size=n),
+        "city": pd.Series(rng.choice(["Oslo", "Lima", "Kyiv"], n), dtype="string"),
+    })
+    frame.loc[4, "color"] = None
+    frame.loc[7, "city"] = pd.NA
+    y_clf = (frame["x"] > 0).astype(int) + (frame["color"] == "red")
+    y_reg = frame["x"] * 2 + (frame["size"] == "L") - frame["z"]
+    return frame, y_clf.to_numpy(), y_reg.to_numpy()
+
+
+def by_hand(frame, support_rows, declared: dict | None = None):
+    """The coding the spec describes, computed independently: each text column's categories
+    are the distinct values of the support rows (a category dtype's declared order, else
+    sorted); a value's code is its position; missing and unseen values are NaN."""
+    declared = declared or {}
+    out = np.empty(frame.shape)
+    cats = {}
+    for j, name in enumerate(frame.columns):
+        col = frame[name]
+        if col.dtype.kind == "f":
+            out[:, j] = col.to_numpy()
+            continue
+        seen = {v for v in col.iloc[support_rows] if isinstance(v, str)}
+        order = [c for c in declared[name] if c in seen] if name in declared else sorted(seen)
+        cats[j] = order
+        out[:, j] = [order.index(v) if isinstance(v, str) and v in order else np.nan for v in col]
+    return out, cats
+
+
+MODELS = [
+    ("classifier", lambda **k: MitraClassifier(onnx=CLF_ONNX, **k), 1),
+    ("regressor", lambda **k: MitraRegressor(onnx=REG_ONNX, **k), 2),
+    ("model", lambda **k: MitraModel(classifier_onnx=CLF_ONNX, regressor_onnx=REG_ONNX, **k), 1),
+]
+
+
+@pytest.mark.parametrize("name, new, target", MODELS)
+def test_categories_are_coded_from_the_support_set(name, new, target):
+    frame, *ys = table()
+    y = ys[target - 1]
+    model = new(max_support=30).fit(frame, y)
+    rows = model.support_indices_
+    coded, cats = by_hand(frame, rows, {"size": ["L", "M", "S", "XL"]})
+    assert {j: list(v) for j, v in model.categories_.items()} == cats
+    assert cats[1] == ["L", "M", "S"]  # declared order, XL (absent) left out
+    np.testing.assert_array_equal(model.support_x_, coded[rows].astype(np.float32))
+    # Same answers as the codes given by hand to a numeric model.
+    numeric = new(max_support=30).fit(coded, y)
+    np.testing.assert_array_equal(numeric.support_indices_, rows)
+    out = model.predict_proba if hasattr(model, "classes_") else model.predict
+    ref = numeric.predict_proba if hasattr(model, "classes_") else numeric.predict
+    np.testing.assert_array_equal(out(frame), ref(coded))
+
+
+def test_unseen_and_missing_categories_are_fed_as_missing_values():
+    frame, y, _ = table()
+    model = MitraClassifier(onnx=CLF_ONNX).fit(frame, y)
+    query = frame.iloc[:3].copy()
+    query["color"] = pd.Series(["purple", None, "red"], dtype=object, index=query.index)
+    query["size"] = pd.Categorical(["XL", "L", None], categories=["L", "M", "S", "XL"])
+    expected = query.copy()
+    blank = pd.Series([None, None, "red"], dtype=object, index=query.index)
+    expected["color"] = blank
+    expected["size"] = pd.Categorical([None, "L", None], categories=["L", "M", "S", "XL"])
+    np.testing.assert_array_equal(model.predict_proba(query), model.predict_proba(expected))
+    fed = model._query(query)  # the rows as the engine receives them
+    assert np.isnan(fed[[0, 2], 1]).all() and fed[1, 1] == 0  # XL unseen, None; L first
+    assert np.isnan(fed[[0, 1], 2]).all() and fed[2, 2] == 2  # purple, None; blue, green, red
+    # An object array of the same values is read the same way (names aside).
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        by_array = model.predict_proba(query.to_numpy(dtype=object))
+    np.testing.assert_array_equal(by_array, model.predict_proba(query))
+
+
+def test_text_columns_given_otherwise_than_at_fit_are_refused():
+    frame, y, _ = table()
+    model = MitraClassifier(onnx=CLF_ONNX).fit(frame, y)
+    wrong = frame.assign(color=np.arange(len(frame), dtype=float))
+    with pytest.raises(ValidationError, match="X column 'color' holds 0.0 .*were string values"):
+        model.predict(wrong)
+    numeric = MitraClassifier(onnx=CLF_ONNX).fit(frame[["x", "z"]], y)
+    with pytest.raises(ValidationError, match="X column 'x' holds text, but it held numbers"):
+        numeric.predict(frame[["x", "z"]].assign(x="a"))
+    with pytest.raises(ValidationError, match="mixes integer and string values"):
+        MitraClassifier(onnx=CLF_ONNX).fit(frame.assign(color=[1, "a"] * 30), y)
+    with pytest.raises(TypeError, match="must be a string or a real number.*not 'dict'"):
+        MitraClassifier(onnx=CLF_ONNX).fit(frame.assign(color=[{"a": 1}] * 60), y)
+    with pytest.raises(TypeError, match="dtype datetime64"):
+        MitraClassifier(onnx=CLF_ONNX).fit(
+            frame.assign(when=pd.Timestamp("2020-01-01")), y)
+
+
+def test_numeric_categories_and_numbers_as_strings():
+    frame, y, _ = table()
+    ints = frame.assign(size=pd.Categorical(frame["size"].map({"S": 30, "M": 20, "L": 10})))
+    model = MitraClassifier(onnx=CLF_ONNX).fit(ints, y)
+    assert list(model.categories_[1]) == [10, 20, 30]
+    # Numbers are looked up by value when the categories are numbers.
+    plain = ints.assign(size=ints["size"].astype(float))
+    np.testing.assert_array_equal(model.predict_proba(plain), model.predict_proba(ints))
+    # Object columns holding only numbers are numbers, as scikit-learn converts them.
+    as_objects = frame[["x", "z"]].astype(object)
+    numeric = MitraClassifier(onnx=CLF_ONNX).fit(as_objects, y)
+    assert numeric.categories_ == {}
+    np.testing.assert_array_equal(numeric.support_x_, frame[["x", "z"]].to_numpy(np.float32))
+
+
+# -- bundles ------------------------------------------------------------------------------------
+
+def parts(bundle: bytes) -> tuple[dict, dict]:
+    manifest, toc, blobs = wlearn.decode_bundle(bundle)
+    return manifest, {e["id"]: bytes(blobs[e["id"]]) for e in toc}
+
+
+@pytest.mark.parametrize("name, new, target", MODELS)
+def test_the_bundle_stores_exactly_the_categories_and_round_trips(name, new, target):
+    frame, *ys = table()
+    model = new(max_support=30).fit(frame, ys[target - 1])
+    bundle = model.save()
+    _, arts = parts(bundle)
+    assert "support_x" not in arts
+    np.testing.assert_array_equal(
+        np.frombuffer(arts["support_x_encoded"], "<f4").reshape(model.support_x_.shape),
+        model.support_x_,
+    )
+    meta = json.loads(arts["meta"])
+    assert meta["categories"] == {
+        "version": 1,
+        "columns": [
+            {"index": 1, "kind": "string", "values": list(model.categories_[1])},
+            {"index": 2, "kind": "string", "values": list(model.categories_[2])},
+            {"index": 4, "kind": "string", "values": list(model.categories_[4])},
+        ],
+    }
+    assert meta["featureNames"] == ["x", "size", "color", "z", "city"]
+    cls = type(model)
+    onnx = CLF_ONNX if target == 1 else REG_ONNX
+    loaded = cls.load(bundle, onnx)
+    assert loaded.save() == bundle  # byte for byte
+    unpickled = pickle.loads(pickle.dumps(model))
+    for twin in (loaded, unpickled):
+        np.testing.assert_array_equal(twin.predict(frame), model.predict(frame))
+        assert {j: list(v) for j, v in twin.categories_.items()} == \
+            {j: list(v) for j, v in model.categories_.items()}
+
+
+def test_categories_of_every_kind_and_the_labels_extension_round_trip_byte_for_byte():
+    frame, y, _ = table()
+    frame = frame.assign(
+        flag=pd.Categorical([True, False] * 30),
+        big=pd.Categorical([2**60, -3] * 30),
+        ratio=pd.Categorical([0.5, 1e-7] * 30),
+    )
+    labels = np.array(["no", "yes", "maybe"])[y]  # the labels extension as well
+    model = MitraClassifier(onnx=CLF_ONNX).fit(frame, labels)
+    bundle = model.save()
+    meta = json.loads(parts(bundle)[1]["meta"])
+    kinds = {c["index"]: (c["kind"], c["values"]) for c in meta["categories"]["columns"]}
+    assert kinds[5] == ("boolean", [False, True])
+    assert kinds[6] == ("integer", ["-3", str(2**60)])
+    assert kinds[7] == ("float", [1e-7, 0.5])
+    assert "labels" in meta and "support_y_index" in parts(bundle)[1]
+    loaded = MitraClassifier.load(bundle, CLF_ONNX)
+    assert loaded.save() == bundle
+    assert loaded.categories_[6].tolist() == [-3, 2**60]
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+def rebuild(bundle: bytes, meta: dict | None = None, **artifacts) -> bytes:
+    manifest, arts = parts(bundle)
+    if meta is not None:
+        arts["meta"] = wlearn.encode_json(meta)
+    arts.update(artifacts)
+    manifest = {k: v for k, v in manifest.items() if k != "bundleVersion"}
+    return wlearn.encode_bundle(
+        manifest, [{"id": k, "data": v} for k, v in arts.items() if v is not None])
+
+
+def test_malformed_category_extensions_are_refused():
+    frame, y, _ = table()
+    bundle = MitraClassifier(onnx=CLF_ONNX).fit(frame, y).save()
+    _, arts = parts(bundle)
+    meta = json.loads(arts["meta"])
+    cats = meta["categories"]
+
+    def refused(match, new_meta=None, **artifacts):
+        with pytest.raises(BundleError, match=match):
+            MitraClassifier.load(rebuild(bundle, new_meta, **artifacts), CLF_ONNX)
+
+    refused("meta.categories has version 2; this wlearn-mitra reads version 1",
+            {**meta, "categories": {**cats, "version": 2}})
+    column = cats["columns"][0]
+    for bad, match in [
+        ({**column, "index": 9}, "index must be a column number 0..4"),
+        ({**column, "kind": "date"}, "kind must be one of"),
+        ({**column, "values": ["a", "a"]}, "values must be distinct"),
+        ({**column, "values": [1, 2]}, "do not all fit kind 'string'"),
+        ({**column, "values": [str(i) for i in range(61)]}, "more than the 60"),
+    ]:
+        refused(match, {**meta, "categories": {**cats, "columns": [bad] + cats["columns"][1:]}})
+    codes = np.frombuffer(arts["support_x_encoded"], "<f4").reshape(60, 5).copy()
+    codes[0, 1] = 7  # column 1 has 3 categories
+    refused("support_x_encoded column 1 holds codes other than 0..2",
+            support_x_encoded=codes.tobytes())
+    refused("has a 'support_x' artifact; with meta.categories it must have 'support_x_encoded'",
+            support_x=arts["support_x_encoded"])
+    no_categories = {k: v for k, v in meta.items() if k != "categories"}
+    refused("a 'support_x_encoded' artifact; without meta.categories it must have 'support_x'",
+            no_categories)
+
+
+# -- the real @wlearn/mitra 0.1.0 ---------------------------------------------------------------
+
+LOAD_JS = """
+const fs = require('fs')
+const { MitraClassifier, MitraRegressor } = require('@wlearn/mitra')
+// A session-like object: loading opens no ONNX Runtime and runs nothing.
+const session = { run: async () => { throw new Error('the model was run') } }
+async function main() {
+  const out = []
+  for (const [kind, path] of JSON.parse(process.argv[2])) {
+    const cls = kind === 'classifier' ? MitraClassifier : MitraRegressor
+    try {
+      const model = await cls.load(new Uint8Array(fs.readFileSync(path)), session, { ort: {} })
+      out.push({ loaded: true, nFeatures: model.nrFeature })
+    } catch (e) {
+      out.push({ loaded: false, error: `${e.constructor.name}: ${e.message}` })
+    }
+  }
+  console.log(JSON.stringify(out))
+}
+main()
+"""
+
+
+@pytest.fixture(scope="module")
+def js_load(tmp_path_factory):
+    """Load bundles with the real @wlearn/mitra 0.1.0 (unpacked from the reference tarballs;
+    no ONNX Runtime is needed to load)."""
+    node = shutil.which("node")
+    if node is None or not (JS_REFERENCE / "wlearn-mitra-0.1.0.tgz").exists():
+        pytest.skip("node or the JS reference packages are not available")
+    root = tmp_path_factory.mktemp("jsref")
+    for name in ("core", "types", "mitra"):
+        target = root / "node_modules" / "@wlearn" / name
+        target.mkdir(parents=True)
+        with tarfile.open(JS_REFERENCE / f"wlearn-{name}-0.1.0.tgz") as tar:
+            for member in tar.getmembers():
+                member.name = member.name.split("/", 1)[1] if "/" in member.name else ""
+            tar.extractall(target, members=[m for m in tar.getmembers() if m.name],
+                           filter="data")
+    (root / "load.js").write_text(LOAD_JS)
+
+    def load(bundles: list[tuple[str, bytes]]) -> list[dict]:
+        paths = []
+        for i, (kind, data) in enumerate(bundles):
+            path = root / f"b{i}.wlrn"
+            path.write_bytes(data)
+            paths.append([kind, str(path)])
+        done = subprocess.run([node, "load.js", json.dumps(paths)], cwd=root, check=True,
+                              capture_output=True, text=True, timeout=60)
+        return json.loads(done.stdout)
+
+    return load
+
+
+def test_javascript_refuses_category_bundles_loudly_and_ignores_feature_names(js_load):
+    frame, y_clf, y_reg = table()
+    numeric = frame[["x", "z"]]
+    bundles = [
+        ("classifier", MitraClassifier(onnx=CLF_ONNX).fit(frame, y_clf).save()),
+        ("regressor", MitraRegressor(onnx=REG_ONNX).fit(frame, y_reg).save()),
+        ("classifier", MitraClassifier(onnx=CLF_ONNX).fit(numeric, y_clf).save()),
+        ("regressor", MitraRegressor(onnx=REG_ONNX).fit(numeric, y_reg).save()),
+    ]
+    results = js_load(bundles)
+    for result in results[:2]:
+        assert not result["loaded"]
+        assert result["error"].startswith("TypeError")
+    # Feature names are an unknown meta field to JS, which keeps the stored column order.
+    assert results[2:] == [{"loaded": True, "nFeatures": 2}] * 2
