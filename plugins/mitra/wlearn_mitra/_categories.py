@@ -11,13 +11,13 @@ seen in the support set are fed as NaN, which the engine imputes like any missin
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from wlearn.errors import BundleError, ValidationError
 
+from . import _labels
 from ._errors import InputTypeError
 
 #: Version of the ``meta.categories`` extension this module writes and reads.
@@ -38,17 +38,12 @@ def is_missing(value: Any) -> bool:
 
 def value_kind(value: Any, where: str) -> str:
     """The kind of one non-missing value: one of :data:`KINDS`."""
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (bool, np.bool_)):
-        return "boolean"
-    if isinstance(value, numbers.Integral):
-        return "integer"
-    if isinstance(value, numbers.Real):
-        if not math.isfinite(value):
-            raise ValidationError(f"{where} holds the category {value!r}; categories of a "
-                                  "category or text column must be finite")
-        return "float"
+    kind = _labels.kind_of(value)
+    if kind == "float" and not math.isfinite(value):
+        raise ValidationError(f"{where} holds the category {value!r}; categories of a "
+                              "category or text column must be finite")
+    if kind is not None:
+        return kind
     raise InputTypeError(
         f"{where} holds {value!r}: each argument must be a string or a real number (or "
         f"missing), not {type(value).__name__!r}"

@@ -15,10 +15,6 @@ from . import _categories, _labels
 from ._errors import InputTypeError, warn_conversion
 
 
-#: The largest float32; the model computes in float32.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 @dataclass
 class Table:
     """``X`` as read: numbers, column names, and the raw values of category/text columns."""
@@ -30,7 +26,8 @@ class Table:
 
     def column(self, j: int, name: str = "X") -> str:
         """How messages name column ``j``."""
-        return f"{name} column {self.names[j]!r}" if self.names is not None else f"{name} column {j}"
+        label = repr(self.names[j]) if self.names is not None else str(j)
+        return f"{name} column {label}"
 
 
 def feature_names(X: Any) -> np.ndarray | None:
@@ -106,7 +103,7 @@ def _frame_columns(X: Any, table: Table) -> None:
             )
 
 
-def _array_columns(arr: np.ndarray, table: Table, name: str) -> None:
+def _array_columns(arr: np.ndarray, table: Table) -> None:
     """Columns of an object or string array that is not all numbers."""
     for j in range(arr.shape[1]):
         values, raw = _object_column(arr[:, j].astype(object))
@@ -152,10 +149,10 @@ def read_table(X: Any, name: str = "X") -> Table:
             try:
                 table.values = arr.astype(np.float64)
             except TypeError as exc:
-                _array_columns(arr, table, name)  # names the offending object
+                _array_columns(arr, table)  # names the offending object
                 raise InputTypeError(f"{name} must hold numbers or strings ({exc})") from None
             except ValueError:
-                _array_columns(arr, table, name)
+                _array_columns(arr, table)
     check_float32(table, name)
     return table
 
@@ -180,7 +177,7 @@ def check_float32(table: Table, name: str = "X") -> None:
     support rows of a loaded bundle (``spec/mitra.md``).
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        # Exactly the values the float32 cast turns infinite (it rounds up to FLOAT32_MAX
+        # Exactly the values the float32 cast turns infinite (from float32's largest value
         # plus half a unit in the last place).
         bad = np.isinf(table.values.astype(np.float32))
     if not bad.any():
@@ -194,15 +191,6 @@ def check_float32(table: Table, name: str = "X") -> None:
         f"in {name}). Mitra computes in float32, where it would be read as 0. Rescale the "
         "column (a log, or a change of unit), or replace it with NaN (a missing value, imputed)"
     )
-
-
-def as_matrix(X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a float64 [rows, features] array of numbers only (see :func:`read_table`)."""
-    table = read_table(X, name)
-    if table.text:
-        j = min(table.text)
-        raise ValidationError(f"{table.column(j, name)} holds text; {name} must hold numbers")
-    return table.values
 
 
 def targets(y: Any) -> np.ndarray:

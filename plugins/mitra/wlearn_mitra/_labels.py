@@ -42,7 +42,9 @@ def as_vector(y: Any, name: str = "y") -> np.ndarray:
     return arr
 
 
-def _kind_of(value: Any) -> str:
+def kind_of(value: Any) -> str | None:
+    """The kind of one value: "string", "boolean", "integer", "float", or None for any other
+    object (None, dicts, dates)."""
     if isinstance(value, str):
         return "string"
     if isinstance(value, (bool, np.bool_)):
@@ -51,6 +53,13 @@ def _kind_of(value: Any) -> str:
         return "integer"
     if isinstance(value, numbers.Real):
         return "float"
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    kind = kind_of(value)
+    if kind is not None:
+        return kind
     if value is None or type(value).__name__ == "NAType":
         raise ValidationError(f"y contains missing labels ({value})")
     raise ValidationError(

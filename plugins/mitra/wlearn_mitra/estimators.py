@@ -22,7 +22,7 @@ from wlrn.rng import to_int32
 from . import _artifacts, _categories, _labels, _pickling
 from ._errors import not_fitted
 from ._inputs import (
-    Table, check_feature_names, check_int, check_random_state, check_rows, check_seed,
+    check_feature_names, check_int, check_random_state, check_rows, check_seed,
     detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
 )
 from ._precision import PRECISIONS
@@ -608,15 +608,8 @@ class MitraRegressor(_MitraEstimator):
         Default: the file named by ``WLEARN_MITRA_REGRESSOR_ONNX``.
     max_support:
         At most this many training rows are kept, picked at random (as @wlearn/mitra).
-    seed:
-        Seed of the support selection (wlearn's LCG) and of ensemble members, used when
-        ``random_state`` is None; @wlearn/mitra's name, and what bundles store.
-    random_state:
-        scikit-learn's name for the seed: None (default: ``seed`` is used, so default bundles
-        stay byte-identical to @wlearn/mitra's), an int (the seed, stored in bundles as
-        ``seed``), or a numpy ``Generator`` / ``RandomState``, from which each fit draws a seed
-        in [0, 2^31 - 1) (``seed_``, stored in bundles as ``seed``). A loaded model has
-        ``random_state=None`` and the bundle's ``seed``.
+    seed, random_state:
+        As for MitraClassifier.
     n_estimators:
         Ensemble members averaged at prediction (1: one plain pass).
     target_scaling:
