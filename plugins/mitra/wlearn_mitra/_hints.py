@@ -19,8 +19,10 @@ EXTRAS = {
 }
 
 
-def install_hint(extra: str) -> str:
-    """``pip install ...`` for the packages of ``extra``, e.g. ``pip install onnx (wlearn-mitra's
+def install_hint(*extras: str) -> str:
+    """``pip install ...`` for the packages of ``extras``, e.g. ``pip install onnx (wlearn-mitra's
     int8 extra)``."""
-    packages = " ".join(f"'{p}'" if "[" in p else p for p in EXTRAS[extra])
-    return f"pip install {packages} (wlearn-mitra's {extra} extra)"
+    packages = dict.fromkeys(p for extra in extras for p in EXTRAS[extra])  # ordered, unique
+    names = " ".join(f"'{p}'" if "[" in p else p for p in packages)
+    which = " and ".join(extras)
+    return f"pip install {names} (wlearn-mitra's {which} extra{'s' if len(extras) > 1 else ''})"

@@ -41,9 +41,9 @@ def how_to_get(task: str) -> str:
     """Where the real Mitra ONNX model of ``task`` comes from."""
     name = _NAMES[task]
     return (
-        f"`wlearn-mitra convert --checkpoint autogluon/mitra-{name} --out mitra-{name}.onnx` "
-        f"(which needs {install_hint('convert')} and {install_hint('hub')}), or download "
-        f"mitra-{name}.onnx released for the JS package @wlearn/mitra ({RELEASES})"
+        f"{install_hint('convert', 'hub')}, then `wlearn-mitra convert --checkpoint "
+        f"autogluon/mitra-{name} --out mitra-{name}.onnx`; or download mitra-{name}.onnx "
+        f"released for the JS package @wlearn/mitra ({RELEASES})"
     )
 
 
