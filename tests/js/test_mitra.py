@@ -132,6 +132,42 @@ def test_js_predicts_from_python_bundles_as_from_its_own(js):
     np.testing.assert_allclose(ours.predict(Xq), loaded["pred"], rtol=0, atol=2e-5)
 
 
+def _frame(rng, rows=30):
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame({"a": rng.standard_normal(rows), "b": rng.standard_normal(rows),
+                         "c": rng.choice(["x", "y", "z"], rows)})
+
+
+def test_js_refuses_category_bundles_loudly(js):
+    """Category codes mean nothing without meta.categories, which JS ignores: such bundles
+    store support_x_encoded instead of support_x, and JS must throw rather than load them."""
+    frame = _frame(np.random.default_rng(8))
+    Xq = np.zeros((2, 3))
+    for task, y in (("classification", np.arange(30) % 3), ("regression", np.arange(30.0))):
+        bundle = CLASSES[task](onnx=ONNX[task]).fit(frame, y).save()
+        assert "support_x_encoded" in wlrn.decode_bundle(bundle)[2]
+        with pytest.raises(JsError, match="TypeError"):
+            js_load(js, task, bundle, Xq=Xq)
+        with pytest.raises(JsError, match="TypeError"):
+            js.call("registryLoad", bundle=b64(bundle), classifier=str(ONNX["classification"]),
+                    regressor=str(ONNX["regression"]))
+
+
+def test_js_reads_bundles_with_feature_names_by_position(js):
+    """meta.featureNames is unknown to JS: it loads the bundle and predicts from the columns in
+    their stored order, exactly as from the bundle of the same fit on an array."""
+    rng = np.random.default_rng(9)
+    frame = _frame(rng)[["a", "b"]]
+    Xq = rng.standard_normal((5, 2))
+    for task, y in (("classification", np.arange(30) % 2), ("regression", rng.standard_normal(30))):
+        named = CLASSES[task](onnx=ONNX[task]).fit(frame, y).save()
+        plain = CLASSES[task](onnx=ONNX[task]).fit(frame.to_numpy(), y).save()
+        assert named != plain
+        by_name, by_array = js_load(js, task, named, Xq=Xq), js_load(js, task, plain, Xq=Xq)
+        np.testing.assert_array_equal(by_name["pred"], by_array["pred"])
+        assert by_name["bundle"] == plain  # JS writes its own meta back: names dropped
+
+
 # --- bundles @wlearn/mitra writes that Python must read and write back -----------------------
 
 def test_params_python_does_not_write_survive_load_and_save(js):

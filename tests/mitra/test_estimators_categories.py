@@ -1,14 +1,11 @@
 """Category and text columns: coded from the support set, the same answers as the codes given
 by hand, kept in bundles (``meta.categories``, ``support_x_encoded``) that round-trip byte for
-byte, and refused loudly by the real @wlearn/mitra 0.1.0."""
+byte. That the real @wlearn/mitra refuses these bundles is in ``tests/js/test_mitra.py``."""
 
 from __future__ import annotations
 
 import json
 import pickle
-import shutil
-import subprocess
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +18,6 @@ from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
 pd = pytest.importorskip("pandas")
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
-JS_REFERENCE = FIXTURES.parent / "js-reference"
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 
@@ -246,75 +242,3 @@ def test_malformed_category_extensions_are_refused():
     no_categories = {k: v for k, v in meta.items() if k != "categories"}
     refused("a 'support_x_encoded' artifact; without meta.categories it must have 'support_x'",
             no_categories)
-
-
-# -- the real @wlearn/mitra 0.1.0 ---------------------------------------------------------------
-
-LOAD_JS = """
-const fs = require('fs')
-const { MitraClassifier, MitraRegressor } = require('@wlearn/mitra')
-// A session-like object: loading opens no ONNX Runtime and runs nothing.
-const session = { run: async () => { throw new Error('the model was run') } }
-async function main() {
-  const out = []
-  for (const [kind, path] of JSON.parse(process.argv[2])) {
-    const cls = kind === 'classifier' ? MitraClassifier : MitraRegressor
-    try {
-      const model = await cls.load(new Uint8Array(fs.readFileSync(path)), session, { ort: {} })
-      out.push({ loaded: true, nFeatures: model.nrFeature })
-    } catch (e) {
-      out.push({ loaded: false, error: `${e.constructor.name}: ${e.message}` })
-    }
-  }
-  console.log(JSON.stringify(out))
-}
-main()
-"""
-
-
-@pytest.fixture(scope="module")
-def js_load(tmp_path_factory):
-    """Load bundles with the real @wlearn/mitra 0.1.0 (unpacked from the reference tarballs;
-    no ONNX Runtime is needed to load)."""
-    node = shutil.which("node")
-    if node is None or not (JS_REFERENCE / "wlearn-mitra-0.1.0.tgz").exists():
-        pytest.skip("node or the JS reference packages are not available")
-    root = tmp_path_factory.mktemp("jsref")
-    for name in ("core", "types", "mitra"):
-        target = root / "node_modules" / "@wlearn" / name
-        target.mkdir(parents=True)
-        with tarfile.open(JS_REFERENCE / f"wlearn-{name}-0.1.0.tgz") as tar:
-            for member in tar.getmembers():
-                member.name = member.name.split("/", 1)[1] if "/" in member.name else ""
-            tar.extractall(target, members=[m for m in tar.getmembers() if m.name],
-                           filter="data")
-    (root / "load.js").write_text(LOAD_JS)
-
-    def load(bundles: list[tuple[str, bytes]]) -> list[dict]:
-        paths = []
-        for i, (kind, data) in enumerate(bundles):
-            path = root / f"b{i}.wlrn"
-            path.write_bytes(data)
-            paths.append([kind, str(path)])
-        done = subprocess.run([node, "load.js", json.dumps(paths)], cwd=root, check=True,
-                              capture_output=True, text=True, timeout=60)
-        return json.loads(done.stdout)
-
-    return load
-
-
-def test_javascript_refuses_category_bundles_loudly_and_ignores_feature_names(js_load):
-    frame, y_clf, y_reg = table()
-    numeric = frame[["x", "z"]]
-    bundles = [
-        ("classifier", MitraClassifier(onnx=CLF_ONNX).fit(frame, y_clf).save()),
-        ("regressor", MitraRegressor(onnx=REG_ONNX).fit(frame, y_reg).save()),
-        ("classifier", MitraClassifier(onnx=CLF_ONNX).fit(numeric, y_clf).save()),
-        ("regressor", MitraRegressor(onnx=REG_ONNX).fit(numeric, y_reg).save()),
-    ]
-    results = js_load(bundles)
-    for result in results[:2]:
-        assert not result["loaded"]
-        assert result["error"].startswith("TypeError")
-    # Feature names are an unknown meta field to JS, which keeps the stored column order.
-    assert results[2:] == [{"loaded": True, "nFeatures": 2}] * 2
