@@ -13,6 +13,7 @@ import pytest
 import wlearn_mitra
 import wlrn
 from wlearn_mitra import MitraClassifier, MitraRegressor
+from wlearn.errors import ValidationError
 from wlearn_mitra.engine import MitraEngine
 
 from ._node import JsError, b64, matrix, to_wire, unb64
@@ -194,41 +195,73 @@ def test_a_class_written_twice_round_trips_byte_for_byte(js):
     assert model.predict_proba(X).shape == (6, 2)
 
 
-_OPEN = "open (issue 12): JS accepts it, Python does not yet"
-
-
-@pytest.mark.xfail(strict=True, reason=_OPEN)
-def test_regressor_bundle_with_nan_targets_loads(js):
+def test_regressor_bundle_with_nan_targets_loads_and_predict_refuses(js):
     X = np.arange(12.0).reshape(6, 2)
     bundle = js_fit(js, "regression", X, [1, np.nan, 2, 3, 4, 5], {})["bundle"]
-    assert MitraRegressor.load(bundle, ONNX["regression"]).save() == bundle
+    model = MitraRegressor.load(bundle, ONNX["regression"])
+    assert model.save() == bundle
+    with pytest.raises(ValidationError, match="NaN or infinite"):
+        model.predict(X)
+    js_like = model.set_params(target_scaling="js").predict(X)  # as JS: NaN in, NaN out
+    theirs = js_load(js, "regression", bundle, Xq=X)["pred"]
+    np.testing.assert_array_equal(js_like, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason=_OPEN)
-def test_max_support_zero_bundle_loads(js):
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_max_support_zero_bundle_loads_and_predict_refuses(js, task):
     X = np.arange(12.0).reshape(6, 2)
-    bundle = js_fit(js, "regression", X, np.arange(6.0), {"maxSupport": 0})["bundle"]
-    assert MitraRegressor.load(bundle, ONNX["regression"]).save() == bundle
+    bundle = js_fit(js, task, X, np.arange(6) % 2, {"maxSupport": 0})["bundle"]
+    assert json.loads(bytes(wlrn.decode_bundle(bundle)[2]["meta"]))["nSupport"] == 0
+    model = CLASSES[task].load(bundle, ONNX[task])
+    assert model.save() == bundle
+    with pytest.raises(ValidationError, match="empty support set"):
+        model.predict(X)
+    with pytest.raises(ValidationError, match="max_support must be a number >= 1"):
+        CLASSES[task](onnx=ONNX[task], max_support=0).fit(X, np.arange(6) % 2)
 
 
-@pytest.mark.xfail(strict=True, reason=_OPEN)
-def test_fit_accepts_what_js_accepts():
+def test_a_string_seed_loads_predicts_and_round_trips(js):
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20) % 3
+    theirs = js_fit(js, "classification", X, y, {"seed": "42", "maxSupport": 9})["bundle"]
+    model = MitraClassifier.load(theirs, ONNX["classification"])
+    assert model.seed == "42" and model.save() == theirs
+    assert model.predict_proba(X[:3]).shape == (3, 3)
+    ours = MitraClassifier(onnx=ONNX["classification"], seed="42", max_support=9).fit(X, y)
+    assert ours.save() == theirs  # selected with 42, written as "42", as JS does
+    with pytest.raises(ValidationError, match="seed must be a finite number"):
+        MitraClassifier(onnx=ONNX["classification"], seed="abc").fit(X, y)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("max_support", [100.5, 7.5, 2.25])
+def test_fractional_max_support_selects_as_js(js, task, max_support):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((150, 2))
+    y = rng.integers(0, 3, size=150) if task == "classification" else rng.standard_normal(150)
+    theirs = js_fit(js, task, X, y, {"maxSupport": max_support, "seed": 9})["bundle"]
+    ours = CLASSES[task](onnx=ONNX[task], max_support=max_support, seed=9).fit(X, y).save()
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("params", [{"seed": 2**53 + 1}, {"max_support": 10**30},
+                                    {"max_support": -5}, {"seed": float("nan")},
+                                    {"seed": True}])
+def test_params_no_bundle_could_hold_are_refused_at_fit(params):
     X, y = np.arange(12.0).reshape(6, 2), np.arange(6.0)
-    MitraRegressor(onnx=ONNX["regression"], max_support=100.5).fit(X, y)
+    with pytest.raises(ValidationError, match="seed|max_support"):
+        MitraRegressor(onnx=ONNX["regression"], **params).fit(X, y)
 
 
-@pytest.mark.xfail(strict=True, reason=_OPEN)
-def test_unsavable_params_are_refused_at_fit():
-    X, y = np.arange(12.0).reshape(6, 2), np.arange(6.0)
-    with pytest.raises(wlrn.BundleError):
-        MitraRegressor(onnx=ONNX["regression"], seed=2**53 + 1).fit(X, y)
-
-
-@pytest.mark.xfail(strict=True, reason=_OPEN)
-def test_unscaled_targets_reproduce_js_on_a_constant_column(js):
-    X = np.array([[0.5, 3], [1.5, 3], [-1, 3]])
-    y = np.array([0.25, -1, 2])
-    Xq = np.array([[0.7, 3]])
+@pytest.mark.parametrize("X, y, Xq", [
+    ([[0.5, 3], [1.5, 3], [-1, 3]], [0.25, -1, 2], [[0.7, 3]]),  # a constant column
+    ([[0.5, np.nan], [1.5, 2], [-1, 4]], [0.25, -1, 2], [[0.7, 3]]),  # a NaN
+    ([[0.5, 1]], [0.25], [[0.7, 3], [1, 1]]),  # a single row
+])
+def test_js_target_scaling_reproduces_js_exactly(js, X, y, Xq):
+    X, y, Xq = np.asarray(X, float), np.asarray(y, float), np.asarray(Xq, float)
     theirs = np.frombuffer(unb64(js_fit(js, "regression", X, y, {}, Xq=Xq)["pred"]), "<f8")
-    ours = MitraRegressor(onnx=ONNX["regression"], target_scaling="none").fit(X, y).predict(Xq)
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+    model = MitraRegressor(onnx=ONNX["regression"], target_scaling="js").fit(X, y)
+    np.testing.assert_array_equal(model.predict(Xq), theirs)
+    unscaled = model.set_params(target_scaling="none").predict(Xq)
+    assert not np.array_equal(unscaled, theirs)  # documented: "none" preprocesses features

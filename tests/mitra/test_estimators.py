@@ -317,7 +317,7 @@ def test_regressor_target_errors(y, message):
 
 @pytest.mark.parametrize(
     "params, message",
-    [({"max_support": 0}, "max_support"), ({"max_support": 2.5}, "max_support"),
+    [({"max_support": 0}, "max_support"), ({"max_support": 0.5}, "max_support"), ({"max_support": 10**30}, "max_support"),
      ({"seed": "x"}, "seed"), ({"seed": float("nan")}, "seed"), ({"n_estimators": 0}, "n_estimators"),
      ({"target_scaling": "zscore"}, "target_scaling")],
 )

@@ -117,7 +117,7 @@ def encode(state: MitraState) -> bytes:
         {"id": x_id, "data": support_x.tobytes()},
         {"id": y_id, "data": y.tobytes()},
     ]
-    if state.task == "regression" and not np.array_equal(exact, y.astype("<f8")):
+    if state.task == "regression" and not np.array_equal(exact, y.astype("<f8"), equal_nan=True):
         # Only when float32 rounds some target, so other bundles stay byte-identical to JS's.
         artifacts.append({"id": EXACT_TARGETS, "data": exact.tobytes()})
     return encode_bundle(manifest, artifacts)
@@ -193,7 +193,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     if not isinstance(meta, dict):
         raise BundleError("artifact 'meta' must be a JSON object")
     n_features = _int_field(meta, "nFeatures")
-    n_support = _int_field(meta, "nSupport")
+    n_support = _int_field(meta, "nSupport", 0)  # JS writes 0 for maxSupport: 0
     sha = meta.get("onnxSha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
         raise BundleError(f"meta.onnxSha256 must be null or 64 hex digits, got {sha!r}")
@@ -228,9 +228,9 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         categories=categories,
     )
     if task == "regression":
+        # NaN targets load (@wlearn/mitra writes them) so the bundle round-trips; predict
+        # refuses them.
         rounded = _array(blobs, "support_y", "<f4", n_support)
-        if not np.isfinite(rounded).all():
-            raise BundleError("support_y holds NaN or infinite targets")
         state.support_y = rounded.astype(np.float64)
         if EXACT_TARGETS in blobs:
             exact = _array(blobs, EXACT_TARGETS, "<f8", n_support)

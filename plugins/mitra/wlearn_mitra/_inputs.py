@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
@@ -239,10 +240,45 @@ def check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _exact_number(value: Any, name: str) -> int | float:
+    """A finite real that JSON (a double) carries exactly, so a bundle can hold it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+            not isinstance(value, numbers.Integral) and not math.isfinite(value)):
+        raise ValidationError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+        if float(value) != value:
+            raise ValidationError(f"{name}={value} is not exactly a double, so no bundle (JSON, "
+                                  "as JavaScript reads it) could hold it; use at most 2**53")
+        return value
+    return float(value)
+
+
+def check_max_support(value: Any) -> int | float:
+    """``max_support`` as @wlearn/mitra reads ``maxSupport``: a number >= 1. A fraction is
+    used as JS uses it (see ``select_support``)."""
+    number = _exact_number(value, "max_support")
+    if number < 1:
+        raise ValidationError(f"max_support must be a number >= 1, got {value!r} (JavaScript "
+                              "keeps no rows for 0 and drops rows from the end for negatives)")
+    return number
+
+
 def check_seed(seed: Any) -> float | int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
-        raise ValidationError(f"seed must be a finite number, got {seed!r}")
-    return int(seed) if isinstance(seed, numbers.Integral) else float(seed)
+    """The seed's numeric value. As JavaScript's ``seed | 0`` does, a string holding a decimal
+    number is that number (``"42"`` is 42; bundles keep the string as given)."""
+    if isinstance(seed, str):
+        text = seed.strip()
+        try:
+            number = float(text) if text and "_" not in text else math.nan
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValidationError(f"seed must be a finite number or a string holding one, "
+                                  f"got {seed!r}")
+        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() \
+            else number
+    return _exact_number(seed, "seed")
 
 
 def check_random_state(random_state: Any) -> None:

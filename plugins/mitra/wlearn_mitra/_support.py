@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from wlearn.errors import ValidationError
@@ -9,7 +11,7 @@ from wlrn.rng import make_lcg, shuffle
 
 
 def select_support(
-    n_rows: int, max_support: int, seed: float, strata: np.ndarray | None = None
+    n_rows: int, max_support: int | float, seed: float, strata: np.ndarray | None = None
 ) -> np.ndarray:
     """Row indices of the support set, ascending.
 
@@ -24,11 +26,14 @@ def select_support(
         return np.arange(n_rows, dtype=np.int64)
     rng = make_lcg(seed)
     if strata is None:
-        picked = shuffle(list(range(n_rows)), rng)[:max_support]
+        # JS slice(0, maxSupport) truncates a fractional bound.
+        picked = shuffle(list(range(n_rows)), rng)[: int(max_support)]
     else:
         strata = np.asarray(strata)
         labels = np.unique(strata)
-        per_class, extra = divmod(max_support, len(labels))
+        # JS arithmetic, which a fractional max_support (100.5) also goes through.
+        per_class = math.floor(max_support / len(labels))
+        extra = max_support - per_class * len(labels)
         picked = []
         for c, label in enumerate(labels):
             rows = shuffle(np.flatnonzero(strata == label).tolist(), rng)

@@ -22,8 +22,8 @@ from wlrn.rng import to_int32
 from . import _artifacts, _categories, _labels, _pickling
 from ._errors import not_fitted
 from ._inputs import (
-    check_feature_names, check_int, check_random_state, check_rows, check_seed,
-    detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
+    check_feature_names, check_int, check_max_support, check_random_state, check_rows,
+    check_seed, detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
 )
 from ._precision import PRECISIONS
 from ._sources import Handle, open_engine, release
@@ -40,7 +40,7 @@ JS_PARAMS = {
     "targetScaling": "target_scaling",
     "task": "task",
 }
-TARGET_SCALINGS = ("minmax", "none")
+TARGET_SCALINGS = ("minmax", "none", "js")
 Progress = Callable[[int, int], object]
 
 
@@ -273,8 +273,8 @@ class _MitraEstimator(_Params):
 
     # -- fitting ------------------------------------------------------------------------------
 
-    def _checked_params(self) -> tuple[int, float | int]:
-        max_support = check_int(self.max_support, "max_support", 1)
+    def _checked_params(self) -> tuple[int | float, float | int]:
+        max_support = check_max_support(self.max_support)
         check_seed(self.seed)
         check_random_state(self.random_state)
         check_int(self.n_estimators, "n_estimators", 1)
@@ -339,6 +339,18 @@ class _MitraEstimator(_Params):
         self._check_alive()
         if "n_features_in_" not in self.__dict__:
             raise not_fitted(f"{type(self).__name__} is not fitted. Call fit() first.")
+
+    def _check_support(self, finite: bool = True) -> None:
+        """Refuse a support set nothing sensible can be predicted from (bundles @wlearn/mitra
+        writes and Python reads back unchanged)."""
+        if len(self.support_x_) == 0:
+            raise ValidationError(
+                f"{type(self).__name__} has an empty support set (a bundle saved with "
+                "maxSupport 0, nSupport 0): there are no rows to predict from")
+        if finite and self._task == "regression" and not np.isfinite(self.support_y_).all():
+            raise ValidationError(
+                "the support targets hold NaN or infinite values (a bundle @wlearn/mitra fit "
+                "on them); predictions would be NaN. target_scaling='js' runs them as JS does")
 
     def _query(self, X: Any) -> np.ndarray:
         """Query rows as the model's float64 [rows, n_features_in_]: names checked against
@@ -583,6 +595,7 @@ class MitraClassifier(_MitraEstimator):
             raise ValidationError(
                 f"this model has {len(self.classes_)} classes; Mitra predicts at most {MAX_CLASSES}"
             )
+        self._check_support()
         return self._run(Xq, self._support_index, len(self.classes_))
 
     def predict(self, X: Any) -> np.ndarray:
@@ -615,7 +628,14 @@ class MitraRegressor(_MitraEstimator):
     target_scaling:
         ``"minmax"`` (upstream Mitra): support targets are scaled to [0, 1] for the model and
         predictions scaled back; constant targets are predicted as that constant.
-        ``"none"``: raw targets in, raw output out, as @wlearn/mitra does.
+        ``"none"``: raw targets in, raw output out, as @wlearn/mitra does, but with upstream's
+        feature preprocessing (NaN imputed with the support mean, constant support columns
+        dropped) and ensembles, so its numbers differ from JS's where those apply: a constant
+        column, a NaN, a single support row.
+        ``"js"``: exactly @wlearn/mitra 0.1's ``predict`` (``src/regressor.js``): the float32
+        support rows and targets and query rows go to the model as they are, in one pass of
+        all query rows (no imputation, no dropped columns, no ensemble, no chunking); the
+        numbers are JS's bit for bit.
     max_memory_mb:
         Working-memory budget of a prediction; query rows are run in chunks that fit
         (default: the engine's). A runtime setting, not saved in bundles.
@@ -689,8 +709,14 @@ class MitraRegressor(_MitraEstimator):
         constant targets are returned exactly as given, without running the model.
         """
         Xq = self._query(X)
+        scaling = self._scaling()
+        self._check_support(finite=scaling != "js")
+        if scaling == "js":
+            # @wlearn/mitra's predict: float32 rows and targets as they are, one pass.
+            out = self._open().engine.forward(self.support_x_, self.support_y_, Xq)
+            return out.astype(np.float64)
         y = np.asarray(self.support_y_, dtype=np.float64)
-        if self._scaling() == "none":
+        if scaling == "none":
             return self._run(Xq, y, None)
         low, high = y.min(), y.max()
         if high == low:
