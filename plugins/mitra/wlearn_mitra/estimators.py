@@ -407,7 +407,9 @@ class _MitraEstimator(_Params):
     def _manifest_params(self) -> dict[str, Any]:
         params = dict(self._extra_params)
         params["maxSupport"] = _json_number(self.max_support)
-        params["seed"] = _json_number(self._seed())
+        seed = self._seed()
+        # As given when it is the seed in use, as JS writes it ("42" stays a string).
+        params["seed"] = _json_number(self.seed if self.random_state is None else seed)
         # Python-only settings are written only when not the default, so default bundles
         # stay byte-identical to @wlearn/mitra's (which keeps unknown params and ignores them),
         # and when a loaded bundle had them (a JS caller may write nEstimators: 1).
