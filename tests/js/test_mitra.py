@@ -265,3 +265,15 @@ def test_js_target_scaling_reproduces_js_exactly(js, X, y, Xq):
     np.testing.assert_array_equal(model.predict(Xq), theirs)
     unscaled = model.set_params(target_scaling="none").predict(Xq)
     assert not np.array_equal(unscaled, theirs)  # documented: "none" preprocesses features
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_values_beyond_float32_stored_by_js_load_and_predict_refuses(js, task):
+    """JS's Float32Array turns 1e39 into Infinity in support_x."""
+    X = np.arange(12.0).reshape(6, 2)
+    X[1, 1] = 1e39
+    bundle = js_fit(js, task, X, np.arange(6) % 2, {})["bundle"]
+    model = CLASSES[task].load(bundle, ONNX[task])
+    assert model.save() == bundle
+    with pytest.raises(ValidationError, match="support_x holds inf at row 1, column 1"):
+        model.predict(X[:2] * 0)

@@ -209,16 +209,19 @@ def test_the_largest_float32_values_are_accepted_and_nan_is_missing():
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
-def test_bundles_holding_infinities_are_refused(kind, value):
-    """@wlearn/mitra stores 1e39 as Infinity (Float32Array); loading refuses it."""
+def test_bundles_holding_infinities_load_and_predict_refuses(kind, value):
+    """@wlearn/mitra stores 1e39 as Infinity (Float32Array): such a bundle loads and saves
+    back unchanged (Python reads what JS writes), and prediction refuses it."""
     model, task = make(kind)
     X, y = data(task)
     model.fit(X, y)
     support = model.support_x_.copy()
     support[1, 1] = value
     bundle = rebuild(model.save(), support_x=support.astype("<f4").tobytes())
-    with pytest.raises(BundleError, match="support_x holds -?inf at row 1, column 1"):
-        load(model, bundle)
+    loaded = load(model, bundle)  # byte-for-byte re-save of JS's own: tests/js/test_mitra.py
+    np.testing.assert_array_equal(loaded.support_x_, support.astype(np.float32))
+    with pytest.raises(ValidationError, match="support_x holds -?inf at row 1, column 1"):
+        loaded.predict(X)
 
 
 # -- random_state -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import wlrn
-from wlearn.errors import BundleError
+from wlearn.errors import BundleError, ValidationError
 from wlrn import decode_json, encode_bundle, encode_json
 
 from . import _categories, _labels
@@ -160,14 +160,15 @@ def _array(blobs: dict[str, memoryview], artifact: str, dtype: str, count: int) 
     return np.frombuffer(raw, dtype=dtype).astype(dtype[1:], copy=True)
 
 
-def _check_support_x(support_x: np.ndarray, artifact: str) -> None:
-    """The float32 rule of fit and prediction (``_inputs.check_float32``) holds for stored
-    rows too: an infinity there is what @wlearn/mitra stores for a value beyond float32's
-    range, and the model would read it as 0."""
+def check_support_x(support_x: np.ndarray, artifact: str = "support_x") -> None:
+    """The float32 rule of fit and prediction (``_inputs.check_float32``) for stored rows: an
+    infinity there is what @wlearn/mitra stores for a value beyond float32's range, and the
+    model would read it as 0. Checked at prediction, not at load, so such a JS bundle still
+    loads and saves back unchanged. Raises ValidationError."""
     bad = np.isinf(support_x)
     if bad.any():
         r, c = (int(i[0]) for i in np.nonzero(bad))
-        raise BundleError(
+        raise ValidationError(
             f"{artifact} holds {support_x[r, c]} at row {r}, column {c}: a value float32 cannot "
             "hold (@wlearn/mitra stores values beyond +-3.4e38 as infinities), which the model "
             "would read as 0. Refit from data with that column rescaled."
@@ -213,7 +214,6 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
                           f"{'' if categories else 'out'} meta.categories it must have {x_id!r}")
     support_x = _array(blobs, x_id, "<f4", n_support * n_features)
     support_x = support_x.reshape(n_support, n_features)
-    _check_support_x(support_x, x_id)
     _categories.check_codes(support_x, categories)
     known = {"nFeatures", "nSupport", "onnxSha256", "seed", "classes", "labels", "featureNames",
              "categories"}

@@ -347,6 +347,8 @@ class _MitraEstimator(_Params):
             raise ValidationError(
                 f"{type(self).__name__} has an empty support set (a bundle saved with "
                 "maxSupport 0, nSupport 0): there are no rows to predict from")
+        if finite:
+            _artifacts.check_support_x(self.support_x_)
         if finite and self._task == "regression" and not np.isfinite(self.support_y_).all():
             raise ValidationError(
                 "the support targets hold NaN or infinite values (a bundle @wlearn/mitra fit "
