@@ -1,0 +1,116 @@
+"""Runs inside the extra environments of ``test_two_cores.py``; never imported by pytest.
+
+``python _probe.py write OUT FIXTURES`` fits and saves models with whatever ``wlearn`` core
+and plugins the environment has and records what it saw; ``python _probe.py read OUT OTHER``
+loads the other environment's bundles through this environment's ``wlearn.load``. Everything
+goes to files in OUT (``summary.json``, ``*.wlrn``, ``*.npy``) for the test to compare.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+import wlearn
+import wlearn_rf
+
+try:
+    import wlearn_mitra
+except ImportError:  # the environment with this project's core and an upstream plugin only
+    wlearn_mitra = None
+
+CASES = ["a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7", "e_regression_all"]
+
+
+def _rf_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.float64) * 3 + 2  # labels 2 and 5: classifier@2
+    return X, y
+
+
+def write(out: Path, fixtures: Path) -> None:
+    summary: dict = {
+        "versions": {name: _version(name) for name in ("wlearn", "wlearn-rf", "wlearn-mitra", "wlrn")},
+        "wlearn_file": wlearn.__file__,
+    }
+    X, y = _rf_data()
+    rf = _fitted_rf(X, y)
+    (out / "rf.wlrn").write_bytes(rf.save())
+    np.save(out / "rf_X.npy", X)
+    np.save(out / "rf_pred.npy", np.asarray(rf.predict(X), dtype=np.float64))
+    reloaded = wlearn.load((out / "rf.wlrn").read_bytes())
+    np.save(out / "rf_reloaded_pred.npy", np.asarray(reloaded.predict(X), dtype=np.float64))
+    # a 0.3-form bundle holding the forest as a nested bundle, written by this core's encoder
+    holder = wlearn.encode_bundle(
+        {"typeId": "wlearn.test.holder@1", "params": {"note": "caf\u00e9", "scale": 1.0}},
+        [{"id": "inner", "data": (out / "rf.wlrn").read_bytes(),
+          "mediaType": "application/x-wlearn-bundle"}],
+    )
+    (out / "holder.wlrn").write_bytes(holder)
+
+    if wlearn_mitra is not None:
+        from wlearn_mitra import MitraClassifier, MitraRegressor
+
+        onnx = fixtures / "onnx"
+        wlearn_mitra.register_loaders(classifier=str(onnx / "tiny-mitra-classifier.onnx"),
+                                      regressor=str(onnx / "tiny-mitra-regressor.onnx"))
+        for name in CASES:
+            root = fixtures / "mitra-js" / name
+            info = json.loads((root / "case.json").read_text())
+            regression = info["kind"] == "regressor"
+            cls = MitraRegressor if regression else MitraClassifier
+            model_path = onnx / ("tiny-mitra-regressor.onnx" if regression
+                                 else "tiny-mitra-classifier.onnx")
+            X_case, y_case = np.load(root / "X.npy"), np.load(root / "y.npy")
+            fitted = cls.create(model_path.read_bytes(), info["params_given"]).fit(X_case, y_case)
+            (out / f"mitra_{name}_fit.wlrn").write_bytes(fitted.save())
+            loaded = wlearn.load((root / "model.wlrn").read_bytes())  # this core's dispatch
+            (out / f"mitra_{name}_resaved.wlrn").write_bytes(loaded.save())
+            Xq = np.load(root / "Xq.npy")
+            pred = loaded.predict(Xq) if regression else loaded.predict_proba(Xq)
+            np.save(out / f"mitra_{name}_pred.npy", np.asarray(pred, dtype=np.float64))
+        # labels JavaScript cannot hold: the versioned labels extension
+        root = fixtures / "mitra-js" / "b_3class_strat_s42"
+        X_case, y_case = np.load(root / "X.npy"), np.load(root / "y.npy")
+        names = np.array(["setosa", "versicolor", "virginica\u00e9"])[y_case.astype(int)]
+        clf = MitraClassifier(onnx=str(onnx / "tiny-mitra-classifier.onnx"), max_support=64,
+                              seed=5).fit(X_case, names)
+        (out / "mitra_labels.wlrn").write_bytes(clf.save())
+        summary["labels_pred"] = [str(v) for v in clf.predict(np.load(root / "Xq.npy"))]
+        summary["mitra_registered"] = sorted(t for t in wlearn.get_registry() if "mitra" in t)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def _fitted_rf(X: np.ndarray, y: np.ndarray):
+    model = wlearn_rf.RFModel.create({"nEstimators": 15, "seed": 3})
+    model.fit(X, y)
+    return model
+
+
+def read(out: Path, other: Path) -> None:
+    summary: dict = {}
+    X = np.load(other / "rf_X.npy")
+    model = wlearn.load((other / "rf.wlrn").read_bytes())
+    np.save(out / "rf_other_pred.npy", np.asarray(model.predict(X), dtype=np.float64))
+    manifest, toc, _ = wlearn.validate_bundle((other / "holder.wlrn").read_bytes(),
+                                              allow_legacy_manifest=False)
+    summary["holder_manifest"] = manifest
+    summary["holder_toc"] = toc
+    (out / "read.json").write_text(json.dumps(summary, indent=1))
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    command, out_dir, other_dir = sys.argv[1:4]
+    (write if command == "write" else read)(Path(out_dir), Path(other_dir))

@@ -1,0 +1,159 @@
+"""The two Python cores side by side, in real environments (``spec/wlrn.md``, "Two Python
+cores"):
+
+- ``upstream``: PyPI's ``wlearn==0.3.2`` and its plugin ``wlearn-rf==0.4.1``, then
+  ``wlrn`` and ``wlearn-mitra`` from this repository installed into it;
+- ``ours``: this repository's ``wlearn`` core with the upstream plugin ``wlearn-rf``.
+
+Both are built once per session from PyPI (about a minute; wlearn-rf compiles its C core)
+and driven through ``_probe.py``; the tests compare bytes and predictions, here against the
+JavaScript fixtures and across the two environments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wlearn
+import wlrn
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / ".." / "shared" / "fixtures"
+PROBE = Path(__file__).with_name("_probe.py")
+CASES = ["a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7", "e_regression_all"]
+UPSTREAM = ["wlearn==0.3.2", "wlearn-rf==0.4.1"]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list, **kwargs) -> str:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, **kwargs)
+    if done.returncode:
+        raise AssertionError(f"{' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
+def _venv(path: Path) -> Path:
+    _run([sys.executable, "-m", "venv", path])
+    return path / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def envs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cores")
+    upstream, ours = _venv(base / "upstream"), _venv(base / "ours")
+    pip_up, pip_ours = [upstream, "-m", "pip", "install", "-q"], [ours, "-m", "pip", "install", "-q"]
+    _run([*pip_up, *UPSTREAM])
+    # What a user with PyPI's core does to add Mitra; pip must keep every installed version.
+    # onnxruntime as in this environment, so predictions can be compared exactly
+    log = _run([upstream, "-m", "pip", "install", ROOT / "codec", ROOT / "plugins" / "mitra",
+                f"onnxruntime=={metadata.version('onnxruntime')}"])
+    _run([upstream, "-m", "pip", "check"])
+    # This project's core, then the upstream plugin without letting pip swap the core for
+    # 0.3.2 (wlearn-rf pins wlearn<0.4; its only other dependency is numpy).
+    _run([*pip_ours, ROOT / "codec", ROOT])
+    _run([*pip_ours, "--no-deps", UPSTREAM[1]])
+    out = {name: base / f"out-{name}" for name in ("upstream", "ours")}
+    for path in out.values():
+        path.mkdir()
+    _run([upstream, PROBE, "write", out["upstream"], FIXTURES])
+    _run([ours, PROBE, "write", out["ours"], FIXTURES])
+    _run([upstream, PROBE, "read", out["upstream"], out["ours"]])
+    _run([ours, PROBE, "read", out["ours"], out["upstream"]])
+    return {"log": log, **out}
+
+
+def _summary(path: Path, name: str = "summary.json") -> dict:
+    return json.loads((path / name).read_text())
+
+
+def test_adding_mitra_to_pypi_core_changes_nothing(envs):
+    versions = _summary(envs["upstream"])["versions"]
+    assert versions == {"wlearn": "0.3.2", "wlearn-rf": "0.4.1", "wlearn-mitra": "0.1.0",
+                        "wlrn": wlrn.__version__}
+    assert "Uninstalling" not in envs["log"]
+    assert "site-packages/wlearn/__init__.py" in _summary(envs["upstream"])["wlearn_file"]
+    assert _summary(envs["upstream"])["mitra_registered"] == [
+        "wlearn.mitra_onnx.classifier@1", "wlearn.mitra_onnx.regressor@1"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_mitra_under_pypi_core_writes_js_bytes(envs, name):
+    js = (FIXTURES / "mitra-js" / name / "model.wlrn").read_bytes()
+    assert (envs["upstream"] / f"mitra_{name}_fit.wlrn").read_bytes() == js
+    # loaded through 0.3.2's wlearn.load, saved again
+    assert (envs["upstream"] / f"mitra_{name}_resaved.wlrn").read_bytes() == js
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_mitra_predictions_agree_across_cores(envs, name):
+    from wlearn_mitra import register_loaders
+
+    onnx = FIXTURES / "onnx"
+    register_loaders(classifier=str(onnx / "tiny-mitra-classifier.onnx"),
+                     regressor=str(onnx / "tiny-mitra-regressor.onnx"))
+    model = wlearn.load(FIXTURES / "mitra-js" / name / "model.wlrn")
+    Xq = np.load(FIXTURES / "mitra-js" / name / "Xq.npy")
+    ours = model.predict(Xq) if name.startswith("e_") else model.predict_proba(Xq)
+    theirs = np.load(envs["upstream"] / f"mitra_{name}_pred.npy")
+    np.testing.assert_array_equal(np.asarray(ours, dtype=np.float64), theirs)
+
+
+def test_labels_extension_same_bytes_under_both_cores(envs):
+    from wlearn_mitra import MitraClassifier
+
+    root = FIXTURES / "mitra-js" / "b_3class_strat_s42"
+    X, y = np.load(root / "X.npy"), np.load(root / "y.npy")
+    names = np.array(["setosa", "versicolor", "virginica\u00e9"])[y.astype(int)]
+    clf = MitraClassifier(onnx=str(FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"),
+                          max_support=64, seed=5).fit(X, names)
+    assert clf.save() == (envs["upstream"] / "mitra_labels.wlrn").read_bytes()
+    assert [str(v) for v in clf.predict(np.load(root / "Xq.npy"))] == \
+        _summary(envs["upstream"])["labels_pred"]
+
+
+@pytest.mark.parametrize("env", ["upstream", "ours"])
+def test_one_load_dispatches_the_upstream_plugin(envs, env):
+    pred = np.load(envs[env] / "rf_pred.npy")
+    np.testing.assert_array_equal(np.load(envs[env] / "rf_reloaded_pred.npy"), pred)
+    assert set(np.unique(pred)) <= {2.0, 5.0} and len(np.unique(pred)) == 2
+
+
+@pytest.mark.parametrize("reader, writer", [("upstream", "ours"), ("ours", "upstream")])
+def test_upstream_plugin_bundles_cross_cores(envs, reader, writer):
+    np.testing.assert_array_equal(np.load(envs[reader] / "rf_other_pred.npy"),
+                                  np.load(envs[writer] / "rf_pred.npy"))
+
+
+def test_both_cores_write_the_same_03_form(envs):
+    """The same manifest and artifacts give the same decoded bundle under both cores; ours
+    is in canonical JSON (the bytes @wlearn/core writes for it), 0.3.2's in json.dumps text."""
+    theirs = (envs["upstream"] / "holder.wlrn").read_bytes()
+    ours = (envs["ours"] / "holder.wlrn").read_bytes()
+    inner_theirs = wlearn.decode_bundle(theirs)[2]["inner"].tobytes()
+    rebuilt = wlearn.encode_bundle(
+        {"typeId": "wlearn.test.holder@1", "params": {"note": "caf\u00e9", "scale": 1.0}},
+        [{"id": "inner", "data": inner_theirs, "mediaType": "application/x-wlearn-bundle"}])
+    m_theirs, toc_theirs, _ = wlearn.validate_bundle(theirs, allow_legacy_manifest=False)
+    m_rebuilt, toc_rebuilt, _ = wlearn.validate_bundle(rebuilt, allow_legacy_manifest=False)
+    assert (m_rebuilt, toc_rebuilt) == (m_theirs, toc_theirs)
+    assert m_theirs["requires"] == ["wlearn.rf.classifier@2"]
+    assert rebuilt != theirs  # "café" and 1.0: json.dumps writes "caf\u00e9" and 1.0
+    full, _, blobs = wlrn.decode_bundle(rebuilt)
+    assert wlrn.encode_bundle(full, [{"id": "inner", "data": blobs["inner"],
+                                      "mediaType": "application/x-wlearn-bundle"}]) == rebuilt
+    # each core validates the other's nested bundle strictly and sees the same manifest
+    for reader, writer in (("upstream", "ours"), ("ours", "upstream")):
+        seen = _summary(envs[reader], "read.json")
+        assert seen["holder_manifest"]["requires"] == ["wlearn.rf.classifier@2"]
+        assert [e["id"] for e in seen["holder_toc"]] == ["inner"]
+    assert wlearn.decode_bundle(ours)[0]["typeId"] == "wlearn.test.holder@1"
