@@ -1,6 +1,7 @@
 """Runs inside the extra environments of ``test_two_cores.py``; never imported by pytest.
 
-``python _probe.py write OUT FIXTURES`` fits and saves models with whatever ``wlearn`` core
+``python _probe.py api OUT`` exercises the 0.3 bundle/registry/errors API and records the
+results; ``python _probe.py write OUT FIXTURES`` fits and saves models with whatever ``wlearn`` core
 and plugins the environment has and records what it saw; ``python _probe.py read OUT OTHER``
 loads the other environment's bundles through this environment's ``wlearn.load``. Everything
 goes to files in OUT (``summary.json``, ``*.wlrn``, ``*.npy``) for the test to compare.
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 import wlearn
-import wlearn_rf
 
 try:
     import wlearn_mitra
@@ -87,12 +87,16 @@ def write(out: Path, fixtures: Path) -> None:
 
 
 def _fitted_rf(X: np.ndarray, y: np.ndarray):
+    import wlearn_rf  # registers its loaders with the installed core
+
     model = wlearn_rf.RFModel.create({"nEstimators": 15, "seed": 3})
     model.fit(X, y)
     return model
 
 
 def read(out: Path, other: Path) -> None:
+    import wlearn_rf  # noqa: F401  (registers its loaders)
+
     summary: dict = {}
     X = np.load(other / "rf_X.npy")
     model = wlearn.load((other / "rf.wlrn").read_bytes())
@@ -104,6 +108,77 @@ def read(out: Path, other: Path) -> None:
     (out / "read.json").write_text(json.dumps(summary, indent=1))
 
 
+def api(out: Path) -> None:
+    """The 0.3 bundle/registry/errors API used as 0.3's own code and plugins use it; the
+    results (values, error classes and codes) go to api.json for comparison across cores."""
+    from wlearn.bundle import decode_bundle, encode_bundle, validate_bundle
+    from wlearn.errors import BundleError, RegistryError
+    from wlearn.registry import assert_required_loaders, load, register
+
+    results: dict = {}
+
+    def attempt(name, fn):
+        try:
+            value = fn()
+            results[name] = {"ok": _plain(value)}
+        except Exception as exc:  # the class and code are what is compared
+            results[name] = {"error": type(exc).__name__, "code": getattr(exc, "code", None),
+                             "bundle_error": isinstance(exc, BundleError),
+                             "registry_error": isinstance(exc, RegistryError)}
+
+    inner = encode_bundle({"typeId": "probe.leaf@1", "params": {"a": 1}},
+                          [{"id": "z", "data": b"zz"}, {"id": "a", "data": bytearray(b"a"),
+                                                       "mediaType": "text/plain"}])
+    outer = encode_bundle({"typeId": "probe.node@1", "requires": ["probe.extra@3"]},
+                          [{"id": "child", "data": inner,
+                            "mediaType": "application/x-wlearn-bundle"}])
+    attempt("inner", lambda: decode_bundle(inner)[:2])
+    attempt("outer", lambda: validate_bundle(outer, allow_legacy_manifest=False)[:2])
+    attempt("outer_blob", lambda: bytes(_child(outer)))
+    attempt("depth", lambda: validate_bundle(outer, limits={"max_nesting_depth": 0}))
+    attempt("decoded", lambda: validate_bundle(outer, limits={"max_decoded_bytes": 100}))
+    attempt("artifacts", lambda: encode_bundle({"typeId": "p.q@1"}, [{"id": "a", "data": b""}],
+                                               limits={"max_artifacts": 0}))
+    attempt("no_type", lambda: encode_bundle({"params": {}}, []))
+    attempt("bad_params", lambda: encode_bundle({"typeId": "p.q@1", "params": []}, []))
+    attempt("nan", lambda: encode_bundle({"typeId": "p.q@1", "params": {"x": float("nan")}}, []))
+    attempt("legacy_nested", lambda: encode_bundle(
+        {"typeId": "p.q@1"}, [{"id": "n", "data": b"WLRN", "mediaType":
+                               "application/x-wlearn-bundle"}]))
+    attempt("truncated", lambda: decode_bundle(inner[:-1]))
+    attempt("bad_limit", lambda: decode_bundle(inner, limits={"max_artifacts": -1}))
+    attempt("register_bad", lambda: register("no-at", len))
+    attempt("register_ctx", lambda: register("p.q@1", len, accepts_context="yes"))
+    attempt("missing_nested", lambda: assert_required_loaders(decode_bundle(outer)[0]))
+    seen = []
+    register("probe.leaf@1", lambda m, t, b, c: seen.append(dict(c["loaderOptions"].get("probe.leaf@1", {})))
+             or m["params"], accepts_context=True)
+    register("probe.extra@3", lambda m, t, b: None)
+    register("probe.node@1", lambda m, t, b: load(_child(outer)))
+    attempt("load_leaf", lambda: load(inner, loader_options={"probe.leaf@1": {"k": 1}}))
+    attempt("load_node", lambda: load(outer))
+    attempt("context_seen", lambda: seen)
+    attempt("unknown", lambda: load(encode_bundle({"typeId": "probe.none@1"}, [])))
+    (out / "api.json").write_text(json.dumps(results, indent=1, sort_keys=True))
+
+
+def _child(outer: bytes) -> bytes:
+    from wlearn.bundle import decode_bundle
+
+    _, toc, blobs = decode_bundle(outer)
+    return bytes(blobs[toc[0]["offset"]:toc[0]["offset"] + toc[0]["length"]])
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
 def _version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -112,5 +187,8 @@ def _version(name: str) -> str | None:
 
 
 if __name__ == "__main__":
-    command, out_dir, other_dir = sys.argv[1:4]
-    (write if command == "write" else read)(Path(out_dir), Path(other_dir))
+    command, out_dir = sys.argv[1:3]
+    if command == "api":
+        api(Path(out_dir))
+    else:
+        (write if command == "write" else read)(Path(out_dir), Path(sys.argv[3]))

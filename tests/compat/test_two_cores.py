@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -47,20 +48,33 @@ def _venv(path: Path) -> Path:
     return path / "bin" / "python"
 
 
+def _sources(base: Path) -> Path:
+    """The three distributions' sources, without build leftovers a local build may have left
+    in the work tree (pip builds in place and would package stale files)."""
+    junk = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    src = base / "src"
+    for part in ("codec", "wlearn_py", "plugins/mitra"):
+        shutil.copytree(ROOT / part, src / part, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    return src
+
+
 @pytest.fixture(scope="session")
 def envs(tmp_path_factory):
     base = tmp_path_factory.mktemp("cores")
+    src = _sources(base)
     upstream, ours = _venv(base / "upstream"), _venv(base / "ours")
     pip_up, pip_ours = [upstream, "-m", "pip", "install", "-q"], [ours, "-m", "pip", "install", "-q"]
     _run([*pip_up, *UPSTREAM])
     # What a user with PyPI's core does to add Mitra; pip must keep every installed version.
     # onnxruntime as in this environment, so predictions can be compared exactly
-    log = _run([upstream, "-m", "pip", "install", ROOT / "codec", ROOT / "plugins" / "mitra",
+    log = _run([upstream, "-m", "pip", "install", src / "codec", src / "plugins" / "mitra",
                 f"onnxruntime=={metadata.version('onnxruntime')}"])
     _run([upstream, "-m", "pip", "check"])
     # This project's core, then the upstream plugin without letting pip swap the core for
     # 0.3.2 (wlearn-rf pins wlearn<0.4; its only other dependency is numpy).
-    _run([*pip_ours, ROOT / "codec", ROOT])
+    _run([*pip_ours, src / "codec", src])
     _run([*pip_ours, "--no-deps", UPSTREAM[1]])
     out = {name: base / f"out-{name}" for name in ("upstream", "ours")}
     for path in out.values():
@@ -69,11 +83,26 @@ def envs(tmp_path_factory):
     _run([ours, PROBE, "write", out["ours"], FIXTURES])
     _run([upstream, PROBE, "read", out["upstream"], out["ours"]])
     _run([ours, PROBE, "read", out["ours"], out["upstream"]])
+    _run([upstream, PROBE, "api", out["upstream"]])
+    _run([ours, PROBE, "api", out["ours"]])
     return {"log": log, **out}
 
 
 def _summary(path: Path, name: str = "summary.json") -> dict:
     return json.loads((path / name).read_text())
+
+
+def test_03_api_behaves_the_same_on_both_cores(envs):
+    """Encoding, strict and nested validation, limits, registration, loader contexts and the
+    error classes and codes, as 0.3's own code and plugins use them."""
+    theirs, ours = (_summary(envs[name], "api.json") for name in ("upstream", "ours"))
+    assert ours == theirs
+    assert ours["load_leaf"] == {"ok": {"a": 1}} and ours["load_node"] == {"ok": {"a": 1}}
+    assert ours["context_seen"] == {"ok": [{"k": 1}, {}]}
+    assert ours["outer"]["ok"][0]["requires"] == ["probe.extra@3", "probe.leaf@1"]
+    assert {ours[k]["error"] for k in ("depth", "decoded", "nan", "legacy_nested")} == \
+        {"BundleError"}
+    assert ours["missing_nested"]["code"] == ours["unknown"]["code"] == "ERR_REGISTRY"
 
 
 def test_adding_mitra_to_pypi_core_changes_nothing(envs):
