@@ -232,3 +232,17 @@ def test_spec_03_vectors(name):
     manifest_length = int.from_bytes(data[8:12], "little")
     assert data[16:16 + manifest_length].decode() == vector["manifest"]
     assert hashlib.sha256(data).hexdigest() == vector["sha256"]
+
+
+def test_a_legacy_nested_bundle_with_free_form_requires_is_read():
+    """@wlearn/core's own "requires" (any JSON) in a nested legacy bundle names no loaders."""
+    legacy = wlrn.encode_bundle({"typeId": "acme.forest.classifier@1",
+                                 "requires": [{"runtime": "onnx"}]}, [])
+    outer = wlrn.encode_bundle({"typeId": "acme.holder@1", "requires": []},
+                               [{"id": "inner", "data": legacy, "mediaType": NESTED}])
+    with pytest.raises(BundleError, match="missing nested loader"):
+        validate_bundle(outer)  # the nested typeId itself is still needed
+    outer = wlrn.encode_bundle({"typeId": "acme.holder@1",
+                                "requires": ["acme.forest.classifier@1"]},
+                               [{"id": "inner", "data": legacy, "mediaType": NESTED}])
+    assert validate_bundle(outer)[0]["typeId"] == "acme.holder@1"

@@ -379,7 +379,9 @@ def _validate(view: memoryview, bounds: dict[str, int], allow_legacy: bool, tree
                 raise BundleError(f"nested bundle {_json.dumps(entry['id'])}: {exc}") from None
             _check_type_id(nested.get("typeId"), "nested bundle manifest.typeId")
             needed.add(nested["typeId"])
-            needed.update(nested.get("requires", ()))
+            nested_requires = nested.get("requires")
+            if "artifacts" in nested and isinstance(nested_requires, list):
+                needed.update(nested_requires)  # loader typeIds, checked by _decode
     if needed and "requires" in manifest:
         if not isinstance(manifest["requires"], list):
             raise BundleError("manifest.requires must be a list")
