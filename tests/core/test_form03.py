@@ -246,3 +246,32 @@ def test_a_legacy_nested_bundle_with_free_form_requires_is_read():
                                 "requires": ["acme.forest.classifier@1"]},
                                [{"id": "inner", "data": legacy, "mediaType": NESTED}])
     assert validate_bundle(outer)[0]["typeId"] == "acme.holder@1"
+
+
+def _with_toc(data: bytes, change) -> bytes:
+    """The bundle with ``change(manifest, toc)`` applied to its parsed JSON, blobs kept."""
+    manifest, toc, blobs = wlrn.decode_bundle(data)
+    change(manifest, toc)
+    manifest_text, toc_text = wlrn.encode_json(manifest), wlrn.encode_json(toc)
+    return (b"WLRN" + (1).to_bytes(4, "little") + len(manifest_text).to_bytes(4, "little")
+            + len(toc_text).to_bytes(4, "little") + manifest_text + toc_text
+            + bytes(blobs.region))
+
+
+def test_ids_only_javascript_writes_get_bundle_errors():
+    def number_id(manifest, toc):
+        toc[0]["id"] = 7
+
+    data = _with_toc(_inner(), number_id)  # declarations still say "w"
+    with pytest.raises(BundleError, match='does not match TOC entry 7: id "w" declared, 7'):
+        decode_bundle(data)
+    with pytest.raises(BundleError):
+        decode_bundle(data, allow_legacy_manifest=False)
+
+    def both(manifest, toc):
+        toc[0]["id"] = manifest["artifacts"][0]["id"] = 7
+
+    data = _with_toc(_inner(), both)
+    assert decode_bundle(data)[1][0]["id"] == 7  # read as JavaScript reads it
+    with pytest.raises(BundleError):
+        decode_bundle(data, allow_legacy_manifest=False)

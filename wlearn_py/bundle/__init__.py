@@ -268,7 +268,7 @@ def _check_declarations(declarations: Any, toc: list[dict[str, Any]], strict: bo
         raise BundleError(f"manifest.artifacts length does not match TOC: "
                           f"{len(declarations)} declared, {len(toc)} in the TOC")
     for declaration, entry in zip(declarations, toc):
-        name = _json.quote(entry["id"])
+        name = _json.dumps(entry["id"])  # ids JavaScript wrote may be any JSON value
         if not isinstance(declaration, dict):
             raise BundleError(f"manifest artifact declaration for TOC entry {name} is not an "
                               "object")
@@ -303,7 +303,7 @@ def _check_strict(manifest: dict[str, Any], toc: list[dict[str, Any]],
     for entry in sorted(toc, key=lambda e: (e["offset"], e["length"])):
         if entry["offset"] > covered:
             raise BundleError(f"Unreferenced blob gap before artifact "
-                              f"{_json.quote(entry['id'])}")
+                              f"{_json.dumps(entry['id'])}")
         covered = max(covered, entry["offset"] + entry["length"])
     if covered != region_length:
         raise BundleError(f"Unreferenced trailing blob bytes: {region_length - covered}")
@@ -315,7 +315,9 @@ def _decode(view: memoryview, bounds: dict[str, int], allow_legacy: bool
         manifest_length = int.from_bytes(view[8:12], "little")
         toc_length = int.from_bytes(view[12:16], "little")
         _check_json_sizes(manifest_length, toc_length, bounds)
-    manifest, toc, blobs = _decode_js(view)
+    # The 0.3 form's strict mode also refuses what only JavaScript writes (repeated or
+    # non-string ids, non-string mediaTypes), as 0.3 does.
+    manifest, toc, blobs = _decode_js(view, strict=not allow_legacy)
     if len(toc) > bounds["max_artifacts"]:
         raise BundleError(f"Too many artifacts: {len(toc)} (maximum {bounds['max_artifacts']})")
     for entry in toc:
