@@ -214,6 +214,16 @@ class Node:
         return unb64(self.call("encode", manifest=wire,
                                artifacts=to_wire(described), data=data)["bundle"])
 
+    def encode_many(self, cases: list[tuple[Any, list[dict[str, Any]]]]) -> list[Any]:
+        """``encodeBundle`` of each ``(manifest, artifacts)``: bytes, or the JS error text."""
+        requests = []
+        for manifest, artifacts in cases:
+            described = [{k: v for k, v in a.items() if k != "data"} for a in artifacts]
+            requests.append({"manifest": to_wire(manifest), "artifacts": to_wire(described),
+                             "data": [b64(a["data"]) for a in artifacts]})
+        out = self.call("encodeMany", cases=requests)["bundles"]
+        return [unb64(x) if isinstance(x, str) else x["error"] for x in out]
+
     def decode_bundle(self, data: bytes, validate: bool = False) -> tuple[Any, Any, int]:
         out = self.call("decode", bundle=b64(data), validate=validate)
         return out["manifest"], json.loads(out["toc"]), out["region"]

@@ -100,6 +100,17 @@ const ops = {
     return { bundle: b64(core.encodeBundle(fromWire(req.manifest), artifacts)) }
   },
 
+  // Many encodes in one call (the long differential pass): a bundle or an error per case.
+  encodeMany: (req) => ({
+    bundles: req.cases.map((c) => {
+      try {
+        return ops.encode(c).bundle
+      } catch (err) {
+        return { error: String(err && err.message) }
+      }
+    })
+  }),
+
   decode: (req) => {
     const fn = req.validate ? core.validateBundle : core.decodeBundle
     const { manifest, toc, blobs } = fn(unb64(req.bundle))

@@ -15,8 +15,9 @@ from . import _node
 
 #: Cases per differential test: (quick pass, --js-long).
 SCALE = {
-    "manifests": (600, 100_000),
+    "manifests": (600, 20_000),
     "numbers": (200_000, 2_000_000),
+    "random_manifests": (5_000, 200_000),
     "json_values": (300, 20_000),
     "mitra_fits": (5, 200),
 }
