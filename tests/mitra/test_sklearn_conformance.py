@@ -128,6 +128,17 @@ def test_a_column_vector_y_warns_data_conversion(make):
         make().fit(X, y)
 
 
+def test_complex_targets_are_refused_without_a_cast_warning():
+    X = np.zeros((4, 2))
+    y = np.array([1 + 1j, 2, 3, 4])
+    for model in (MitraModel(classifier_onnx=CLF_ONNX, regressor_onnx=REG_ONNX),
+                  MitraClassifier(onnx=CLF_ONNX), MitraRegressor(onnx=REG_ONNX)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(wlearn.errors.ValidationError, match="(?i)complex|numbers|dtype"):
+                model.fit(X, y)
+
+
 # -- MitraModel(task=None) inside cross-validation ----------------------------------------------
 
 def test_mitra_model_without_task_cross_validates_as_the_estimator_it_becomes():

@@ -194,9 +194,19 @@ def check_float32(table: Table, name: str = "X") -> None:
     )
 
 
+def _real_vector(y: Any) -> np.ndarray:
+    """``y`` as a 1-D array, complex numbers refused (a cast to float would drop their
+    imaginary parts with no more than a warning)."""
+    arr = _labels.as_vector(y)
+    if arr.dtype.kind == "c":
+        raise ValidationError(f"Complex data not supported: y has dtype {arr.dtype}")
+    return arr
+
+
 def targets(y: Any) -> np.ndarray:
+    arr = _real_vector(y)
     try:
-        arr = _labels.as_vector(y).astype(np.float64)
+        arr = arr.astype(np.float64)
     except (TypeError, ValueError):
         raise ValidationError("regression targets must be numbers") from None
     if not np.isfinite(arr).all():
@@ -222,7 +232,7 @@ def detect_task(y: Any) -> str:
     otherwise regression. A plain list of numbers is judged by its values, as JS judges an
     ``Array``.
     """
-    arr = _labels.as_vector(y)
+    arr = _real_vector(y)
     if arr.dtype.kind in "biuUSO" and not isinstance(y, (list, tuple)):
         return "classification"
     try:
