@@ -82,8 +82,22 @@ def write(out: Path, fixtures: Path) -> None:
                               seed=5).fit(X_case, names)
         (out / "mitra_labels.wlrn").write_bytes(clf.save())
         summary["labels_pred"] = [str(v) for v in clf.predict(np.load(root / "Xq.npy"))]
+        # a string column: the versioned categories extension
+        categories = MitraClassifier(onnx=str(onnx / "tiny-mitra-classifier.onnx"),
+                                     max_support=64, seed=5).fit(with_category(X_case), y_case)
+        (out / "mitra_categories.wlrn").write_bytes(categories.save())
+        back = wlearn.load((out / "mitra_categories.wlrn").read_bytes())
+        Xq_cat = with_category(np.load(root / "Xq.npy"))
+        np.save(out / "mitra_categories_proba.npy", np.asarray(back.predict_proba(Xq_cat)))
         summary["mitra_registered"] = sorted(t for t in wlearn.get_registry() if "mitra" in t)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def with_category(X: np.ndarray) -> np.ndarray:
+    """Column 2 as strings (an object array: no pandas needed), a category column."""
+    coded = X.astype(object)
+    coded[:, 2] = np.where(X[:, 2] > 0, "hi\u00e9", np.where(X[:, 2] > -0.5, "mid", "lo"))
+    return coded
 
 
 def _fitted_rf(X: np.ndarray, y: np.ndarray):

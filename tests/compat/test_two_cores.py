@@ -150,6 +150,22 @@ def test_labels_extension_same_bytes_under_both_cores(envs):
         _summary(envs["upstream"])["labels_pred"]
 
 
+def test_categories_extension_same_bytes_under_both_cores(envs):
+    from wlearn_mitra import MitraClassifier
+
+    from ._probe import with_category
+
+    root = FIXTURES / "mitra-js" / "b_3class_strat_s42"
+    X, y = np.load(root / "X.npy"), np.load(root / "y.npy")
+    clf = MitraClassifier(onnx=str(FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"),
+                          max_support=64, seed=5).fit(with_category(X), y)
+    data = clf.save()
+    assert data == (envs["upstream"] / "mitra_categories.wlrn").read_bytes()
+    assert "support_x_encoded" in wlrn.decode_bundle(data)[2]
+    np.testing.assert_array_equal(clf.predict_proba(with_category(np.load(root / "Xq.npy"))),
+                                  np.load(envs["upstream"] / "mitra_categories_proba.npy"))
+
+
 @pytest.mark.parametrize("env", ["upstream", "ours"])
 def test_one_load_dispatches_the_upstream_plugin(envs, env):
     pred = np.load(envs[env] / "rf_pred.npy")
