@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime  # noqa: F401  (imported before any timed interrupt below)
 import pytest
 
-from wlearn_mitra._chunking import ModelShape, bytes_per_query_row, chunk_rows, run_interruptible
+from wlearn_mitra._chunking import ModelShape, bytes_per_query_row, run_interruptible
+from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
 
 
 def data(seed, n_support=80, n_query=203, n_features=6):
@@ -58,21 +59,21 @@ def test_chunked_ensemble_equals_unchunked_ensemble(clf):
 
 def test_memory_budget_sets_the_chunk_rows():
     shape = ModelShape(dim=512, n_heads=4, n_slots=10)
-    per_row = bytes_per_query_row(shape, 512, 10)
-    rows = chunk_rows(shape, 512, 10, max_memory_mb=256, chunk_size=None)
-    assert rows == 256 * 2**20 // per_row
+    fixed, per_row = support_bytes(shape, 512, 10), query_row_bytes(shape, 512, 10)
+    rows = plan(shape, 512, 10, max_memory_mb=512).rows
+    assert rows == (512 * 2**20 - fixed) // per_row
     # a bigger support set or more features cost more per row
-    assert bytes_per_query_row(shape, 1024, 10) > per_row < bytes_per_query_row(shape, 512, 30)
-    # never zero rows, however small the budget
-    assert chunk_rows(shape, 8192, 100, max_memory_mb=1e-6, chunk_size=None) == 2
-    assert chunk_rows(shape, 512, 10, max_memory_mb=1, chunk_size=33) == 33
+    assert bytes_per_query_row(shape, 1024, 10) > bytes_per_query_row(shape, 512, 10)
+    assert bytes_per_query_row(shape, 512, 30) > bytes_per_query_row(shape, 512, 10)
+    assert plan(shape, 512, 10, max_memory_mb=512, chunk_size=33).rows == 33
 
 
 def test_budget_controls_how_many_runs_happen(clf):
     xs, ys, xq = data(2)
     calls = []
-    per_row = bytes_per_query_row(clf.shape, len(xs), xs.shape[1])
-    budget_mb = 50 * per_row / 2**20  # room for 50 rows
+    fixed = support_bytes(clf.shape, len(xs), xs.shape[1])
+    per_row = query_row_bytes(clf.shape, len(xs), xs.shape[1])
+    budget_mb = (fixed + 50 * per_row) / 2**20  # the support side and room for 50 rows
     clf.predict(xs, ys, xq, n_classes=4, max_memory_mb=budget_mb, progress=lambda d, t: calls.append((d, t)))
     done = [d for d, _ in calls]
     assert len(done) == 5 and done[-1] == 203  # 203 rows need 5 runs of at most 50

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from wlearn_mitra import MitraClassifier, MitraRegressor
+from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
 ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
@@ -55,8 +56,18 @@ def test_a_row_alone_equals_the_row_in_a_batch(engines, task, n_estimators):
         np.testing.assert_array_equal(
             engine.predict(xs, ys, xq, chunk_size=chunk_size, **kwargs), whole
         )
-    # A budget so small that every chunk is a single row's worth.
-    np.testing.assert_array_equal(engine.predict(xs, ys, xq, max_memory_mb=1e-3, **kwargs), whole)
+    # A budget so small that every chunk is the fewest rows the plan allows.
+    n_features = xs.shape[1]
+    tight = (support_bytes(engine.shape, len(xs), n_features)
+             + 2 * query_row_bytes(engine.shape, len(xs), n_features)) / 2**20
+    assert plan(engine.shape, len(xs), n_features, max_memory_mb=tight).rows == 2
+    batch = engine.predict(xs, ys, xq, max_memory_mb=tight, **kwargs)
+    for i in range(0, len(xq), 5):
+        np.testing.assert_array_equal(
+            engine.predict(xs, ys, xq[i : i + 1], max_memory_mb=tight, **kwargs)[0], batch[i]
+        )
+    if not engine.uses_cache:  # the same graph, only the chunks differ
+        np.testing.assert_array_equal(batch, whole)
 
 
 def test_estimators_answer_each_row_as_in_the_batch():

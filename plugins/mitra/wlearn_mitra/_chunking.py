@@ -51,26 +51,6 @@ def bytes_per_query_row(shape: ModelShape, n_support: int, n_features: int) -> i
     return states + scores + bucket
 
 
-def chunk_rows(
-    shape: ModelShape,
-    n_support: int,
-    n_features: int,
-    *,
-    max_memory_mb: float | None,
-    chunk_size: int | None,
-) -> int:
-    """Rows per chunk: ``chunk_size`` if given, else as many as the budget allows (>= 2)."""
-    if chunk_size is not None:
-        if int(chunk_size) != chunk_size or chunk_size < 1:
-            raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        return int(chunk_size)
-    budget = DEFAULT_MEMORY_MB if max_memory_mb is None else max_memory_mb
-    if not budget > 0:
-        raise ValidationError(f"max_memory_mb must be positive, got {max_memory_mb!r}")
-    per_row = bytes_per_query_row(shape, n_support, n_features)
-    return max(MIN_CHUNK_ROWS, int(budget * 2**20 // per_row))
-
-
 #: Fewest rows a query chunk is run with. ONNX Runtime multiplies a lone row with its
 #: matrix-vector kernels, which round differently (up to 4e-5 relative, measured) from the
 #: matrix kernels every chunk of two rows or more goes through; from two rows on, a row's

@@ -7,6 +7,9 @@ needs. Per upstream's ``Preprocessor``:
   NaN here and ends up as 0, see below);
 - features with a single distinct value in the (imputed) support set are dropped;
 - ensemble members then shuffle the feature order and mirror features (``x -> -x``);
+  on data too wide for the model or the memory budget each member first keeps its own
+  subset of the features (:func:`feature_subsets`; not upstream: AutoGluon refuses more
+  than 500 features, TabPFN draws a random subset per member);
 - whatever is still non-finite (NaN, +-inf) becomes 0 after the cast to float32.
 
 Targets: class labels go through a permutation of all the model's label slots (so class 2 may
@@ -55,10 +58,26 @@ def impute(x: np.ndarray, means: np.ndarray) -> np.ndarray:
     return np.where(nan, means[None, :], x)
 
 
+def feature_subsets(n_features: int, width: int, n_members: int, seed: int) -> list[np.ndarray]:
+    """Each member's features when there are more than ``width``: sorted column indices.
+
+    One permutation of the columns, drawn from ``seed`` (a stream of its own, so members'
+    other transforms are drawn as without subsets), is dealt out cyclically, ``width``
+    columns per member: member k gets positions k*width ... k*width + width - 1 (mod
+    ``n_features``). With ceil(n_features / width) members or more every column is seen,
+    and no column is seen twice before all have been seen once.
+    """
+    order = np.random.default_rng([seed, 1]).permutation(n_features)
+    return [
+        np.sort(order[(k * width + np.arange(width)) % n_features]) for k in range(n_members)
+    ]
+
+
 @dataclass(frozen=True)
 class MemberTransform:
     """One ensemble member's random view of the data. The identity when every field is None."""
 
+    features: np.ndarray | None = None  # int [F']: the member's columns, before anything else
     feature_order: np.ndarray | None = None  # int [F']: new column j is old column order[j]
     mirror: np.ndarray | None = None  # float [F'] of +-1, applied after the reordering
     class_perm: np.ndarray | None = None  # int [n_slots]: class c is fed as label perm[c]
@@ -73,7 +92,9 @@ class MemberTransform:
         n_slots: int,
         classification: bool,
         transforms: frozenset[str],
+        features: np.ndarray | None = None,
     ) -> "MemberTransform":
+        """A member's transforms; ``n_features`` is the width it sees (of ``features``)."""
         # Drawn in upstream's order: class order, feature order, target mirror, feature mirror.
         class_perm = feature_order = mirror = None
         mirror_y = False
@@ -85,10 +106,12 @@ class MemberTransform:
             mirror_y = bool(rng.integers(2))
         if "mirror_x" in transforms:
             mirror = rng.choice(np.array([1.0, -1.0]), size=n_features)
-        return cls(feature_order, mirror, class_perm, mirror_y)
+        return cls(features, feature_order, mirror, class_perm, mirror_y)
 
     def x(self, x: np.ndarray) -> np.ndarray:
-        """The model's float32 view of preprocessed rows ``x`` (float64 [N, F'])."""
+        """The model's float32 view of preprocessed rows ``x`` (float64 [N, F])."""
+        if self.features is not None:
+            x = x[:, self.features]
         if self.feature_order is not None:
             x = x[:, self.feature_order]
         if self.mirror is not None:

@@ -20,6 +20,7 @@ from wlearn.errors import ValidationError
 from ._cache import (
     DEFAULT_CACHE_MB,
     ENCODER_INPUTS,
+    STAT_NAMES,
     SupportCache,
     cache_layers,
     cache_names,
@@ -28,12 +29,14 @@ from ._cache import (
     split_paths,
     support_key,
 )
-from ._chunking import Reporter, chunk_rows, chunks, padded, run_interruptible
+from ._chunking import Reporter, chunks, padded, run_interruptible
 from ._identity import model_buffer as _buffer
 from ._identity import model_identity
 from ._onnxinfo import graph_input_names, model_shape
 from ._precision import PRECISIONS, default_cache_dir, quantize_int8
-from ._preprocess import TRANSFORMS, MemberTransform, SupportStats
+from ._planning import Plan
+from ._planning import plan as plan_predict
+from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -198,8 +201,12 @@ class MitraEngine:
     threads:
         ONNX Runtime intra-op threads (default: ONNX Runtime's choice, one per core).
     max_memory_mb:
-        Working-memory budget for one run's activations; the query set is split into chunks
-        that fit (default 1024 MB). ``predict`` can override it per call.
+        Working-memory budget of one predict, support side included, in MB on top of the
+        weights (default 1024). The plan (:mod:`wlearn_mitra._planning`) uses the support
+        cache only when its encoded keys/values fit, splits the query set into chunks that
+        fit, and gives ensemble members feature subsets when all features do not fit (or
+        exceed 500); a budget too small for one feature is refused before anything runs.
+        ``predict`` can override it per call.
     split:
         The support-set cache graphs. ``"auto"`` (default) uses ``<stem>.encoder.onnx`` and
         ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path, or a pair derived
@@ -400,6 +407,13 @@ class MitraEngine:
         ``seed``; members are averaged (probabilities for a classifier). ``n_estimators=1``
         is one plain pass with no random transform.
 
+        Data wider than the plan allows (over 500 features, or more than fit the budget)
+        is split: member k sees its own sorted subset of the features (a permutation drawn
+        from ``seed`` dealt out cyclically), and there are at least enough members that
+        every feature is seen (``feature_subsets``); with ``n_estimators=1`` the members
+        differ only by their subsets. Raises ValidationError when ``max_memory_mb`` cannot
+        hold the support set even one feature at a time.
+
         Query rows are run in chunks that fit ``max_memory_mb`` (or of ``chunk_size`` rows);
         at fp32 a row's answer is bit-identical whichever rows share its chunk (a lone row is
         run beside a copy of itself: ONNX Runtime's one-row kernels round differently).
@@ -421,30 +435,21 @@ class MitraEngine:
         stats = SupportStats.fit(x_support)
         xs = stats.apply(x_support)
         n_features = xs.shape[1]
-        members = [MemberTransform()]
-        if n_estimators > 1:
-            rng = np.random.default_rng(seed)
-            members = [
-                MemberTransform.draw(
-                    rng,
-                    n_features=n_features,
-                    n_slots=self.shape.n_slots,
-                    classification=self.classification,
-                    transforms=frozenset(transforms),
-                )
-                for _ in range(int(n_estimators))
-            ]
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
-        rows = chunk_rows(
-            self.shape, len(xs), n_features, max_memory_mb=budget, chunk_size=chunk_size
+        layers = len(self.cache_names) - len(STAT_NAMES) if self.uses_cache else 0
+        plan = plan_predict(
+            self.shape, len(xs), n_features, max_memory_mb=budget, chunk_size=chunk_size,
+            n_estimators=int(n_estimators), cache_layers=layers // 2 or None,
         )
+        members = self._members(plan, n_features, int(n_estimators), seed, transforms)
+        rows = plan.rows
 
         n_query = len(x_query)
         total = np.zeros((n_query, n_classes) if self.classification else n_query)
         with Reporter(progress, n_query * len(members), "mitra predict") as report:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
-                if self.uses_cache and n_query:
+                if plan.cached and n_query:
                     run = partial(self.decode, self.encode(xs_m, ys_m))
                 else:
                     run = partial(self.forward, xs_m, ys_m)
@@ -458,6 +463,32 @@ class MitraEngine:
                     report.advance(part.stop - part.start)
         total /= len(members)
         return total
+
+    def _members(
+        self, plan: Plan, n_features: int, n_estimators: int, seed: int, transforms
+    ) -> list[MemberTransform]:
+        """The ensemble's members: random transforms drawn from ``seed`` when
+        ``n_estimators > 1``, and each its own feature subset when ``plan`` is narrower than
+        the data."""
+        subsets = [None] * plan.members
+        if plan.width < n_features:
+            subsets = feature_subsets(n_features, plan.width, plan.members, seed)
+        if n_estimators == 1 and plan.members == 1:
+            return [MemberTransform()]
+        if n_estimators == 1:  # only the subsets differ
+            return [MemberTransform(features=subset) for subset in subsets]
+        rng = np.random.default_rng(seed)
+        return [
+            MemberTransform.draw(
+                rng,
+                n_features=plan.width,
+                n_slots=self.shape.n_slots,
+                classification=self.classification,
+                transforms=frozenset(transforms),
+                features=subset,
+            )
+            for subset in subsets
+        ]
 
     def _check(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray, n_classes

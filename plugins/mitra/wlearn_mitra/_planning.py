@@ -1,0 +1,151 @@
+"""Planning one predict under the memory budget: which graphs, how wide, how many rows a chunk.
+
+The query side's cost grows with the query rows and is bounded by chunking
+(:mod:`._chunking`). The support side's does not: every support row attends across its
+features (rows x features^2) and every feature across the support rows (features x rows^2),
+and with the support cache the encoded keys/values of every layer stay alive
+(2 x layers x rows x features x dim floats). So the plan picks, in this order, the first that
+fits ``max_memory_mb``:
+
+1. all features through the support cache (encoder + decoder pair), when the engine has it;
+2. all features through the single graph (nothing kept between chunks);
+3. the widest feature subset that fits, through the single graph: ensemble members then see
+   different subsets of that width (:func:`._preprocess.feature_subsets`), at least enough
+   members that every feature is seen by one.
+
+Data wider than :data:`MAX_FEATURES` (the model's comfortable width) is split the same way
+whatever the budget. When not even one feature fits, the plan refuses before anything is
+allocated, saying what to change. Estimates are deliberately generous; they were calibrated
+on measured peaks of ONNX Runtime (bench/README.md, "Wide data").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wlearn.errors import ValidationError
+
+from ._chunking import DEFAULT_MEMORY_MB, MIN_CHUNK_ROWS, ModelShape, bytes_per_query_row
+
+#: Widest feature set one member sees: AutoGluon runs Mitra up to 500 features, and the
+#: released weights were pretrained on far fewer; wider data is split across members.
+MAX_FEATURES = 500
+
+MB = 2**20
+
+#: Query rows a chunk has room for when members get feature subsets (unless even the
+#: narrowest subset leaves less). Fixed, so the plan never depends on the query rows.
+SUBSET_CHUNK_ROWS = 16
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one predict runs."""
+
+    width: int  # features each ensemble member sees (all of them when they fit)
+    rows: int  # query rows per chunk
+    cached: bool  # through the support encoder + query decoder pair
+    members: int  # ensemble members (n_estimators, more when features are split)
+
+
+def support_bytes(shape: ModelShape, n_support: int, n_features: int) -> int:
+    """Activation bytes of the support side of one pass (single graph or encoder).
+
+    Per support token (row x feature): its states and MLP layers (16 ``dim``-wide float32
+    copies alive at the peak) and its row-attention scores against every support row; per
+    support row: its feature-attention scores, (features + 1)^2 per head. Calibrated on the
+    full-size model (512 rows: 18 MB per feature measured, 21 MB estimated) and the tiny one
+    (500 features x 512 rows: 4.5 GB measured, 5.2 GB estimated).
+    """
+    tokens = n_features + 1
+    per_token = shape.dim * 4 * 16 + shape.n_heads * 4 * n_support * 5 // 4
+    feature_attention = shape.n_heads * tokens * tokens * 4
+    return n_support * (tokens * per_token + feature_attention)
+
+
+def cache_bytes(shape: ModelShape, n_layers: int, n_support: int, n_features: int) -> int:
+    """Bytes of one encoded support set: every layer's keys and values of every token."""
+    return 2 * n_layers * n_support * (n_features + 1) * shape.dim * 4
+
+
+def query_row_bytes(shape: ModelShape, n_support: int, n_features: int) -> int:
+    """One query row's activations: :func:`bytes_per_query_row` plus its feature attention."""
+    tokens = n_features + 1
+    return bytes_per_query_row(shape, n_support, n_features) + shape.n_heads * tokens**2 * 4 * 3
+
+
+def _fits(fixed: int, per_row: int, budget: float, rows: int = MIN_CHUNK_ROWS) -> bool:
+    return fixed + rows * per_row <= budget
+
+
+def _widest(cost, limit: int, budget: float, rows: int) -> int:
+    """The widest feature count in 1..limit whose ``cost(width)`` leaves room for ``rows``
+    query rows (costs grow with the width), 0 if none."""
+    low, high = 0, limit + 1  # fits at low (0 trivially), not at high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if _fits(*cost(middle), budget, rows) else (low, middle)
+    return low
+
+
+def plan(
+    shape: ModelShape,
+    n_support: int,
+    n_features: int,
+    *,
+    max_memory_mb: float | None,
+    chunk_size: int | None = None,
+    n_estimators: int = 1,
+    cache_layers: int | None = None,
+    max_features: int = MAX_FEATURES,
+) -> Plan:
+    """The plan for ``n_support`` support rows and ``n_features`` (preprocessed) features.
+
+    ``cache_layers``: the layers of the engine's support cache, None without one.
+    ``chunk_size`` fixes the query rows per chunk (the support side is still planned).
+    Raises ValidationError when the budget is not positive, or too small for even one
+    feature of this support set (the message gives the budget that would do).
+    """
+    budget_mb = DEFAULT_MEMORY_MB if max_memory_mb is None else max_memory_mb
+    if not budget_mb > 0:
+        raise ValidationError(f"max_memory_mb must be positive, got {max_memory_mb!r}")
+    if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
+        raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    budget = budget_mb * MB
+    widest = max(1, min(n_features, int(max_features)))
+
+    def single(width: int) -> tuple[int, int]:
+        return support_bytes(shape, n_support, width), query_row_bytes(shape, n_support, width)
+
+    cached = False
+    width = widest
+    if widest == n_features and cache_layers:
+        stored = cache_bytes(shape, cache_layers, n_support, n_features)
+        encode = support_bytes(shape, n_support, n_features) + stored
+        per_row = query_row_bytes(shape, n_support, n_features)
+        if encode <= budget and _fits(stored, per_row, budget):
+            cached = True
+    if not cached and not _fits(*single(widest), budget):
+        # Members are narrower anyway: leave room for a useful chunk of query rows too, as
+        # each chunk of the single graph repeats the support pass.
+        low = _widest(single, widest, budget, SUBSET_CHUNK_ROWS)
+        low = low or _widest(single, widest, budget, MIN_CHUNK_ROWS)
+        if low == 0:
+            need = sum(single(1)) + (MIN_CHUNK_ROWS - 1) * single(1)[1]
+            raise ValidationError(
+                f"a support set of {n_support} rows needs about {need / MB:.0f} MB of working "
+                f"memory even one feature at a time, more than max_memory_mb={budget_mb:g}; "
+                f"raise max_memory_mb to at least {need / MB:.0f}, or fit with a smaller "
+                "max_support"
+            )
+        width = low
+    if cached:
+        fixed = cache_bytes(shape, cache_layers, n_support, n_features)
+        per_row = query_row_bytes(shape, n_support, n_features)
+    else:
+        fixed, per_row = single(width)
+    rows = int(chunk_size) if chunk_size is not None else max(
+        MIN_CHUNK_ROWS, int((budget - fixed) // per_row)
+    )
+    members = max(int(n_estimators), -(-n_features // width))
+    return Plan(width=width, rows=rows, cached=cached, members=members)

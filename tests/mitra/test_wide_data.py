@@ -1,0 +1,119 @@
+"""Wide data: the memory budget bounds the whole predict (support side included) or the
+predict is refused before anything is allocated; data wider than the model's comfortable
+width or the budget is split across ensemble members, each on its own feature subset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wlearn.errors import ValidationError
+from wlearn_mitra import MitraClassifier
+from wlearn_mitra._onnxinfo import FULL_SIZE
+from wlearn_mitra._planning import MAX_FEATURES, plan, query_row_bytes, support_bytes
+from wlearn_mitra._preprocess import feature_subsets
+from wlearn_mitra.engine import MitraEngine, softmax
+
+ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+
+
+@pytest.fixture(scope="module")
+def clf() -> MitraEngine:
+    return MitraEngine(ONNX / "tiny-mitra-classifier.onnx", task="classification")
+
+
+@pytest.fixture(scope="module")
+def reg() -> MitraEngine:
+    return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
+
+
+def data(seed, n_support, n_features, n_query=6):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(n_support, n_features))
+    xq = rng.normal(size=(n_query, n_features))
+    return xs, np.arange(n_support) % 3, rng.random(n_support), xq
+
+
+def by_members(engine, xs, ys, xq, subsets, n_classes=None):
+    """Independent reference: one plain forward pass per subset, averaged."""
+    total = 0.0
+    for subset in subsets:
+        out = engine.forward(xs[:, subset], ys, xq[:, subset]).astype(np.float64)
+        total = total + (softmax(out[:, :n_classes]) if n_classes else out)
+    return total / len(subsets)
+
+
+def test_subsets_cover_every_feature_and_follow_the_seed():
+    subsets = feature_subsets(23, 5, 5, seed=7)
+    assert [len(s) for s in subsets] == [5] * 5
+    assert set(np.concatenate(subsets)) == set(range(23))  # ceil(23 / 5) members see all
+    assert all(np.array_equal(a, b) for a, b in zip(subsets, feature_subsets(23, 5, 5, seed=7)))
+    assert not all(np.array_equal(a, b) for a, b in zip(subsets, feature_subsets(23, 5, 5, 8)))
+
+
+def test_wider_than_the_model_is_split_across_members(clf, reg):
+    n_features = MAX_FEATURES + 100
+    xs, labels, targets, xq = data(0, 40, n_features)
+    chosen = plan(clf.shape, len(xs), n_features, max_memory_mb=4096)
+    assert chosen.width == MAX_FEATURES and chosen.members == 2
+    subsets = feature_subsets(n_features, MAX_FEATURES, 2, seed=5)
+    got = clf.predict(xs, labels, xq, n_classes=3, seed=5, max_memory_mb=4096)
+    want = by_members(clf, xs, labels, xq, subsets, n_classes=3)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    got = reg.predict(xs, targets, xq, seed=5, max_memory_mb=4096)
+    np.testing.assert_allclose(got, by_members(reg, xs, targets, xq, subsets), rtol=0, atol=1e-6)
+
+
+def test_the_budget_narrows_the_members(clf):
+    xs, labels, _, xq = data(1, 256, 120)
+    budget = 40.0
+    chosen = plan(clf.shape, 256, 120, max_memory_mb=budget)
+    assert 1 <= chosen.width < 120 and chosen.members == -(-120 // chosen.width)
+    # The whole run fits: the support side and a chunk of query rows.
+    used = support_bytes(clf.shape, 256, chosen.width) + chosen.rows * query_row_bytes(
+        clf.shape, 256, chosen.width)
+    assert used <= budget * 2**20
+    got = clf.predict(xs, labels, xq, n_classes=3, seed=2, max_memory_mb=budget)
+    subsets = feature_subsets(120, chosen.width, chosen.members, seed=2)
+    want = by_members(clf, xs, labels, xq, subsets, n_classes=3)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    # With ensemble transforms on top, each member still keeps to its subset's width.
+    more = clf.predict(xs, labels, xq, n_classes=3, seed=2, n_estimators=chosen.members + 2,
+                       max_memory_mb=budget)
+    assert more.shape == got.shape and np.allclose(more.sum(axis=1), 1.0)
+
+
+def test_a_budget_too_small_for_one_feature_is_refused_before_running(clf):
+    xs, labels, _, xq = data(2, 512, 50)
+    with pytest.raises(ValidationError, match="raise max_memory_mb to at least .* max_support"):
+        clf.predict(xs, labels, xq, n_classes=3, max_memory_mb=1)
+    model = MitraClassifier(onnx=ONNX / "tiny-mitra-classifier.onnx", max_memory_mb=1)
+    with pytest.raises(ValidationError, match="max_memory_mb"):
+        model.fit(xs, labels).predict(xq)
+
+
+def test_the_full_size_plan_bounds_wide_data():
+    # What bench/bench_mitra_wide.py measures: 512 support rows under 2 GB.
+    for n_features in (100, 500, 2000):
+        chosen = plan(FULL_SIZE, 512, n_features, max_memory_mb=2048, cache_layers=12)
+        used = support_bytes(FULL_SIZE, 512, chosen.width) + chosen.rows * query_row_bytes(
+            FULL_SIZE, 512, chosen.width)
+        assert used <= 2048 * 2**20 and chosen.width * chosen.members >= n_features
+    with pytest.raises(ValidationError, match="max_support"):
+        plan(FULL_SIZE, 8192, 10, max_memory_mb=2048)
+
+
+def test_peak_memory_stays_within_the_budget(clf):
+    # 300 features x 512 support rows took 2.6 GB in the tiny model's support pass before the
+    # plan; under a 256 MB budget the process's peak above its start stays inside it.
+    xs, labels, _, xq = data(3, 512, 300, n_query=3)
+    with open("/proc/self/status") as status:
+        start = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # reset VmHWM
+    clf.predict(xs, labels, xq, n_classes=3, max_memory_mb=256)
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    assert (peak - start) / 1024 < 256
