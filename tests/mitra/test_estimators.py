@@ -12,6 +12,7 @@ import wlearn
 import wlrn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, detect_task
+from wlearn_mitra._planning import query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -409,7 +410,9 @@ def test_ensembles_and_progress_pass_through():
     manifest = wlearn.decode_bundle(model.save())[0]
     assert manifest["params"]["nEstimators"] == 3
     # A tiny memory budget splits the query rows into chunks: same probabilities.
-    chunked = model.set_params(max_memory_mb=0.05, progress=None).predict_proba(X[:7])
+    shape = model._open().engine.shape
+    tight = (support_bytes(shape, 40, 3) + 2 * query_row_bytes(shape, 40, 3)) / 2**20
+    chunked = model.set_params(max_memory_mb=tight, progress=None).predict_proba(X[:7])
     np.testing.assert_allclose(chunked, proba, rtol=0, atol=1e-6)
     assert "maxMemoryMb" not in wlearn.decode_bundle(model.save())[0]["params"]
     assert MitraClassifier.load(model.save(), CLF_ONNX).n_estimators == 3

@@ -21,6 +21,7 @@ on measured peaks of ONNX Runtime (bench/README.md, "Wide data").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from wlearn.errors import ValidationError
@@ -131,12 +132,12 @@ def plan(
         low = _widest(single, widest, budget, SUBSET_CHUNK_ROWS)
         low = low or _widest(single, widest, budget, MIN_CHUNK_ROWS)
         if low == 0:
-            need = sum(single(1)) + (MIN_CHUNK_ROWS - 1) * single(1)[1]
+            fixed, per_row = single(1)
+            need = math.ceil((fixed + MIN_CHUNK_ROWS * per_row) / MB * 100) / 100
             raise ValidationError(
-                f"a support set of {n_support} rows needs about {need / MB:.0f} MB of working "
+                f"a support set of {n_support} rows needs about {need:g} MB of working "
                 f"memory even one feature at a time, more than max_memory_mb={budget_mb:g}; "
-                f"raise max_memory_mb to at least {need / MB:.0f}, or fit with a smaller "
-                "max_support"
+                f"raise max_memory_mb to at least {need:g}, or fit with a smaller max_support"
             )
         width = low
     if cached:
