@@ -51,7 +51,11 @@ def child(args) -> None:
     before = _rss_mb()
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")  # VmHWM from here on
-    engine.predict(xs, ys, xq, n_classes=3)
+    def report(done: int, total: int) -> None:  # partial figures while a long run goes on
+        print(f"  {args.features} features: {done}/{total} member rows, peak so far "
+              f"{hwm_mb():.0f} MB", file=sys.stderr, flush=True)
+
+    engine.predict(xs, ys, xq, n_classes=3, progress=report)
     print(json.dumps({
         "features": args.features, "support": args.support, "query": args.query,
         "cached": chosen.cached, "width": chosen.width, "members": chosen.members,
@@ -81,9 +85,8 @@ def main() -> int:
                    str(args.max_memory_mb), "--models", str(args.models)]
         if args.threads is not None:
             command += ["--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True)  # stderr: progress
         if done.returncode != 0:
-            print(done.stderr, file=sys.stderr)
             return 1
         r = json.loads(done.stdout.strip().splitlines()[-1])
         mode = "support cache" if r["cached"] else "single graph"
