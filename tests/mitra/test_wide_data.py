@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wlearn.errors import ValidationError
+from wlearn.errors import ResourceLimitError
 from wlearn_mitra import MitraClassifier
 from wlearn_mitra._onnxinfo import FULL_SIZE
 from wlearn_mitra._planning import MAX_FEATURES, plan, query_row_bytes, support_bytes
@@ -87,10 +87,10 @@ def test_the_budget_narrows_the_members(clf):
 
 def test_a_budget_too_small_for_one_feature_is_refused_before_running(clf):
     xs, labels, _, xq = data(2, 512, 50)
-    with pytest.raises(ValidationError, match="raise max_memory_mb to at least .* max_support"):
+    with pytest.raises(ResourceLimitError, match="raise max_memory_mb to at least .* max_support"):
         clf.predict(xs, labels, xq, n_classes=3, max_memory_mb=1)
     model = MitraClassifier(onnx=ONNX / "tiny-mitra-classifier.onnx", max_memory_mb=1)
-    with pytest.raises(ValidationError, match="max_memory_mb"):
+    with pytest.raises(ResourceLimitError, match="max_memory_mb"):
         model.fit(xs, labels).predict(xq)
 
 
@@ -101,7 +101,7 @@ def test_the_full_size_plan_bounds_wide_data():
         used = support_bytes(FULL_SIZE, 512, chosen.width) + chosen.rows * query_row_bytes(
             FULL_SIZE, 512, chosen.width)
         assert used <= 2048 * 2**20 and chosen.width * chosen.members >= n_features
-    with pytest.raises(ValidationError, match="max_support"):
+    with pytest.raises(ResourceLimitError, match="max_support"):
         plan(FULL_SIZE, 8192, 10, max_memory_mb=2048)
 
 
@@ -117,3 +117,19 @@ def test_peak_memory_stays_within_the_budget(clf):
     with open("/proc/self/status") as status:
         peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     assert (peak - start) / 1024 < 256
+
+
+def test_an_allocation_failure_inside_onnx_runtime_is_a_wlearn_error():
+    # Forced past the plan (a query chunk of 20,000 rows of 500 features), ONNX Runtime's
+    # own allocation failure comes back as a ResourceLimitError saying what to change.
+    import onnxruntime as ort
+
+    from wlearn_mitra._chunking import run_interruptible
+
+    class Session:
+        def run(self, outputs, feeds, options):
+            raise ort.capi.onnxruntime_pybind11_state.RuntimeException(
+                "Failed to allocate memory for requested buffer of size 81920000000")
+
+    with pytest.raises(ResourceLimitError, match="smaller max_memory_mb"):
+        run_interruptible(Session(), ["output"], {})

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from wlearn.errors import ValidationError
+from wlearn.errors import ResourceLimitError, ValidationError
 
 from ._hints import install_hint
 
@@ -170,5 +170,12 @@ def run_interruptible(
         finished.wait()
         raise
     if "error" in result:
-        raise result["error"]
+        error = result["error"]
+        if type(error).__module__.startswith("onnxruntime") and "alloc" in str(error).lower():
+            raise ResourceLimitError(
+                "ONNX Runtime could not allocate the memory this run needs; give a smaller "
+                "max_memory_mb (the plan then runs fewer rows or features at a time), a smaller "
+                f"chunk_size or a smaller max_support ({str(error).strip()[:300]})"
+            ) from error
+        raise error
     return result["value"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from wlearn.errors import ValidationError
+from wlearn.errors import ResourceLimitError, ValidationError
 
 from ._chunking import DEFAULT_MEMORY_MB, MIN_CHUNK_ROWS, ModelShape, bytes_per_query_row
 
@@ -104,8 +104,9 @@ def plan(
 
     ``cache_layers``: the layers of the engine's support cache, None without one.
     ``chunk_size`` fixes the query rows per chunk (the support side is still planned).
-    Raises ValidationError when the budget is not positive, or too small for even one
-    feature of this support set (the message gives the budget that would do).
+    Raises ValidationError when the budget is not positive, ResourceLimitError when it is
+    too small for even one feature of this support set (the message gives the budget that
+    would do).
     """
     budget_mb = DEFAULT_MEMORY_MB if max_memory_mb is None else max_memory_mb
     if not budget_mb > 0:
@@ -134,7 +135,7 @@ def plan(
         if low == 0:
             fixed, per_row = single(1)
             need = math.ceil((fixed + MIN_CHUNK_ROWS * per_row) / MB * 100) / 100
-            raise ValidationError(
+            raise ResourceLimitError(
                 f"a support set of {n_support} rows needs about {need:g} MB of working "
                 f"memory even one feature at a time, more than max_memory_mb={budget_mb:g}; "
                 f"raise max_memory_mb to at least {need:g}, or fit with a smaller max_support"

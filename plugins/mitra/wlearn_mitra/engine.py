@@ -411,7 +411,7 @@ class MitraEngine:
         is split: member k sees its own sorted subset of the features (a permutation drawn
         from ``seed`` dealt out cyclically), and there are at least enough members that
         every feature is seen (``feature_subsets``); with ``n_estimators=1`` the members
-        differ only by their subsets. Raises ValidationError when ``max_memory_mb`` cannot
+        differ only by their subsets. Raises ResourceLimitError when ``max_memory_mb`` cannot
         hold the support set even one feature at a time.
 
         Query rows are run in chunks that fit ``max_memory_mb`` (or of ``chunk_size`` rows);

@@ -537,7 +537,7 @@ class MitraClassifier(_MitraEstimator):
         support set's own pass does not fit with all features, or there are more than 500
         (the model's comfortable width), ensemble members each see a different subset of
         the features, deterministic by ``seed``, with at least enough members that every
-        feature is seen; a budget too small for even one feature raises ValidationError
+        feature is seen; a budget too small for even one feature raises ResourceLimitError
         saying what to change (spec/mitra.md, "Wide data"). A runtime setting, not saved
         in bundles.
     progress:
@@ -652,7 +652,7 @@ class MitraRegressor(_MitraEstimator):
         support set's own pass does not fit with all features, or there are more than 500
         (the model's comfortable width), ensemble members each see a different subset of
         the features, deterministic by ``seed``, with at least enough members that every
-        feature is seen; a budget too small for even one feature raises ValidationError
+        feature is seen; a budget too small for even one feature raises ResourceLimitError
         saying what to change (spec/mitra.md, "Wide data"). A runtime setting, not saved
         in bundles.
     progress:
