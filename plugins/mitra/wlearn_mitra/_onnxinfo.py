@@ -17,14 +17,16 @@ FULL_SIZE = ModelShape(dim=512, n_heads=4, n_slots=10)
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
+    value = 0
+    # Protobuf varints hold at most 64 bits (10 bytes); reading on through a run of
+    # continuation bytes would build an ever larger integer, quadratic in the run's length.
+    for shift in range(0, 70, 7):
         byte = buf[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
             return value, pos
-        shift += 7
+    raise ValueError(f"protobuf varint longer than 10 bytes at offset {pos - 10}")
 
 
 def _fields(buf: memoryview, start: int = 0, end: int | None = None):
@@ -103,13 +105,27 @@ def metadata(model_bytes: bytes | memoryview) -> dict[str, str]:
     return out
 
 
+def _positive_int(value: object) -> int | None:
+    # bool is an int, and a float such as 32.0 is how some writers spell an integer
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (value.is_integer() and value < 2**63):
+        return None
+    return int(value) if value >= 1 else None
+
+
 def _shape_from_config(model_bytes: bytes | memoryview, slots: int) -> ModelShape | None:
     # Graphs written by our converter carry their config; the JS package's do not.
     try:
         config = json.loads(metadata(model_bytes).get("mitra.config", "null"))
-        return ModelShape(dim=int(config["dim"]), n_heads=int(config["n_heads"]), n_slots=slots)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
         return None
+    if not isinstance(config, dict):
+        return None
+    dim, n_heads = _positive_int(config.get("dim")), _positive_int(config.get("n_heads"))
+    if dim is None or n_heads is None:
+        return None
+    return ModelShape(dim=dim, n_heads=n_heads, n_slots=slots)
 
 
 def model_shape(model_bytes: bytes | memoryview | None, classification: bool) -> ModelShape:
@@ -128,7 +144,7 @@ def model_shape(model_bytes: bytes | memoryview | None, classification: bool) ->
     # the model (our encoder and decoder graphs do).
     for suffix, axis in (("x_embedding.x_embedding.bias", 0), ("y_embedding.y_mask.weight", 1)):
         for name, shape_dims in dims.items():
-            if name.endswith(suffix) and len(shape_dims) > axis:
+            if name.endswith(suffix) and len(shape_dims) > axis and shape_dims[axis] >= 1:
                 # The head count is not stored in any initializer; every released model uses 4.
                 return ModelShape(dim=shape_dims[axis], n_heads=FULL_SIZE.n_heads, n_slots=slots)
     return ModelShape(FULL_SIZE.dim, FULL_SIZE.n_heads, slots)

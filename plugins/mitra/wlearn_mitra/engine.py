@@ -144,12 +144,79 @@ def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
     return _new_session(source), sha256_of(source)
 
 
+#: Element types and rank of the inputs a Mitra graph takes (y_support: int64 class indices
+#: for a classifier, float targets for a regressor).
+_INPUT_KINDS = {
+    "x_support": (("tensor(float)",), 3),
+    "y_support": (("tensor(int64)", "tensor(float)"), 2),
+    "x_query": (("tensor(float)",), 3),
+    "padding_obs_support": (("tensor(bool)",), 2),
+}
+
+
+class _Arg:
+    """A graph input's or output's name, element type and rank (None: unknown)."""
+
+    def __init__(self, arg) -> None:
+        self.name, self.type = arg.name, arg.type
+        shape = arg.shape if isinstance(arg.shape, list) else None
+        self.rank = None if shape is None else len(shape)
+        # Sizes fixed in the graph, other than a batch of 1: Mitra's axes are all dynamic.
+        self.fixed = [] if shape is None else [
+            (axis, size) for axis, size in enumerate(shape)
+            if isinstance(size, int) and not (axis == 0 and size == 1)
+        ]
+
+    def __str__(self) -> str:
+        return self.type if self.rank is None else f"{self.type} of rank {self.rank}"
+
+
+def _args(nodes: list, what: str) -> dict[str, _Arg]:
+    try:
+        return {arg.name: arg for arg in map(_Arg, nodes)}
+    except UnicodeDecodeError:  # ONNX Runtime decodes names and dimension names lazily
+        raise ValidationError(
+            f"ONNX model is not a Mitra {what}: its inputs or outputs have names that are not "
+            "UTF-8"
+        ) from None
+
+
 def _check_inputs(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> dict:
-    inputs = {i.name: i.type for i in session.get_inputs()}
-    missing = [n for n in required if n not in inputs]
+    """The graph's input types by name, once they are exactly what the engine feeds; a
+    graph that takes other inputs or other types would fail only later, inside a run."""
+    args = _args(session.get_inputs(), what)
+    missing = [n for n in required if n not in args]
     if missing:
         raise ValidationError(f"ONNX model is not a Mitra {what}: inputs {missing} are missing")
-    return inputs
+    extra = [n for n in args if n not in required]
+    if extra:
+        raise ValidationError(f"ONNX model is not a Mitra {what}: it also takes inputs {extra}")
+    for name in required:
+        types, rank = _INPUT_KINDS[name]
+        arg = args[name]
+        if arg.type not in types or arg.rank not in (None, rank):
+            raise ValidationError(
+                f"ONNX model is not a Mitra {what}: input {name!r} is {arg}, "
+                f"expected {' or '.join(types)} of rank {rank}"
+            )
+        if arg.fixed:
+            axis, size = arg.fixed[0]
+            raise ValidationError(
+                f"ONNX model is not a Mitra {what}: input {name!r} has axis {axis} fixed to "
+                f"{size}, where Mitra graphs take any size"
+            )
+    return {name: arg.type for name, arg in args.items()}
+
+
+def _check_output(session: "ort.InferenceSession", rank: int, what: str) -> None:
+    outputs = _args(session.get_outputs(), what)
+    arg = outputs.get("output")
+    if arg is None:
+        raise ValidationError(f"ONNX model is not a Mitra {what}: it has no output 'output' "
+                              f"(outputs: {list(outputs)})")
+    if arg.type != "tensor(float)" or arg.rank not in (None, rank):
+        raise ValidationError(f"ONNX model is not a Mitra {what}: output 'output' is {arg}, "
+                              f"expected tensor(float) of rank {rank}")
 
 
 _STACKED = (
@@ -161,14 +228,14 @@ _STACKED = (
 
 def _cache_names(encoder: "ort.InferenceSession", decoder: "ort.InferenceSession") -> tuple:
     """The tensors passed from encoder to decoder, named by the decoder's inputs."""
-    inputs = [i.name for i in decoder.get_inputs()]
+    inputs = list(_args(decoder.get_inputs(), "query decoder"))
     n_layers = cache_layers(inputs)
     if n_layers is None:
         if "keys" in inputs:
             raise ValidationError(_STACKED)
         raise ValidationError(f"ONNX model is not a Mitra query decoder: its inputs are {inputs}")
     names = cache_names(n_layers)
-    outputs = {o.name for o in encoder.get_outputs()}
+    outputs = set(_args(encoder.get_outputs(), "support encoder"))
     missing = [n for n in names if n not in outputs]
     if missing:
         raise ValidationError(f"the support encoder lacks the decoder's inputs {missing}")
@@ -278,6 +345,12 @@ class MitraEngine:
         if self._y_dtype is not expected:
             kind = "classifier" if self._y_dtype is np.int64 else "regressor"
             raise ValidationError(f"ONNX model is a Mitra {kind}, which does not fit task {task!r}")
+        # [batch, query, 10] logits or [batch, query] values
+        rank = 3 if task == "classification" else 2
+        if pair is not None:
+            _check_output(self.decoder, rank, "query decoder")
+        else:
+            _check_output(self.session, rank, "graph")
         self.cache = SupportCache(cache_mb)
 
     def _open(self, source: OnnxSource) -> "ort.InferenceSession":
@@ -358,7 +431,7 @@ class MitraEngine:
             "padding_obs_support": np.zeros((1, len(x_support)), dtype=bool),
         }
         (output,) = run_interruptible(self.session, ["output"], feeds)
-        return output[0]
+        return self._checked(output, len(x_query))
 
     def encode(self, x_support: np.ndarray, y_support: np.ndarray) -> tuple[np.ndarray, ...]:
         """The support encoder's tensors for a model-ready support set, cached by content."""
@@ -383,6 +456,17 @@ class MitraEngine:
         feeds = dict(zip(self.cache_names, encoded))
         feeds["x_query"] = np.ascontiguousarray(x_query, dtype=np.float32)[None]
         (output,) = run_interruptible(self.decoder, ["output"], feeds)
+        return self._checked(output, len(x_query))
+
+    def _checked(self, output: np.ndarray, n_query: int) -> np.ndarray:
+        """The one batch of ``output``, once its shape is what the readout expects (a graph
+        declares its output's rank, not its sizes)."""
+        shape = (1, n_query, MAX_CLASSES) if self.classification else (1, n_query)
+        if output.shape != shape:
+            raise ValidationError(
+                f"the ONNX model returned an output of shape {output.shape}, expected {shape}: "
+                "it is not a Mitra graph"
+            )
         return output[0]
 
     def predict(
