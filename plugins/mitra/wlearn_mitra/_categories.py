@@ -195,7 +195,8 @@ def from_json(obj: Any, n_features: int, n_support: int) -> dict[int, np.ndarray
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_features:
             raise BundleError(f"{where}.index must be a column number 0..{n_features - 1}, "
                               f"got {index!r}")
-        if out and index <= max(out):
+        # out's keys ascend, so the last is the largest (max() would make this quadratic)
+        if out and index <= next(reversed(out)):
             raise BundleError("meta.categories.columns must be in ascending index order, "
                               "each column once")
         values = column["values"]
