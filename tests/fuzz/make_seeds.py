@@ -47,6 +47,18 @@ def _mitra_seeds() -> dict[str, bytes]:
         X, rng.normal(size=8)).save()
     seeds["py-regressor-1x1.wlrn"] = MitraRegressor(onnx=str(REGRESSOR)).fit(
         X[:1, :1], [3.0]).save()
+    # named columns (meta.featureNames) and category/text columns (meta.categories)
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "size": X[:, 0],
+        "colour": pd.Categorical(["red", "blue", None, "red", "green", "blue", "red", "blue"]),
+        "city": ["a", "b", "a", "c", "b", "a", "c", "b"],
+    })
+    seeds["py-classifier-categories.wlrn"] = MitraClassifier(onnx=str(CLASSIFIER)).fit(
+        frame, labels["strings"]).save()
+    seeds["py-regressor-names.wlrn"] = MitraRegressor(onnx=str(REGRESSOR)).fit(
+        frame[["size"]].assign(other=X[:, 1]), rng.normal(size=8)).save()
     # targets float32 cannot hold: the exact float64 copy is stored too
     seeds["py-regressor-exact.wlrn"] = MitraRegressor(onnx=str(REGRESSOR)).fit(
         X[:4], [1e8 + 1, 1e8 + 2, 1e8 + 3, 1e8 + 1]).save()

@@ -34,8 +34,8 @@ TYPE_IDS = [
     "wlearn.mitra_onnx.classifier@1", "wlearn.mitra_onnx.regressor@1",
     "wlearn.mitra_onnx.classifier@2", "wlearn.nn.mlp.classifier@1", "x@1", "@", "",
 ]
-ARTIFACT_IDS = ["meta", "support_x", "support_y", "support_y_index", "support_y_f64",
-                "categories", "x", ""]
+ARTIFACT_IDS = ["meta", "support_x", "support_x_encoded", "support_y", "support_y_index",
+                "support_y_f64", "categories", "x", ""]
 INTS = [0, 1, -1, 2, 3, 7, 10, 11, 255, 256, 2**15, 2**16, 2**31 - 1, 2**31, -(2**31),
         -(2**31) - 1, 2**32, 2**53, -(2**53), 2**53 + 2, 10**18]
 FLOATS = [0.5, -0.0, 1.5, 1e-310, 1e39, -1e39, 3.4028235e38, 1e300, -1e300, 2.0**-149]
@@ -284,7 +284,7 @@ def _rescale(bundle: Bundle, rng: random.Random) -> None:
     new_s = max(1, rng.choice([1, 2, s - 1, s + 1, s * 2]))
     info["nSupport"] = new_s
     for artifact in bundle.artifacts:
-        if artifact.id == "support_x":
+        if artifact.id in ("support_x", "support_x_encoded"):
             artifact.data = (artifact.data * (new_s // s + 1))[:4 * new_s * f]
         elif artifact.id in ("support_y", "support_y_index"):
             artifact.data = (artifact.data * (new_s // s + 1))[:4 * new_s]
