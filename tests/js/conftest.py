@@ -7,6 +7,7 @@ quick pass runs by default and ``--js-long`` runs the long one.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 import pytest
@@ -39,9 +40,17 @@ def js():
 
 @pytest.fixture(scope="session")
 def scale(request):
-    """``scale("manifests")``: how many cases to try in this pass."""
+    """``scale("manifests")``: how many cases to try in this pass. ``WLEARN_JS_CASES``
+    (``name=count,...``, e.g. ``random_manifests=50000``) overrides single counts."""
     long = request.config.getoption("--js-long")
-    return lambda name: SCALE[name][1 if long else 0]
+    chosen = {name: counts[1 if long else 0] for name, counts in SCALE.items()}
+    for item in filter(None, os.environ.get("WLEARN_JS_CASES", "").split(",")):
+        name, _, count = item.partition("=")
+        if name.strip() not in chosen:
+            raise pytest.UsageError(f"WLEARN_JS_CASES: unknown name {name!r}; names: "
+                                    f"{', '.join(chosen)}")
+        chosen[name.strip()] = int(count)
+    return chosen.__getitem__
 
 
 @pytest.fixture(scope="session")
