@@ -28,3 +28,26 @@ def test_many_category_columns_are_read_in_linear_time():
     assert list(categories) == list(range(n))
     assert all(np.array_equal(v, np.array(["a", "b"], dtype=object)) for v in categories.values())
 
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_an_ensemble_over_support_columns_that_are_all_constant(task):
+    # Found by the fuzz campaign through a one-row bundle with nEstimators 2: constant
+    # columns are dropped, and members drew a feature order over one column of none
+    # (IndexError at predict).
+    from pathlib import Path
+
+    from wlearn_mitra import MitraClassifier, MitraRegressor
+
+    data = Path(_categories.__file__).parent / "data"
+    X = np.tile([[1.0, 2.0, 3.0]], (4, 1))
+    if task == "classification":
+        model = MitraClassifier(onnx=str(data / "tiny-mitra-classifier.onnx"), n_estimators=3)
+        proba = model.fit(X, [0, 1, 0, 1]).predict_proba(X[:2])
+        assert proba.shape == (2, 2) and np.isfinite(proba).all()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    else:
+        model = MitraRegressor(onnx=str(data / "tiny-mitra-regressor.onnx"), n_estimators=3)
+        values = model.fit(X, [0.0, 1.0, 2.0, 3.0]).predict(X[:2])
+        assert values.shape == (2,) and np.isfinite(values).all()
+        assert 0.0 <= values.min() and values.max() <= 3.0  # within the targets' range

@@ -565,7 +565,8 @@ class MitraEngine:
         return [
             MemberTransform.draw(
                 rng,
-                n_features=plan.width,
+                # the width a member sees; none when every support column was constant
+                n_features=min(plan.width, n_features),
                 n_slots=self.shape.n_slots,
                 classification=self.classification,
                 transforms=frozenset(transforms),
