@@ -9,6 +9,15 @@ from wlearn_mitra.engine import MitraEngine
 ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_folder(tmp_path_factory):
+    """Graphs the engine derives (support-cache pairs, int8) go to a folder of the test run,
+    never to the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_env_models(monkeypatch):
     """No test sees a model named by the user's environment unless it sets one itself."""

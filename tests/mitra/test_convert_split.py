@@ -19,11 +19,7 @@ from wlearn_mitra.convert import (  # noqa: E402
     random_checkpoint,
     split_paths,
 )
-from wlearn_mitra.convert.export import (  # noqa: E402
-    ENCODER_INPUT_NAMES,
-    INPUT_NAMES,
-    cache_names,
-)
+from wlearn_mitra._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names  # noqa: E402
 from wlearn_mitra.convert.verify import verification_cases  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
@@ -59,7 +55,7 @@ def graphs(request, tmp_path_factory):
 def split_run(graphs, inputs, n_layers):
     names = cache_names(n_layers)
     feeds = dict(zip(INPUT_NAMES, inputs))
-    cache = graphs["encoder"].run(list(names), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
+    cache = graphs["encoder"].run(list(names), {k: feeds[k] for k in ENCODER_INPUTS})
     decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(names, cache))}
     return cache, graphs["decoder"].run(["output"], decoder_feeds)[0]
 

@@ -50,19 +50,17 @@ def data(seed, n_support=70, n_query=45, n_features=5):
 
 
 class Counting:
-    """Wraps a session and counts its runs."""
+    """Wraps a runtime graph and counts its runs."""
 
-    def __init__(self, session, fail: BaseException | None = None):
-        self.session, self.fail, self.runs = session, fail, 0
+    def __init__(self, graph, fail: BaseException | None = None):
+        self.graph, self.fail, self.runs = graph, fail, 0
+        self.inputs, self.outputs = graph.inputs, graph.outputs
 
-    def get_outputs(self):
-        return self.session.get_outputs()
-
-    def run(self, *args):
+    def run(self, *args, **kwargs):
         self.runs += 1
         if self.fail is not None:
             raise self.fail
-        return self.session.run(*args)
+        return self.graph.run(*args, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"chunk_size": 8}, {"n_estimators": 3, "seed": 4}])
@@ -136,37 +134,45 @@ def test_cache_is_bounded_in_bytes():
     assert cache.get("huge") is None and cache.nbytes <= 2**20
 
 
-def test_split_pair_is_found_only_next_to_its_model(models, tmp_path):
+def test_split_pair_is_found_next_to_its_model_or_cut_from_it(models, tmp_path):
+    from wlearn_mitra._surgery import derived_paths
+
     lone = tmp_path / "lone.onnx"
     shutil.copy(models["classifier"], lone)
-    empty = tmp_path / "empty"
-    assert not MitraEngine(lone, task="classification", optimized_dir=empty).uses_cache
-    assert not MitraEngine(lone.read_bytes(), task="classification", optimized_dir=empty).uses_cache
+    store = tmp_path / "store"
+    beside = MitraEngine(models["classifier"], task="classification", optimized_dir=store)
+    assert beside.uses_cache and not list(store.glob("*.pair*"))  # the converter's pair
+    cut = MitraEngine(lone, task="classification", optimized_dir=store)
+    assert cut.uses_cache and all(p.is_file() for p in derived_paths(store, cut.onnx_sha256))
+    assert not MitraEngine(lone, task="classification", split=None).uses_cache
     encoder = models["classifier"].with_name("classifier.encoder.onnx")
     decoder = models["classifier"].with_name("classifier.decoder.onnx")
     explicit = MitraEngine(lone, task="classification", split=(encoder, decoder.read_bytes()))
     assert explicit.uses_cache
 
 
-def test_engine_derives_the_split_once_from_a_plain_graph(tmp_path):
+def test_engine_cuts_the_pair_once_from_a_plain_graph(tmp_path):
+    # the JS package's file has no pair; the engine cuts one out of it on first use and finds
+    # it again by the graph's hash, from the file or from its bytes
+    from wlearn_mitra._surgery import derived_paths
+
     js = tmp_path / "js.onnx"
     shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
     store = tmp_path / "store"
-    assert not MitraEngine(js, task="classification", optimized_dir=store).uses_cache
-    derived = MitraEngine(js, task="classification", optimized_dir=store, split="derive")
+    derived = MitraEngine(js, task="classification", optimized_dir=store)
     assert derived.uses_cache
-    made = {p.name for p in store.iterdir()}
-    assert {f"{derived.onnx_sha256}.encoder.onnx", f"{derived.onnx_sha256}.decoder.onnx"} <= made
-    assert not [name for name in made if "tmp" in name]  # nothing half-written left behind
-    # later engines on the same graph (even from its bytes) find the pair by the graph's hash
+    made = derived_paths(store, derived.onnx_sha256)
+    names = {p.name for p in store.iterdir()}
+    assert {p.name for p in made} <= names and not [n for n in names if "tmp" in n]
+    stamps = [p.stat().st_mtime_ns for p in made]
     again = MitraEngine(js.read_bytes(), task="classification", optimized_dir=store)
-    assert again.uses_cache
-    reference = MitraEngine(
-        convert(FIXTURES / "tiny-mitra-classifier", tmp_path / "ref.onnx"), task="classification", split=None
-    )
-    xs, ys, xq = data(6)
-    want = reference.predict(xs, ys, xq, n_classes=3)
-    np.testing.assert_allclose(again.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
+    assert again.uses_cache and [p.stat().st_mtime_ns for p in made] == stamps
+    # the pair computes what the graph it was cut from computes (ties included)
+    single = MitraEngine(js, task="classification", split=None)
+    for seed in (6, 7):
+        xs, ys, xq = data(seed)
+        np.testing.assert_allclose(again.predict(xs, ys, xq, n_classes=3),
+                                   single.predict(xs, ys, xq, n_classes=3), rtol=0, atol=1e-4)
 
 
 def test_split_derived_from_a_js_style_graph(tmp_path):
@@ -264,37 +270,27 @@ def test_stacked_pair_given_is_refused(models, stale):
         MitraEngine(models["classifier"], task="classification", split=stale)
 
 
-def test_stacked_pair_in_the_cache_folder_is_derived_again(models, stale, tmp_path):
-    from wlearn_mitra._cache import cache_layers, derived_paths
-    from wlearn_mitra._onnxinfo import graph_input_names
+def test_stacked_pair_beside_the_model_is_passed_over_for_a_cut_one(models, stale, tmp_path):
+    from wlearn_mitra._layout import split_paths
 
-    js = tmp_path / "js.onnx"
-    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
-    store = tmp_path / "store"
-    store.mkdir()
-    sha256 = MitraEngine(js, task="classification", split=None).onnx_sha256
-    encoder, decoder = derived_paths(store, sha256)
-    shutil.copy(stale[0], encoder)
-    shutil.copy(stale[1], decoder)
+    model = tmp_path / "m.onnx"
+    shutil.copy(models["classifier"], model)
+    for source, target in zip(stale, split_paths(model)):
+        shutil.copy(source, target)
     with pytest.warns(UserWarning, match="stacked"):
-        plain = MitraEngine(js, task="classification", optimized_dir=store)
-    assert not plain.uses_cache  # the single graph runs instead
-    derived = MitraEngine(js, task="classification", optimized_dir=store, split="derive")
-    assert derived.uses_cache
-    assert cache_layers(graph_input_names(decoder.read_bytes())) == 2
-    # the JS package's own graph differs on ties; the derived pair is the converter's graph
-    reference = MitraEngine(models["classifier"], task="classification", split=None)
+        engine = MitraEngine(model, task="classification", optimized_dir=tmp_path / "store")
+    assert engine.uses_cache and "keys" not in engine.cache_names
+    single = MitraEngine(model, task="classification", split=None)
     xs, ys, xq = data(9)
-    want = reference.predict(xs, ys, xq, n_classes=3)
-    np.testing.assert_allclose(derived.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
-    assert MitraEngine(js, task="classification", optimized_dir=store).uses_cache
+    np.testing.assert_allclose(engine.predict(xs, ys, xq, n_classes=3),
+                               single.predict(xs, ys, xq, n_classes=3), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("variant", ["classifier", "regressor"])
 def test_model_shape_is_read_from_every_graph(models, variant):
     # Chunk sizes are planned from the model's width: the tiny models are dim 32, not the
     # full size the reader falls back to.
-    from wlearn_mitra._cache import split_paths
+    from wlearn_mitra._layout import split_paths
     from wlearn_mitra._onnxinfo import model_shape
 
     classification = variant == "classifier"

@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime  # noqa: F401  (imported before any timed interrupt below)
 import pytest
 
-from wlearn_mitra._chunking import ModelShape, bytes_per_query_row, run_interruptible
+from wlearn_mitra._chunking import ModelShape, bytes_per_query_row
+from wlearn_mitra._ort import run_interruptible
 from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
 
 

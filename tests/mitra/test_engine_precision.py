@@ -49,12 +49,12 @@ def test_int8_graph_is_quantised_and_made_once(tmp_path):
 
 
 def test_optimised_graph_file_is_reused_and_equivalent(tmp_path):
-    first = MitraEngine(CLASSIFIER, task="classification", optimized_dir=tmp_path)
+    first = MitraEngine(CLASSIFIER, task="classification", optimized_dir=tmp_path, split=None)
     xs, ys, xq, k = fixture_case("b_3class_strat_s42")
     want = first.predict(xs, ys, xq, n_classes=k)
     (made,) = tmp_path.glob("*.opt.onnx")
     assert made.name.startswith(first.onnx_sha256)
-    second = MitraEngine(CLASSIFIER, task="classification", optimized_dir=tmp_path)
+    second = MitraEngine(CLASSIFIER, task="classification", optimized_dir=tmp_path, split=None)
     np.testing.assert_allclose(second.predict(xs, ys, xq, n_classes=k), want, rtol=0, atol=1e-6)
     assert len(list(tmp_path.glob("*.onnx"))) == 1
 

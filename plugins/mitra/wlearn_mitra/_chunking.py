@@ -1,4 +1,4 @@
-"""Query chunking under a memory budget, progress reporting and interruptible runs.
+"""Query chunking under a memory budget, and progress reporting.
 
 Query rows never interact in Tab2D (each attends to the support rows and to its own features
 only), so any split of the query set gives the same rows back, bit for bit, provided no chunk
@@ -8,14 +8,13 @@ is a single row (:func:`padded`); only the peak memory changes.
 from __future__ import annotations
 
 import sys
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from wlearn.errors import ResourceLimitError, ValidationError
+from wlearn.errors import ValidationError
 
 from ._hints import install_hint
 
@@ -130,52 +129,3 @@ class Reporter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def run_interruptible(
-    session: Any, outputs: list[str] | None, feeds: dict, *, shrink_arena: bool = False
-) -> list:
-    """``session.run`` that answers Ctrl-C within a moment instead of after the whole run.
-
-    ONNX Runtime holds the calling thread until the graph finishes, so the run goes to a
-    worker thread; on KeyboardInterrupt the run is told to terminate, the worker is joined
-    (nothing keeps running in the background) and the interrupt is raised again.
-    ``shrink_arena`` hands the run's working memory back once it is done (for one-off runs
-    such as encoding a support set, whose peak would otherwise stay reserved).
-    """
-    import onnxruntime as ort
-
-    options = ort.RunOptions()
-    if shrink_arena:
-        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    result: dict[str, Any] = {}
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            result["value"] = session.run(outputs, feeds, options)
-        except BaseException as exc:  # handed to the calling thread
-            result["error"] = exc
-        finally:
-            finished.set()
-
-    # An interrupted Thread.join can mark a running thread as stopped (CPython 3.11), so
-    # completion is signalled with an Event instead.
-    threading.Thread(target=work, name="mitra-run", daemon=True).start()
-    try:
-        while not finished.wait(0.05):
-            pass
-    except KeyboardInterrupt:
-        options.terminate = True
-        finished.wait()
-        raise
-    if "error" in result:
-        error = result["error"]
-        if type(error).__module__.startswith("onnxruntime") and "alloc" in str(error).lower():
-            raise ResourceLimitError(
-                "ONNX Runtime could not allocate the memory this run needs; give a smaller "
-                "max_memory_mb (the plan then runs fewer rows or features at a time), a smaller "
-                f"chunk_size or a smaller max_support ({str(error).strip()[:300]})"
-            ) from error
-        raise error
-    return result["value"]

@@ -13,6 +13,8 @@ EXTRAS = {
     "convert": ("torch", "onnx", "safetensors"),
     "hub": ("huggingface_hub",),
     "int8": ("onnx",),
+    "cache": ("onnx",),
+    "openvino": ("openvino",),
     "progress": ("tqdm",),
     "dask": ("dask[array,dataframe]", "distributed"),
     "pretrain": ("torch", "onnx", "safetensors", "schedulefree", "scikit-learn"),

@@ -19,8 +19,7 @@ from pathlib import Path
 from wlearn.errors import ValidationError
 
 from ._hints import install_hint
-
-PRECISIONS = ("fp32", "int8")
+from ._layout import default_cache_dir
 
 #: A MatMul weight with a side shorter than this stays float32.
 THIN = 16
@@ -43,11 +42,6 @@ def _thin_matmuls(model: bytes | Path) -> list[str]:
 class _DropAdvice(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "pre-processing before quantization" not in record.getMessage()
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "wlearn-mitra"
 
 
 def quantize_int8(

@@ -6,9 +6,9 @@ share the cores between them, e.g. 1 thread each with as many workers as cores: 
 threads spin while they wait, so more threads than cores slows every process down.
 
 Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
-so engines are shared between estimators given the same source and precision: the same file
-(path, size and modification time of the model and of each external data file it reads)
-or the same bytes object. The cache holds engines weakly,
+so engines are shared between estimators given the same source, precision and runtime: the
+same file (path, size and modification time of the model and of each external data file it
+reads) or the same bytes object. The cache holds engines weakly,
 plus the most recently opened one of each task strongly (so fold after fold of a
 cross-validation reuses it); ``dispose()`` of an estimator drops that strong reference if it
 is its engine.
@@ -93,22 +93,26 @@ _recent: dict[str, Handle] = {}
 _lock = threading.Lock()
 
 
-def _key(source: Any, task: str, precision: str, n_threads: int | None) -> tuple | None:
+def _key(
+    source: Any, task: str, precision: str, runtime: str, n_threads: int | None
+) -> tuple | None:
     if isinstance(source, (str, os.PathLike)):
         # The model file and every external data file it reads: replacing either is a new model.
         files = stamp(source)
-        return None if files is None else ("file", task, precision, n_threads, files)
+        return None if files is None else ("file", task, precision, runtime, n_threads, files)
     if isinstance(source, bytes):
-        return ("bytes", task, precision, n_threads, id(source))
+        return ("bytes", task, precision, runtime, n_threads, id(source))
     return None  # sessions are cheap to wrap; bytearrays may change
 
 
-def open_engine(onnx: Any, task: str, precision: str = "fp32") -> Handle:
-    """A :class:`Handle` for the model ``onnx`` (or the environment's), ``task`` and
-    ``precision`` (see :class:`MitraEngine`)."""
+def open_engine(
+    onnx: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime"
+) -> Handle:
+    """A :class:`Handle` for the model ``onnx`` (or the environment's), ``task``,
+    ``precision`` and ``runtime`` (see :class:`MitraEngine`)."""
     source = resolve(onnx, task)
     n_threads = threads()
-    key = _key(source, task, precision, n_threads)
+    key = _key(source, task, precision, runtime, n_threads)
     with _lock:
         handle = _cache.get(key) if key is not None else None
         # An id() can be reused once its object is gone; the handle keeps its own.
@@ -116,7 +120,8 @@ def open_engine(onnx: Any, task: str, precision: str = "fp32") -> Handle:
             _recent[task] = handle
             return handle
     handle = Handle(
-        MitraEngine(source, task=task, precision=precision, threads=n_threads), source
+        MitraEngine(source, task=task, precision=precision, runtime=runtime,
+                    threads=n_threads), source
     )
     with _lock:
         if key is not None:

@@ -8,6 +8,7 @@ what the model says about the query rows.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from functools import partial
 from pathlib import Path
@@ -17,26 +18,18 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ._cache import (
-    DEFAULT_CACHE_MB,
-    ENCODER_INPUTS,
-    STAT_NAMES,
-    SupportCache,
-    cache_layers,
-    cache_names,
-    derive_split,
-    derived_paths,
-    split_paths,
-    support_key,
-)
-from ._chunking import Reporter, chunks, padded, run_interruptible
-from ._identity import model_buffer as _buffer
+from . import _runtime
+from ._cache import DEFAULT_CACHE_MB, SupportCache, support_key
+from ._chunking import Reporter, chunks, padded
+from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
 from ._identity import model_identity
+from ._modelfile import ModelSource, buffer, model_source, sha256_of
 from ._onnxinfo import graph_input_names, model_shape
-from ._precision import PRECISIONS, default_cache_dir, quantize_int8
 from ._planning import Plan
 from ._planning import plan as plan_predict
+from ._precision import quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
+from ._surgery import derive_pair, derived_paths
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -46,145 +39,45 @@ OnnxSource = Union[str, os.PathLike, bytes, bytearray, memoryview, "ort.Inferenc
 #: The classifier graph always emits this many logits per query row.
 MAX_CLASSES = 10
 
-INPUT_NAMES = ("x_support", "y_support", "x_query", "padding_obs_support")
-
-
-def _session_options(
-    threads: int | None = None, optimized_path: Path | None = None
-) -> "ort.SessionOptions":
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # EXTENDED keeps the fusions that matter (GELU, LayerNorm, int8 MatMul); measured on the
-    # full-size model it runs as fast as ALL with a lower peak, and the optimised graphs it
-    # saves carry no CPU-specific layouts (bench/README.md).
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    # The memory pattern planner keeps a plan per input shape; with shapes that change
-    # between calls it roughly doubles peak memory for no measurable speed-up.
-    options.enable_mem_pattern = False
-    if threads is not None:
-        if int(threads) != threads or threads < 1:
-            raise ValidationError(f"threads must be a positive integer, got {threads!r}")
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-    if optimized_path is not None:
-        options.optimized_model_filepath = str(optimized_path)
-        options.log_severity_level = 3  # no advice about portability in the user's log
-    return options
-
-
-ModelSource = Union[bytes, Path]
-
-
-def _model_source(onnx: OnnxSource) -> ModelSource:
-    """The model's bytes, or its path (left for ONNX Runtime to read: no Python copy)."""
-    if isinstance(onnx, (bytes, bytearray, memoryview)):
-        return bytes(onnx)
-    if isinstance(onnx, (str, os.PathLike)):
-        path = Path(onnx)
-        if not path.is_file():
-            raise ValidationError(f"ONNX model file not found: {path}")
-        return path
-    raise ValidationError(
-        "onnx must be a path, the model's bytes or an onnxruntime.InferenceSession, "
-        f"not {type(onnx).__name__}"
-    )
-
-
-def sha256_of(source: ModelSource) -> str:
-    """The model's identity: SHA-256 of its bytes, covering its external data if any."""
-    with _buffer(source) as view:
-        return model_identity(source, view)
-
-
-def _new_session(
-    source: ModelSource,
-    threads: int | None = None,
-    *,
-    sha256: str | None = None,
-    optimized_dir: str | os.PathLike | None = None,
-) -> "ort.InferenceSession":
-    """A CPU session; with ``optimized_dir``, ONNX Runtime's optimised graph is kept there.
-
-    The optimised file is keyed by the model's SHA-256 and the ONNX Runtime version, so a
-    later engine for the same model skips the graph optimisation.
-    """
-    import onnxruntime as ort
-
-    model: bytes | str = source if isinstance(source, bytes) else str(source)
-    optimized_path = None
-    if optimized_dir is not None:
-        sha256 = sha256 or sha256_of(source)
-        cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
-        if cached.is_file():
-            model = str(cached)
-        else:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            optimized_path = cached.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        session = ort.InferenceSession(
-            model,
-            sess_options=_session_options(threads, optimized_path),
-            providers=["CPUExecutionProvider"],
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ValidationError(f"ONNX Runtime could not load the model: {exc}") from exc
-    if optimized_path is not None and optimized_path.is_file():
-        os.replace(optimized_path, cached)  # atomic: readers never see half a file
-    return session
-
 
 def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
     """Return an InferenceSession and the SHA-256 hex of its model bytes (None if unknown)."""
     import onnxruntime as ort
 
+    from ._ort import new_session
+
     if isinstance(onnx, ort.InferenceSession):
         return onnx, None
-    source = _model_source(onnx)
-    return _new_session(source), sha256_of(source)
+    source = model_source(onnx)
+    return new_session(source), sha256_of(source)
 
 
 #: Element types and rank of the inputs a Mitra graph takes (y_support: int64 class indices
 #: for a classifier, float targets for a regressor).
 _INPUT_KINDS = {
-    "x_support": (("tensor(float)",), 3),
-    "y_support": (("tensor(int64)", "tensor(float)"), 2),
-    "x_query": (("tensor(float)",), 3),
-    "padding_obs_support": (("tensor(bool)",), 2),
+    "x_support": (("float32",), 3),
+    "y_support": (("int64", "float32"), 2),
+    "x_query": (("float32",), 3),
+    "padding_obs_support": (("bool",), 2),
 }
 
 
-class _Arg:
-    """A graph input's or output's name, element type and rank (None: unknown)."""
-
-    def __init__(self, arg) -> None:
-        self.name, self.type = arg.name, arg.type
-        shape = arg.shape if isinstance(arg.shape, list) else None
-        self.rank = None if shape is None else len(shape)
-        # Sizes fixed in the graph, other than a batch of 1: Mitra's axes are all dynamic.
-        self.fixed = [] if shape is None else [
-            (axis, size) for axis, size in enumerate(shape)
-            if isinstance(size, int) and not (axis == 0 and size == 1)
-        ]
-
-    def __str__(self) -> str:
-        return self.type if self.rank is None else f"{self.type} of rank {self.rank}"
+def _describe(arg: _runtime.Arg) -> str:
+    return arg.dtype if arg.shape is None else f"{arg.dtype} of rank {len(arg.shape)}"
 
 
-def _args(nodes: list, what: str) -> dict[str, _Arg]:
-    try:
-        return {arg.name: arg for arg in map(_Arg, nodes)}
-    except UnicodeDecodeError:  # ONNX Runtime decodes names and dimension names lazily
-        raise ValidationError(
-            f"ONNX model is not a Mitra {what}: its inputs or outputs have names that are not "
-            "UTF-8"
-        ) from None
+def _fixed(arg: _runtime.Arg) -> list[tuple[int, int]]:
+    """Sizes fixed in the graph, other than a batch of 1: Mitra's axes are all dynamic."""
+    return [] if arg.shape is None else [
+        (axis, size) for axis, size in enumerate(arg.shape)
+        if size is not None and not (axis == 0 and size == 1)
+    ]
 
 
-def _check_inputs(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> dict:
+def _check_inputs(graph: _runtime.Graph, required: tuple[str, ...], what: str) -> dict:
     """The graph's input types by name, once they are exactly what the engine feeds; a
     graph that takes other inputs or other types would fail only later, inside a run."""
-    args = _args(session.get_inputs(), what)
+    args = graph.inputs
     missing = [n for n in required if n not in args]
     if missing:
         raise ValidationError(f"ONNX model is not a Mitra {what}: inputs {missing} are missing")
@@ -194,49 +87,48 @@ def _check_inputs(session: "ort.InferenceSession", required: tuple[str, ...], wh
     for name in required:
         types, rank = _INPUT_KINDS[name]
         arg = args[name]
-        if arg.type not in types or arg.rank not in (None, rank):
+        if arg.dtype not in types or (arg.shape is not None and len(arg.shape) != rank):
             raise ValidationError(
-                f"ONNX model is not a Mitra {what}: input {name!r} is {arg}, "
+                f"ONNX model is not a Mitra {what}: input {name!r} is {_describe(arg)}, "
                 f"expected {' or '.join(types)} of rank {rank}"
             )
-        if arg.fixed:
-            axis, size = arg.fixed[0]
+        fixed = _fixed(arg)
+        if fixed:
+            axis, size = fixed[0]
             raise ValidationError(
                 f"ONNX model is not a Mitra {what}: input {name!r} has axis {axis} fixed to "
                 f"{size}, where Mitra graphs take any size"
             )
-    return {name: arg.type for name, arg in args.items()}
+    return {name: arg.dtype for name, arg in args.items()}
 
 
-def _check_output(session: "ort.InferenceSession", rank: int, what: str) -> None:
-    outputs = _args(session.get_outputs(), what)
-    arg = outputs.get("output")
+def _check_output(graph: _runtime.Graph, rank: int, what: str) -> None:
+    arg = graph.outputs.get("output")
     if arg is None:
         raise ValidationError(f"ONNX model is not a Mitra {what}: it has no output 'output' "
-                              f"(outputs: {list(outputs)})")
-    if arg.type != "tensor(float)" or arg.rank not in (None, rank):
-        raise ValidationError(f"ONNX model is not a Mitra {what}: output 'output' is {arg}, "
-                              f"expected tensor(float) of rank {rank}")
+                              f"(outputs: {list(graph.outputs)})")
+    if arg.dtype != "float32" or (arg.shape is not None and len(arg.shape) != rank):
+        raise ValidationError(f"ONNX model is not a Mitra {what}: output 'output' is "
+                              f"{_describe(arg)}, expected float32 of rank {rank}")
 
 
 _STACKED = (
     "the query decoder takes all layers' keys/values as one stacked tensor (the converter's "
     "older layout, which needs twice their memory); write the pair again with "
-    "`wlearn-mitra convert --split` (or split='derive' for a pair derived from the single graph)"
+    "`wlearn-mitra convert --split`, or remove it to let the engine cut the pair out of the "
+    "single graph"
 )
 
 
-def _cache_names(encoder: "ort.InferenceSession", decoder: "ort.InferenceSession") -> tuple:
-    """The tensors passed from encoder to decoder, named by the decoder's inputs."""
-    inputs = list(_args(decoder.get_inputs(), "query decoder"))
-    n_layers = cache_layers(inputs)
-    if n_layers is None:
-        if "keys" in inputs:
-            raise ValidationError(_STACKED)
+def _cache_names(encoder: _runtime.Graph, decoder: _runtime.Graph) -> tuple:
+    """The tensors passed from encoder to decoder: the decoder's inputs after ``x_query``."""
+    inputs = list(decoder.inputs)
+    if "x_query" not in inputs:
         raise ValidationError(f"ONNX model is not a Mitra query decoder: its inputs are {inputs}")
-    names = cache_names(n_layers)
-    outputs = set(_args(encoder.get_outputs(), "support encoder"))
-    missing = [n for n in names if n not in outputs]
+    if cache_layers(inputs) is None and {"keys", "values"} <= set(inputs):
+        raise ValidationError(_STACKED)
+    names = tuple(name for name in inputs if name != "x_query")
+    missing = [n for n in names if n not in encoder.outputs]
     if missing:
         raise ValidationError(f"the support encoder lacks the decoder's inputs {missing}")
     return names
@@ -245,15 +137,29 @@ def _cache_names(encoder: "ort.InferenceSession", decoder: "ort.InferenceSession
 def _stacked(decoder: Path) -> bool:
     """Whether a decoder file takes all layers' keys/values stacked (read, not loaded)."""
     try:
-        with _buffer(decoder) as view:
-            return "keys" in graph_input_names(view)
+        with buffer(decoder) as view:
+            inputs = graph_input_names(view)
     except (ValueError, IndexError):
-        return False  # not readable here: ONNX Runtime will say what is wrong with it
+        return False  # not readable here: the runtime will say what is wrong with it
+    return cache_layers(inputs) is None and {"keys", "values"} <= set(inputs)
 
 
-def _y_dtype(session: "ort.InferenceSession", required: tuple[str, ...], what: str) -> type:
-    inputs = _check_inputs(session, required, what)
-    return np.int64 if "int64" in inputs["y_support"] else np.float32
+def _y_dtype(graph: _runtime.Graph, required: tuple[str, ...], what: str) -> type:
+    inputs = _check_inputs(graph, required, what)
+    return np.int64 if inputs["y_support"] == "int64" else np.float32
+
+
+_warned_no_onnx = False
+_LAYER = re.compile(r"layers\.(\d+)[/.]")
+
+
+class _Cut:
+    """A derived graph's path: cut from the single graph at the engine's precision."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
 
 class MitraEngine:
@@ -266,7 +172,7 @@ class MitraEngine:
     task:
         ``"classification"`` or ``"regression"``; checked against the graph's inputs.
     threads:
-        ONNX Runtime intra-op threads (default: ONNX Runtime's choice, one per core).
+        Intra-op threads of the runtime (default: the runtime's choice, one per core).
     max_memory_mb:
         Working-memory budget of one predict, support side included, in MB on top of the
         weights (default 1024). The plan (:mod:`wlearn_mitra._planning`) uses the support
@@ -276,25 +182,30 @@ class MitraEngine:
         ``predict`` can override it per call.
     split:
         The support-set cache graphs. ``"auto"`` (default) uses ``<stem>.encoder.onnx`` and
-        ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path, or a pair derived
-        earlier from this very graph (kept under its hash in ``optimized_dir`` or
-        ``~/.cache/wlearn-mitra``), else the single graph; ``"derive"`` also derives that
-        pair from the graph's weights when there is none yet (once; needs the ``convert``
-        extra); a pair ``(encoder, decoder)`` of paths or bytes uses those; None always runs
-        the single graph. A pair in the older stacked layout (all layers' keys/values in one
-        tensor) is refused when given, passed over with a warning by ``"auto"`` and derived
-        again by ``"derive"``. With the pair, a support set is encoded once and reused by later
-        predicts and by every query chunk.
+        ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path (the converter's
+        ``--split``), else the pair cut out of this very graph by :mod:`._surgery`, kept under
+        the graph's hash in ``optimized_dir`` or ``~/.cache/wlearn-mitra`` and made on first
+        use (needs the ``onnx`` package, the ``cache`` extra; without it the single graph runs,
+        with a warning). ``"derive"`` is ``"auto"`` that raises instead of falling back. A pair
+        ``(encoder, decoder)`` of paths or bytes uses those; None always runs the single graph.
+        A converter's pair in the older stacked layout (all layers' keys/values in one tensor)
+        is refused when given and passed over with a warning by ``"auto"``. With the pair, a
+        support set is encoded once and reused by later predicts and by every query chunk.
     cache_mb:
         Bound on the encoded support sets kept between predicts (default 2048 MB).
     optimized_dir:
-        Folder for ONNX Runtime's optimised graphs, keyed by model hash (default: none).
+        Folder for derived graphs and the runtimes' optimised graphs, keyed by model hash
+        (default: derived graphs in ``~/.cache/wlearn-mitra``, no optimised graphs).
     precision:
-        ``"fp32"`` (default) or ``"int8"``: MatMul weights quantised to int8 with dynamic
-        activation quantisation (needs the ``onnx`` package; the quantised graphs are kept
-        in ``optimized_dir``, else in ``~/.cache/wlearn-mitra``). Faster on CPUs with
-        AVX-512 VNNI, at a measured accuracy cost (bench/README.md). Activations are scaled by
-        the whole batch's range, so int8 answers depend on which rows are predicted together.
+        ``"fp32"`` (default, exact). With ONNX Runtime, ``"int8"``: MatMul weights quantised
+        to int8 with dynamic activation quantisation (needs the ``onnx`` package). With
+        OpenVINO, ``"bf16"``: bfloat16 arithmetic (needs a CPU with AMX or AVX512-BF16).
+        Both trade accuracy for speed; bench/README.md measures how much. int8 scales
+        activations by the whole batch's range, so its answers depend on which rows are
+        predicted together.
+    runtime:
+        ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra). Same graphs,
+        chunking, cache and outputs; never written to bundles.
     """
 
     def __init__(
@@ -308,39 +219,41 @@ class MitraEngine:
         cache_mb: float = DEFAULT_CACHE_MB,
         optimized_dir: str | os.PathLike | None = None,
         precision: str = "fp32",
+        runtime: str = _runtime.DEFAULT_RUNTIME,
     ) -> None:
-        import onnxruntime as ort
-
-        if precision not in PRECISIONS:
-            raise ValidationError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        self.precision = precision
+        _runtime.check(runtime, precision)
+        self.runtime, self.precision = runtime, precision
         if task not in ("classification", "regression"):
             raise ValidationError(f"task must be 'classification' or 'regression', not {task!r}")
         self.task = task
         self.max_memory_mb = max_memory_mb
         self._threads = threads
         self._optimized_dir = optimized_dir
-        self._session: ort.InferenceSession | None = None
+        self._single: _runtime.Graph | None = None
         self._source: ModelSource | None = None
-        if isinstance(onnx, ort.InferenceSession):
-            if precision != "fp32":
-                raise ValidationError("a ready InferenceSession cannot be run at another precision")
-            self._session, self.onnx_sha256 = onnx, None
+        if _is_session(onnx):
+            if runtime != "onnxruntime" or precision != "fp32":
+                raise ValidationError(
+                    "a ready InferenceSession runs only on ONNX Runtime at precision 'fp32'"
+                )
+            from ._ort import OrtGraph
+
+            self._single, self.onnx_sha256 = OrtGraph(onnx), None
             self.shape = model_shape(None, task == "classification")
         else:
-            self._source = _model_source(onnx)
-            with _buffer(self._source) as view:
+            self._source = model_source(onnx)
+            with buffer(self._source) as view:
                 self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
 
         self.encoder = self.decoder = None
-        pair = self._find_split(onnx, split)
+        pair = self._find_split(split)
         if pair is not None:
             self.encoder, self.decoder = (self._open(source) for source in pair)
             self._y_dtype = _y_dtype(self.encoder, ENCODER_INPUTS, "support encoder")
             self.cache_names = _cache_names(self.encoder, self.decoder)
         else:
-            self._y_dtype = _y_dtype(self.session, INPUT_NAMES, "graph")
+            self._y_dtype = _y_dtype(self.single, INPUT_NAMES, "graph")
         expected = np.int64 if task == "classification" else np.float32
         if self._y_dtype is not expected:
             kind = "classifier" if self._y_dtype is np.int64 else "regressor"
@@ -350,62 +263,102 @@ class MitraEngine:
         if pair is not None:
             _check_output(self.decoder, rank, "query decoder")
         else:
-            _check_output(self.session, rank, "graph")
+            _check_output(self.single, rank, "graph")
         self.cache = SupportCache(cache_mb)
 
-    def _open(self, source: OnnxSource) -> "ort.InferenceSession":
-        import onnxruntime as ort
+    @property
+    def _folder(self) -> Path:
+        return Path(self._optimized_dir) if self._optimized_dir else default_cache_dir()
 
-        if isinstance(source, ort.InferenceSession):
-            return source
-        return _new_session(
-            self._precise(_model_source(source)), self._threads, optimized_dir=self._optimized_dir
+    def _open(self, source, sha256: str | None = None) -> _runtime.Graph:
+        if _is_session(source):
+            from ._ort import OrtGraph
+
+            if self.runtime != "onnxruntime":
+                raise ValidationError("a ready InferenceSession runs only on ONNX Runtime")
+            return OrtGraph(source)
+        if isinstance(source, _Cut):  # cut from the graph at this precision already
+            precise = source = source.path
+        else:
+            source = model_source(source)
+            precise = self._precise(source, sha256)
+        return _runtime.open_graph(
+            self.runtime,
+            precise,
+            precision=self.precision,
+            threads=self._threads,
+            sha256=sha256 if precise is source else None,
+            optimized_dir=self._optimized_dir,
         )
 
     def _precise(self, source: ModelSource, sha256: str | None = None) -> ModelSource:
-        """``source`` at the engine's precision (``sha256``: its hash, if already known)."""
+        """``source`` at the engine's precision, where that is a graph transform (int8)."""
         if self.precision == "int8":
             return quantize_int8(source, sha256 or sha256_of(source), self._optimized_dir)
         return source
 
-    def _find_split(self, onnx: OnnxSource, split) -> tuple | None:
+    def _find_split(self, split) -> tuple | None:
+        global _warned_no_onnx
         if split is None or split is False:
             return None
         if isinstance(split, (tuple, list)) and len(split) == 2:
+            for part in split:
+                if isinstance(part, (str, os.PathLike)) and _stacked(Path(part)):
+                    raise ValidationError(_STACKED)
             return tuple(split)
         if split not in ("auto", "derive"):
             raise ValidationError("split must be 'auto', 'derive', None or a pair (encoder, decoder)")
-        if self._source is None:  # a ready session: no weights to look at
+        if self._source is None:  # a ready session: no graph to look at
             return None
-        candidates = []
         if isinstance(self._source, Path):
-            candidates.append(split_paths(self._source))
-        folder = Path(self._optimized_dir) if self._optimized_dir else default_cache_dir()
-        candidates.append(derived_paths(folder, self.onnx_sha256))
-        stale = None
-        for encoder, decoder in candidates:
+            encoder, decoder = split_paths(self._source)
             if encoder.is_file() and decoder.is_file():
                 if not _stacked(decoder):
                     return encoder, decoder
-                stale = stale or decoder
-        if split == "derive":  # replaces a stale pair in the cache folder
-            return derive_split(self._source, folder, self.onnx_sha256)
-        if stale is not None:
-            warnings.warn(f"{stale} is not used: {_STACKED}", stacklevel=3)
-        return None
+                warnings.warn(f"{decoder} is not used: {_STACKED}", stacklevel=3)
+        # int8 is cut after quantising, so the pair runs exactly the int8 single graph
+        identity = self.onnx_sha256 + (".int8" if self.precision == "int8" else "")
+        encoder, decoder = derived_paths(self._folder, identity)
+        if encoder.is_file() and decoder.is_file():
+            return _Cut(encoder), _Cut(decoder)
+        try:
+            made = derive_pair(self._precise(self._source, self.onnx_sha256), self._folder,
+                               identity)
+        except ValidationError as exc:
+            if split == "derive":
+                raise
+            if not _warned_no_onnx:
+                _warned_no_onnx = True
+                warnings.warn(f"the single graph runs, without the support cache: {exc}",
+                              stacklevel=3)
+            return None
+        return tuple(_Cut(path) for path in made)
+
+    @property
+    def single(self) -> _runtime.Graph:
+        """The single graph, opened on first use."""
+        if self._single is None:
+            self._single = self._open(self._source, self.onnx_sha256)
+        return self._single
 
     @property
     def session(self) -> "ort.InferenceSession":
-        """The single graph's session, opened on first use."""
-        if self._session is None:
-            precise = self._precise(self._source, self.onnx_sha256)
-            self._session = _new_session(
-                precise,
-                self._threads,
-                sha256=self.onnx_sha256 if precise is self._source else None,
-                optimized_dir=self._optimized_dir,
-            )
-        return self._session
+        """The single graph's ONNX Runtime session (ONNX Runtime engines only)."""
+        if self.runtime != "onnxruntime":
+            raise ValidationError(f"this engine runs on {self.runtime}, not ONNX Runtime")
+        return self.single.session
+
+    @property
+    def cache_layer_count(self) -> int:
+        """L, the layers whose keys and values the support cache holds (for its memory): from
+        the converter's decoder inputs, else the layer indices in a cut pair's tensor names
+        (both exporters name them ``/layers.<i>/...``), else the model's width says nothing
+        and every released Mitra model's 12 is assumed."""
+        named = cache_layers(["x_query", *self.cache_names])
+        if named is not None:
+            return named
+        indices = {match for name in self.cache_names for match in _LAYER.findall(name)}
+        return len(indices) or 12
 
     @property
     def classification(self) -> bool:
@@ -430,7 +383,7 @@ class MitraEngine:
             "x_query": np.ascontiguousarray(x_query, dtype=np.float32)[None],
             "padding_obs_support": np.zeros((1, len(x_support)), dtype=bool),
         }
-        (output,) = run_interruptible(self.session, ["output"], feeds)
+        (output,) = self.single.run(["output"], feeds)
         return self._checked(output, len(x_query))
 
     def encode(self, x_support: np.ndarray, y_support: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -445,9 +398,7 @@ class MitraEngine:
                 "y_support": ys[None],
                 "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
             }
-            entry = tuple(
-                run_interruptible(self.encoder, list(self.cache_names), feeds, shrink_arena=True)
-            )
+            entry = tuple(self.encoder.run(self.cache_names, feeds, one_off=True))
             self.cache.put(key, entry)  # only a finished encoding is ever stored
         return entry
 
@@ -455,7 +406,7 @@ class MitraEngine:
         """The query decoder's raw output [Q, 10] or [Q] for an encoded support set."""
         feeds = dict(zip(self.cache_names, encoded))
         feeds["x_query"] = np.ascontiguousarray(x_query, dtype=np.float32)[None]
-        (output,) = run_interruptible(self.decoder, ["output"], feeds)
+        (output,) = self.decoder.run(["output"], feeds)
         return self._checked(output, len(x_query))
 
     def _checked(self, output: np.ndarray, n_query: int) -> np.ndarray:
@@ -520,10 +471,10 @@ class MitraEngine:
         xs = stats.apply(x_support)
         n_features = xs.shape[1]
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
-        layers = len(self.cache_names) - len(STAT_NAMES) if self.uses_cache else 0
+        layers = self.cache_layer_count if self.uses_cache else None
         plan = plan_predict(
             self.shape, len(xs), n_features, max_memory_mb=budget, chunk_size=chunk_size,
-            n_estimators=int(n_estimators), cache_layers=layers // 2 or None,
+            n_estimators=int(n_estimators), cache_layers=layers,
         )
         members = self._members(plan, n_features, int(n_estimators), seed, transforms)
         rows = plan.rows
@@ -533,7 +484,9 @@ class MitraEngine:
         with Reporter(progress, n_query * len(members), "mitra predict") as report:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
-                if plan.cached and n_query:
+                # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
+                # of the JS package's graph when it is cut in two; the single graph is right.
+                if plan.cached and n_query and n_features:
                     run = partial(self.decode, self.encode(xs_m, ys_m))
                 else:
                     run = partial(self.forward, xs_m, ys_m)
@@ -627,3 +580,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=-1, keepdims=True)
     return shifted
+
+
+def _is_session(onnx: object) -> bool:
+    """An ``onnxruntime.InferenceSession`` (told without importing onnxruntime for others)."""
+    return type(onnx).__name__ == "InferenceSession" and "onnxruntime" in type(onnx).__module__

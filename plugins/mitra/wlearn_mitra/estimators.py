@@ -25,7 +25,7 @@ from ._inputs import (
     check_feature_names, check_int, check_max_support, check_random_state, check_rows,
     check_seed, detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
 )
-from ._precision import PRECISIONS
+from . import _runtime
 from ._sources import Handle, open_engine, release
 from ._support import select_support
 from .engine import MAX_CLASSES
@@ -227,19 +227,15 @@ class _MitraEstimator(_Params):
         model._open()
         return model
 
-    def _precision(self) -> str:
-        if not isinstance(self.precision, str) or self.precision not in PRECISIONS:
-            raise ValidationError(
-                f"precision must be one of {PRECISIONS}, got {self.precision!r}"
-            )
-        return self.precision
-
     def _open(self) -> Handle:
-        """The engine of the ``onnx`` and ``precision`` parameters, opened on first use."""
+        """The engine of the ``onnx``, ``runtime`` and ``precision`` parameters, opened on
+        first use."""
         self._check_alive()
-        precision = self._precision()
-        if self._handle is None or self._handle.engine.precision != precision:
-            handle = open_engine(self.onnx, self._task, precision)
+        runtime, precision = self.runtime, self.precision
+        _runtime.check(runtime, precision)
+        engine = None if self._handle is None else self._handle.engine
+        if engine is None or (engine.runtime, engine.precision) != (runtime, precision):
+            handle = open_engine(self.onnx, self._task, precision, runtime)
             self._check_model(handle.engine.onnx_sha256)
             self._handle = handle
         return self._handle
@@ -438,19 +434,21 @@ class _MitraEstimator(_Params):
 
     @classmethod
     def load(
-        cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32"
+        cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32",
+        runtime: str = "onnxruntime",
     ):
-        """A model from bundle bytes (or a path). ``onnx`` and ``precision`` as for the
-        constructor (bundles do not hold the precision); the bundle's ``onnxSha256`` must match
+        """A model from bundle bytes (or a path). ``onnx``, ``precision`` and ``runtime`` as for
+        the constructor (bundles hold neither); the bundle's ``onnxSha256`` must match
         ``onnx`` unless ``check_onnx_hash=False``."""
         manifest, toc, blobs = _artifacts.read(data)
         return cls._from_bundle(
-            manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision
+            manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision,
+            runtime=runtime,
         )
 
     @classmethod
     def _from_bundle(cls, manifest, toc, blobs, *, onnx=None, check_onnx_hash=True,
-                     precision="fp32"):
+                     precision="fp32", runtime="onnxruntime"):
         state = _artifacts.decode(manifest, toc, blobs)
         if state.task != cls._task:
             raise BundleError(
@@ -463,7 +461,7 @@ class _MitraEstimator(_Params):
             for key in list(params)
             if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
         }
-        model = cls(onnx=onnx, precision=precision, **kwargs)
+        model = cls(onnx=onnx, precision=precision, runtime=runtime, **kwargs)
         # Every param the bundle had stays in it on save, known ones with their current value.
         model._extra_params = {k: v for k, v in params.items() if k not in ("maxSupport", "seed")}
         model._extra_meta = state.extra_meta
@@ -543,11 +541,15 @@ class MitraClassifier(_MitraEstimator):
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
     precision:
-        ``"fp32"`` (default) or ``"int8"``: the engine's opt-in dynamic int8 quantisation of
-        the weight matrices, faster on CPUs with integer matrix units at a small accuracy cost
-        (the quantised graph is made once and cached; needs the ``onnx`` package). A runtime
-        setting, not saved in bundles; estimators on the same model share an engine only at the
-        same precision.
+        ``"fp32"`` (default, exact). Opt-in, faster at a measured accuracy cost
+        (bench/README.md): ``"int8"`` on ONNX Runtime (dynamic int8 quantisation of the weight
+        matrices; the quantised graph is made once and cached; needs the ``onnx`` package),
+        ``"bf16"`` on OpenVINO (needs a CPU with AMX or AVX512-BF16, else ValidationError).
+    runtime:
+        ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
+        Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
+        saved in bundles; estimators on the same model share an engine only at the same
+        runtime and precision.
 
     Labels may be integers, booleans, integral or other floats, or strings; at most 10
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
@@ -578,6 +580,7 @@ class MitraClassifier(_MitraEstimator):
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
         precision: str = "fp32",
+        runtime: str = "onnxruntime",
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -587,6 +590,7 @@ class MitraClassifier(_MitraEstimator):
         self.max_memory_mb = max_memory_mb
         self.progress = progress
         self.precision = precision
+        self.runtime = runtime
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         classes, index = _labels.encode(y)
@@ -658,11 +662,15 @@ class MitraRegressor(_MitraEstimator):
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
     precision:
-        ``"fp32"`` (default) or ``"int8"``: the engine's opt-in dynamic int8 quantisation of
-        the weight matrices, faster on CPUs with integer matrix units at a small accuracy cost
-        (the quantised graph is made once and cached; needs the ``onnx`` package). A runtime
-        setting, not saved in bundles; estimators on the same model share an engine only at the
-        same precision.
+        ``"fp32"`` (default, exact). Opt-in, faster at a measured accuracy cost
+        (bench/README.md): ``"int8"`` on ONNX Runtime (dynamic int8 quantisation of the weight
+        matrices; the quantised graph is made once and cached; needs the ``onnx`` package),
+        ``"bf16"`` on OpenVINO (needs a CPU with AMX or AVX512-BF16, else ValidationError).
+    runtime:
+        ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
+        Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
+        saved in bundles; estimators on the same model share an engine only at the same
+        runtime and precision.
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
     (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),
@@ -684,6 +692,7 @@ class MitraRegressor(_MitraEstimator):
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
         precision: str = "fp32",
+        runtime: str = "onnxruntime",
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -694,6 +703,7 @@ class MitraRegressor(_MitraEstimator):
         self.max_memory_mb = max_memory_mb
         self.progress = progress
         self.precision = precision
+        self.runtime = runtime
 
     def _scaling(self) -> str:
         if self.target_scaling not in TARGET_SCALINGS:
@@ -798,7 +808,7 @@ class MitraModel(_Params):
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
     environment variables); the other parameters (``max_support``, ``seed``,
     ``random_state``, ``n_estimators``, ``target_scaling``, ``max_memory_mb``, ``progress``,
-    ``precision``) are those of the two estimators.
+    ``precision``, ``runtime``) are those of the two estimators.
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
     ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
@@ -822,6 +832,7 @@ class MitraModel(_Params):
         max_memory_mb: float | None = None,
         progress: Progress | bool | None = None,
         precision: str = "fp32",
+        runtime: str = "onnxruntime",
     ) -> None:
         self.task = task
         self.classifier_onnx = classifier_onnx
@@ -834,6 +845,7 @@ class MitraModel(_Params):
         self.max_memory_mb = max_memory_mb
         self.progress = progress
         self.precision = precision
+        self.runtime = runtime
 
     @classmethod
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
@@ -929,17 +941,18 @@ class MitraModel(_Params):
 
     @classmethod
     def load(
-        cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32"
+        cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32",
+        runtime: str = "onnxruntime",
     ) -> "MitraModel":
         """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model;
-        ``precision`` as for the constructor)."""
+        ``precision`` and ``runtime`` as for the constructor)."""
         manifest, toc, blobs = _artifacts.read(data)
         task = _artifacts.TASKS.get(manifest.get("typeId"))
         if task is None:
             raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
         inner = _CLASSES[task]._from_bundle(
             manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash,
-            precision=precision,
+            precision=precision, runtime=runtime,
         )
         params = {k: v for k, v in inner.get_params().items() if k in cls._param_names()}
         model = cls(task=task, **params)

@@ -17,7 +17,7 @@ _EXPORTS = {
     "convert": "export",
     "export_onnx": "export",
     "export_split": "export",
-    "split_paths": "export",
+    "split_paths": "export",  # re-exported from .._layout
     "verify": "verify",
     "VerifyReport": "verify",
     "load_checkpoint": "checkpoint",

@@ -4,7 +4,7 @@ Single graph: inputs ``x_support`` f32 [B,S,F], ``y_support`` int64 (classifier)
 (regressor) [B,S], ``x_query`` f32 [B,Q,F], ``padding_obs_support`` bool [B,S]; output
 ``output`` f32 [B,Q,C] or [B,Q]. Split pair: a support encoder (the first three of those plus
 the padding -> the :class:`~wlearn_mitra.convert.tab2d.SupportCache` tensors, each layer's keys
-and values as tensors of their own, named by :func:`~wlearn_mitra._cache.cache_names`) and a
+and values as tensors of their own, named by :func:`~wlearn_mitra._layout.cache_names`) and a
 query decoder (``x_query`` + the cache -> ``output``). See spec/mitra-onnx.md.
 """
 
@@ -20,15 +20,13 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
-from .._cache import STAT_NAMES, cache_names, split_paths
+from .._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import SupportCache, Tab2D
 
 #: ONNX opset of every graph written here (the JS package's files use 17 too).
 OPSET = 17
-INPUT_NAMES = ("x_support", "y_support", "x_query", "padding_obs_support")
-ENCODER_INPUT_NAMES = ("x_support", "y_support", "padding_obs_support")
 GRAPH_METADATA_KEY = "mitra.graph"
 
 PathLike = Union[str, os.PathLike]
@@ -162,7 +160,7 @@ def export_split(
     axes = {**_AXES, "output": _output_axes(model)}
     axes.update((name, _LAYER_AXES) for name in names[len(STAT_NAMES) :])
     encoder = _export(_Encoder(model), (x_support, y_support, padding), encoder_path,
-                      ENCODER_INPUT_NAMES, names, axes, _metadata(model, "encoder"), opset)
+                      ENCODER_INPUTS, names, axes, _metadata(model, "encoder"), opset)
     decoder = _export(_Decoder(model), (x_query, *_flat(cache)), decoder_path, ("x_query", *names),
                       ("output",), axes, _metadata(model, "decoder"), opset)
     return encoder, decoder

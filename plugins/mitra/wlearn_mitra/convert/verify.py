@@ -11,7 +11,7 @@ import torch
 from wlearn.errors import ValidationError
 
 from .checkpoint import CheckpointSource, load_model
-from .export import ENCODER_INPUT_NAMES, INPUT_NAMES, cache_names, split_paths
+from .._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names, split_paths
 from .tab2d import Tab2D
 
 #: Default largest accepted |PyTorch - ONNX Runtime| on any output value.
@@ -126,7 +126,7 @@ def verify(
         if pair is not None:
             encoder, decoder = pair
             names = cache_names(model.n_layers)
-            cache = encoder.run(list(names), {k: feeds[k] for k in ENCODER_INPUT_NAMES})
+            cache = encoder.run(list(names), {k: feeds[k] for k in ENCODER_INPUTS})
             decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(names, cache))}
             (got,) = decoder.run(["output"], decoder_feeds)
             report.differences[f"{name} [encoder+decoder]"] = _difference(expected, got)

@@ -1,0 +1,22 @@
+"""What every runtime's graph offers the engine (see :mod:`._runtime`)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, Sequence
+
+
+class Arg(NamedTuple):
+    """A graph input or output: ``dtype`` a numpy dtype name (``"float32"``, ``"int64"``,
+    ``"bool"``), ``shape`` its sizes (None for a dynamic axis), or None when the rank is
+    unknown."""
+
+    name: str
+    dtype: str
+    shape: list | None
+
+
+class Graph(Protocol):
+    inputs: dict[str, Arg]
+    outputs: dict[str, Arg]
+
+    def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list: ...

@@ -1,0 +1,212 @@
+"""The OpenVINO runtime (optional extra ``openvino``): the same ONNX graphs, compiled for the CPU.
+
+``precision="bf16"`` asks OpenVINO to run in bfloat16 (its matrix products on AMX tiles, or
+AVX512-BF16 where there is no AMX); ``"fp32"`` asks for float32 explicitly, because bf16 is
+OpenVINO's own default on CPUs that have it. OpenVINO runs LayerNorm, softmax and residual adds
+in bf16 too, unlike PyTorch autocast; bench/README.md gives the accuracy cost.
+
+A model is compiled once per (identity, precision, threads, shape policy) and shared by every
+engine of the process while one holds it: all axes stay dynamic, so a new query or support
+count reuses the compiled model (``compilations`` counts the compiles).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import warnings
+import weakref
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from wlearn.errors import ValidationError
+
+from ._hints import install_hint
+from ._graph import Arg
+from ._modelfile import ModelSource, sha256_of
+
+NAME = "openvino"
+PRECISIONS = ("fp32", "bf16")
+#: The one shape policy: every axis dynamic (no recompiling for a new query count).
+SHAPE_POLICY = "dynamic"
+_HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+#: Number of ``compile_model`` calls made by this process (tests count recompiles with it).
+compilations = 0
+_compiled: "weakref.WeakValueDictionary[tuple, OpenVinoGraph]" = weakref.WeakValueDictionary()
+_lock = threading.Lock()
+_core = None
+_warned_no_amx = False
+
+
+def _openvino():
+    try:
+        import openvino
+    except ImportError as exc:
+        raise ValidationError(
+            f"runtime='openvino' needs OpenVINO: {install_hint('openvino')}; "
+            f"runtime='onnxruntime' needs nothing more ({exc})"
+        ) from exc
+    return openvino
+
+
+def core():
+    """The process's one ``openvino.Core``."""
+    global _core
+    if _core is None:
+        _core = _openvino().Core()
+    return _core
+
+
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX bf16 tiles (Linux: ``amx_bf16`` in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def check_precision(precision: str) -> None:
+    """Refuse bf16 where the CPU has no bf16 arithmetic (OpenVINO would quietly run fp32)
+    and say so where it has bf16 but no AMX (a smaller speed-up than bench/README.md's)."""
+    global _warned_no_amx
+    if precision not in PRECISIONS:
+        raise ValidationError(
+            f"runtime='openvino' runs precision 'fp32' or 'bf16', not {precision!r}"
+        )
+    if precision != "bf16":
+        return
+    capabilities = core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if "BF16" not in capabilities:
+        raise ValidationError(
+            "precision='bf16' needs a CPU with bfloat16 arithmetic (AMX or AVX512-BF16), which "
+            f"this one lacks (OpenVINO reports {list(capabilities)}); use precision='fp32'"
+        )
+    if not cpu_has_amx() and not _warned_no_amx:
+        _warned_no_amx = True
+        warnings.warn(
+            "this CPU has AVX512-BF16 but no AMX: bf16 runs, with a smaller speed-up than "
+            "on AMX (bench/README.md)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+class OpenVinoGraph:
+    """A compiled graph, behind the interface every runtime gives (see :mod:`._runtime`)."""
+
+    runtime = NAME
+
+    def __init__(self, compiled) -> None:
+        self.compiled = compiled
+        self.inputs = {port.get_any_name(): _arg(port.get_any_name(), port)
+                       for port in compiled.inputs}
+        self.outputs = {port.get_any_name(): _arg(port.get_any_name(), port)
+                        for port in compiled.outputs}
+
+    def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
+        """The named outputs for ``feeds``, copied out of a request made for this run only.
+
+        A fresh infer request per run hands its working memory back when the run is done,
+        so the largest run so far (encoding a support set) does not stay reserved. Ctrl-C
+        cancels the request and waits for it before the interrupt is raised again.
+        """
+        del one_off  # every run gives its memory back
+        request = self.compiled.create_infer_request()
+        for name, array in feeds.items():
+            request.set_tensor(name, _tensor(array))
+        request.start_async()
+        try:
+            while not request.wait_for(50):
+                pass
+        except KeyboardInterrupt:
+            request.cancel()
+            try:
+                request.wait()
+            except Exception:  # a cancelled request may report the cancellation
+                pass
+            raise
+        try:
+            return [np.array(request.get_tensor(name).data, copy=True) for name in outputs]
+        finally:
+            del request
+
+
+def _tensor(array: np.ndarray):
+    openvino = _openvino()
+    return openvino.Tensor(np.ascontiguousarray(array), shared_memory=True)
+
+
+def _arg(name: str, port) -> Arg:
+    shape = port.get_partial_shape()
+    sizes = None
+    if shape.rank.is_static:
+        sizes = [dim.get_length() if dim.is_static else None for dim in shape]
+    return Arg(name, _dtype(port.get_element_type()), sizes)
+
+
+def _dtype(element_type) -> str:
+    name = element_type.get_type_name()
+    return {"f32": "float32", "i64": "int64", "boolean": "bool", "f16": "float16",
+            "i32": "int32", "bf16": "bfloat16"}.get(name, name)
+
+
+def open_graph(
+    source: ModelSource,
+    *,
+    precision: str = "fp32",
+    threads: int | None = None,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> OpenVinoGraph:
+    """The compiled graph of ``source`` (shared while any engine holds it).
+
+    With ``optimized_dir``, OpenVINO's own cache of compiled blobs is kept in its
+    ``openvino`` subfolder, so a later process skips most of the compile.
+    """
+    global compilations
+    from ._ort import check_threads
+
+    check_threads(threads)
+    check_precision(precision)
+    sha256 = sha256 or sha256_of(source)
+    key = (sha256, precision, threads, SHAPE_POLICY)
+    with _lock:
+        graph = _compiled.get(key)
+        if graph is not None:
+            return graph
+        ov_core = core()
+        config = {
+            "INFERENCE_PRECISION_HINT": _HINTS[precision],
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": "1",
+        }
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = str(int(threads))
+        if optimized_dir is not None:
+            cache = Path(optimized_dir) / "openvino"
+            cache.mkdir(parents=True, exist_ok=True)
+            config["CACHE_DIR"] = str(cache)
+        try:
+            if isinstance(source, bytes):
+                with tempfile.TemporaryDirectory() as scratch:
+                    path = Path(scratch) / "model.onnx"
+                    path.write_bytes(source)
+                    model = ov_core.read_model(str(path))
+            else:
+                model = ov_core.read_model(str(source))
+            compiled = ov_core.compile_model(model, "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError with its own text
+            raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
+        compilations += 1
+        del model
+        graph = OpenVinoGraph(compiled)
+        _compiled[key] = graph
+        return graph

@@ -1,0 +1,186 @@
+"""The ONNX Runtime runtime: CPU sessions, their options, optimised-graph files, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from wlearn.errors import ResourceLimitError, ValidationError
+
+from ._graph import Arg
+from ._modelfile import ModelSource, sha256_of
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+NAME = "onnxruntime"
+#: ``int8`` is a graph transform (see :mod:`._precision`); the session itself runs as given.
+PRECISIONS = ("fp32", "int8")
+
+
+def check_threads(threads: int | None) -> None:
+    if threads is not None and (int(threads) != threads or threads < 1):
+        raise ValidationError(f"threads must be a positive integer, got {threads!r}")
+
+
+def session_options(
+    threads: int | None = None, optimized_path: Path | None = None
+) -> "ort.SessionOptions":
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # EXTENDED keeps the fusions that matter (GELU, LayerNorm, int8 MatMul); measured on the
+    # full-size model it runs as fast as ALL with a lower peak, and the optimised graphs it
+    # saves carry no CPU-specific layouts (bench/README.md).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    # The memory pattern planner keeps a plan per input shape; with shapes that change
+    # between calls it roughly doubles peak memory for no measurable speed-up.
+    options.enable_mem_pattern = False
+    check_threads(threads)
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+        options.log_severity_level = 3  # no advice about portability in the user's log
+    return options
+
+
+def new_session(
+    source: ModelSource,
+    threads: int | None = None,
+    *,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> "ort.InferenceSession":
+    """A CPU session; with ``optimized_dir``, ONNX Runtime's optimised graph is kept there.
+
+    The optimised file is keyed by the model's SHA-256 and the ONNX Runtime version, so a
+    later engine for the same model skips the graph optimisation.
+    """
+    import onnxruntime as ort
+
+    model: bytes | str = source if isinstance(source, bytes) else str(source)
+    optimized_path = None
+    if optimized_dir is not None:
+        sha256 = sha256 or sha256_of(source)
+        cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
+        if cached.is_file():
+            model = str(cached)
+        else:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            optimized_path = cached.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        session = ort.InferenceSession(
+            model,
+            sess_options=session_options(threads, optimized_path),
+            providers=["CPUExecutionProvider"],
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ValidationError(f"ONNX Runtime could not load the model: {exc}") from exc
+    if optimized_path is not None and optimized_path.is_file():
+        os.replace(optimized_path, cached)  # atomic: readers never see half a file
+    return session
+
+
+def _dtype(type_name: str) -> str:
+    """``tensor(int64)`` -> ``int64``; ``tensor(float)`` -> ``float32``."""
+    inner = type_name[len("tensor(") : -1] if type_name.startswith("tensor(") else type_name
+    return {"float": "float32", "double": "float64"}.get(inner, inner)
+
+
+def _args(nodes) -> dict:
+    out = {}
+    for node in nodes:
+        shape = node.shape if isinstance(node.shape, list) else None
+        if shape is not None:
+            shape = [size if isinstance(size, int) else None for size in shape]
+        out[node.name] = Arg(node.name, _dtype(node.type), shape)
+    return out
+
+
+class OrtGraph:
+    """A graph on ONNX Runtime, behind the interface every runtime gives (see :mod:`._runtime`)."""
+
+    runtime = NAME
+
+    def __init__(self, session: "ort.InferenceSession") -> None:
+        self.session = session
+        try:
+            self.inputs = _args(session.get_inputs())
+            self.outputs = _args(session.get_outputs())
+        except UnicodeDecodeError:  # ONNX Runtime decodes names and dimension names lazily
+            raise ValidationError(
+                "ONNX model is not a Mitra graph: its inputs or outputs have names that are not "
+                "UTF-8"
+            ) from None
+
+    def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
+        """The named outputs for ``feeds``; ``one_off`` hands the run's working memory back
+        afterwards (for runs such as encoding a support set, whose peak would otherwise stay
+        reserved)."""
+        return run_interruptible(self.session, list(outputs), feeds, shrink_arena=one_off)
+
+
+def open_graph(
+    source: ModelSource,
+    *,
+    precision: str = "fp32",
+    threads: int | None = None,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> OrtGraph:
+    del precision  # applied to the graph itself before it gets here
+    return OrtGraph(new_session(source, threads, sha256=sha256, optimized_dir=optimized_dir))
+
+
+def run_interruptible(
+    session: Any, outputs: list[str] | None, feeds: dict, *, shrink_arena: bool = False
+) -> list:
+    """``session.run`` that answers Ctrl-C within a moment instead of after the whole run.
+
+    ONNX Runtime holds the calling thread until the graph finishes, so the run goes to a
+    worker thread; on KeyboardInterrupt the run is told to terminate, the worker is joined
+    (nothing keeps running in the background) and the interrupt is raised again.
+    ``shrink_arena`` hands the run's working memory back once it is done.
+    """
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    if shrink_arena:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    result: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            result["value"] = session.run(outputs, feeds, options)
+        except BaseException as exc:  # handed to the calling thread
+            result["error"] = exc
+        finally:
+            finished.set()
+
+    # An interrupted Thread.join can mark a running thread as stopped (CPython 3.11), so
+    # completion is signalled with an Event instead.
+    threading.Thread(target=work, name="mitra-run", daemon=True).start()
+    try:
+        while not finished.wait(0.05):
+            pass
+    except KeyboardInterrupt:
+        options.terminate = True
+        finished.wait()
+        raise
+    if "error" in result:
+        error = result["error"]
+        if type(error).__module__.startswith("onnxruntime") and "alloc" in str(error).lower():
+            raise ResourceLimitError(
+                "ONNX Runtime could not allocate the memory this run needs; give a smaller "
+                "max_memory_mb (the plan then runs fewer rows or features at a time), a smaller "
+                f"chunk_size or a smaller max_support ({str(error).strip()[:300]})"
+            ) from error
+        raise error
+    return result["value"]
