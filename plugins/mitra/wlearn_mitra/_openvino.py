@@ -104,12 +104,13 @@ class OpenVinoGraph:
 
     runtime = NAME
 
-    def __init__(self, compiled) -> None:
+    def __init__(self, model, compiled) -> None:
         self.compiled = compiled
-        self.inputs = {port.get_any_name(): _arg(port.get_any_name(), port)
-                       for port in compiled.inputs}
-        self.outputs = {port.get_any_name(): _arg(port.get_any_name(), port)
-                        for port in compiled.outputs}
+        # Names from the model as read (one per ONNX input, in order): compiling may give a
+        # port further names of tensors it fused into it.
+        self.inputs = {_name(port): _arg(_name(port), port) for port in model.inputs}
+        self.outputs = {name: _arg(name, port)
+                        for port in compiled.outputs for name in sorted(port.names)}
 
     def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
         """The named outputs for ``feeds``, copied out of a request made for this run only.
@@ -134,14 +135,25 @@ class OpenVinoGraph:
                 pass
             raise
         try:
-            return [np.array(request.get_tensor(name).data, copy=True) for name in outputs]
+            return [_array(request.get_tensor(name)) for name in outputs]
         finally:
             del request
 
 
+def _array(tensor) -> np.ndarray:
+    # a copy: the request's memory goes with it; reshaped, since .data gives a scalar as [1]
+    return np.array(tensor.data, copy=True).reshape(tuple(tensor.shape))
+
+
 def _tensor(array: np.ndarray):
     openvino = _openvino()
-    return openvino.Tensor(np.ascontiguousarray(array), shared_memory=True)
+    # np.require keeps a 0-d array 0-d (np.ascontiguousarray would make it [1])
+    return openvino.Tensor(np.require(array, requirements="C"), shared_memory=True)
+
+
+def _name(port) -> str:
+    names = port.get_names()
+    return min(names, key=lambda name: (name.startswith("/"), len(name), name))
 
 
 def _arg(name: str, port) -> Arg:
@@ -206,7 +218,7 @@ def open_graph(
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
         compilations += 1
+        graph = OpenVinoGraph(model, compiled)
         del model
-        graph = OpenVinoGraph(compiled)
         _compiled[key] = graph
         return graph

@@ -85,18 +85,19 @@ def _closure(graph, targets: list[str], stops: set[str]) -> list:
 
 
 def _value_info(name: str, types: dict, rename: str | None = None):
-    """A value info for ``name`` with its element type and rank, every axis left dynamic."""
+    """A value info for ``name`` with its element type and the shape inference found (fixed
+    sizes kept: OpenVINO's attention fusions need the head sizes; the rest dynamic)."""
     from onnx import helper
 
     if name not in types:
         raise ValidationError(f"cannot tell the type of the graph's tensor {name!r}")
-    elem_type, rank = types[name]
-    shape = None if rank is None else [None] * rank
+    elem_type, shape = types[name]
     return helper.make_tensor_value_info(rename or name, elem_type, shape)
 
 
-def _types(model) -> dict[str, tuple[int, int | None]]:
-    """Element type and rank of every tensor, from ONNX shape inference."""
+def _types(model) -> dict[str, tuple[int, list | None]]:
+    """Element type and shape (sizes, axis names or None per axis) of every tensor, from ONNX
+    shape inference."""
     from onnx import shape_inference
 
     inferred = shape_inference.infer_shapes(model, strict_mode=False)
@@ -105,10 +106,13 @@ def _types(model) -> dict[str, tuple[int, int | None]]:
     for value in (*graph.input, *graph.output, *graph.value_info):
         tensor = value.type.tensor_type
         if tensor.elem_type:
-            rank = len(tensor.shape.dim) if tensor.HasField("shape") else None
-            out[value.name] = (tensor.elem_type, rank)
+            shape = None
+            if tensor.HasField("shape"):
+                shape = [dim.dim_value if dim.HasField("dim_value")
+                         else (dim.dim_param or None) for dim in tensor.shape.dim]
+            out[value.name] = (tensor.elem_type, shape)
     for init in graph.initializer:
-        out[init.name] = (init.data_type, len(init.dims))
+        out[init.name] = (init.data_type, list(init.dims))
     return out
 
 
@@ -201,6 +205,49 @@ def _save(model, path: Path) -> None:
         onnx.save_model(model, str(path))
 
 
+#: Two small support sets (batch, rows, features) whose sizes share no factor, run through the
+#: encoder to learn which axes of the cache tensors are fixed by the weights.
+_PROBES = ((1, 5, 2), (2, 7, 4))
+
+
+def _measured_shapes(encoder: Path, names: list[str]) -> dict[str, list]:
+    """The cache tensors' shapes, measured: an axis that differs between the two probes is
+    dynamic (None); one that does not is fixed. ONNX shape inference cannot be trusted here
+    (it calls some [1]-shaped tensors of exporters' shape arithmetic scalars), and OpenVINO
+    needs the fixed sizes right."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(encoder), providers=["CPUExecutionProvider"])
+    integer = "int64" in {i.name: i.type for i in session.get_inputs()}["y_support"]
+    rng = np.random.default_rng(0)
+    runs = []
+    for batch, rows, features in _PROBES:
+        y = (np.arange(batch * rows).reshape(batch, rows) % 2).astype(np.int64 if integer
+                                                                       else np.float32)
+        feeds = {"x_support": rng.normal(size=(batch, rows, features)).astype(np.float32),
+                 "y_support": y, "padding_obs_support": np.zeros((batch, rows), bool)}
+        runs.append([a.shape for a in session.run(names, feeds)])
+    del session
+    shapes = {}
+    for name, first, second in zip(names, *runs):
+        if len(first) != len(second):
+            raise ValidationError(f"the cached tensor {name!r} changes rank with the input size")
+        shapes[name] = [a if a == b else None for a, b in zip(first, second)]
+    return shapes
+
+
+def _set_shapes(values, shapes: dict[str, list]) -> None:
+    for value in values:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            del dims[:]
+            for size in shapes[value.name]:
+                dim = dims.add()
+                if size is not None:
+                    dim.dim_value = size
+
+
 def derive_pair(single: bytes | Path, folder: Path, identity: str) -> tuple[Path, Path]:
     """Cut the single graph ``single`` (bytes or path, external data beside it included) into
     the encoder/decoder pair and keep it in ``folder`` under ``identity``; returns the paths.
@@ -219,18 +266,21 @@ def derive_pair(single: bytes | Path, folder: Path, identity: str) -> tuple[Path
             model = onnx.load_model(str(single))
     except Exception as exc:  # onnx raises DecodeError, OSError, ValueError
         raise ValidationError(f"cannot read the ONNX graph to cut the support cache: {exc}") from exc
-    encoder, decoder, _ = cut(model)
+    encoder, decoder, names = cut(model)
     del model
     targets = derived_paths(folder, identity)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        written = []
-        for graph, target in ((decoder, targets[1]), (encoder, targets[0])):
-            temp = Path(scratch) / target.name
-            _save(graph, temp)
-            written.append((temp, target))
-        del encoder, decoder
-        for temp, target in written:
+        temps = [Path(scratch) / target.name for target in targets]
+        _save(encoder, temps[0])
+        shapes = _measured_shapes(temps[0], names)
+        _set_shapes(encoder.graph.output, shapes)
+        _set_shapes(decoder.graph.input, shapes)
+        _save(encoder, temps[0])
+        del encoder
+        _save(decoder, temps[1])
+        del decoder
+        for temp, target in zip(temps[::-1], targets[::-1]):
             data = temp.with_name(f"{temp.name}.data")
             if data.exists():
                 os.replace(data, target.with_name(data.name))
