@@ -2,9 +2,11 @@
 
 Runs in an environment with ``autogluon.tabular[mitra]`` installed; it needs only torch,
 safetensors and numpy besides AutoGluon (and _mitra_common.py beside it, which needs only
-numpy). Prints one JSON line.
+numpy). With ``--converter`` it runs this project's re-statement of Tab2D
+(``wlearn_mitra.convert.tab2d``, same weights, same CPU arithmetic within 3e-6) instead, for
+machines without AutoGluon. Prints one JSON line.
 
-    python bench/_mitra_torch_eager.py CHECKPOINT_DIR INPUTS.npz OUTPUT.npz [--bf16]
+    python bench/_mitra_torch_eager.py CHECKPOINT_DIR INPUTS.npz OUTPUT.npz [--bf16] [--converter]
 """
 
 from __future__ import annotations
@@ -19,19 +21,12 @@ import torch
 from safetensors.torch import load_file
 
 from _mitra_common import hwm_mb  # beside this script
-from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("inputs", type=Path)
-    parser.add_argument("output", type=Path)
-    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16, as AutoGluon's predict does")
-    parser.add_argument("--repeats", type=int, default=2, help="timed calls; the best one is reported")
-    args = parser.parse_args()
+def autogluon_model(checkpoint: Path):
+    from autogluon.tabular.models.mitra._internal.models.tab2d import Tab2D
 
-    config = json.loads((args.checkpoint / "config.json").read_text())
+    config = json.loads((checkpoint / "config.json").read_text())
     model = Tab2D(
         dim=config["dim"],
         dim_output=config["dim_output"],
@@ -42,7 +37,27 @@ def main() -> None:
         path_to_weights="",
         device="cpu",
     )
-    model.load_state_dict(load_file(args.checkpoint / "model.safetensors"))
+    model.load_state_dict(load_file(checkpoint / "model.safetensors"))
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("inputs", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16, as AutoGluon's predict does")
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls; the best one is reported")
+    parser.add_argument("--converter", action="store_true",
+                        help="this project's Tab2D (wlearn_mitra.convert) instead of AutoGluon's")
+    args = parser.parse_args()
+
+    if args.converter:
+        from wlearn_mitra.convert.checkpoint import load_model
+
+        model = load_model(args.checkpoint)
+    else:
+        model = autogluon_model(args.checkpoint)
     model.eval()
 
     data = np.load(args.inputs)
@@ -50,14 +65,17 @@ def main() -> None:
     ys = torch.from_numpy(data["y_support"])[None]
     xq = torch.from_numpy(data["x_query"])[None]
     s, f, q = xs.shape[1], xs.shape[2], xq.shape[1]
-    feeds = (
-        xs,
-        ys,
-        xq,
-        torch.zeros(1, f, dtype=torch.bool),
-        torch.zeros(1, s, dtype=torch.bool),
-        torch.zeros(1, q, dtype=torch.bool),
-    )
+    if args.converter:  # (x_support, y_support, x_query, padding_obs_support)
+        feeds = (xs, ys, xq, torch.zeros(1, s, dtype=torch.bool))
+    else:
+        feeds = (
+            xs,
+            ys,
+            xq,
+            torch.zeros(1, f, dtype=torch.bool),
+            torch.zeros(1, s, dtype=torch.bool),
+            torch.zeros(1, q, dtype=torch.bool),
+        )
     times, cpu_times = [], []
     for _ in range(max(1, args.repeats)):
         cpu = time.process_time()
