@@ -299,3 +299,24 @@ def test_model_shape_is_read_from_every_graph(models, variant):
     for path in paths:
         shape = model_shape(Path(path).read_bytes(), classification)
         assert (shape.dim, shape.n_heads, shape.n_slots) == (32, 4, 10 if classification else 1), path
+
+
+def test_opening_hashes_the_model_once(tmp_path, monkeypatch):
+    # The engine's own work at open is dominated by hashing (290 MB at full size): the cut
+    # pair's files are identified by their names, never hashed again, even when the runtime
+    # keeps optimised graphs by identity
+    import wlearn_mitra._modelfile as modelfile
+    import wlearn_mitra.engine as engine_module
+
+    js = tmp_path / "js.onnx"
+    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
+    store = tmp_path / "store"
+    MitraEngine(js, task="classification", optimized_dir=store)  # cuts the pair
+    hashed = []
+    for module in (modelfile, engine_module):
+        real = module.model_identity
+        monkeypatch.setattr(module, "model_identity",
+                            lambda source, view, real=real: hashed.append(source) or real(source, view))
+    engine = MitraEngine(js, task="classification", optimized_dir=store)
+    assert engine.uses_cache and hashed == [js]
+    assert len(list(store.glob("*.opt.onnx"))) == 2  # encoder and decoder, by their names

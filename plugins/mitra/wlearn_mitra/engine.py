@@ -154,12 +154,15 @@ _LAYER = re.compile(r"layers\.(\d+)[/.]")
 
 
 class _Cut:
-    """A derived graph's path: cut from the single graph at the engine's precision."""
+    """A derived graph's path: cut from the single graph at the engine's precision. Its file
+    name (the single graph's identity, the cut's version and role) identifies it, so the
+    runtimes key their caches by that instead of hashing the file again."""
 
-    __slots__ = ("path",)
+    __slots__ = ("path", "key")
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.key = path.name[: -len(".onnx")]
 
 
 class MitraEngine:
@@ -278,10 +281,11 @@ class MitraEngine:
                 raise ValidationError("a ready InferenceSession runs only on ONNX Runtime")
             return OrtGraph(source)
         if isinstance(source, _Cut):  # cut from the graph at this precision already
-            precise = source = source.path
-        else:
-            source = model_source(source)
-            precise = self._precise(source, sha256)
+            return _runtime.open_graph(self.runtime, source.path, precision=self.precision,
+                                       threads=self._threads, sha256=source.key,
+                                       optimized_dir=self._optimized_dir)
+        source = model_source(source)
+        precise = self._precise(source, sha256)
         return _runtime.open_graph(
             self.runtime,
             precise,
