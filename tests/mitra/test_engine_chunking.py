@@ -12,6 +12,7 @@ import pytest
 
 from wlearn_mitra._chunking import ModelShape, bytes_per_query_row
 from wlearn_mitra._ort import run_interruptible
+from wlearn_mitra.engine import MitraEngine
 from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
 
 
@@ -70,6 +71,8 @@ def test_memory_budget_sets_the_chunk_rows():
 
 
 def test_budget_controls_how_many_runs_happen(clf):
+    # the single graph's budget arithmetic (the cut pair's is planned with its cache)
+    clf = MitraEngine(clf._source, task="classification", split=None)
     xs, ys, xq = data(2)
     calls = []
     fixed = support_bytes(clf.shape, len(xs), xs.shape[1])

@@ -124,7 +124,7 @@ def test_an_allocation_failure_inside_onnx_runtime_is_a_wlearn_error():
     # own allocation failure comes back as a ResourceLimitError saying what to change.
     import onnxruntime as ort
 
-    from wlearn_mitra._chunking import run_interruptible
+    from wlearn_mitra._ort import run_interruptible
 
     class Session:
         def run(self, outputs, feeds, options):
