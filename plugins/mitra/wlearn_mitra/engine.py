@@ -62,8 +62,14 @@ _INPUT_KINDS = {
 }
 
 
+def _onnx_type(dtype: str) -> str:
+    """``float32`` -> ``tensor(float)``: types named as in the ONNX file."""
+    return f"tensor({ {'float32': 'float', 'float64': 'double'}.get(dtype, dtype)})"
+
+
 def _describe(arg: _runtime.Arg) -> str:
-    return arg.dtype if arg.shape is None else f"{arg.dtype} of rank {len(arg.shape)}"
+    kind = _onnx_type(arg.dtype)
+    return kind if arg.shape is None else f"{kind} of rank {len(arg.shape)}"
 
 
 def _fixed(arg: _runtime.Arg) -> list[tuple[int, int]]:
@@ -90,7 +96,7 @@ def _check_inputs(graph: _runtime.Graph, required: tuple[str, ...], what: str) -
         if arg.dtype not in types or (arg.shape is not None and len(arg.shape) != rank):
             raise ValidationError(
                 f"ONNX model is not a Mitra {what}: input {name!r} is {_describe(arg)}, "
-                f"expected {' or '.join(types)} of rank {rank}"
+                f"expected {' or '.join(map(_onnx_type, types))} of rank {rank}"
             )
         fixed = _fixed(arg)
         if fixed:
@@ -109,7 +115,7 @@ def _check_output(graph: _runtime.Graph, rank: int, what: str) -> None:
                               f"(outputs: {list(graph.outputs)})")
     if arg.dtype != "float32" or (arg.shape is not None and len(arg.shape) != rank):
         raise ValidationError(f"ONNX model is not a Mitra {what}: output 'output' is "
-                              f"{_describe(arg)}, expected float32 of rank {rank}")
+                              f"{_describe(arg)}, expected tensor(float) of rank {rank}")
 
 
 _STACKED = (
