@@ -76,7 +76,11 @@ def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | Non
 
 
 def _frame_columns(X: Any, table: Table) -> None:
-    for j, (name, dtype) in enumerate(X.dtypes.items()):
+    kinds = [getattr(dtype, "kind", None) for dtype in X.dtypes]
+    if all(k in ("b", "i", "u", "f") for k in kinds):  # numbers only: one conversion
+        table.values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        return
+    for j, dtype in enumerate(X.dtypes):
         series = X.iloc[:, j]
         where = table.column(j)
         dname = getattr(dtype, "name", str(dtype))
