@@ -176,11 +176,12 @@ def _check_model(model) -> None:
     # A regressor's NaN targets load (@wlearn/mitra writes them); predict refuses them.
 
 
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
+def _same(a: np.ndarray, b: np.ndarray, name: str) -> bool:
     a, b = np.asarray(a), np.asarray(b)
-    if a.dtype.kind == "f" and b.dtype.kind == "f":
+    if name == "support_x_":  # bit for bit, NaN and infinities included
         return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-    return a.shape == b.shape and a.dtype.kind == b.dtype.kind and bool(np.all(a == b))
+    # Labels: integral floats are written as JS's integer classes, as fit does (2.0 -> 2).
+    return a.shape == b.shape and bool(np.all((a == b) | ((a != a) & (b != b))))
 
 
 def _round_trip(model) -> None:
@@ -196,7 +197,7 @@ def _round_trip(model) -> None:
         raise Finding(f"a saved model does not load again: {type(exc).__name__}: "
                       f"{exc}") from exc
     for name in ("support_x_", "support_y_", "classes_"):
-        if hasattr(model, name) and not _same(getattr(model, name), getattr(again, name)):
+        if hasattr(model, name) and not _same(getattr(model, name), getattr(again, name), name):
             raise Finding(f"{name} changed in a save/load round trip")
     # 512.0 written by another writer comes back as 512: equal numbers, as in JavaScript.
     if model.get_params() != again.get_params():
