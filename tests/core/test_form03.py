@@ -275,3 +275,10 @@ def test_ids_only_javascript_writes_get_bundle_errors():
     assert decode_bundle(data)[1][0]["id"] == 7  # read as JavaScript reads it
     with pytest.raises(BundleError):
         decode_bundle(data, allow_legacy_manifest=False)
+
+
+def test_a_declaration_must_have_the_toc_entrys_json_type():
+    one = encode_bundle({"typeId": "a.b@1"}, [{"id": "x", "data": b"x"}])
+    bad = _with_manifest(one, lambda m: m["artifacts"][0].update(length=True))
+    with pytest.raises(BundleError, match='TOC entry "x": length true declared, 1 in the TOC'):
+        decode_bundle(bad)
