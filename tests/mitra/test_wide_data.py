@@ -14,19 +14,9 @@ from wlearn_mitra import MitraClassifier
 from wlearn_mitra._onnxinfo import FULL_SIZE
 from wlearn_mitra._planning import MAX_FEATURES, plan, query_row_bytes, support_bytes
 from wlearn_mitra._preprocess import feature_subsets
-from wlearn_mitra.engine import MitraEngine, softmax
+from wlearn_mitra.engine import softmax
 
 ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
-
-
-@pytest.fixture(scope="module")
-def clf() -> MitraEngine:
-    return MitraEngine(ONNX / "tiny-mitra-classifier.onnx", task="classification")
-
-
-@pytest.fixture(scope="module")
-def reg() -> MitraEngine:
-    return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
 
 
 def data(seed, n_support, n_features, n_query=6):

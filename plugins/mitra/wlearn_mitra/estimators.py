@@ -651,14 +651,9 @@ class MitraRegressor(_MitraEstimator):
         all query rows (no imputation, no dropped columns, no ensemble, no chunking); the
         numbers are JS's bit for bit.
     max_memory_mb:
-        Working-memory budget of a whole prediction, in MB on top of the model's weights
-        (default: the engine's, 1024). Query rows are run in chunks that fit; when the
-        support set's own pass does not fit with all features, or there are more than 500
-        (the model's comfortable width), ensemble members each see a different subset of
-        the features, deterministic by ``seed``, with at least enough members that every
-        feature is seen; a budget too small for even one feature raises ResourceLimitError
-        saying what to change (spec/mitra.md, "Wide data"). A runtime setting, not saved
-        in bundles.
+        Working-memory budget of a whole prediction, as for :class:`MitraClassifier`
+        (wide data is split across ensemble members by feature subsets). A runtime
+        setting, not saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
     precision:
