@@ -49,6 +49,8 @@ def child(args) -> None:
     chosen = plan(engine.shape, len(xs), n_features, max_memory_mb=args.max_memory_mb,
                   cache_layers=layers)
     before = _rss_mb()
+    print(f"  {args.features} features: plan {chosen}, RSS before {before:.0f} MB",
+          file=sys.stderr, flush=True)
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")  # VmHWM from here on
     def report(done: int, total: int) -> None:  # partial figures while a long run goes on
