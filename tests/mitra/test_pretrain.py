@@ -128,6 +128,12 @@ def test_exported_checkpoint_runs_in_the_estimators(tmp_path):
         if not key.startswith(("y_embedding.y_embedding", "final_layer.")):
             assert torch.equal(value, regressor.model.state_dict()[key]), key
     regressor.train(steps=1)
+    # Resuming needs only the run's own folder, not the checkpoint it started from.
+    import shutil
+
+    shutil.rmtree(body)
+    regressor = Run(tmp_path / "r")
+    assert regressor.step == 1
     onnx = convert(regressor.export(), tmp_path / "r.onnx")
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
@@ -153,3 +159,17 @@ def test_pretrain_command_resumes_and_refuses_new_settings(tmp_path, capsys):
     assert "holds a run" in capsys.readouterr().err
     assert main(args) == 0
     assert "resuming" in capsys.readouterr().out
+
+
+def test_pretrain_command_by_steps_reproduces_a_run(tmp_path):
+    from safetensors.numpy import load_file
+
+    from wlearn_mitra.cli import main
+
+    for name in ("a", "b"):
+        args = ["pretrain", "--run", str(tmp_path / name), "--steps", "3", "--no-eval",
+                "--dim", "16", "--layers", "1", "--heads", "2", "--seed", "4"]
+        assert main(args) == 0
+    a = load_file(tmp_path / "a" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

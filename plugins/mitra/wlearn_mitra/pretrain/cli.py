@@ -15,8 +15,12 @@ INSTALL_HINT = "pip install './plugins/mitra[convert,pretrain]'"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True,
                         help="run folder: created when new, resumed when it holds a run")
-    parser.add_argument("--minutes", type=float, required=True,
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float,
                         help="training time to add, in minutes (evaluation not counted)")
+    budget.add_argument("--steps", type=int,
+                        help="training steps to add (reproduces a run exactly: the tables of "
+                             "step i depend only on the seed and i)")
     parser.add_argument("--task", choices=("classification", "regression"))
     parser.add_argument("--seed", type=int)
     parser.add_argument("--dim", type=int)
@@ -70,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
         task = run_.settings.task
         evaluate_fn = lambda model: evaluate(model, task)  # noqa: E731
-    run_.train(args.minutes * 60, evaluate_fn, echo=lambda line: print(line, flush=True))
+    seconds = float("inf") if args.minutes is None else args.minutes * 60
+    run_.train(seconds, evaluate_fn, echo=lambda line: print(line, flush=True), steps=args.steps)
     checkpoint = run_.export()
     print(f"wrote {checkpoint}")
     if args.onnx:

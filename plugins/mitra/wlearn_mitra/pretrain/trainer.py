@@ -74,7 +74,8 @@ def _optimizer(model: torch.nn.Module, settings: RunSettings):
     )
 
 
-def new_model(settings: RunSettings) -> Tab2D:
+def new_model(settings: RunSettings, warm_start: bool = True) -> Tab2D:
+    """A freshly initialised Tab2D; with ``warm_start``, its body from ``settings.init``."""
     output = 10 if settings.task == "classification" else 1
     torch.manual_seed(settings.seed)
     model = Tab2D(settings.dim, output, settings.n_layers, settings.n_heads,
@@ -84,7 +85,7 @@ def new_model(settings: RunSettings) -> Tab2D:
         model.y_embedding.y_mask.weight.normal_()
         if settings.task == "classification":
             model.y_embedding.y_embedding.weight.normal_()
-    if settings.init:
+    if settings.init and warm_start:
         from ..convert.checkpoint import load_model
 
         body = {k: v for k, v in load_model(settings.init).state_dict().items()
@@ -142,10 +143,11 @@ class Run:
             raise FileNotFoundError(f"no run in {self.folder}")
         self.settings = settings
         torch.set_num_threads(settings.threads)
-        self.model = new_model(settings)
+        state_file = self.folder / STATE_FILE
+        # A resumed run has its weights in state.pt: the --init checkpoint is not needed again.
+        self.model = new_model(settings, warm_start=not state_file.is_file())
         self.optimizer = _optimizer(self.model, settings)
         self.step, self.seconds = 0, 0.0
-        state_file = self.folder / STATE_FILE
         if state_file.is_file():
             state = torch.load(state_file, weights_only=True)
             self.model.load_state_dict(state["model"])
