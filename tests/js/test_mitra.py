@@ -277,3 +277,33 @@ def test_values_beyond_float32_stored_by_js_load_and_predict_refuses(js, task):
     assert model.save() == bundle
     with pytest.raises(ValidationError, match="support_x holds inf at row 1, column 1"):
         model.predict(X[:2] * 0)
+
+
+BUILTIN = {"classification": DATA / "mitra-builtin-classifier.onnx",
+           "regression": DATA / "mitra-builtin-regressor.onnx"}
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_built_in_models_run_in_the_js_package(js, task):
+    """The built-in models have Mitra's interface: @wlearn/mitra fits and saves the bytes the
+    Python defaults save, and its runInference gives the same raw outputs."""
+    import warnings
+
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] > 0).astype(np.int64) if task == "classification" else 3 * X[:, 0] + 1
+    out = js.call("mitraFit", task=task, onnx=str(BUILTIN[task]),
+                  params=to_wire({"maxSupport": 40, "seed": 42}), X=matrix(X),
+                  y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())}, Xq=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
+        model = CLASSES[task](max_support=40, seed=42).fit(X, y)  # no model: the built-in one
+    assert model.save() == unb64(out["bundle"])
+
+    session = ort.InferenceSession(str(BUILTIN[task]), providers=["CPUExecutionProvider"])
+    xs, xq = X[:40].astype(np.float32), X[40:].astype(np.float32)
+    ys = y[:40].astype("<i4") if task == "classification" else (y[:40] / 10).astype("<f4")
+    out = js.call("runInference", task=task, onnx=str(BUILTIN[task]), xSupport=b64(xs),
+                  ySupport=b64(ys), xQuery=b64(xq), nFeatures=4, nSupport=40, nQuery=20)
+    theirs = np.frombuffer(unb64(out["data"]), "<f4").reshape(out["dims"])
+    np.testing.assert_array_equal(_raw_python(session, task, xs, ys, xq), theirs)

@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from wlearn_mitra import cli
+import wlearn
+from wlearn_mitra import _builtin, cli
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
-JS_BUNDLE = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"
 
 
-def test_demo_with_the_shipped_stand_in(capsys, tmp_path):
+def _scores(text: str, metric: str) -> dict[str, float]:
+    return {name.strip(): float(value)
+            for value, name in re.findall(rf"{re.escape(metric)} (-?[0-9.]+)  (.+)", text)}
+
+
+def test_demo_with_the_built_in_models(capsys, tmp_path):
     out = tmp_path / "fitted.wlrn"
     assert cli.main(["demo", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "UNTRAINED stand-in" in text and "wlearn-mitra convert" in text
-    assert "the same rows as the JS bundle" in text
-    assert "byte-identical to the JS bundle" in text
-    assert "predictions agree on all 60 rows" in text and text.rstrip().endswith("Done.")
-    assert out.read_bytes() == JS_BUNDLE.read_bytes()
+    assert "gives byte-identical bytes, and predictions agree" in text
+    assert "small built-in classifier" in text and "wlearn-mitra convert" in text
+    accuracy = _scores(text, "accuracy")
+    r2 = _scores(text, "R^2")
+    # The built-in models predict for real: close to the classical baselines of the same split.
+    assert accuracy["Mitra (built-in model)"] >= 0.9
+    assert accuracy["Mitra (built-in model)"] >= max(accuracy.values()) - 0.06
+    assert r2["Mitra (built-in model)"] >= 0.3
+    assert "predictions agree on all 285 rows" in text and text.rstrip().endswith("Done.")
+    # The bundle written names the built-in model, which wlearn.load finds by itself.
+    assert wlearn.load(out).onnx_sha256_ == _builtin.sha256("classification")
 
 
-def test_demo_with_a_model_from_the_environment(capsys, monkeypatch, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    model = onnx.load_from_string(CLF_ONNX.read_bytes())
-    model.doc_string = "another classifier file"
-    path = tmp_path / "other.onnx"
-    path.write_bytes(model.SerializeToString())
-    monkeypatch.setenv("WLEARN_MITRA_CLASSIFIER_ONNX", str(path))
+def test_demo_with_a_model_from_the_environment(capsys, monkeypatch):
+    monkeypatch.setenv("WLEARN_MITRA_CLASSIFIER_ONNX", str(CLF_ONNX))
     assert cli.main(["demo"]) == 0
     text = capsys.readouterr().out
-    assert f"Model: {path}" in text and "UNTRAINED" not in text
-    assert "onnxSha256 check is skipped" in text
-    assert "byte-identical" not in text  # another model, another onnxSha256
-    assert "predictions agree" in text
+    assert f"Model: {CLF_ONNX}" in text and "small built-in classifier" not in text
+    assert "Mitra (given model)" in text and "predictions agree on all 285 rows" in text
 
 
 def test_demo_reports_a_wrong_model_plainly(capsys):

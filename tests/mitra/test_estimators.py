@@ -390,12 +390,17 @@ def test_deterministic_with_same_seed():
     assert b1 == b2 and np.array_equal(p1, p2) and b1 != b3
 
 
-def test_constructor_is_cheap_and_opens_nothing():
-    # No model anywhere: constructing and cloning must still work (scikit-learn clones a lot).
+def test_constructor_is_cheap_and_opens_nothing(monkeypatch):
+    # Constructing and cloning open no model (scikit-learn clones a lot); with no model
+    # anywhere, fit opens the built-in one.
+    from wlearn_mitra import BuiltinModelWarning, _builtin
+
+    monkeypatch.setattr(_builtin, "_noticed", set())
     model = MitraClassifier(max_support=3)
-    assert model.get_params()["onnx"] is None
-    with pytest.raises(ValidationError, match="no Mitra classifier ONNX model given"):
+    assert model.get_params()["onnx"] is None and model._handle is None
+    with pytest.warns(BuiltinModelWarning, match="built-in"):
         model.fit([[0.0], [1.0]], [0, 1])
+    assert model.onnx_sha256_ == _builtin.sha256("classification")
 
 
 def test_ensembles_and_progress_pass_through():

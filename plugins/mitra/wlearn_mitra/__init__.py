@@ -1,6 +1,7 @@
 """Mitra on ONNX Runtime for wlearn: scikit-learn style estimators whose ``.wlrn`` bundles are
 those of the JavaScript package @wlearn/mitra."""
 
+from ._builtin import BuiltinModelWarning
 from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
 from .loaders import load_classifier, load_regressor, register_loaders, register_with_core
 
@@ -10,5 +11,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MitraClassifier", "MitraRegressor", "MitraModel", "detect_task",
-    "register_loaders", "load_classifier", "load_regressor",
+    "register_loaders", "load_classifier", "load_regressor", "BuiltinModelWarning",
 ]

@@ -1,4 +1,5 @@
-"""Where the ONNX model comes from: the ``onnx`` parameter or the environment.
+"""Where the ONNX model comes from: the ``onnx`` parameter, the environment, else the
+built-in model (:mod:`._builtin`).
 
 ``WLEARN_MITRA_THREADS`` (a positive integer) sets ONNX Runtime's threads per engine (default:
 one per core). Several worker processes on one machine (a Dask LocalCluster, joblib) should
@@ -24,6 +25,7 @@ from typing import Any
 
 from wlearn.errors import ValidationError
 
+from . import _builtin
 from ._hints import install_hint
 from ._identity import stamp
 from .engine import MitraEngine
@@ -47,22 +49,16 @@ def how_to_get(task: str) -> str:
     )
 
 
-def missing_model_message(task: str) -> str:
-    return (
-        f"no Mitra {_NAMES[task]} ONNX model given. Pass onnx=<path, bytes or "
-        f"onnxruntime.InferenceSession>, set {ENV_VARS[task]} to the model file, or (for "
-        f"wlearn.load) call wlearn_mitra.register_loaders({_NAMES[task]}=<model>). "
-        f"To get the model: {how_to_get(task)}."
-    )
-
-
 def resolve(onnx: Any, task: str) -> Any:
-    """The ONNX source to use: ``onnx`` itself, else the file named by the environment."""
+    """The ONNX source to use: ``onnx`` itself, else the file named by the environment
+    variable of ``task``, else the built-in model (said once, with a
+    :class:`~wlearn_mitra.BuiltinModelWarning`)."""
     if onnx is not None:
         return onnx
     path = os.environ.get(ENV_VARS[task])
     if not path:
-        raise ValidationError(missing_model_message(task))
+        _builtin.notice(task, how_to_get(task), ENV_VARS[task])
+        return _builtin.path(task)
     if not Path(path).is_file():
         raise ValidationError(f"{ENV_VARS[task]} names {path!r}, which is not a file")
     return path

@@ -1,9 +1,11 @@
-"""Run an end-to-end example on data shipped with wlearn-mitra: load a JS bundle, predict, fit, save, reload.
+"""Run an end-to-end example on data shipped with wlearn-mitra: a JS bundle read and re-made byte for byte, then real tables predicted and scored against classical baselines.
 
-The bundle ``data/js-3class.wlrn`` was written by the JavaScript package @wlearn/mitra 0.1.0
-(``MitraClassifier.create(onnx, {maxSupport: 128, seed: 42})``, fitted on
-``js-3class-X.npy`` / ``js-3class-y.npy``). The ONNX model is the one named by
-``WLEARN_MITRA_CLASSIFIER_ONNX`` (or ``--onnx``), else the shipped tiny stand-in.
+Data in ``data/``: ``js-3class.wlrn``, written by the JavaScript package @wlearn/mitra 0.1.0
+(``MitraClassifier.create(onnx, {maxSupport: 128, seed: 42})`` on ``js-3class-X.npy`` /
+``js-3class-y.npy``, with the tiny random-weight test model ``tiny-mitra-classifier.onnx``);
+the Wisconsin breast cancer table (569 x 30, 2 classes) and the diabetes table of Efron et al.
+(442 x 10, a continuous target), as scikit-learn ships them. The model is the one given by
+``--onnx`` / ``--regressor-onnx`` or the environment, else the built-in one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -20,8 +23,9 @@ import numpy as np
 import wlearn
 from wlearn.errors import WlearnError
 
+from ._builtin import BuiltinModelWarning
 from ._sources import ENV_VARS, how_to_get
-from .estimators import MitraClassifier
+from .estimators import MitraClassifier, MitraRegressor
 from .loaders import register_loaders
 
 BUNDLE = "js-3class.wlrn"
@@ -30,8 +34,10 @@ TINY_MODEL = "tiny-mitra-classifier.onnx"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", help="Mitra classifier ONNX file (default: "
-                        f"${ENV_VARS['classification']}, else the shipped tiny stand-in)")
-    parser.add_argument("--out", help="where to write the newly fitted bundle "
+                        f"${ENV_VARS['classification']}, else the built-in model)")
+    parser.add_argument("--regressor-onnx", help="Mitra regressor ONNX file (default: "
+                        f"${ENV_VARS['regression']}, else the built-in model)")
+    parser.add_argument("--out", help="where to write the fitted classifier's bundle "
                         "(default: a temporary file, removed afterwards)")
     parser.set_defaults(run=run)
 
@@ -45,70 +51,132 @@ def _array(name: str) -> np.ndarray:
         return np.load(handle, allow_pickle=False)
 
 
-def _choose_model(path: str | None) -> tuple[bytes, bool]:
-    """The ONNX bytes to use, and whether they are the shipped stand-in."""
-    path = path or os.environ.get(ENV_VARS["classification"])
+def _model(given: str | None, task: str) -> str | None:
+    """The model file to use and a line saying which it is (None: the built-in one)."""
+    path = given or os.environ.get(ENV_VARS[task])
+    name = "classifier" if task == "classification" else "regressor"
     if path:
-        print(f"Model: {path}")
-        return Path(path).read_bytes(), False
-    print(f"Model: the shipped {TINY_MODEL}, an UNTRAINED stand-in with random weights"
-          " (dim 32, 2 layers). It exercises every step, but its predictions mean nothing.")
-    print(f"  For real predictions get the real model with {how_to_get('classification')}; "
-          f"then set {ENV_VARS['classification']}=<its path> or pass --onnx.")
-    return _data(TINY_MODEL), True
+        print(f"   Model: {path}")
+    else:
+        print(f"   Model: the small built-in {name} (0.67M parameters, pretrained on synthetic "
+              "tables, spec/builtin-models.md), not the real 72M-parameter Mitra.")
+        print(f"   For the real model: {how_to_get(task)}.")
+    return path or None
+
+
+def _halves(y: np.ndarray, classification: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of a 50/50 split, stratified by class for a classifier."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if classification else [np.arange(len(y))]
+    train, test = [], []
+    for rows in groups:
+        rows = rng.permutation(rows)
+        train.append(rows[: len(rows) // 2])
+        test.append(rows[len(rows) // 2 :])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _baselines(X, y, train, test, classification: bool) -> list[tuple[str, float]]:
+    """Classical models on the same split: scikit-learn's when installed, else k-NN."""
+    try:
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        scale = X[train].std(axis=0) + 1e-12
+        distances = (((X[test, None, :] - X[None, train, :]) / scale) ** 2).sum(-1)
+        nearest = y[train][np.argsort(distances, axis=1)[:, :5]]
+        if classification:
+            pred = np.array([np.bincount(row).argmax() for row in nearest.astype(np.int64)])
+            return [("5-nearest neighbours (numpy)", float(np.mean(pred == y[test])))]
+        return [("5-nearest neighbours (numpy)", _r2(y[test], nearest.mean(axis=1)))]
+    if classification:
+        models = [("scikit-learn RandomForestClassifier", RandomForestClassifier(random_state=0)),
+                  ("scikit-learn LogisticRegression",
+                   make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)))]
+    else:
+        models = [("scikit-learn RandomForestRegressor", RandomForestRegressor(random_state=0)),
+                  ("scikit-learn Ridge", make_pipeline(StandardScaler(), Ridge()))]
+    return [(name, float(model.fit(X[train], y[train]).score(X[test], y[test])))
+            for name, model in models]
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return _run(args)
+        with warnings.catch_warnings():
+            # The demo says itself which model it uses.
+            warnings.simplefilter("ignore", BuiltinModelWarning)
+            return _run(args)
     except (WlearnError, OSError) as exc:
         print(f"wlearn-mitra demo: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace) -> int:
-    ok = True
+def _interop() -> bool:
     bundle = _data(BUNDLE)
     manifest, toc, _ = wlearn.validate_bundle(bundle)
     print(f"1. Validated {BUNDLE} ({len(bundle)} bytes), written by @wlearn/mitra 0.1.0: "
           f"{manifest['typeId']}, params {manifest['params']}, "
           f"{len(toc)} artifacts ({', '.join(e['id'] for e in toc)}), every SHA-256 matches.")
-
-    onnx, stand_in = _choose_model(args.onnx)
-    # The JS bundle records the tiny model's hash; another model is a deliberate choice here.
-    js_model = MitraClassifier.load(bundle, onnx, check_onnx_hash=stand_in)
-    if not stand_in:
-        print("   (the JS bundle was made with the tiny model: its onnxSha256 check is skipped)")
-    Xq = _array("js-3class-Xq.npy")
-    pred_js = js_model.predict(Xq)
-    print(f"2. Loaded it as {js_model!r}: {js_model.support_x_.shape[0]} support rows x "
-          f"{js_model.n_features_in_} features, classes {js_model.classes_.tolist()}.")
-    print(f"   Predicted {len(Xq)} query rows; first ten: {pred_js[:10].tolist()}.")
-
+    tiny = _data(TINY_MODEL)
+    js_model = MitraClassifier.load(bundle, tiny)
     X, y = _array("js-3class-X.npy"), _array("js-3class-y.npy")
-    model = MitraClassifier(onnx=onnx, max_support=128, seed=42).fit(X, y)
-    counts = np.bincount(np.searchsorted(model.classes_, model.support_y_))
-    same_rows = np.array_equal(model.support_x_, js_model.support_x_)
-    ok &= same_rows
-    print(f"3. Fitted {model!r} on {len(X)} rows: support set of {len(model.support_x_)} rows "
-          f"({'/'.join(map(str, counts))} per class), "
-          f"{'the same rows as' if same_rows else 'NOT the rows of'} the JS bundle.")
-    saved = model.save()
-    if stand_in:
-        same = saved == bundle
-        ok &= same
-        print(f"   save() is {'byte-identical to' if same else 'DIFFERENT from'} the JS bundle.")
+    model = MitraClassifier(onnx=tiny, max_support=128, seed=42).fit(X, y)
+    same = model.save() == bundle
+    agree = np.array_equal(model.predict(_array("js-3class-Xq.npy")),
+                           js_model.predict(_array("js-3class-Xq.npy")))
+    print(f"   Loaded it with the model it names (the shipped {TINY_MODEL}, random weights, "
+          f"matched by SHA-256); refitting the same {len(X)} rows with the same parameters "
+          f"{'gives byte-identical bytes' if same else 'gives DIFFERENT bytes'}, and "
+          f"predictions {'agree' if agree else 'DISAGREE'}.")
+    return same and agree
 
+
+def _run(args: argparse.Namespace) -> int:
+    ok = _interop()
+
+    X, y = _array("breast-cancer-X.npy"), _array("breast-cancer-y.npy")
+    train, test = _halves(y, True)
+    print(f"2. Classification: breast cancer table, {len(X)} rows x {X.shape[1]} features, "
+          f"{len(train)} training rows (the support set), {len(test)} scored.")
+    onnx = _model(args.onnx, "classification")
+    clf = MitraClassifier(onnx=onnx).fit(X[train], y[train])
+    accuracy = clf.score(X[test], y[test])
+    print(f"   accuracy {accuracy:.3f}  Mitra ({'given' if onnx else 'built-in'} model)")
+    for name, score in _baselines(X, y, train, test, True):
+        print(f"   accuracy {score:.3f}  {name}")
+
+    X, y = _array("diabetes-X.npy"), _array("diabetes-y.npy")
+    train, test = _halves(y, False)
+    print(f"3. Regression: diabetes table, {len(X)} rows x {X.shape[1]} features, "
+          f"{len(train)} training rows, {len(test)} scored.")
+    reg_onnx = _model(args.regressor_onnx, "regression")
+    reg = MitraRegressor(onnx=reg_onnx).fit(X[train], y[train])
+    print(f"   R^2 {reg.score(X[test], y[test]):.3f}  Mitra "
+          f"({'given' if reg_onnx else 'built-in'} model)")
+    for name, score in _baselines(X, y, train, test, False):
+        print(f"   R^2 {score:.3f}  {name}")
+
+    X, y = _array("breast-cancer-X.npy"), _array("breast-cancer-y.npy")
+    train, test = _halves(y, True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "mitra-demo.wlrn"
+        saved = clf.save()
         out.write_bytes(saved)
-        register_loaders(classifier=onnx)
+        if onnx:
+            register_loaders(classifier=onnx)
         reloaded = wlearn.load(out)
-        agree = np.array_equal(reloaded.predict(Xq), model.predict(Xq))
+        agree = np.array_equal(reloaded.predict(X[test]), clf.predict(X[test]))
         ok &= agree
-        where = str(out) if args.out else "a temporary file"
-        print(f"4. Saved {len(saved)} bytes to {where}, reloaded through wlearn.load as "
-              f"{type(reloaded).__name__}: predictions {'agree' if agree else 'DISAGREE'} on "
-              f"all {len(Xq)} rows.")
+        how = ("the model registered for it" if onnx else
+               "no model given: the bundle names the built-in model by its SHA-256")
+        print(f"4. Saved the classifier ({len(saved)} bytes) to "
+              f"{out if args.out else 'a temporary file'} and reloaded it with wlearn.load "
+              f"({how}): predictions {'agree' if agree else 'DISAGREE'} on all {len(test)} rows.")
     print("Done." if ok else "FAILED.")
     return 0 if ok else 1

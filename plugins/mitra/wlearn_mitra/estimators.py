@@ -19,14 +19,14 @@ import numpy as np
 from wlearn.errors import BundleError, DisposedError, ValidationError
 from wlrn.rng import to_int32
 
-from . import _artifacts, _categories, _labels, _pickling
+from . import _artifacts, _builtin, _categories, _labels, _pickling
 from ._errors import not_fitted
 from ._inputs import (
     check_feature_names, check_int, check_max_support, check_random_state, check_rows,
     check_seed, detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
 )
 from . import _runtime
-from ._sources import Handle, open_engine, release
+from ._sources import ENV_VARS, Handle, how_to_get, open_engine, release
 from ._support import select_support
 from .engine import MAX_CLASSES
 
@@ -461,6 +461,9 @@ class _MitraEstimator(_Params):
             for key in list(params)
             if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
         }
+        # A bundle made with the built-in model names it by hash: no model needs to be given.
+        if onnx is None and state.onnx_sha256 == _builtin.sha256(cls._task):
+            onnx = _builtin.path(cls._task)
         model = cls(onnx=onnx, precision=precision, runtime=runtime, **kwargs)
         # Every param the bundle had stays in it on save, known ones with their current value.
         model._extra_params = {k: v for k, v in params.items() if k not in ("maxSupport", "seed")}
@@ -468,10 +471,15 @@ class _MitraEstimator(_Params):
         engine = model._open().engine
         if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
             if state.onnx_sha256 != engine.onnx_sha256:
+                given = onnx is not None or os.environ.get(ENV_VARS[cls._task])
                 raise ValidationError(
                     f"the bundle was made with the ONNX model of sha256 {state.onnx_sha256}, "
-                    f"but the model given has sha256 {engine.onnx_sha256}. Pass the same model, "
-                    "or check_onnx_hash=False to use this one anyway."
+                    + (f"but the model given has sha256 {engine.onnx_sha256}. Pass the same "
+                       f"model, or check_onnx_hash=False to use this one anyway." if given else
+                       f"and no model was given (the built-in one is another). Pass it as "
+                       f"onnx=, set {ENV_VARS[cls._task]} to its file, or bind it with "
+                       f"wlearn_mitra.register_loaders. The real Mitra: "
+                       f"{how_to_get(cls._task)}.")
                 )
         sha = engine.onnx_sha256 or state.onnx_sha256
         model._store(state.support_x, state.support_y, sha, state.classes)

@@ -1,0 +1,72 @@
+"""The built-in models: small Tab2Ds pretrained on synthetic tables, shipped in ``data/``.
+
+They are what an estimator uses when it is given no model and no environment variable names
+one, so that a fresh install predicts sensibly offline. They have Mitra's graph interface
+(10 logits / one value), so bundles, the support cache and the JS package work with them
+unchanged; a bundle records which model it needs by ``onnxSha256`` and ``wlearn.load`` finds
+the built-in one by that hash. Architecture, prior, training run and scores:
+``spec/builtin-models.md``. They are far smaller than the real Mitra (72M parameters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import warnings
+from functools import lru_cache
+from importlib import resources
+
+FILES = {
+    "classification": "mitra-builtin-classifier.onnx",
+    "regression": "mitra-builtin-regressor.onnx",
+}
+
+_noticed: set[str] = set()
+_lock = threading.Lock()
+
+
+class BuiltinModelWarning(UserWarning):
+    """Issued once per task and process when an estimator falls back to the built-in model.
+
+    Silence it with ``warnings.filterwarnings("ignore", category=BuiltinModelWarning)``.
+    """
+
+
+def path(task: str) -> str:
+    """The file of the built-in model of ``task`` ('classification' or 'regression')."""
+    # Installed packages are plain folders, so the resource is a real file.
+    return str(resources.files("wlearn_mitra").joinpath("data", FILES[task]))
+
+
+@lru_cache(maxsize=None)
+def sha256(task: str) -> str:
+    """SHA-256 (hex) of the built-in model of ``task``: the ``onnxSha256`` of its bundles."""
+    return hashlib.sha256(resources.files("wlearn_mitra").joinpath("data", FILES[task])
+                          .read_bytes()).hexdigest()
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside this package: the user's line."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1  # the frame of notice(), which calls warn
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def notice(task: str, how_to_get: str, env_var: str) -> None:
+    """Say once per process and task that the small built-in model is in use."""
+    with _lock:
+        if task in _noticed:
+            return
+        _noticed.add(task)
+    name = "classifier" if task == "classification" else "regressor"
+    warnings.warn(
+        f"no Mitra {name} model given: using the small built-in one (0.67M parameters, "
+        f"pretrained on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter "
+        f"Mitra. For the real model: {how_to_get}; then pass onnx=<path> or set {env_var}.",
+        BuiltinModelWarning,
+        stacklevel=_caller_level(),
+    )
