@@ -75,6 +75,9 @@ def test_the_environment_still_wins(monkeypatch):
 
 
 def test_wlearn_load_finds_the_built_in_model_by_hash(monkeypatch):
+    from wlearn_mitra import loaders
+
+    monkeypatch.setattr(loaders, "_bound", {})  # no model bound by register_loaders
     X_train, X_test, y_train, _ = _split("iris", 0, True)
     model = MitraClassifier().fit(X_train, y_train)
     # Another model in the environment does not get in the way: the bundle names its model.
