@@ -77,11 +77,15 @@ def test_the_environment_still_wins(monkeypatch):
 def test_wlearn_load_finds_the_built_in_model_by_hash(monkeypatch):
     from wlearn_mitra import loaders
 
-    monkeypatch.setattr(loaders, "_bound", {})  # no model bound by register_loaders
     X_train, X_test, y_train, _ = _split("iris", 0, True)
     model = MitraClassifier().fit(X_train, y_train)
-    # Another model in the environment does not get in the way: the bundle names its model.
+    # Other models in the environment or bound as defaults do not get in the way: the bundle
+    # names its model.
     monkeypatch.setenv("WLEARN_MITRA_CLASSIFIER_ONNX", str(TINY_CLF))
+    monkeypatch.setattr(loaders, "_bound", {})
+    loaded = wlearn.load(model.save())
+    assert loaded.onnx_sha256_ == _builtin.sha256("classification")
+    loaders.register_loaders(classifier=str(TINY_CLF))
     loaded = wlearn.load(model.save())
     assert loaded.onnx_sha256_ == _builtin.sha256("classification")
     np.testing.assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))

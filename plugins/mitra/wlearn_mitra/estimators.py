@@ -448,7 +448,9 @@ class _MitraEstimator(_Params):
 
     @classmethod
     def _from_bundle(cls, manifest, toc, blobs, *, onnx=None, check_onnx_hash=True,
-                     precision="fp32", runtime="onnxruntime"):
+                     precision="fp32", runtime="onnxruntime", onnx_is_default=False):
+        """``onnx_is_default``: ``onnx`` is a registered default (``register_loaders``), which
+        a bundle naming the built-in model by hash overrides."""
         state = _artifacts.decode(manifest, toc, blobs)
         if state.task != cls._task:
             raise BundleError(
@@ -462,7 +464,8 @@ class _MitraEstimator(_Params):
             if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
         }
         # A bundle made with the built-in model names it by hash: no model needs to be given.
-        if onnx is None and state.onnx_sha256 == _builtin.sha256(cls._task):
+        if ((onnx is None or onnx_is_default)
+                and state.onnx_sha256 == _builtin.sha256(cls._task)):
             onnx = _builtin.path(cls._task)
         model = cls(onnx=onnx, precision=precision, runtime=runtime, **kwargs)
         # Every param the bundle had stays in it on save, known ones with their current value.

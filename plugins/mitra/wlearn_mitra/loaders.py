@@ -53,11 +53,11 @@ def load_classifier(manifest: dict, toc: list, blobs: Any) -> MitraClassifier:
     """Loader of ``wlearn.mitra_onnx.classifier@1``."""
     with _lock:
         onnx = _bound.get(CLASSIFIER_TYPE_ID)
-    return MitraClassifier._from_bundle(manifest, toc, blobs, onnx=onnx)
+    return MitraClassifier._from_bundle(manifest, toc, blobs, onnx=onnx, onnx_is_default=True)
 
 
 def load_regressor(manifest: dict, toc: list, blobs: Any) -> MitraRegressor:
     """Loader of ``wlearn.mitra_onnx.regressor@1``."""
     with _lock:
         onnx = _bound.get(REGRESSOR_TYPE_ID)
-    return MitraRegressor._from_bundle(manifest, toc, blobs, onnx=onnx)
+    return MitraRegressor._from_bundle(manifest, toc, blobs, onnx=onnx, onnx_is_default=True)
