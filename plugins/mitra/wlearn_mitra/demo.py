@@ -137,30 +137,28 @@ def _interop() -> bool:
     return same and agree
 
 
+def _score(step: str, table: str, stem: str, given: str | None, task: str):
+    """Fit on a 50/50 split of a shipped table, print Mitra's score beside the baselines'."""
+    classification = task == "classification"
+    X, y = _array(f"{stem}-X.npy"), _array(f"{stem}-y.npy")
+    train, test = _halves(y, classification)
+    print(f"{step}. {task.capitalize()}: {table} table, {len(X)} rows x {X.shape[1]} features, "
+          f"{len(train)} training rows (the support set), {len(test)} scored.")
+    onnx = _model(given, task)
+    model = (MitraClassifier if classification else MitraRegressor)(onnx=onnx)
+    model.fit(X[train], y[train])
+    metric = "accuracy" if classification else "R^2"
+    print(f"   {metric} {model.score(X[test], y[test]):.3f}  Mitra "
+          f"({'given' if onnx else 'built-in'} model)")
+    for name, score in _baselines(X, y, train, test, classification):
+        print(f"   {metric} {score:.3f}  {name}")
+    return model, onnx
+
+
 def _run(args: argparse.Namespace) -> int:
     ok = _interop()
-
-    X, y = _array("breast-cancer-X.npy"), _array("breast-cancer-y.npy")
-    train, test = _halves(y, True)
-    print(f"2. Classification: breast cancer table, {len(X)} rows x {X.shape[1]} features, "
-          f"{len(train)} training rows (the support set), {len(test)} scored.")
-    onnx = _model(args.onnx, "classification")
-    clf = MitraClassifier(onnx=onnx).fit(X[train], y[train])
-    accuracy = clf.score(X[test], y[test])
-    print(f"   accuracy {accuracy:.3f}  Mitra ({'given' if onnx else 'built-in'} model)")
-    for name, score in _baselines(X, y, train, test, True):
-        print(f"   accuracy {score:.3f}  {name}")
-
-    X, y = _array("diabetes-X.npy"), _array("diabetes-y.npy")
-    train, test = _halves(y, False)
-    print(f"3. Regression: diabetes table, {len(X)} rows x {X.shape[1]} features, "
-          f"{len(train)} training rows, {len(test)} scored.")
-    reg_onnx = _model(args.regressor_onnx, "regression")
-    reg = MitraRegressor(onnx=reg_onnx).fit(X[train], y[train])
-    print(f"   R^2 {reg.score(X[test], y[test]):.3f}  Mitra "
-          f"({'given' if reg_onnx else 'built-in'} model)")
-    for name, score in _baselines(X, y, train, test, False):
-        print(f"   R^2 {score:.3f}  {name}")
+    clf, onnx = _score("2", "breast cancer", "breast-cancer", args.onnx, "classification")
+    _score("3", "diabetes", "diabetes", args.regressor_onnx, "regression")
 
     X, y = _array("breast-cancer-X.npy"), _array("breast-cancer-y.npy")
     train, test = _halves(y, True)
