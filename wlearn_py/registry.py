@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .bundle import BundleInput, decode_bundle, validate_bundle
+from .view import read_bundle
 from .errors import RegistryError
 
 __all__ = ["ENTRY_POINT_GROUP", "register", "load", "get_registry", "available_loaders",
@@ -194,7 +195,13 @@ def _load_with_context(data: BundleInput, context: Mapping[str, Any], *, verify:
                        limits: Mapping[str, int] | None = None) -> Any:
     """Load with an already-built context: what a loader calls for its nested bundles, as
     0.3's ensembles do (``wlearn.registry._load_with_context``)."""
-    manifest, toc, blobs = (validate_bundle if verify else decode_bundle)(data, limits=limits)
+    if limits is None:
+        # JavaScript has no fixed caps: by default a bundle is bounded by its own size, so
+        # whatever @wlearn/core writes loads (spec/wlrn.md, differences from 0.3).
+        manifest, toc, blobs = read_bundle(data, verify=verify)
+    else:
+        manifest, toc, blobs = (validate_bundle if verify else decode_bundle)(data,
+                                                                              limits=limits)
     type_id = manifest.get("typeId")
     if not type_id:
         raise RegistryError("bundle manifest has no typeId")
@@ -212,7 +219,8 @@ def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
     loader of its ``typeId``.
 
     Every SHA-256 is checked, nested bundles included (:func:`wlearn.bundle.validate_bundle`),
-    unless ``verify=False``; ``limits`` bounds the input as there. Every typeId in the
+    unless ``verify=False``; ``limits`` bounds the input as there (default: bounds that grow
+    with the input, as :func:`wlearn.view.read_bundle`, not 0.3's fixed ones). Every typeId in the
     manifest's ``requires`` must have a loader before any is called. ``loader_options``
     (``{typeId: options}``) reach loaders registered with ``accepts_context=True`` as a
     read-only snapshot in ``context["loaderOptions"]``. Raises :class:`BundleError` for a

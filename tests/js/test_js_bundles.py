@@ -72,6 +72,12 @@ def test_manifest_and_toc_over_16_mib(js):
     # Python writes what it read back byte for byte (the encoder has no 16 MiB cap).
     assert wlrn.encode_bundle(manifest, [{"id": e["id"], "data": blobs[e["id"]]}
                                            for e in toc]) == data
+    # wlearn.load opens it too: its default bounds grow with the input; 0.3's fixed limits
+    # apply when asked for.
+    wlearn.register("t.x.y@1", lambda m, t, b: (m["pad"], len(t)))
+    assert wlearn.load(data) == (pad, 90)
+    with pytest.raises(wlearn.BundleError, match="Manifest too large"):
+        wlearn.load(data, limits=wlearn.bundle.DEFAULT_BUNDLE_LIMITS)
 
 
 @pytest.mark.parametrize("odd_id", [5, None, 0.5, {"a": 1}, True])
