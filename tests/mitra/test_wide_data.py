@@ -65,13 +65,17 @@ def test_the_budget_narrows_the_members(clf):
     used = support_bytes(clf.shape, 256, chosen.width) + chosen.rows * query_row_bytes(
         clf.shape, 256, chosen.width)
     assert used <= budget * 2**20
-    got = clf.predict(xs, labels, xq, n_classes=3, seed=2, max_memory_mb=budget)
+    # Fewer features than the model takes at once: the budget, not the width, splits them,
+    # and the caller is told (the answer is not the model's plain one).
+    with pytest.warns(UserWarning, match=r"too small to run all 120 features.*raise max_memory_mb"):
+        got = clf.predict(xs, labels, xq, n_classes=3, seed=2, max_memory_mb=budget)
     subsets = feature_subsets(120, chosen.width, chosen.members, seed=2)
     want = by_members(clf, xs, labels, xq, subsets, n_classes=3)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     # With ensemble transforms on top, each member still keeps to its subset's width.
-    more = clf.predict(xs, labels, xq, n_classes=3, seed=2, n_estimators=chosen.members + 2,
-                       max_memory_mb=budget)
+    with pytest.warns(UserWarning, match="feature subsets"):
+        more = clf.predict(xs, labels, xq, n_classes=3, seed=2,
+                           n_estimators=chosen.members + 2, max_memory_mb=budget)
     assert more.shape == got.shape and np.allclose(more.sum(axis=1), 1.0)
 
 
@@ -123,3 +127,12 @@ def test_an_allocation_failure_inside_onnx_runtime_is_a_wlearn_error():
 
     with pytest.raises(ResourceLimitError, match="smaller max_memory_mb"):
         run_interruptible(Session(), ["output"], {})
+
+
+def test_no_warning_when_every_feature_fits_or_the_data_is_wider_than_the_model(clf):
+    import warnings
+
+    xs, labels, _, xq = data(1, 64, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.predict(xs, labels, xq, n_classes=3)

@@ -151,3 +151,10 @@ def plan(
     )
     members = max(int(n_estimators), -(-n_features // width))
     return Plan(width=width, rows=rows, cached=cached, members=members)
+
+
+def full_width_mb(shape: ModelShape, n_support: int, n_features: int) -> float:
+    """The budget (MB, rounded up) that runs all ``n_features`` together in the single graph."""
+    fixed = support_bytes(shape, n_support, n_features)
+    per_row = query_row_bytes(shape, n_support, n_features)
+    return math.ceil((fixed + MIN_CHUNK_ROWS * per_row) / MB)

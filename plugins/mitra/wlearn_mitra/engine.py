@@ -20,12 +20,13 @@ from wlearn.errors import ValidationError
 
 from . import _runtime
 from ._cache import DEFAULT_CACHE_MB, SupportCache, support_key
-from ._chunking import Reporter, chunks, padded
+from ._chunking import DEFAULT_MEMORY_MB, Reporter, chunks, padded
 from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
 from ._identity import model_identity
 from ._modelfile import ModelSource, buffer, model_source, sha256_of
 from ._onnxinfo import graph_input_names, model_shape
 from ._planning import Plan
+from ._planning import MAX_FEATURES, full_width_mb
 from ._planning import plan as plan_predict
 from ._precision import quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
@@ -486,6 +487,17 @@ class MitraEngine:
             self.shape, len(xs), n_features, max_memory_mb=budget, chunk_size=chunk_size,
             n_estimators=int(n_estimators), cache_layers=layers,
         )
+        if plan.width < n_features <= MAX_FEATURES:
+            # Not the model's plain answer: say so rather than change predictions silently.
+            need = full_width_mb(self.shape, len(xs), n_features)
+            warnings.warn(
+                f"max_memory_mb={budget if budget is not None else DEFAULT_MEMORY_MB:g} is too "
+                f"small to run all {n_features} features of this {len(xs)}-row support set "
+                f"together: predicting with {plan.members} ensemble members on feature subsets "
+                f"of {plan.width}. For the model's plain answer raise max_memory_mb to about "
+                f"{need:g} (or fit with a smaller max_support).",
+                UserWarning, stacklevel=2,
+            )
         members = self._members(plan, n_features, int(n_estimators), seed, transforms)
         rows = plan.rows
 
