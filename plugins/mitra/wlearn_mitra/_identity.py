@@ -23,6 +23,7 @@ import hashlib
 import mmap
 import os
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -62,8 +63,8 @@ def external_files(model: Path, view: memoryview) -> list[tuple[str, Path]]:
 
 
 def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    with model_buffer(path) as view:
+        return hashlib.sha256(view).hexdigest()
 
 
 def model_identity(source: bytes | Path, view: memoryview) -> str:
@@ -112,16 +113,23 @@ def model_buffer(source: bytes | Path) -> Iterator[memoryview]:
                 view.release()
 
 
+@lru_cache(maxsize=64)
+def _listed_files(real: str, size: int, mtime_ns: int) -> tuple[tuple[str, Path], ...]:
+    """:func:`external_files` of the model file ``real`` as it is at ``(size, mtime_ns)``:
+    walking the model's protobuf once per version of the file, not on every lookup."""
+    with model_buffer(Path(real)) as view:
+        return tuple(external_files(Path(real), view))
+
+
 def stamp(model: str | os.PathLike) -> tuple | None:
     """``(path, size, mtime)`` of the model file and of each external file it reads: what
     tells a cached engine for this file from one for a changed model. None if unreadable."""
     path = Path(model)
     try:
         info = path.stat()
-        stats = [(os.path.realpath(path), info.st_size, info.st_mtime_ns)]
-        with model_buffer(path) as view:
-            files = external_files(path, view)
-        for _, extra in files:
+        real = os.path.realpath(path)
+        stats = [(real, info.st_size, info.st_mtime_ns)]
+        for _, extra in _listed_files(real, info.st_size, info.st_mtime_ns):
             info = extra.stat()
             stats.append((str(extra), info.st_size, info.st_mtime_ns))
     except (OSError, ValidationError):
