@@ -9,8 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 
-INSTALL_HINT = "pip install './plugins/mitra[convert,pretrain]'"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True,
@@ -52,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
         import schedulefree  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
-        print(f"wlearn-mitra pretrain needs {exc.name}: {INSTALL_HINT}", file=sys.stderr)
+        from .._hints import install_hint
+
+        print(f"wlearn-mitra pretrain needs {exc.name}: {install_hint('pretrain')}",
+              file=sys.stderr)
         return 1
     from .trainer import RUN_FILE, Run, RunSettings
 
