@@ -136,3 +136,47 @@ def test_no_warning_when_every_feature_fits_or_the_data_is_wider_than_the_model(
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         clf.predict(xs, labels, xq, n_classes=3)
+
+
+def test_without_a_budget_the_full_size_model_runs_ordinary_tables_whole():
+    # A 1024 MB budget splits these (the warning's case); no budget gives the plain answer.
+    for n_support, n_features in ((512, 64), (1024, 30), (512, 100)):
+        budgeted = plan(FULL_SIZE, n_support, n_features, max_memory_mb=1024, cache_layers=12)
+        assert budgeted.width < n_features
+        plain = plan(FULL_SIZE, n_support, n_features, max_memory_mb=None, cache_layers=12,
+                     cache_mb=2048, available_mb=24_000)
+        assert (plain.width, plain.members) == (n_features, 1)
+        # through the cache exactly when the encoded set fits cache_mb
+        stored = 2 * 12 * n_support * (n_features + 1) * FULL_SIZE.dim * 4
+        assert plain.cached == (stored <= 2048 * 2**20)
+    wider = plan(FULL_SIZE, 512, 2000, max_memory_mb=None, cache_layers=12, available_mb=None)
+    assert (wider.width, wider.members) == (MAX_FEATURES, 4)
+
+
+def test_without_a_budget_more_than_the_machine_has_is_refused_before_running(clf, monkeypatch):
+    with pytest.raises(ResourceLimitError, match=r"needs about \d+ MB.*max_support.*max_memory_mb"):
+        plan(FULL_SIZE, 512, 500, max_memory_mb=None, cache_layers=12, available_mb=8000)
+    import wlearn_mitra.engine as engine_module
+
+    xs, labels, _, xq = data(4, 64, 8)
+    monkeypatch.setattr(engine_module, "available_memory_mb", lambda: 1.0)
+    calls = []
+    monkeypatch.setattr(clf, "forward", lambda *a: calls.append(a))
+    monkeypatch.setattr(clf, "encode", lambda *a: calls.append(a))
+    with pytest.raises(ResourceLimitError, match="available"):
+        clf.predict(xs, labels, xq, n_classes=3)
+    assert calls == []
+    # a budget is the caller's bound: the machine's memory is not consulted
+    monkeypatch.undo()
+    monkeypatch.setattr(engine_module, "available_memory_mb", lambda: 1.0)
+    assert clf.predict(xs, labels, xq, n_classes=3, max_memory_mb=512).shape == (6, 3)
+
+
+def test_a_plan_counts_the_weights_of_a_graph_it_must_open():
+    loaded = plan(FULL_SIZE, 512, 100, max_memory_mb=2048, cache_layers=12)
+    opening = plan(FULL_SIZE, 512, 100, max_memory_mb=2048, cache_layers=12,
+                   open_bytes=290 * 2**20)
+    assert opening.width < loaded.width
+    used = (support_bytes(FULL_SIZE, 512, opening.width) + 290 * 2**20
+            + opening.rows * query_row_bytes(FULL_SIZE, 512, opening.width))
+    assert used <= 2048 * 2**20

@@ -18,7 +18,7 @@ from wlearn.errors import ValidationError
 
 from ._hints import install_hint
 
-#: Default working-memory budget for activations, on top of the model's weights.
+#: Query-side memory of one chunk when no budget is given (MB, on top of the weights).
 DEFAULT_MEMORY_MB = 1024
 
 #: The bucketing step compares every value with 999 quantiles.

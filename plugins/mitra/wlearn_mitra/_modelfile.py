@@ -23,7 +23,8 @@ def model_source(onnx: object) -> ModelSource:
         path = Path(onnx)
         if not path.is_file():
             raise ValidationError(f"ONNX model file not found: {path}")
-        return path
+        # absolute: graphs open lazily, possibly after the working directory changed
+        return path.absolute()
     raise ValidationError(
         "onnx must be a path, the model's bytes or an onnxruntime.InferenceSession, "
         f"not {type(onnx).__name__}"

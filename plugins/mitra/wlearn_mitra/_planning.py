@@ -1,11 +1,20 @@
-"""Planning one predict under the memory budget: which graphs, how wide, how many rows a chunk.
+"""Planning one predict: which graphs, how wide, how many rows a chunk.
 
 The query side's cost grows with the query rows and is bounded by chunking
 (:mod:`._chunking`). The support side's does not: every support row attends across its
 features (rows x features^2) and every feature across the support rows (features x rows^2),
 and with the support cache the encoded keys/values of every layer stay alive
-(2 x layers x rows x features x dim floats). So the plan picks, in this order, the first that
-fits ``max_memory_mb``:
+(2 x layers x rows x features x dim floats).
+
+Without a budget (``max_memory_mb=None``, the default) the plan gives the model's plain
+answer, as the JS package and AutoGluon compute it: all features together (up to
+:data:`MAX_FEATURES`), through the support cache when the encoded set fits ``cache_mb``, and
+query chunks of :data:`._chunking.DEFAULT_MEMORY_MB`. Its memory is then what the support set
+costs; when that is more than the machine has available, the predict is refused before
+anything is allocated, naming the budget or support size that would run.
+
+With a budget, the budget bounds the whole predict, and the plan picks, in this order, the
+first that fits:
 
 1. all features through the support cache (encoder + decoder pair), when the engine has it;
 2. all features through the single graph (nothing kept between chunks);
@@ -98,26 +107,37 @@ def plan(
     chunk_size: int | None = None,
     n_estimators: int = 1,
     cache_layers: int | None = None,
+    cache_mb: float | None = None,
+    open_bytes: int = 0,
+    available_mb: float | None = None,
     max_features: int = MAX_FEATURES,
 ) -> Plan:
     """The plan for ``n_support`` support rows and ``n_features`` (preprocessed) features.
 
-    ``cache_layers``: the layers of the engine's support cache, None without one.
+    ``cache_layers``: the layers of the engine's support cache, None without one;
+    ``cache_mb``: the cache's bound (an encoded set larger than that is not kept, so without a
+    budget the single graph runs instead). ``open_bytes``: weights the single graph would add
+    when the plan needs it and it is not open yet (counted against a budget).
+    ``available_mb``: the memory the machine has available, None when unknown.
     ``chunk_size`` fixes the query rows per chunk (the support side is still planned).
     Raises ValidationError when the budget is not positive, ResourceLimitError when it is
-    too small for even one feature of this support set (the message gives the budget that
-    would do).
+    too small for even one feature of this support set, or, without a budget, when the plain
+    run needs more than ``available_mb`` (each message gives what would do).
     """
-    budget_mb = DEFAULT_MEMORY_MB if max_memory_mb is None else max_memory_mb
-    if not budget_mb > 0:
+    if max_memory_mb is not None and not max_memory_mb > 0:
         raise ValidationError(f"max_memory_mb must be positive, got {max_memory_mb!r}")
     if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    budget = budget_mb * MB
     widest = max(1, min(n_features, int(max_features)))
+    if max_memory_mb is None:
+        return _plain(shape, n_support, n_features, widest, chunk_size, n_estimators,
+                      cache_layers, cache_mb, open_bytes, available_mb)
+    budget_mb = max_memory_mb
+    budget = budget_mb * MB
 
     def single(width: int) -> tuple[int, int]:
-        return support_bytes(shape, n_support, width), query_row_bytes(shape, n_support, width)
+        return (support_bytes(shape, n_support, width) + open_bytes,
+                query_row_bytes(shape, n_support, width))
 
     cached = False
     width = widest
@@ -151,6 +171,46 @@ def plan(
     )
     members = max(int(n_estimators), -(-n_features // width))
     return Plan(width=width, rows=rows, cached=cached, members=members)
+
+
+def _plain(shape, n_support, n_features, width, chunk_size, n_estimators, cache_layers,
+           cache_mb, open_bytes, available_mb) -> Plan:
+    """No budget: every feature up to the model's width together, refused (before anything
+    is allocated) only when that needs more than the machine has available."""
+    stored = cache_bytes(shape, cache_layers, n_support, width) if cache_layers else 0
+    cached = bool(cache_layers) and width == n_features and (
+        cache_mb is None or stored <= cache_mb * MB)
+    per_row = query_row_bytes(shape, n_support, width)
+    rows = int(chunk_size) if chunk_size is not None else max(
+        MIN_CHUNK_ROWS, int(DEFAULT_MEMORY_MB * MB // per_row))
+    support = support_bytes(shape, n_support, width)
+    if cached:
+        need = max(support + stored, stored + rows * per_row)
+    else:
+        need = support + open_bytes + rows * per_row
+    if available_mb is not None and need > available_mb * MB:
+        subset = ("; or pass max_memory_mb to bound the predict (members then see feature "
+                  "subsets that fit)")
+        raise ResourceLimitError(
+            f"predicting with this support set ({n_support} rows x {width} features) needs "
+            f"about {math.ceil(need / MB)} MB, more than the {available_mb:.0f} MB this "
+            f"machine has available; fit with a smaller max_support{subset}"
+        )
+    members = max(int(n_estimators), -(-n_features // width))
+    return Plan(width=width, rows=rows, cached=cached, members=members)
+
+
+def available_memory_mb() -> float | None:
+    """The memory the machine can give without swapping (Linux's MemAvailable), in MB;
+    None where that is not known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def full_width_mb(shape: ModelShape, n_support: int, n_features: int) -> float:

@@ -20,13 +20,13 @@ from wlearn.errors import ValidationError
 
 from . import _runtime
 from ._cache import DEFAULT_CACHE_MB, SupportCache, support_key
-from ._chunking import DEFAULT_MEMORY_MB, Reporter, chunks, padded
+from ._chunking import Reporter, chunks, padded
 from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
 from ._identity import model_identity
 from ._modelfile import ModelSource, buffer, model_source, sha256_of
 from ._onnxinfo import graph_input_names, model_shape
 from ._planning import Plan
-from ._planning import MAX_FEATURES, full_width_mb
+from ._planning import MAX_FEATURES, available_memory_mb, full_width_mb
 from ._planning import plan as plan_predict
 from ._precision import quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
@@ -185,9 +185,11 @@ class MitraEngine:
         Intra-op threads of the runtime (default: the runtime's choice, one per core).
     max_memory_mb:
         Working-memory budget of one predict, support side included, in MB on top of the
-        weights (default 1024). The plan (:mod:`wlearn_mitra._planning`) uses the support
-        cache only when its encoded keys/values fit, splits the query set into chunks that
-        fit, and gives ensemble members feature subsets when all features do not fit (or
+        weights; None (default) runs the model's plain answer (query chunks of 1024 MB,
+        refused before running when the support set needs more than the machine has
+        available). The plan (:mod:`wlearn_mitra._planning`) uses the support cache only
+        when its encoded keys/values fit, splits the query set into chunks that fit, and
+        gives ensemble members feature subsets when all features do not fit the budget (or
         exceed 500); a budget too small for one feature is refused before anything runs.
         ``predict`` can override it per call.
     split:
@@ -352,6 +354,15 @@ class MitraEngine:
             self._single = self._open(self._source, self.onnx_sha256)
         return self._single
 
+    def _unopened_bytes(self) -> int:
+        """The single graph's weights (its file's size) while it is not open: a plan that
+        needs it adds them."""
+        if self._single is not None or self._source is None:
+            return 0
+        if isinstance(self._source, Path):
+            return self._source.stat().st_size
+        return len(self._source)
+
     @property
     def session(self) -> "ort.InferenceSession":
         """The single graph's ONNX Runtime session (ONNX Runtime engines only)."""
@@ -486,12 +497,14 @@ class MitraEngine:
         plan = plan_predict(
             self.shape, len(xs), n_features, max_memory_mb=budget, chunk_size=chunk_size,
             n_estimators=int(n_estimators), cache_layers=layers,
+            cache_mb=self.cache.max_bytes / 2**20, open_bytes=self._unopened_bytes(),
+            available_mb=available_memory_mb() if budget is None else None,
         )
         if plan.width < n_features <= MAX_FEATURES:
             # Not the model's plain answer: say so rather than change predictions silently.
             need = full_width_mb(self.shape, len(xs), n_features)
             warnings.warn(
-                f"max_memory_mb={budget if budget is not None else DEFAULT_MEMORY_MB:g} is too "
+                f"max_memory_mb={budget:g} is too "
                 f"small to run all {n_features} features of this {len(xs)}-row support set "
                 f"together: predicting with {plan.members} ensemble members on feature subsets "
                 f"of {plan.width}. For the model's plain answer raise max_memory_mb to about "
