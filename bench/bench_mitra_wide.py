@@ -35,19 +35,15 @@ def _rss_mb() -> float:
 
 
 def child(args) -> None:
-    from wlearn_mitra._planning import plan
     from wlearn_mitra._preprocess import SupportStats
     from wlearn_mitra.engine import MitraEngine
 
     _, single = build_models(args.models, dict(FULL))
-    engine = MitraEngine(single, task="classification", max_memory_mb=args.max_memory_mb,
+    engine = MitraEngine(single, task="classification", max_memory_mb=args.max_memory_mb or None,
                          threads=args.threads)
-    engine.session if not engine.uses_cache else (engine.encoder, engine.decoder)
     xs, ys, xq = Workload("wide", args.support, args.features, args.query).data()
     n_features = int(SupportStats.fit(xs).keep.sum())
-    layers = (len(engine.cache_names) - 4) // 2 if engine.uses_cache else None
-    chosen = plan(engine.shape, len(xs), n_features, max_memory_mb=args.max_memory_mb,
-                  cache_layers=layers)
+    chosen = engine.plan(len(xs), n_features)  # the engine's own plan, graphs as loaded
     before = _rss_mb()
     print(f"  {args.features} features: plan {chosen}, RSS before {before:.0f} MB",
           file=sys.stderr, flush=True)
@@ -71,7 +67,8 @@ def main() -> int:
     parser.add_argument("--features", default="100,500,2000")
     parser.add_argument("--support", type=int, default=512)
     parser.add_argument("--query", type=int, default=1)
-    parser.add_argument("--max-memory-mb", type=float, default=2048)
+    parser.add_argument("--max-memory-mb", type=float, default=2048,
+                        help="the budget; 0 runs without one (the model's plain answer)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--models", type=Path,
                         default=Path.home() / ".cache" / "wlearn-mitra" / "bench")

@@ -126,3 +126,30 @@ def test_estimator_on_openvino_saves_the_same_bundle():
     loaded = MitraClassifier.load(on_ov.save(), onnx=CLF, runtime="openvino")
     assert loaded.runtime == "openvino"
     np.testing.assert_allclose(loaded.predict_proba(xq), on_ort.predict_proba(xq), atol=1e-4)
+
+
+def test_graphs_are_compiled_from_openvinos_own_format_kept_by_hash(tmp_path):
+    # The process maps the saved weights instead of holding the float32 ones it read
+    # (bench/README.md): one file per model identity and precision, whole or not at all.
+    from wlearn_mitra._modelfile import sha256_of
+
+    xs, ys, xq = data(6)
+    want = MitraEngine(CLF, task="classification", split=None).predict(xs, ys, xq, n_classes=3)
+    engine = MitraEngine(CLF, task="classification", runtime="openvino", split=None,
+                         optimized_dir=tmp_path, threads=1)
+    np.testing.assert_allclose(engine.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
+    ir = _openvino.ir_path(tmp_path, sha256_of(CLF), "fp32")
+    assert ir.is_file() and ir.with_suffix(".bin").stat().st_size > 0
+    assert sorted(p.name for p in ir.parent.iterdir()) == [ir.with_suffix(".bin").name, ir.name]
+    if has_bf16():
+        MitraEngine(CLF, task="classification", runtime="openvino", precision="bf16",
+                    split=None, optimized_dir=tmp_path, threads=1)
+        half = _openvino.ir_path(tmp_path, sha256_of(CLF), "bf16").with_suffix(".bin")
+        # float16 weights: about half the float32 file
+        assert half.stat().st_size < 0.6 * ir.with_suffix(".bin").stat().st_size
+    # a lost weights file is saved again, not read half
+    ir.with_suffix(".bin").unlink()
+    again = MitraEngine(CLF, task="classification", runtime="openvino", split=None,
+                        optimized_dir=tmp_path, threads=2)
+    np.testing.assert_allclose(again.predict(xs, ys, xq, n_classes=3), want, atol=1e-4)
+    assert ir.with_suffix(".bin").is_file()

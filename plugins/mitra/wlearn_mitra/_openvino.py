@@ -26,6 +26,7 @@ from wlearn.errors import ValidationError
 
 from ._hints import install_hint
 from ._graph import Arg
+from ._layout import default_cache_dir
 from ._modelfile import ModelSource, sha256_of
 
 NAME = "openvino"
@@ -180,8 +181,13 @@ def open_graph(
 ) -> OpenVinoGraph:
     """The compiled graph of ``source`` (shared while any engine holds it).
 
-    With ``optimized_dir``, OpenVINO's own cache of compiled blobs is kept in its
-    ``openvino`` subfolder, so a later process skips most of the compile.
+    The ONNX graph is first saved in OpenVINO's own format (:func:`ir_path`), once per model
+    and precision, and compiled from there: OpenVINO maps that format's weights from disk
+    instead of copying them, and at bf16 they are stored as float16 (OpenVINO's standard
+    weight compression), which the bf16 arithmetic rounds further anyway. So the process
+    holds the compiled weights and not also the float32 ones it read (measured in
+    bench/README.md, "Memory of the warm path"). With ``optimized_dir``, OpenVINO's own
+    cache of compiled blobs is kept in its ``openvino`` subfolder.
     """
     global compilations
     from ._ort import check_threads
@@ -202,19 +208,19 @@ def open_graph(
         }
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = str(int(threads))
+        folder = Path(optimized_dir) if optimized_dir is not None else default_cache_dir()
         if optimized_dir is not None:
-            cache = Path(optimized_dir) / "openvino"
+            cache = folder / "openvino"
             cache.mkdir(parents=True, exist_ok=True)
             config["CACHE_DIR"] = str(cache)
         try:
-            if isinstance(source, bytes):
-                with tempfile.TemporaryDirectory() as scratch:
-                    path = Path(scratch) / "model.onnx"
-                    path.write_bytes(source)
-                    model = ov_core.read_model(str(path))
-            else:
-                model = ov_core.read_model(str(source))
+            ir = ir_path(folder, sha256, precision)
+            if not (ir.is_file() and ir.with_suffix(".bin").is_file()):
+                _save_ir(source, ir, compress=precision == "bf16")
+            model = ov_core.read_model(str(ir))
             compiled = ov_core.compile_model(model, "CPU", config)
+        except ValidationError:
+            raise
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
         compilations += 1
@@ -222,3 +228,33 @@ def open_graph(
         del model
         _compiled[key] = graph
         return graph
+
+
+#: Version of the saved format's layout; a change makes new files beside the old.
+IR_VERSION = 1
+
+
+def ir_path(folder: Path, sha256: str, precision: str) -> Path:
+    """Where the graph of identity ``sha256`` is kept in OpenVINO's format (``.xml`` with
+    its weights in the ``.bin`` beside it): float16 weights for bf16, float32 for fp32."""
+    weights = "f16" if precision == "bf16" else "f32"
+    return Path(folder) / "openvino-ir" / f"{sha256}.ir{IR_VERSION}.{weights}.xml"
+
+
+def _save_ir(source: ModelSource, ir: Path, *, compress: bool) -> None:
+    """``source`` saved as ``ir``, whole or not at all: written under temporary names and
+    renamed, the weights before the graph that names them."""
+    openvino = _openvino()
+    ir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ir.parent) as scratch:
+        if isinstance(source, bytes):
+            onnx_path = Path(scratch) / "model.onnx"
+            onnx_path.write_bytes(source)
+        else:
+            onnx_path = source
+        model = core().read_model(str(onnx_path))
+        staged = Path(scratch) / "model.xml"
+        openvino.save_model(model, str(staged), compress_to_fp16=compress)
+        del model
+        os.replace(staged.with_suffix(".bin"), ir.with_suffix(".bin"))
+        os.replace(staged, ir)

@@ -493,13 +493,8 @@ class MitraEngine:
         xs = stats.apply(x_support)
         n_features = xs.shape[1]
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
-        layers = self.cache_layer_count if self.uses_cache else None
-        plan = plan_predict(
-            self.shape, len(xs), n_features, max_memory_mb=budget, chunk_size=chunk_size,
-            n_estimators=int(n_estimators), cache_layers=layers,
-            cache_mb=self.cache.max_bytes / 2**20, open_bytes=self._unopened_bytes(),
-            available_mb=available_memory_mb() if budget is None else None,
-        )
+        plan = self.plan(len(xs), n_features, n_estimators=int(n_estimators),
+                         max_memory_mb=budget, chunk_size=chunk_size)
         if plan.width < n_features <= MAX_FEATURES:
             # Not the model's plain answer: say so rather than change predictions silently.
             need = full_width_mb(self.shape, len(xs), n_features)
@@ -535,6 +530,29 @@ class MitraEngine:
                     report.advance(part.stop - part.start)
         total /= len(members)
         return total
+
+    def plan(
+        self,
+        n_support: int,
+        n_features: int,
+        *,
+        n_estimators: int = 1,
+        max_memory_mb: float | None = None,
+        chunk_size: int | None = None,
+    ) -> Plan:
+        """How a predict with this support size and these (preprocessed, non-constant)
+        features runs: graphs, features per member, members, query rows per chunk
+        (:func:`wlearn_mitra._planning.plan`, spec/mitra.md "Wide data"). ``max_memory_mb``
+        None is the engine's own budget. Raises ResourceLimitError as ``predict`` would,
+        before anything is allocated."""
+        budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
+        return plan_predict(
+            self.shape, n_support, n_features, max_memory_mb=budget, chunk_size=chunk_size,
+            n_estimators=n_estimators,
+            cache_layers=self.cache_layer_count if self.uses_cache else None,
+            cache_mb=self.cache.max_bytes / 2**20, open_bytes=self._unopened_bytes(),
+            available_mb=available_memory_mb() if budget is None else None,
+        )
 
     def _members(
         self, plan: Plan, n_features: int, n_estimators: int, seed: int, transforms
