@@ -51,3 +51,30 @@ def test_an_ensemble_over_support_columns_that_are_all_constant(task):
         values = model.fit(X, [0.0, 1.0, 2.0, 3.0]).predict(X[:2])
         assert values.shape == (2,) and np.isfinite(values).all()
         assert 0.0 <= values.min() and values.max() <= 3.0  # within the targets' range
+
+
+@pytest.mark.parametrize("value", [257, 10**9, 0, -1, 2.5, "4", True, None])
+def test_n_estimators_out_of_bounds_is_refused_at_load(value):
+    # A bundle asking for 10**9 members made predict build 10**9 member transforms up front
+    # (a huge allocation, then unbounded work); now the bundle itself is refused.
+    from pathlib import Path
+
+    import wlrn
+    from wlearn import load
+    from wlearn.errors import ValidationError
+    from wlearn_mitra import MitraClassifier
+    from wlearn_mitra._inputs import MAX_N_ESTIMATORS
+
+    onnx = str(Path(_categories.__file__).parent / "data" / "tiny-mitra-classifier.onnx")
+    X, y = np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]
+    good = MitraClassifier(onnx=onnx, n_estimators=MAX_N_ESTIMATORS).fit(X, y).save()
+    assert MitraClassifier.load(good, onnx=onnx).n_estimators == MAX_N_ESTIMATORS
+    manifest, toc, blobs = wlrn.decode_bundle(good)
+    manifest["params"]["nEstimators"] = value
+    bad = wlrn.encode_bundle(manifest, [{"id": e["id"], "data": blobs[e["id"]]} for e in toc])
+    with pytest.raises(BundleError, match="nEstimators"):
+        MitraClassifier.load(bad, onnx=onnx)
+    with pytest.raises(BundleError, match="nEstimators"):
+        load(bad)
+    with pytest.raises(ValidationError, match="n_estimators"):
+        MitraClassifier(onnx=onnx, n_estimators=value).fit(X, y)

@@ -20,6 +20,7 @@ from wlearn.errors import BundleError, ValidationError
 from wlrn import decode_json, encode_bundle, encode_json
 
 from . import _categories, _labels
+from ._inputs import check_n_estimators
 
 CLASSIFIER_TYPE_ID = "wlearn.mitra_onnx.classifier@1"
 REGRESSOR_TYPE_ID = "wlearn.mitra_onnx.regressor@1"
@@ -184,6 +185,11 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     params = manifest.get("params", {})
     if not isinstance(params, dict):
         raise BundleError("manifest.params must be an object")
+    if "nEstimators" in params:
+        try:
+            check_n_estimators(params["nEstimators"])
+        except ValidationError as exc:
+            raise BundleError(f"manifest.params.nEstimators: {exc}") from None
     blobs = _views(toc, blobs)
     if "meta" not in blobs:
         raise BundleError("the bundle has no 'meta' artifact")

@@ -248,10 +248,23 @@ def detect_task(y: Any) -> str:
     return "classification" if len(np.unique(values)) <= 20 else "regression"
 
 
-def check_int(value: Any, name: str, minimum: int) -> int:
+#: Most ensemble members a model runs. Beyond a few dozen, more members move the average by
+#: little; the bound keeps a bundle from asking for unbounded work and memory (each member
+#: is planned and transformed up front).
+MAX_N_ESTIMATORS = 256
+
+
+def check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValidationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValidationError(f"{name} must be at most {maximum}, got {value!r}")
     return int(value)
+
+
+def check_n_estimators(value: Any) -> int:
+    """``n_estimators`` as an int in 1..:data:`MAX_N_ESTIMATORS`, else ValidationError."""
+    return check_int(value, "n_estimators", 1, MAX_N_ESTIMATORS)
 
 
 def _exact_number(value: Any, name: str) -> int | float:

@@ -23,6 +23,7 @@ from ._cache import DEFAULT_CACHE_MB, SupportCache, support_key
 from ._chunking import Reporter, chunks, padded
 from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
 from ._identity import model_identity
+from ._inputs import MAX_N_ESTIMATORS
 from ._modelfile import ModelSource, buffer, model_source, sha256_of
 from ._onnxinfo import graph_input_names, model_shape
 from ._planning import Plan
@@ -481,8 +482,9 @@ class MitraEngine:
         classes 0..n_classes-1. Regressor: float64 [Q] in the model's target scale.
         """
         x_support, y_support, x_query = self._check(x_support, y_support, x_query, n_classes)
-        if int(n_estimators) != n_estimators or n_estimators < 1:
-            raise ValidationError(f"n_estimators must be a positive integer, got {n_estimators!r}")
+        if int(n_estimators) != n_estimators or not 1 <= n_estimators <= MAX_N_ESTIMATORS:
+            raise ValidationError(
+                f"n_estimators must be an integer in 1..{MAX_N_ESTIMATORS}, got {n_estimators!r}")
         unknown = set(transforms) - TRANSFORMS
         if unknown:
             raise ValidationError(

@@ -22,7 +22,7 @@ from wlrn.rng import to_int32
 from . import _artifacts, _builtin, _categories, _labels, _pickling
 from ._errors import not_fitted
 from ._inputs import (
-    check_feature_names, check_int, check_max_support, check_random_state, check_rows,
+    check_feature_names, check_max_support, check_n_estimators, check_random_state, check_rows,
     check_seed, detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
 )
 from . import _runtime
@@ -273,7 +273,7 @@ class _MitraEstimator(_Params):
         max_support = check_max_support(self.max_support)
         check_seed(self.seed)
         check_random_state(self.random_state)
-        check_int(self.n_estimators, "n_estimators", 1)
+        check_n_estimators(self.n_estimators)
         return max_support, draw_seed(self.random_state, self.seed)
 
     def fit(self, X: Any, y: Any):
@@ -387,7 +387,7 @@ class _MitraEstimator(_Params):
         return int(rs)
 
     def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None) -> np.ndarray:
-        n_estimators = check_int(self.n_estimators, "n_estimators", 1)
+        n_estimators = check_n_estimators(self.n_estimators)
         return self._open().engine.predict(
             self.support_x_,
             y_support,
@@ -539,7 +539,7 @@ class MitraClassifier(_MitraEstimator):
         in [0, 2^31 - 1) (``seed_``, stored in bundles as ``seed``). A loaded model has
         ``random_state=None`` and the bundle's ``seed``.
     n_estimators:
-        Ensemble members averaged at prediction (1: one plain pass).
+        Ensemble members averaged at prediction (1: one plain pass; at most 256).
     max_memory_mb:
         Working-memory budget of a whole prediction, in MB on top of the model's weights.
         None (default): the model's plain answer, all features together (up to 500), query
@@ -652,7 +652,7 @@ class MitraRegressor(_MitraEstimator):
     seed, random_state:
         As for MitraClassifier.
     n_estimators:
-        Ensemble members averaged at prediction (1: one plain pass).
+        Ensemble members averaged at prediction (1: one plain pass; at most 256).
     target_scaling:
         ``"minmax"`` (upstream Mitra): support targets are scaled to [0, 1] for the model and
         predictions scaled back; constant targets are predicted as that constant.
