@@ -107,6 +107,8 @@ class OpenVinoGraph:
 
     def __init__(self, model, compiled) -> None:
         self.compiled = compiled
+        self._running = 0  # runs in flight on this compiled model (threads may share it)
+        self._count = threading.Lock()
         # Names from the model as read (one per ONNX input, in order): compiling may give a
         # port further names of tensors it fused into it.
         self.inputs = {_name(port): _arg(_name(port), port) for port in model.inputs}
@@ -116,11 +118,27 @@ class OpenVinoGraph:
     def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
         """The named outputs for ``feeds``, copied out of a request made for this run only.
 
-        A fresh infer request per run hands its working memory back when the run is done,
-        so the largest run so far (encoding a support set) does not stay reserved. Ctrl-C
-        cancels the request and waits for it before the interrupt is raised again.
+        The working memory of a run belongs to the compiled model, not to its request, and
+        stays reserved at the size of the largest run so far. After a ``one_off`` run
+        (encoding a support set) it is handed back (``CompiledModel.release_memory``) unless
+        another run is in flight on the same compiled model. Ctrl-C cancels the request and
+        waits for it before the interrupt is raised again.
         """
-        del one_off  # every run gives its memory back
+        with self._count:
+            self._running += 1
+        try:
+            return self._run(outputs, feeds)
+        finally:
+            with self._count:
+                self._running -= 1
+                idle = self._running == 0
+            if one_off and idle:
+                try:
+                    self.compiled.release_memory()
+                except RuntimeError:  # a run began meanwhile: its memory is in use
+                    pass
+
+    def _run(self, outputs: Sequence[str], feeds: dict) -> list:
         request = self.compiled.create_infer_request()
         for name, array in feeds.items():
             request.set_tensor(name, _tensor(array))
