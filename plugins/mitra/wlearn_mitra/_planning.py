@@ -189,12 +189,11 @@ def _plain(shape, n_support, n_features, width, chunk_size, n_estimators, cache_
     else:
         need = support + open_bytes + rows * per_row
     if available_mb is not None and need > available_mb * MB:
-        subset = ("; or pass max_memory_mb to bound the predict (members then see feature "
-                  "subsets that fit)")
         raise ResourceLimitError(
             f"predicting with this support set ({n_support} rows x {width} features) needs "
             f"about {math.ceil(need / MB)} MB, more than the {available_mb:.0f} MB this "
-            f"machine has available; fit with a smaller max_support{subset}"
+            "machine has available; fit with a smaller max_support, or pass max_memory_mb to "
+            "bound the predict (members then see feature subsets that fit)"
         )
     members = max(int(n_estimators), -(-n_features // width))
     return Plan(width=width, rows=rows, cached=cached, members=members)
