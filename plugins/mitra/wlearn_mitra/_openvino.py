@@ -135,7 +135,7 @@ class OpenVinoGraph:
             if one_off and idle:
                 try:
                     self.compiled.release_memory()
-                except RuntimeError:  # a run began meanwhile: its memory is in use
+                except Exception:  # a run began meanwhile (OpenVINO refuses): memory in use
                     pass
 
     def _run(self, outputs: Sequence[str], feeds: dict) -> list:
