@@ -187,3 +187,19 @@ def test_encoding_hands_the_compiled_models_working_memory_back():
     finally:
         encoder._running = 0
         encoder.compiled, decoder.compiled = encoder.compiled.compiled, decoder.compiled.compiled
+
+
+def test_threads_encoding_at_once_get_the_serial_answers():
+    # Releasing an encoder's memory while another thread runs on it must neither fail nor
+    # change answers (a Dask worker runs tasks on threads sharing one engine).
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = MitraEngine(CLF, task="classification", runtime="openvino", precision="fp32",
+                         split="derive", cache_mb=1)
+    sets = [data(20 + i, n_support=40 + 7 * i) for i in range(6)]
+    want = [engine.predict(xs, ys, xq, n_classes=3) for xs, ys, xq in sets]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda s: engine.predict(*s, n_classes=3), sets))
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
