@@ -166,11 +166,20 @@ def plan(
         per_row = query_row_bytes(shape, n_support, n_features)
     else:
         fixed, per_row = single(width)
-    rows = int(chunk_size) if chunk_size is not None else max(
-        MIN_CHUNK_ROWS, int((budget - fixed) // per_row)
-    )
-    members = max(int(n_estimators), -(-n_features // width))
-    return Plan(width=width, rows=rows, cached=cached, members=members)
+    rows = _chunk_rows(chunk_size, budget - fixed, per_row)
+    return Plan(width=width, rows=rows, cached=cached,
+                members=_members(n_estimators, n_features, width))
+
+
+def _chunk_rows(chunk_size: int | None, room: float, per_row: int) -> int:
+    """``chunk_size`` when given, else the query rows that fit ``room`` bytes (at least
+    :data:`MIN_CHUNK_ROWS`)."""
+    return int(chunk_size) if chunk_size is not None else max(MIN_CHUNK_ROWS, int(room // per_row))
+
+
+def _members(n_estimators: int, n_features: int, width: int) -> int:
+    """Enough members that every feature is seen, and at least ``n_estimators``."""
+    return max(int(n_estimators), -(-n_features // width))
 
 
 def _plain(shape, n_support, n_features, width, chunk_size, n_estimators, cache_layers,
@@ -181,8 +190,7 @@ def _plain(shape, n_support, n_features, width, chunk_size, n_estimators, cache_
     cached = bool(cache_layers) and width == n_features and (
         cache_mb is None or stored <= cache_mb * MB)
     per_row = query_row_bytes(shape, n_support, width)
-    rows = int(chunk_size) if chunk_size is not None else max(
-        MIN_CHUNK_ROWS, int(DEFAULT_MEMORY_MB * MB // per_row))
+    rows = _chunk_rows(chunk_size, DEFAULT_MEMORY_MB * MB, per_row)
     support = support_bytes(shape, n_support, width)
     if cached:
         need = max(support + stored, stored + rows * per_row)
@@ -195,8 +203,8 @@ def _plain(shape, n_support, n_features, width, chunk_size, n_estimators, cache_
             "machine has available; fit with a smaller max_support, or pass max_memory_mb to "
             "bound the predict (members then see feature subsets that fit)"
         )
-    members = max(int(n_estimators), -(-n_features // width))
-    return Plan(width=width, rows=rows, cached=cached, members=members)
+    return Plan(width=width, rows=rows, cached=cached,
+                members=_members(n_estimators, n_features, width))
 
 
 def available_memory_mb() -> float | None:
