@@ -104,14 +104,21 @@ def run_engine_phase(name: str, w: Workload, args, scratch: Path) -> dict | None
     command += ["--quick"] if args.quick else []
     command += ["--small-model"] if args.small_model else []
     command += ["--threads", str(args.threads)] if args.threads else []
+    result = child_result(command, name)
+    if result is not None:
+        result["logits"] = np.load(scratch / f"{name}.npy")
+    return result
+
+
+def child_result(command: list[str], label: str) -> dict | None:
+    """The JSON object a child process prints last, or None (said with the child's last error
+    line) when it fails."""
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
-        print(f"  {name}: not run: {lines[-1] if lines else done.returncode}", flush=True)
+        print(f"  {label}: not run: {lines[-1] if lines else done.returncode}", flush=True)
         return None
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["logits"] = np.load(scratch / f"{name}.npy")
-    return result
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def torch_phase(bf16: bool, w: Workload, checkpoint: Path, args) -> dict | None:
@@ -124,13 +131,9 @@ def torch_phase(bf16: bool, w: Workload, checkpoint: Path, args) -> dict | None:
         command = [python, str(script), str(checkpoint), str(inputs), str(output)]
         command += ["--bf16"] if bf16 else []
         command += [] if args.torch_python else ["--converter"]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines()
-            print(f"  torch: not run: {lines[-1] if lines else done.returncode}", flush=True)
-            return None
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        result["logits"] = np.load(output)["output"][:, : w.n_classes]
+        result = child_result(command, "torch")
+        if result is not None:
+            result["logits"] = np.load(output)["output"][:, : w.n_classes]
     return result
 
 
