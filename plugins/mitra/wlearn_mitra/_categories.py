@@ -172,14 +172,7 @@ def from_json(obj: Any, n_features: int, n_support: int) -> dict[int, np.ndarray
     """Categories by column index from a ``meta.categories`` object; a :class:`BundleError`
     if it is malformed. At most ``n_support`` categories per column (they come from the support
     rows)."""
-    if not isinstance(obj, dict):
-        raise BundleError("meta.categories must be an object")
-    version = obj.get("version")
-    if version != CATEGORIES_VERSION:
-        raise BundleError(
-            f"meta.categories has version {version!r}; this wlearn-mitra reads version "
-            f"{CATEGORIES_VERSION} (a newer wlearn-mitra may read it)"
-        )
+    _labels.check_extension(obj, "categories", CATEGORIES_VERSION)
     if set(obj) != {"version", "columns"}:
         unknown = sorted(set(obj) - {"version", "columns"})
         raise BundleError(f"meta.categories has unknown fields {unknown}")

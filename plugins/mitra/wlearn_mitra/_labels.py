@@ -137,16 +137,22 @@ def to_json(classes: np.ndarray) -> dict:
     return {"version": LABELS_VERSION, "kind": kind, "values": values}
 
 
+def check_extension(obj: Any, field: str, version: int) -> None:
+    """A :class:`BundleError` unless ``obj`` is the object of a versioned extension
+    ``meta.<field>`` at ``version`` (the labels and categories extensions, spec/mitra.md)."""
+    if not isinstance(obj, dict):
+        raise BundleError(f"meta.{field} must be an object")
+    found = obj.get("version")
+    if found != version:
+        raise BundleError(
+            f"meta.{field} has version {found!r}; this wlearn-mitra reads version "
+            f"{version} (a newer wlearn-mitra may read it)"
+        )
+
+
 def from_json(obj: Any) -> np.ndarray:
     """Classes from a ``meta.labels`` object; a :class:`BundleError` if it is malformed."""
-    if not isinstance(obj, dict):
-        raise BundleError("meta.labels must be an object")
-    version = obj.get("version")
-    if version != LABELS_VERSION:
-        raise BundleError(
-            f"meta.labels has version {version!r}; this wlearn-mitra reads version "
-            f"{LABELS_VERSION} (a newer wlearn-mitra may read it)"
-        )
+    check_extension(obj, "labels", LABELS_VERSION)
     kind, values = obj.get("kind"), obj.get("values")
     if kind not in LABEL_KINDS:
         raise BundleError(f"meta.labels.kind must be one of {LABEL_KINDS}, got {kind!r}")
