@@ -180,3 +180,14 @@ def test_a_plan_counts_the_weights_of_a_graph_it_must_open():
     used = (support_bytes(FULL_SIZE, 512, opening.width) + 290 * 2**20
             + opening.rows * query_row_bytes(FULL_SIZE, 512, opening.width))
     assert used <= 2048 * 2**20
+
+
+def test_the_budget_warning_names_the_callers_line():
+    # Through an estimator the engine is several calls deep; the warning points at the line
+    # that called predict, as the built-in model's notice does.
+    xs, labels, _, xq = data(1, 256, 120)
+    model = MitraClassifier(onnx=ONNX / "tiny-mitra-classifier.onnx", max_memory_mb=40.0)
+    model.fit(xs, labels)
+    with pytest.warns(UserWarning, match="too small to run all 120 features") as record:
+        model.predict(xq)
+    assert [Path(w.filename).resolve() for w in record] == [Path(__file__).resolve()]

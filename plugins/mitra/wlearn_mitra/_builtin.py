@@ -11,12 +11,12 @@ the built-in one by that hash. Architecture, prior, training run and scores:
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import threading
 import warnings
 from functools import lru_cache
 from importlib import resources
+
+from ._errors import user_stacklevel
 
 FILES = {
     "classification": "mitra-builtin-classifier.onnx",
@@ -47,15 +47,6 @@ def sha256(task: str) -> str:
                           .read_bytes()).hexdigest()
 
 
-def _caller_level() -> int:
-    """``stacklevel`` of the first frame outside this package: the user's line."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1  # the frame of notice(), which calls warn
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def notice(task: str, how_to_get: str, env_var: str) -> None:
     """Say once per process and task that the small built-in model is in use."""
     with _lock:
@@ -68,5 +59,5 @@ def notice(task: str, how_to_get: str, env_var: str) -> None:
         f"pretrained on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter "
         f"Mitra. For the real model: {how_to_get}; then pass onnx=<path> or set {env_var}.",
         BuiltinModelWarning,
-        stacklevel=_caller_level(),
+        stacklevel=user_stacklevel(),
     )

@@ -11,6 +11,7 @@ scikit-learn's is.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from functools import lru_cache
@@ -66,6 +67,16 @@ def not_fitted(message: str) -> NotFittedError:
     if _sklearn_loaded():
         cls = _with_sklearn(NotFittedError, "sklearn.exceptions", "NotFittedError")
     return cls(message)
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for a ``warnings.warn`` made right here by the caller, naming the first
+    frame outside this package: the user's line, however deep in the package the warning is."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1  # the frame that calls warn
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def warn_conversion(message: str, stacklevel: int = 3) -> None:

@@ -21,6 +21,7 @@ from wlearn.errors import ValidationError
 from . import _runtime
 from ._cache import DEFAULT_CACHE_MB, SupportCache, support_key
 from ._chunking import Reporter, chunks, padded
+from ._errors import user_stacklevel
 from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
 from ._identity import model_identity
 from ._inputs import MAX_N_ESTIMATORS
@@ -329,7 +330,7 @@ class MitraEngine:
             if encoder.is_file() and decoder.is_file():
                 if not _stacked(decoder):
                     return encoder, decoder
-                warnings.warn(f"{decoder} is not used: {_STACKED}", stacklevel=3)
+                warnings.warn(f"{decoder} is not used: {_STACKED}", stacklevel=user_stacklevel())
         # int8 is cut after quantising, so the pair runs exactly the int8 single graph
         identity = self.onnx_sha256 + (".int8" if self.precision == "int8" else "")
         encoder, decoder = derived_paths(self._folder, identity)
@@ -344,7 +345,7 @@ class MitraEngine:
             if not _warned_no_onnx:
                 _warned_no_onnx = True
                 warnings.warn(f"the single graph runs, without the support cache: {exc}",
-                              stacklevel=3)
+                              stacklevel=user_stacklevel())
             return None
         return tuple(_Cut(path) for path in made)
 
@@ -506,7 +507,7 @@ class MitraEngine:
                 f"together: predicting with {plan.members} ensemble members on feature subsets "
                 f"of {plan.width}. For the model's plain answer raise max_memory_mb to about "
                 f"{need:g} (or fit with a smaller max_support).",
-                UserWarning, stacklevel=2,
+                UserWarning, stacklevel=user_stacklevel(),
             )
         members = self._members(plan, n_features, int(n_estimators), seed, transforms)
         rows = plan.rows
