@@ -16,6 +16,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
+from ._errors import user_stacklevel
 from ._hints import install_hint
 
 #: Query-side memory of one chunk when no budget is given (MB, on top of the weights).
@@ -103,7 +104,7 @@ class Reporter:
                 warnings.warn(
                     f"progress=True draws a tqdm bar, but tqdm is not installed: "
                     f"{install_hint('progress')}. Predicting without a progress bar.",
-                    UserWarning, stacklevel=4,
+                    UserWarning, stacklevel=user_stacklevel(),
                 )
             if tqdm is not None:
                 self.bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr)

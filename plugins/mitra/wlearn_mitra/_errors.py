@@ -79,9 +79,10 @@ def user_stacklevel() -> int:
     return level
 
 
-def warn_conversion(message: str, stacklevel: int = 3) -> None:
-    """Warn with :class:`DataConversionWarning` (scikit-learn's too when it is loaded)."""
+def warn_conversion(message: str) -> None:
+    """Warn with :class:`DataConversionWarning` (scikit-learn's too when it is loaded), at the
+    user's line."""
     cls = DataConversionWarning
     if _sklearn_loaded():
         cls = _with_sklearn(DataConversionWarning, "sklearn.exceptions", "DataConversionWarning")
-    warnings.warn(message, cls, stacklevel=stacklevel)
+    warnings.warn(message, cls, stacklevel=user_stacklevel())

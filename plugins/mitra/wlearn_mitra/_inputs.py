@@ -13,7 +13,7 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from . import _categories, _labels
-from ._errors import InputTypeError, warn_conversion
+from ._errors import InputTypeError, user_stacklevel, warn_conversion
 
 
 @dataclass
@@ -348,8 +348,7 @@ def one_dimensional(y: Any) -> Any:
         return y
     warn_conversion(
         "A column-vector y was passed when a 1d array was expected. Please change the shape "
-        "of y to (n_samples, ), for example using ravel().",
-        stacklevel=4,
+        "of y to (n_samples, ), for example using ravel()."
     )
     if hasattr(y, "iloc"):
         return y.iloc[:, 0]
@@ -365,11 +364,11 @@ def check_feature_names(fitted: np.ndarray | None, given: np.ndarray | None,
         return
     if given is None:
         warnings.warn(f"X does not have valid feature names, but {estimator} was fitted with "
-                      "feature names", UserWarning, stacklevel=4)
+                      "feature names", UserWarning, stacklevel=user_stacklevel())
         return
     if fitted is None:
         warnings.warn(f"X has feature names, but {estimator} was fitted without feature names",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=user_stacklevel())
         return
     if len(fitted) == len(given) and all(a == b for a, b in zip(fitted, given)):
         return

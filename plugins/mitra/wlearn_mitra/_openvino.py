@@ -24,6 +24,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
+from ._errors import user_stacklevel
 from ._hints import install_hint
 from ._graph import Arg
 from ._layout import default_cache_dir
@@ -96,7 +97,7 @@ def check_precision(precision: str) -> None:
             "this CPU has AVX512-BF16 but no AMX: bf16 runs, with a smaller speed-up than "
             "on AMX (bench/README.md)",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
