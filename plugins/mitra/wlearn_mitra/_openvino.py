@@ -24,6 +24,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
+from ._cpu import has_amx_bf16
 from ._errors import user_stacklevel
 from ._hints import install_hint
 from ._graph import Arg
@@ -65,14 +66,7 @@ def core():
 
 def cpu_has_amx() -> bool:
     """Whether the CPU has AMX bf16 tiles (Linux: ``amx_bf16`` in /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
+    return has_amx_bf16()
 
 
 def check_precision(precision: str) -> None:

@@ -2,7 +2,9 @@
 
 ``onnxruntime.quantization.quantize_dynamic`` stores every MatMul weight as int8 and quantises
 the activations row-block by row-block at run time; ONNX Runtime then multiplies with its
-integer kernels (AVX-512 VNNI / AMX where the CPU has them). Attention scores, softmax,
+integer kernels (AVX-512 VNNI / AMX where the CPU has them). On x86-64 CPUs without VNNI the
+weights are stored as uint8 instead (:func:`._cpu.int8_saturates`: there ONNX Runtime's
+uint8 x int8 kernel saturates and its answers are far from float32's). Attention scores, softmax,
 LayerNorm and GELU stay in float32. Weights are quantised per output channel, and the thin
 matrices (the scalar embeddings and the final layer, under 1% of the work) stay float32: on the
 fixtures' tiny models this lifts argmax agreement with float32 from 92-97% to 98-100%. The
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from wlearn.errors import ValidationError
 
+from ._cpu import int8_saturates
 from ._hints import install_hint
 from ._layout import default_cache_dir
 
@@ -81,8 +84,10 @@ def quantize_int8(
     folder = Path(folder) if folder is not None else default_cache_dir()
     import onnx
 
-    # "2": weights behind Identity nodes are quantised too (files before that were not)
-    target = folder / f"{sha256}.int8pc2.onnx"
+    # "2": weights behind Identity nodes are quantised too (files before that were not);
+    # "u8": uint8 weights, for CPUs where uint8 x int8 products saturate
+    unsigned = int8_saturates()
+    target = folder / f"{sha256}.int8pc2{'u8' if unsigned else ''}.onnx"
     if not target.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
@@ -101,7 +106,7 @@ def quantize_int8(
                 quantize_dynamic(
                     source,
                     output,
-                    weight_type=QuantType.QInt8,
+                    weight_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
                     op_types_to_quantize=["MatMul"],
                     per_channel=True,
                     nodes_to_exclude=thin,
