@@ -401,6 +401,11 @@ class MitraEngine:
         ``x_support`` [S, F], ``y_support`` [S] (class indices or model-scale targets),
         ``x_query`` [Q, F]. Returns the raw float32 output: [Q, 10] logits or [Q] values.
         """
+        if np.shape(x_support)[-1] == 0:
+            # A Mitra graph reads features; with none, some graphs divide by zero (SIGFPE).
+            raise ValidationError(
+                "the support set has no features: a Mitra graph needs at least one column "
+                "(predict() answers such a table with the class shares or the mean target)")
         feeds = {
             "x_support": np.ascontiguousarray(x_support, dtype=np.float32)[None],
             "y_support": np.ascontiguousarray(y_support, dtype=self._y_dtype)[None],
@@ -460,7 +465,9 @@ class MitraEngine:
     ) -> np.ndarray:
         """What the model predicts for the query rows, preprocessed as upstream Mitra does.
 
-        NaN in X becomes the support column's mean, constant support columns are dropped,
+        NaN in X becomes the support column's mean, constant support columns are dropped
+        (when none is left, every row gets the support set's class shares or mean target,
+        without running the model),
         and with ``n_estimators > 1`` each member sees its own random ``transforms`` (any of
         ``mirror_x``, ``shuffle_features``, ``shuffle_classes``, ``mirror_y``), drawn from
         ``seed``; members are averaged (probabilities for a classifier). ``n_estimators=1``
@@ -495,6 +502,8 @@ class MitraEngine:
         stats = SupportStats.fit(x_support)
         xs = stats.apply(x_support)
         n_features = xs.shape[1]
+        if n_features == 0:
+            return self._no_features(y_support, len(x_query), n_classes, progress)
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
         plan = self.plan(len(xs), n_features, n_estimators=int(n_estimators),
                          max_memory_mb=budget, chunk_size=chunk_size)
@@ -533,6 +542,26 @@ class MitraEngine:
                     report.advance(part.stop - part.start)
         total /= len(members)
         return total
+
+    def _no_features(self, y_support: np.ndarray, n_query: int, n_classes: int | None,
+                     progress) -> np.ndarray:
+        """The answer when no support column varies (one row, identical rows, every column
+        constant or missing): nothing tells one query row from another, so every row gets
+        the support set's class shares (a classifier) or the mean target (a regressor), what
+        scikit-learn's ``DummyClassifier(strategy="prior")`` / ``DummyRegressor()`` answer.
+        The graph is not run: with no feature left a Mitra graph has nothing to read, and
+        the built-in models' Reshape divides by that zero (SIGFPE in ONNX Runtime 1.23-1.24).
+        Upstream Mitra has no answer of its own here (AutoGluon drops a model whose
+        features were all removed, ``NoValidFeatures``)."""
+        with Reporter(progress, n_query, "mitra predict") as report:
+            if self.classification:
+                prior = np.bincount(np.asarray(y_support, dtype=np.int64),
+                                    minlength=n_classes)[:n_classes] / len(y_support)
+                out = np.tile(prior.astype(np.float64), (n_query, 1))
+            else:
+                out = np.full(n_query, float(np.mean(y_support)), dtype=np.float64)
+            report.advance(n_query)
+        return out
 
     def plan(
         self,
