@@ -515,12 +515,15 @@ class MitraEngine:
         (output,) = self.single.run(["output"], feeds)
         return self._checked(output, len(x_query))
 
-    def encode(self, x_support: np.ndarray, y_support: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The support encoder's tensors for a model-ready support set, cached by content."""
+    def encode(
+        self, x_support: np.ndarray, y_support: np.ndarray, owner: object = None
+    ) -> tuple[np.ndarray, ...]:
+        """The support encoder's tensors for a model-ready support set, cached by content
+        (while ``owner`` lives, when one is given: see :class:`~._cache.SupportCache`)."""
         xs = np.ascontiguousarray(x_support, dtype=np.float32)
         ys = np.ascontiguousarray(y_support, dtype=self._y_dtype)
         key = support_key(xs, ys)
-        entry = self.cache.get(key)
+        entry = self.cache.get(key, owner)
         if entry is None:
             feeds = {
                 "x_support": xs[None],
@@ -528,7 +531,7 @@ class MitraEngine:
                 "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
             }
             entry = tuple(self.encoder.run(self.cache_names, feeds, one_off=True))
-            self.cache.put(key, entry)  # only a finished encoding is ever stored
+            self.cache.put(key, entry, owner)  # only a finished encoding is ever stored
         return entry
 
     def decode(self, encoded: tuple[np.ndarray, ...], x_query: np.ndarray) -> np.ndarray:
@@ -575,11 +578,13 @@ class MitraEngine:
         max_memory_mb: float | None = None,
         chunk_size: int | None = None,
         transforms: Collection[str] = TRANSFORMS,
+        owner: object = None,
     ) -> np.ndarray:
         return self._retrying(partial(
             self._predict, x_support, y_support, x_query, n_classes=n_classes,
             n_estimators=n_estimators, seed=seed, progress=progress,
-            max_memory_mb=max_memory_mb, chunk_size=chunk_size, transforms=transforms))
+            max_memory_mb=max_memory_mb, chunk_size=chunk_size, transforms=transforms,
+            owner=owner))
 
     def _predict(
         self,
@@ -594,6 +599,7 @@ class MitraEngine:
         max_memory_mb: float | None = None,
         chunk_size: int | None = None,
         transforms: Collection[str] = TRANSFORMS,
+        owner: object = None,
     ) -> np.ndarray:
         """What the model predicts for the query rows, preprocessed as upstream Mitra does.
 
@@ -615,7 +621,11 @@ class MitraEngine:
         Query rows are run in chunks that fit ``max_memory_mb`` (or of ``chunk_size`` rows);
         at fp32 a row's answer is bit-identical whichever rows share its chunk (a lone row is
         run beside a copy of itself: ONNX Runtime's one-row kernels round differently).
-        ``progress`` is a callable ``(rows_done, rows_total)`` or True for a tqdm bar.
+        ``progress`` is a callable ``(rows_done, rows_total)`` counting each row once per
+        member (``rows_total`` = query rows x members), or True for a tqdm bar of query rows.
+        ``owner``: an object (weakly referenced; the estimators pass their support array)
+        whose death takes this support set's encodings out of the in-memory support cache;
+        None keeps them until ``cache_mb`` drops them.
         Ctrl-C stops the current run promptly and leaves the engine as it was.
 
         Classifier: float64 probabilities [Q, n_classes], a softmax of the logits of the
@@ -657,13 +667,14 @@ class MitraEngine:
 
         n_query = len(x_query)
         total = np.zeros((n_query, n_classes) if self.classification else n_query)
-        with Reporter(progress, n_query * len(members), "mitra predict") as report:
+        with Reporter(progress, n_query * len(members), "mitra predict",
+                      members=len(members)) as report:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
                 if plan.cached and n_query and n_features:
-                    run = partial(self.decode, self.encode(xs_m, ys_m))
+                    run = partial(self.decode, self.encode(xs_m, ys_m, owner))
                 else:
                     run = partial(self._forward, xs_m, ys_m)
                 for part in chunks(n_query, rows):

@@ -398,6 +398,7 @@ class _MitraEstimator(_Params):
             seed=to_int32(self._seed()) & 0xFFFFFFFF,
             progress=self.progress,
             max_memory_mb=self.max_memory_mb,
+            owner=self.support_x_,  # its encodings leave the engine's cache with it
         )
 
     # -- bundles ------------------------------------------------------------------------------
