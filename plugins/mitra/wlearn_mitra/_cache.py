@@ -109,6 +109,12 @@ class SupportCache:
             self._entries[key] = entry
             self._attach(key, owner)
 
+    def own(self, key: str, owner: object) -> None:
+        """Make ``owner`` an owner of the entry ``key`` (if it is still cached)."""
+        with self._lock:
+            if key in self._entries:
+                self._attach(key, owner)
+
     def _attach(self, key: str, owner: object) -> None:
         if owner is None:
             return

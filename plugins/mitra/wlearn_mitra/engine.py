@@ -184,7 +184,9 @@ class MitraEngine:
     task:
         ``"classification"`` or ``"regression"``; checked against the graph's inputs.
     threads:
-        Intra-op threads of the runtime (default: the runtime's choice, one per core).
+        Intra-op threads of the runtime (default: the runtime's choice, one per core). The
+        estimators pass ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS`` (joblib's and
+        Dask's workers set it to their share of the cores; see :mod:`._sources`).
     max_memory_mb:
         Working-memory budget of one predict, support side included, in MB on top of the
         weights; None (default) runs the model's plain answer (query chunks of 1024 MB,
@@ -417,6 +419,8 @@ class MitraEngine:
         except ValidationError as exc:
             if split == "derive":
                 raise
+            # A model ONNX Runtime cannot load either: its own error, and no warning first.
+            self.single  # noqa: B018
             if not _warned_no_onnx:
                 _warned_no_onnx = True
                 warnings.warn(f"the single graph runs, without the support cache: {exc}",
@@ -531,7 +535,8 @@ class MitraEngine:
                 "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
             }
             entry = tuple(self.encoder.run(self.cache_names, feeds, one_off=True))
-            self.cache.put(key, entry, owner)  # only a finished encoding is ever stored
+            self.cache.put(key, entry)  # only a finished encoding is ever stored
+            self.cache.own(key, owner)
         return entry
 
     def decode(self, encoded: tuple[np.ndarray, ...], x_query: np.ndarray) -> np.ndarray:
