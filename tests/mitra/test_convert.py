@@ -445,3 +445,37 @@ def test_export_onnx_records_config(small_random, tmp_path):
     metadata = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert json.loads(metadata["mitra.config"]) == json.loads((folder / "config.json").read_text())
     assert metadata["mitra.graph"] == "single"
+
+
+@pytest.mark.parametrize(("checkpoint", "graph"), [
+    ("tiny-mitra-classifier", "tiny-mitra-regressor"),
+    ("tiny-mitra-regressor", "tiny-mitra-classifier"),
+])
+def test_cli_verify_of_a_graph_of_the_other_task_says_so(capsys, checkpoint, graph):
+    # A classifier's checkpoint against a regressor's graph ended in ONNX Runtime's own
+    # traceback (INVALID_ARGUMENT for y_support's type).
+    code = cli("verify", "--checkpoint", str(ONNX_FIXTURES / checkpoint),
+               "--onnx", str(ONNX_FIXTURES / f"{graph}.onnx"))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "the checkpoint is a" in err and "Traceback" not in err
+    assert f"{graph}.onnx is a Mitra" in err
+
+
+def test_verify_of_a_graph_that_is_not_mitra_is_a_clear_error(tmp_path):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["output"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None])])
+    path = tmp_path / "other.onnx"
+    import onnx
+
+    onnx.save_model(helper.make_model(graph, ir_version=8,
+                                      opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ValidationError, match="is not a Mitra graph of this checkpoint"):
+        verify(ONNX_FIXTURES / "tiny-mitra-classifier", path)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValidationError, match="could not load"):
+        verify(ONNX_FIXTURES / "tiny-mitra-classifier", path)

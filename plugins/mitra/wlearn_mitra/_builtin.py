@@ -11,6 +11,7 @@ the built-in one by that hash. Architecture, prior, training run and scores:
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import warnings
 from functools import lru_cache
@@ -27,8 +28,16 @@ _noticed: set[str] = set()
 _lock = threading.Lock()
 
 
+#: Set in the environment once the notice was given, so worker processes started afterwards
+#: (joblib, multiprocessing, Dask) do not repeat it.
+NOTICED_VAR = "WLEARN_MITRA_BUILTIN_NOTICED"
+
+
 class BuiltinModelWarning(UserWarning):
-    """Issued once per task and process when an estimator falls back to the built-in model.
+    """Issued once per task in the user's session when an estimator falls back to the
+    built-in model: once per process, and not in worker processes (joblib/loky,
+    multiprocessing, Dask workers: a process with a parent Python process, or one started
+    after the notice was given), where it would be repeated for every worker and task.
 
     Silence it with ``warnings.filterwarnings("ignore", category=BuiltinModelWarning)``.
     """
@@ -47,12 +56,28 @@ def sha256(task: str) -> str:
                           .read_bytes()).hexdigest()
 
 
+def _in_worker(task: str) -> bool:
+    """A worker of the user's session: started by another Python process (multiprocessing,
+    joblib's loky, Dask's nanny), or after this session gave the notice."""
+    import multiprocessing
+
+    pid, _, tasks = os.environ.get(NOTICED_VAR, "").partition(":")
+    if pid and pid != str(os.getpid()) and task in tasks.split(","):
+        return True  # given by the process that started this one
+    return multiprocessing.parent_process() is not None
+
+
 def notice(task: str, how_to_get: str, env_var: str) -> None:
-    """Say once per process and task that the small built-in model is in use."""
+    """Say once per task in the user's session that the small built-in model is in use."""
     with _lock:
         if task in _noticed:
             return
         _noticed.add(task)
+        if _in_worker(task):
+            return
+        pid, _, tasks = os.environ.get(NOTICED_VAR, "").partition(":")
+        noticed = {t for t in tasks.split(",") if t} if pid == str(os.getpid()) else set()
+        os.environ[NOTICED_VAR] = f"{os.getpid()}:{','.join(sorted({*noticed, task}))}"
     name = "classifier" if task == "classification" else "regressor"
     warnings.warn(
         f"no Mitra {name} model given: using the small built-in one (0.67M parameters, "

@@ -7,13 +7,41 @@ The graphs that encode a support set and decode query rows against it are named 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import warnings
+import weakref
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
+from ._errors import CacheWarning, user_stacklevel
+
 #: Default bound on the encoded support sets kept between predicts.
 DEFAULT_CACHE_MB = 2048
+
+
+#: What every message about a damaged or unwritable cache file says.
+CACHE_NOTE = "a cache file: deleting it is always safe, it is made again when needed"
+
+
+def cache_warning(message: str) -> None:
+    """Warn with :class:`~wlearn_mitra._errors.CacheWarning` at the user's line."""
+    warnings.warn(message, CacheWarning, stacklevel=user_stacklevel())
+
+
+def discard(*paths: "str | os.PathLike") -> None:
+    """Remove cache files (and an external ``.data`` beside one); gone already is fine, and a
+    file that cannot be removed is left for the next attempt."""
+    for path in paths:
+        for each in (Path(path), Path(f"{path}.data")):
+            try:
+                each.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                pass
 
 
 def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:
@@ -28,12 +56,19 @@ def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:
 class SupportCache:
     """Encoded support sets, least recently used dropped first, bounded in bytes.
 
-    Safe to share between threads (a Dask worker runs tasks on several).
+    An entry may have owners (any objects that take weak references: an estimator's support
+    array): it leaves the cache as soon as every owner is gone, so encoded support sets of
+    estimators that no longer exist do not wait for the byte bound (a GridSearchCV loop of
+    thousands of fits would otherwise hold ``max_mb`` of them). Entries put without an owner
+    stay until the bound drops them. Safe to share between threads (a Dask worker runs tasks
+    on several).
     """
 
     def __init__(self, max_mb: float = DEFAULT_CACHE_MB) -> None:
         self.max_bytes = int(max_mb * 2**20)
         self._entries: OrderedDict[str, tuple[np.ndarray, ...]] = OrderedDict()
+        self._owners: dict[str, set[int]] = {}  # key -> ids of its live owners
+        self._owned: dict[int, set[str]] = {}  # owner id -> its keys
         self._lock = threading.Lock()
 
     def _nbytes(self) -> int:
@@ -47,24 +82,79 @@ class SupportCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> tuple[np.ndarray, ...] | None:
+    @property
+    def n_owners(self) -> int:
+        """Live owners of cached entries (for tests: dead ones are never counted)."""
+        with self._lock:
+            return len(self._owned)
+
+    def get(self, key: str, owner: object = None) -> tuple[np.ndarray, ...] | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
+                self._attach(key, owner)
             return entry
 
-    def put(self, key: str, entry: tuple[np.ndarray, ...]) -> None:
-        """Keep ``entry`` if it fits the bound, dropping older ones to make room."""
+    def put(self, key: str, entry: tuple[np.ndarray, ...], owner: object = None) -> None:
+        """Keep ``entry`` if it fits the bound, dropping older ones to make room; with
+        ``owner``, only while ``owner`` (or another owner of the same key) lives."""
         size = sum(a.nbytes for a in entry)
         with self._lock:
-            self._entries.pop(key, None)
+            self._drop(key)
             if size > self.max_bytes:
                 return
             while self._entries and self._nbytes() + size > self.max_bytes:
-                self._entries.popitem(last=False)
+                self._drop(next(iter(self._entries)))
             self._entries[key] = entry
+            self._attach(key, owner)
+
+    def own(self, key: str, owner: object) -> None:
+        """Make ``owner`` an owner of the entry ``key`` (if it is still cached)."""
+        with self._lock:
+            if key in self._entries:
+                self._attach(key, owner)
+
+    def _attach(self, key: str, owner: object) -> None:
+        if owner is None:
+            return
+        oid = id(owner)
+        if oid not in self._owned:
+            try:
+                weakref.finalize(owner, _owner_gone, weakref.ref(self), oid)
+            except TypeError:  # takes no weak references: the entry is unowned
+                return
+            self._owned[oid] = set()
+        self._owned[oid].add(key)
+        self._owners.setdefault(key, set()).add(oid)
+
+    def _drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+        for oid in self._owners.pop(key, ()):
+            keys = self._owned.get(oid)
+            if keys is not None:
+                keys.discard(key)
+
+    def _release(self, oid: int) -> None:
+        with self._lock:
+            for key in self._owned.pop(oid, ()):
+                owners = self._owners.get(key)
+                if owners is None:
+                    continue
+                owners.discard(oid)
+                if not owners:
+                    self._owners.pop(key)
+                    self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._owners.clear()
+            for keys in self._owned.values():
+                keys.clear()
+
+
+def _owner_gone(cache_ref: "weakref.ref[SupportCache]", oid: int) -> None:
+    cache = cache_ref()
+    if cache is not None:
+        cache._release(oid)

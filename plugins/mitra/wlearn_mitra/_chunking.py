@@ -92,8 +92,13 @@ class Reporter:
     installed, a warning saying so, and no bar).
     """
 
-    def __init__(self, progress: "Progress | bool | None", total: int, desc: str) -> None:
+    def __init__(
+        self, progress: "Progress | bool | None", total: int, desc: str, members: int = 1
+    ) -> None:
         self.total = total
+        # The bar counts query rows (a row is done when every member has run it); the
+        # callback counts each row once per member, as before.
+        self.members = max(int(members), 1)
         self.callback: Progress | None = None
         self.bar = None
         if progress is True:
@@ -107,7 +112,10 @@ class Reporter:
                     UserWarning, stacklevel=user_stacklevel(),
                 )
             if tqdm is not None:
-                self.bar = tqdm(total=total, desc=desc, unit="row", file=sys.stderr)
+                if self.members > 1:
+                    desc = f"{desc} ({self.members} members)"
+                self.bar = tqdm(total=total // self.members, desc=desc, unit="row",
+                                file=sys.stderr)
         elif callable(progress):
             self.callback = progress
         elif progress not in (None, False):
@@ -117,7 +125,7 @@ class Reporter:
     def advance(self, rows: int) -> None:
         self.done += rows
         if self.bar is not None:
-            self.bar.update(rows)
+            self.bar.update(self.done // self.members - self.bar.n)
         if self.callback is not None:
             self.callback(self.done, self.total)
 

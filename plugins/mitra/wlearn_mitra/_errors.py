@@ -19,7 +19,8 @@ from functools import lru_cache
 import wlearn.errors
 
 __all__ = [
-    "NotFittedError", "InputTypeError", "DataConversionWarning", "not_fitted", "warn_conversion",
+    "NotFittedError", "InputTypeError", "DataConversionWarning", "ModelOutputError",
+    "CacheWarning", "not_fitted", "warn_conversion",
 ]
 
 
@@ -43,6 +44,19 @@ class NotFittedError(*_NOT_FITTED_BASES):  # type: ignore[misc]
 class InputTypeError(wlearn.errors.ValidationError, TypeError):
     """``X`` holds objects that are neither numbers, strings nor missing values (a dict, a
     list, a date): a ``ValidationError`` that is also the ``TypeError`` scikit-learn expects."""
+
+
+class ModelOutputError(wlearn.errors.BackendError):
+    """The model answered NaN or infinity: its weights hold non-finite values, or a file it
+    was read from (a cache file, named in the message) is damaged. Never read as a class or
+    a value: ``argmax`` over NaN probabilities would answer the first class for every row."""
+
+
+class CacheWarning(UserWarning):
+    """A file of the disk cache (derived split pair, int8 graph, optimised graph, OpenVINO
+    IR under ``~/.cache/wlearn-mitra`` or ``optimized_dir``) could not be written or read:
+    the engine ran without it or made it again. The message names the file; deleting any
+    cache file is always safe."""
 
 
 class DataConversionWarning(UserWarning):

@@ -24,6 +24,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
+from ._cache import CACHE_NOTE, cache_warning, discard
 from ._cpu import has_amx_bf16
 from ._errors import user_stacklevel
 from ._hints import install_hint
@@ -99,9 +100,12 @@ class OpenVinoGraph:
     """A compiled graph, behind the interface every runtime gives (see :mod:`._runtime`)."""
 
     runtime = NAME
+    key: tuple | None = None
 
     def __init__(self, model, compiled) -> None:
         self.compiled = compiled
+        #: Files of the disk cache this graph was read from (named when it misbehaves).
+        self.cache_files: list[Path] = []
         self._running = 0  # runs in flight on this compiled model (threads may share it)
         self._count = threading.Lock()
         # Names from the model as read (one per ONNX input, in order): compiling may give a
@@ -224,23 +228,81 @@ def open_graph(
         folder = Path(optimized_dir) if optimized_dir is not None else default_cache_dir()
         if optimized_dir is not None:
             cache = folder / "openvino"
-            cache.mkdir(parents=True, exist_ok=True)
-            config["CACHE_DIR"] = str(cache)
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+                config["CACHE_DIR"] = str(cache)
+            except OSError as exc:
+                cache_warning(f"cannot keep OpenVINO's compiled models in {cache} ({exc}): "
+                              "compiling without that cache")
+        ir = ir_path(folder, sha256, precision)
+        files = [ir, ir.with_suffix(".bin")]
         try:
-            ir = ir_path(folder, sha256, precision)
-            if not (ir.is_file() and ir.with_suffix(".bin").is_file()):
-                _save_ir(source, ir, compress=precision == "bf16")
-            model = ov_core.read_model(str(ir))
-            compiled = ov_core.compile_model(model, "CPU", config)
-        except ValidationError:
-            raise
-        except Exception as exc:  # OpenVINO raises RuntimeError with its own text
-            raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
+            model, compiled, files = _compile(ov_core, source, ir, precision, config)
+        except _DamagedIR as damaged:
+            discard(*files)
+            cache_warning(f"OpenVINO could not read its saved graph {ir} (weights "
+                          f"{files[1].name}), removed and made again ({CACHE_NOTE}): "
+                          f"{damaged.__cause__}")
+            model, compiled, files = _compile(ov_core, source, ir, precision, config)
         compilations += 1
         graph = OpenVinoGraph(model, compiled)
+        graph.cache_files = files
+        graph.key = key
         del model
         _compiled[key] = graph
         return graph
+
+
+class _DamagedIR(Exception):
+    """The saved graph in OpenVINO's format exists but does not read or compile."""
+
+
+def _compile(ov_core, source: ModelSource, ir: Path, precision: str, config: dict):
+    """``(model, compiled, cache files read)`` of ``source`` through its saved IR, or of the
+    ONNX graph itself where the IR cannot be written (with a CacheWarning)."""
+    files = [ir, ir.with_suffix(".bin")]
+    existed = ir.is_file() and files[1].is_file()
+    if not existed:
+        try:
+            _save_ir(source, ir, compress=precision == "bf16")
+        except Exception as exc:  # OSError, or OpenVINO's RuntimeError for a failed write
+            compiled = _compile_onnx(ov_core, source, config)  # the model's own error first
+            cache_warning(f"cannot keep the model in OpenVINO's format as {ir} ({exc}): "
+                          "compiled it from the ONNX graph, for this process only")
+            return (*compiled, [])
+    try:
+        model = ov_core.read_model(str(ir))
+        return model, ov_core.compile_model(model, "CPU", config), files
+    except Exception as exc:
+        if existed:
+            raise _DamagedIR() from exc
+        raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
+
+
+def _compile_onnx(ov_core, source: ModelSource, config: dict):
+    try:
+        if isinstance(source, bytes):
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / "model.onnx"
+                path.write_bytes(source)
+                model = ov_core.read_model(str(path))
+        else:
+            model = ov_core.read_model(str(source))
+        return model, ov_core.compile_model(model, "CPU", config)
+    except OSError as exc:
+        raise ValidationError(f"OpenVINO could not read the model: no folder to write it to "
+                              f"({exc})") from exc
+    except Exception as exc:
+        raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
+
+
+def forget(graph: "OpenVinoGraph") -> None:
+    """Stop sharing ``graph``: the next ``open_graph`` of its model compiles anew (after its
+    cache files were found damaged)."""
+    with _lock:
+        key = getattr(graph, "key", None)
+        if key is not None and _compiled.get(key) is graph:
+            del _compiled[key]
 
 
 #: Version of the saved format's layout; a change makes new files beside the old.

@@ -11,6 +11,7 @@ import numpy as np
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
+from ._cache import CACHE_NOTE, cache_warning, discard
 from ._graph import Arg
 from ._modelfile import ModelSource, sha256_of
 
@@ -60,31 +61,71 @@ def new_session(
     """A CPU session; with ``optimized_dir``, ONNX Runtime's optimised graph is kept there.
 
     The optimised file is keyed by the model's SHA-256 and the ONNX Runtime version, so a
-    later engine for the same model skips the graph optimisation.
+    later engine for the same model skips the graph optimisation. It is only a cache: one
+    that does not load is removed and made again, and a folder that cannot be written
+    (read-only, full, not a folder) leaves the model optimised in memory, each with a
+    :class:`~wlearn_mitra._errors.CacheWarning` naming the file.
     """
+    return open_session(source, threads, sha256=sha256, optimized_dir=optimized_dir)[0]
+
+
+def open_session(
+    source: ModelSource,
+    threads: int | None = None,
+    *,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> tuple["ort.InferenceSession", list[Path]]:
+    """:func:`new_session` and the cache files the session was read from."""
     import onnxruntime as ort
 
     model: bytes | str = source if isinstance(source, bytes) else str(source)
-    optimized_path = None
-    if optimized_dir is not None:
-        sha256 = sha256 or sha256_of(source)
-        cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
-        if cached.is_file():
-            model = str(cached)
-        else:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            optimized_path = cached.with_suffix(f".{os.getpid()}.tmp")
+    if optimized_dir is None:
+        return _session(model, threads, None), []
+    sha256 = sha256 or sha256_of(source)
+    cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
+    if cached.is_file():
+        try:
+            return _session(str(cached), threads, None), [cached]
+        except ValidationError as exc:
+            discard(cached)
+            cache_warning(f"the optimised graph {cached} could not be loaded and was removed "
+                          f"({CACHE_NOTE}); optimising the model again: {exc}")
+    optimized_path = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     try:
-        session = ort.InferenceSession(
+        cached.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        cache_warning(f"cannot keep the optimised graph {cached} ({exc}): the model is "
+                      "optimised in memory, for this engine only")
+        return _session(model, threads, None), []
+    try:
+        session = _session(model, threads, optimized_path)
+    except ValidationError:
+        discard(optimized_path)
+        session = _session(model, threads, None)  # the model's own error, if it has one
+        cache_warning(f"ONNX Runtime could not write the optimised graph {cached}: the model "
+                      "is optimised in memory, for this engine only")
+        return session, []
+    try:
+        if optimized_path.is_file():
+            os.replace(optimized_path, cached)  # atomic: readers never see half a file
+    except OSError as exc:
+        discard(optimized_path)
+        cache_warning(f"cannot keep the optimised graph {cached} ({exc})")
+    return session, []
+
+
+def _session(model: bytes | str, threads: int | None, optimized_path: Path | None):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(
             model,
             sess_options=session_options(threads, optimized_path),
             providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ValidationError(f"ONNX Runtime could not load the model: {exc}") from exc
-    if optimized_path is not None and optimized_path.is_file():
-        os.replace(optimized_path, cached)  # atomic: readers never see half a file
-    return session
 
 
 def _dtype(type_name: str) -> str:
@@ -108,8 +149,10 @@ class OrtGraph:
 
     runtime = NAME
 
-    def __init__(self, session: "ort.InferenceSession") -> None:
+    def __init__(self, session: "ort.InferenceSession", cache_files: Sequence[Path] = ()) -> None:
         self.session = session
+        #: Files of the disk cache this graph was read from (named when it misbehaves).
+        self.cache_files = list(cache_files)
         try:
             self.inputs = _args(session.get_inputs())
             self.outputs = _args(session.get_outputs())
@@ -135,7 +178,7 @@ def open_graph(
     optimized_dir: str | os.PathLike | None = None,
 ) -> OrtGraph:
     del precision  # applied to the graph itself before it gets here
-    return OrtGraph(new_session(source, threads, sha256=sha256, optimized_dir=optimized_dir))
+    return OrtGraph(*open_session(source, threads, sha256=sha256, optimized_dir=optimized_dir))
 
 
 def run_interruptible(
@@ -178,9 +221,10 @@ def run_interruptible(
         error = result["error"]
         if type(error).__module__.startswith("onnxruntime") and "alloc" in str(error).lower():
             raise ResourceLimitError(
-                "ONNX Runtime could not allocate the memory this run needs; give a smaller "
-                "max_memory_mb (the plan then runs fewer rows or features at a time), a smaller "
-                f"chunk_size or a smaller max_support ({str(error).strip()[:300]})"
+                "ONNX Runtime could not allocate the memory this run needs; give the estimator "
+                "(or predict) a smaller max_memory_mb (the plan then runs fewer query rows or "
+                "features at a time), or fit with a smaller max_support "
+                f"({str(error).strip()[:300]})"
             ) from error
         raise error
     return result["value"]

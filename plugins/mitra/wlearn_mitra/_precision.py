@@ -13,14 +13,18 @@ accuracy cost on full-size weights is measured by bench/bench_mitra.py.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-from wlearn.errors import ValidationError
+from wlearn.errors import ResourceLimitError, ValidationError
 
+from ._cache import cache_warning
 from ._cpu import int8_saturates
+
 from ._hints import install_hint
 from ._layout import default_cache_dir
 
@@ -74,44 +78,111 @@ def quantize_int8(
     model: bytes | Path, sha256: str, folder: str | os.PathLike | None = None
 ) -> Path:
     """The int8 version of a graph (bytes or path with SHA-256 ``sha256``), made once and
-    kept in ``folder`` under that hash; returns its path."""
+    kept in ``folder`` under that hash; returns its path.
+
+    The file is only a cache: written whole under a temporary name and renamed, never left
+    half-written. Where ``folder`` cannot take it (not a folder, read-only, full) it is made
+    in a private temporary folder for this process instead, with a
+    :class:`~wlearn_mitra._errors.CacheWarning`; where no folder can, ResourceLimitError
+    says so (a disk full is not reported as a damaged model).
+    """
     try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: F401
     except ImportError as exc:  # the quantisation tools need the onnx package
         raise ValidationError(
             f"precision='int8' needs the onnx package: {install_hint('int8')} ({exc})"
         ) from exc
     folder = Path(folder) if folder is not None else default_cache_dir()
-    import onnx
-
     # "2": weights behind Identity nodes are quantised too (files before that were not);
     # "u8": uint8 weights, for CPUs where uint8 x int8 products saturate
-    unsigned = int8_saturates()
-    target = folder / f"{sha256}.int8pc2{'u8' if unsigned else ''}.onnx"
-    if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as scratch:
-            output = Path(scratch) / "model.int8.onnx"
-            proto = (onnx.load_model_from_string(model) if isinstance(model, bytes)
-                     else onnx.load_model(str(model)))
-            weights_without_identities(proto)
-            thin = _thin_matmuls(proto)
-            source = Path(scratch) / "model.onnx"
-            onnx.save_model(proto, str(source))
-            del proto
-            # quantize_dynamic logs advice about static pre-processing to the root logger
-            quiet = _DropAdvice()
-            logging.getLogger().addFilter(quiet)
-            try:
-                quantize_dynamic(
-                    source,
-                    output,
-                    weight_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
-                    op_types_to_quantize=["MatMul"],
-                    per_channel=True,
-                    nodes_to_exclude=thin,
-                )
-            finally:
-                logging.getLogger().removeFilter(quiet)
-            os.replace(output, target)  # atomic: a half-written file is never seen
-    return target
+    name = f"{sha256}.int8pc2{'u8' if int8_saturates() else ''}.onnx"
+    target = folder / name
+    if target.is_file():
+        return target
+    try:
+        _quantize(model, target)
+        return target
+    except OSError as exc:
+        first = exc
+    fallback = Path(_private_dir()) / name
+    if fallback.is_file():
+        return fallback
+    try:
+        _quantize(model, fallback)
+    except OSError as exc:
+        raise ResourceLimitError(
+            f"precision='int8' could not write the int8 graph {target} ({first}) nor "
+            f"{fallback} ({exc}): free some disk space or pass optimized_dir=<a writable "
+            "folder>, or use precision='fp32'"
+        ) from exc
+    cache_warning(f"cannot keep the int8 graph in {target} ({first}): made it in {fallback} "
+                  "for this process instead")
+    return fallback
+
+
+_private: list[str] = []
+
+
+def _private_dir() -> str:
+    """A temporary folder of this process, removed at exit."""
+    if not _private:
+        import atexit
+        import shutil
+
+        path = tempfile.mkdtemp(prefix="wlearn-mitra-")
+        atexit.register(shutil.rmtree, path, True)
+        _private.append(path)
+    return _private[0]
+
+
+def _quantize(model: bytes | Path, target: Path) -> None:
+    """Write the int8 graph of ``model`` to ``target``, whole or not at all. OSError for
+    anything the file system refuses (a write that ran out of space shows up later as a
+    protobuf DecodeError of the half-written file, which is reported as the OSError it is)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    import onnx
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        output = Path(scratch) / "model.int8.onnx"
+        proto = (onnx.load_model_from_string(model) if isinstance(model, bytes)
+                 else onnx.load_model(str(model)))
+        weights_without_identities(proto)
+        thin = _thin_matmuls(proto)
+        source = Path(scratch) / "model.onnx"
+        _checked_write(lambda: onnx.save_model(proto, str(source)), source, proto.ByteSize())
+        del proto
+        # quantize_dynamic logs advice about static pre-processing to the root logger
+        quiet = _DropAdvice()
+        logging.getLogger().addFilter(quiet)
+        try:
+            quantize_dynamic(
+                source,
+                output,
+                weight_type=QuantType.QUInt8 if int8_saturates() else QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,
+                nodes_to_exclude=thin,
+            )
+        except OSError:
+            raise
+        except Exception as exc:  # a truncated file reads as a DecodeError
+            if _short_of_space(target.parent):
+                raise OSError(errno.ENOSPC, f"no space left on the device ({exc})") from exc
+            raise
+        finally:
+            logging.getLogger().removeFilter(quiet)
+        os.replace(output, target)  # atomic: a half-written file is never seen
+
+
+def _checked_write(write, path: Path, size: int) -> None:
+    write()
+    if path.stat().st_size < size:  # a write cut short without an error
+        raise OSError(errno.ENOSPC, f"{path} was cut short: no space left on the device")
+
+
+def _short_of_space(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 64 * 2**20
+    except OSError:
+        return False

@@ -1,10 +1,13 @@
 """Where the ONNX model comes from: the ``onnx`` parameter, the environment, else the
 built-in model (:mod:`._builtin`).
 
-``WLEARN_MITRA_THREADS`` (a positive integer) sets ONNX Runtime's threads per engine (default:
-one per core). Several worker processes on one machine (a Dask LocalCluster, joblib) should
-share the cores between them, e.g. 1 thread each with as many workers as cores: ONNX Runtime's
-threads spin while they wait, so more threads than cores slows every process down.
+Threads per engine (ONNX Runtime's intra-op threads, OpenVINO's inference threads): the
+thread policy scikit-learn users know. ``WLEARN_MITRA_THREADS`` (a positive integer) when set;
+else ``OMP_NUM_THREADS`` when set, which joblib's process workers get as cores / ``n_jobs``
+(``cross_val_score(n_jobs=2)``, ``GridSearchCV``) and Dask's worker processes as 1; else one
+per core (the runtime's own default). Without this every worker process of
+``cross_val_score(n_jobs=2)`` took every core, and ONNX Runtime's threads spin while they wait,
+so two processes ran slower than one.
 
 Opening a 290 MB model takes seconds, and scikit-learn clones an estimator for every fold,
 so engines are shared between estimators given the same source, precision and runtime: the
@@ -64,14 +67,24 @@ def resolve(onnx: Any, task: str) -> Any:
     return path
 
 
+#: The variable joblib (loky) sets to cores / n_jobs in its workers, and Dask's nanny to 1.
+OMP_VAR = "OMP_NUM_THREADS"
+
+
 def threads() -> int | None:
-    """ONNX Runtime threads per engine from ``WLEARN_MITRA_THREADS`` (None: its default)."""
+    """Runtime threads per engine: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS`` (as
+    joblib's and Dask's workers set it), else None (one per core). A malformed
+    ``WLEARN_MITRA_THREADS`` is refused; a malformed ``OMP_NUM_THREADS`` (OpenMP allows lists
+    such as ``"4,2"``) is read for its first number, or ignored."""
     value = os.environ.get(THREADS_VAR, "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValidationError(f"{THREADS_VAR} must be a positive integer, got {value!r}")
-    return int(value)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValidationError(f"{THREADS_VAR} must be a positive integer, got {value!r}")
+        return int(value)
+    first = os.environ.get(OMP_VAR, "").split(",")[0].strip()
+    if first.isdigit() and int(first) >= 1:
+        return int(first)
+    return None
 
 
 class Handle:

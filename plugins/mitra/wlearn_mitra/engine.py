@@ -19,9 +19,9 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from . import _runtime
-from ._cache import DEFAULT_CACHE_MB, SupportCache, support_key
+from ._cache import CACHE_NOTE, DEFAULT_CACHE_MB, SupportCache, cache_warning, discard, support_key
 from ._chunking import Reporter, chunks, padded
-from ._errors import user_stacklevel
+from ._errors import ModelOutputError, user_stacklevel
 from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
 from ._identity import model_identity
 from ._inputs import MAX_N_ESTIMATORS
@@ -184,7 +184,9 @@ class MitraEngine:
     task:
         ``"classification"`` or ``"regression"``; checked against the graph's inputs.
     threads:
-        Intra-op threads of the runtime (default: the runtime's choice, one per core).
+        Intra-op threads of the runtime (default: the runtime's choice, one per core). The
+        estimators pass ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS`` (joblib's and
+        Dask's workers set it to their share of the cores; see :mod:`._sources`).
     max_memory_mb:
         Working-memory budget of one predict, support side included, in MB on top of the
         weights; None (default) runs the model's plain answer (query chunks of 1024 MB,
@@ -260,10 +262,11 @@ class MitraEngine:
                 self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
 
+        self._split = split
         self.encoder = self.decoder = None
-        pair = self._find_split(split)
+        pair = self._open_pair(split)
         if pair is not None:
-            self.encoder, self.decoder = (self._open(source) for source in pair)
+            self.encoder, self.decoder = pair
             self._y_dtype = _y_dtype(self.encoder, ENCODER_INPUTS, "support encoder")
             self.cache_names = _cache_names(self.encoder, self.decoder)
         else:
@@ -280,6 +283,59 @@ class MitraEngine:
             _check_output(self.single, rank, "graph")
         self.cache = SupportCache(cache_mb)
 
+    def _open_pair(self, split) -> tuple | None:
+        """The split pair opened, or None for the single graph. A cut pair of the disk cache
+        that does not load is removed and cut again (with a CacheWarning naming it)."""
+        pair = self._find_split(split)
+        if pair is None:
+            return None
+        try:
+            return tuple(self._open(source) for source in pair)
+        except ValidationError as exc:
+            if not all(isinstance(part, _Cut) for part in pair):
+                raise
+            discard(*(part.path for part in pair))
+            cache_warning(f"the support cache's graphs {pair[0].path} and {pair[1].path} could "
+                          f"not be loaded and were removed ({CACHE_NOTE}); cutting them again: "
+                          f"{exc}")
+            pair = self._find_split(split)
+            return None if pair is None else tuple(self._open(source) for source in pair)
+
+    @property
+    def model_name(self) -> str:
+        """How messages name this engine's model: its path, else its hash."""
+        if isinstance(self._source, Path):
+            return str(self._source)
+        if self._source is not None:
+            return f"given as bytes, sha256 {self.onnx_sha256}"
+        return "of the InferenceSession given"
+
+    def _rebuild(self) -> None:
+        """Drop every opened graph and the support cache, removing the disk cache files they
+        were read from, and open them again (cut, quantised, optimised anew)."""
+        files = self._cache_files()
+        for graph in (self._single, self.encoder, self.decoder):
+            if graph is not None and graph.runtime == "openvino":
+                from ._openvino import forget
+
+                forget(graph)
+        discard(*files)
+        self.cache.clear()
+        if self._source is not None:
+            self._single = None
+        self.encoder = self.decoder = None
+        pair = self._open_pair(self._split)
+        if pair is not None:
+            self.encoder, self.decoder = pair
+
+    def _cache_files(self) -> list[Path]:
+        files: list[Path] = []
+        for graph in (self._single, self.encoder, self.decoder):
+            for path in getattr(graph, "cache_files", ()) if graph is not None else ():
+                if path not in files:
+                    files.append(path)
+        return files
+
     @property
     def _folder(self) -> Path:
         return Path(self._optimized_dir) if self._optimized_dir else default_cache_dir()
@@ -292,19 +348,33 @@ class MitraEngine:
                 raise ValidationError("a ready InferenceSession runs only on ONNX Runtime")
             return OrtGraph(source)
         if isinstance(source, _Cut):  # cut from the graph at this precision already
-            return _runtime.open_graph(self.runtime, source.path, precision=self.precision,
-                                       threads=self._threads, sha256=source.key,
-                                       optimized_dir=self._optimized_dir)
+            graph = _runtime.open_graph(self.runtime, source.path, precision=self.precision,
+                                        threads=self._threads, sha256=source.key,
+                                        optimized_dir=self._optimized_dir)
+            return _with_cache_file(graph, source.path)
         source = model_source(source)
         precise = self._precise(source, sha256)
-        return _runtime.open_graph(
-            self.runtime,
-            precise,
-            precision=self.precision,
-            threads=self._threads,
-            sha256=sha256 if precise is source else None,
-            optimized_dir=self._optimized_dir,
-        )
+
+        def open_it():
+            return _runtime.open_graph(
+                self.runtime,
+                precise,
+                precision=self.precision,
+                threads=self._threads,
+                sha256=sha256 if precise is source else None,
+                optimized_dir=self._optimized_dir,
+            )
+
+        if precise is source:
+            return open_it()
+        try:
+            return _with_cache_file(open_it(), precise)
+        except ValidationError as exc:  # a damaged int8 file of the disk cache: made again
+            discard(precise)
+            cache_warning(f"the int8 graph {precise} could not be loaded and was removed "
+                          f"({CACHE_NOTE}); quantising the model again: {exc}")
+            precise = self._precise(source, sha256)
+            return _with_cache_file(open_it(), precise)
 
     def _precise(self, source: ModelSource, sha256: str | None = None) -> ModelSource:
         """``source`` at the engine's precision, where that is a graph transform (int8)."""
@@ -339,9 +409,18 @@ class MitraEngine:
         try:
             made = derive_pair(self._precise(self._source, self.onnx_sha256), self._folder,
                                identity)
+        except OSError as exc:  # the cache folder: not a folder, read-only, full
+            message = (f"cannot keep the support cache's graphs in {self._folder} ({exc}); "
+                       "pass optimized_dir=<a writable folder> to use the support cache")
+            if split == "derive":
+                raise ValidationError(message) from exc
+            cache_warning(f"the single graph runs, without the support cache: {message}")
+            return None
         except ValidationError as exc:
             if split == "derive":
                 raise
+            # A model ONNX Runtime cannot load either: its own error, and no warning first.
+            self.single  # noqa: B018
             if not _warned_no_onnx:
                 _warned_no_onnx = True
                 warnings.warn(f"the single graph runs, without the support cache: {exc}",
@@ -393,6 +472,24 @@ class MitraEngine:
         """True when predictions go through the support encoder and query decoder."""
         return self.encoder is not None
 
+    def _retrying(self, call: Callable[[], np.ndarray]) -> np.ndarray:
+        """``call()``; when the model answered NaN or infinity through files of the disk
+        cache, those files are removed, made again and ``call()`` is run once more (a
+        damaged cache file is rebuilt, not trusted); a second such answer is the model's."""
+        try:
+            return call()
+        except ModelOutputError as exc:
+            if not getattr(exc, "cache_files", None):
+                raise
+            cache_warning(f"{exc}. Removed those files and made them again from the model.")
+            self._rebuild()
+            try:
+                return call()
+            except ModelOutputError as again:
+                raise ModelOutputError(
+                    f"{again} (made again from the model just now: the model itself answers "
+                    "NaN or infinity)") from exc
+
     def forward(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray
     ) -> np.ndarray:
@@ -400,7 +497,19 @@ class MitraEngine:
 
         ``x_support`` [S, F], ``y_support`` [S] (class indices or model-scale targets),
         ``x_query`` [Q, F]. Returns the raw float32 output: [Q, 10] logits or [Q] values.
+        Raises ModelOutputError (naming the model and any cache file it was read from) when
+        the model answers NaN or infinity, after making damaged cache files again once.
         """
+        return self._retrying(partial(self._forward, x_support, y_support, x_query))
+
+    def _forward(
+        self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray
+    ) -> np.ndarray:
+        if np.shape(x_support)[-1] == 0:
+            # A Mitra graph reads features; with none, some graphs divide by zero (SIGFPE).
+            raise ValidationError(
+                "the support set has no features: a Mitra graph needs at least one column "
+                "(predict() answers such a table with the class shares or the mean target)")
         feeds = {
             "x_support": np.ascontiguousarray(x_support, dtype=np.float32)[None],
             "y_support": np.ascontiguousarray(y_support, dtype=self._y_dtype)[None],
@@ -410,12 +519,15 @@ class MitraEngine:
         (output,) = self.single.run(["output"], feeds)
         return self._checked(output, len(x_query))
 
-    def encode(self, x_support: np.ndarray, y_support: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The support encoder's tensors for a model-ready support set, cached by content."""
+    def encode(
+        self, x_support: np.ndarray, y_support: np.ndarray, owner: object = None
+    ) -> tuple[np.ndarray, ...]:
+        """The support encoder's tensors for a model-ready support set, cached by content
+        (while ``owner`` lives, when one is given: see :class:`~._cache.SupportCache`)."""
         xs = np.ascontiguousarray(x_support, dtype=np.float32)
         ys = np.ascontiguousarray(y_support, dtype=self._y_dtype)
         key = support_key(xs, ys)
-        entry = self.cache.get(key)
+        entry = self.cache.get(key, owner)
         if entry is None:
             feeds = {
                 "x_support": xs[None],
@@ -424,6 +536,7 @@ class MitraEngine:
             }
             entry = tuple(self.encoder.run(self.cache_names, feeds, one_off=True))
             self.cache.put(key, entry)  # only a finished encoding is ever stored
+            self.cache.own(key, owner)
         return entry
 
     def decode(self, encoded: tuple[np.ndarray, ...], x_query: np.ndarray) -> np.ndarray:
@@ -442,6 +555,19 @@ class MitraEngine:
                 f"the ONNX model returned an output of shape {output.shape}, expected {shape}: "
                 "it is not a Mitra graph"
             )
+        finite = np.isfinite(output)
+        if not finite.all():
+            bad = int(n_query - finite.reshape(1, n_query, -1).all(axis=2).sum())
+            files = self._cache_files()
+            where = (f"; it was read through the disk cache files {', '.join(map(str, files))} "
+                     f"({CACHE_NOTE})" if files else "")
+            error = ModelOutputError(
+                f"the ONNX model {self.model_name} answered NaN or infinity for {bad} of "
+                f"{n_query} query rows: its weights hold non-finite values or a file it was "
+                f"read from is damaged{where}"
+            )
+            error.cache_files = files
+            raise error
         return output[0]
 
     def predict(
@@ -457,10 +583,34 @@ class MitraEngine:
         max_memory_mb: float | None = None,
         chunk_size: int | None = None,
         transforms: Collection[str] = TRANSFORMS,
+        owner: object = None,
+    ) -> np.ndarray:
+        return self._retrying(partial(
+            self._predict, x_support, y_support, x_query, n_classes=n_classes,
+            n_estimators=n_estimators, seed=seed, progress=progress,
+            max_memory_mb=max_memory_mb, chunk_size=chunk_size, transforms=transforms,
+            owner=owner))
+
+    def _predict(
+        self,
+        x_support: np.ndarray,
+        y_support: np.ndarray,
+        x_query: np.ndarray,
+        *,
+        n_classes: int | None = None,
+        n_estimators: int = 1,
+        seed: int = 0,
+        progress: Callable[[int, int], object] | bool | None = None,
+        max_memory_mb: float | None = None,
+        chunk_size: int | None = None,
+        transforms: Collection[str] = TRANSFORMS,
+        owner: object = None,
     ) -> np.ndarray:
         """What the model predicts for the query rows, preprocessed as upstream Mitra does.
 
-        NaN in X becomes the support column's mean, constant support columns are dropped,
+        NaN in X becomes the support column's mean, constant support columns are dropped
+        (when none is left, every row gets the support set's class shares or mean target,
+        without running the model),
         and with ``n_estimators > 1`` each member sees its own random ``transforms`` (any of
         ``mirror_x``, ``shuffle_features``, ``shuffle_classes``, ``mirror_y``), drawn from
         ``seed``; members are averaged (probabilities for a classifier). ``n_estimators=1``
@@ -476,11 +626,17 @@ class MitraEngine:
         Query rows are run in chunks that fit ``max_memory_mb`` (or of ``chunk_size`` rows);
         at fp32 a row's answer is bit-identical whichever rows share its chunk (a lone row is
         run beside a copy of itself: ONNX Runtime's one-row kernels round differently).
-        ``progress`` is a callable ``(rows_done, rows_total)`` or True for a tqdm bar.
+        ``progress`` is a callable ``(rows_done, rows_total)`` counting each row once per
+        member (``rows_total`` = query rows x members), or True for a tqdm bar of query rows.
+        ``owner``: an object (weakly referenced; the estimators pass their support array)
+        whose death takes this support set's encodings out of the in-memory support cache;
+        None keeps them until ``cache_mb`` drops them.
         Ctrl-C stops the current run promptly and leaves the engine as it was.
 
         Classifier: float64 probabilities [Q, n_classes], a softmax of the logits of the
-        classes 0..n_classes-1. Regressor: float64 [Q] in the model's target scale.
+        classes 0..n_classes-1. Regressor: float64 [Q] in the model's target scale. Raises
+        ModelOutputError (naming the model and any disk cache file it was read from) when
+        the model answers NaN or infinity; damaged cache files are first made again once.
         """
         x_support, y_support, x_query = self._check(x_support, y_support, x_query, n_classes)
         if int(n_estimators) != n_estimators or not 1 <= n_estimators <= MAX_N_ESTIMATORS:
@@ -495,6 +651,8 @@ class MitraEngine:
         stats = SupportStats.fit(x_support)
         xs = stats.apply(x_support)
         n_features = xs.shape[1]
+        if n_features == 0:
+            return self._no_features(y_support, len(x_query), n_classes, progress)
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
         plan = self.plan(len(xs), n_features, n_estimators=int(n_estimators),
                          max_memory_mb=budget, chunk_size=chunk_size)
@@ -514,15 +672,16 @@ class MitraEngine:
 
         n_query = len(x_query)
         total = np.zeros((n_query, n_classes) if self.classification else n_query)
-        with Reporter(progress, n_query * len(members), "mitra predict") as report:
+        with Reporter(progress, n_query * len(members), "mitra predict",
+                      members=len(members)) as report:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
                 if plan.cached and n_query and n_features:
-                    run = partial(self.decode, self.encode(xs_m, ys_m))
+                    run = partial(self.decode, self.encode(xs_m, ys_m, owner))
                 else:
-                    run = partial(self.forward, xs_m, ys_m)
+                    run = partial(self._forward, xs_m, ys_m)
                 for part in chunks(n_query, rows):
                     xq = member.x(stats.apply(x_query[part]))
                     output = run(padded(xq))[: len(xq)].astype(np.float64)
@@ -533,6 +692,26 @@ class MitraEngine:
                     report.advance(part.stop - part.start)
         total /= len(members)
         return total
+
+    def _no_features(self, y_support: np.ndarray, n_query: int, n_classes: int | None,
+                     progress) -> np.ndarray:
+        """The answer when no support column varies (one row, identical rows, every column
+        constant or missing): nothing tells one query row from another, so every row gets
+        the support set's class shares (a classifier) or the mean target (a regressor), what
+        scikit-learn's ``DummyClassifier(strategy="prior")`` / ``DummyRegressor()`` answer.
+        The graph is not run: with no feature left a Mitra graph has nothing to read, and
+        the built-in models' Reshape divides by that zero (SIGFPE in ONNX Runtime 1.23-1.24).
+        Upstream Mitra has no answer of its own here (AutoGluon drops a model whose
+        features were all removed, ``NoValidFeatures``)."""
+        with Reporter(progress, n_query, "mitra predict") as report:
+            if self.classification:
+                prior = np.bincount(np.asarray(y_support, dtype=np.int64),
+                                    minlength=n_classes)[:n_classes] / len(y_support)
+                out = np.tile(prior.astype(np.float64), (n_query, 1))
+            else:
+                out = np.full(n_query, float(np.mean(y_support)), dtype=np.float64)
+            report.advance(n_query)
+        return out
 
     def plan(
         self,
@@ -620,6 +799,18 @@ class MitraEngine:
         return xs, y, xq
 
 
+def _with_cache_file(graph: _runtime.Graph, path: Path) -> _runtime.Graph:
+    """``graph``, noting that it was read from the disk cache file ``path``."""
+    files = list(getattr(graph, "cache_files", []))
+    if path not in files:
+        files.insert(0, path)
+    try:
+        graph.cache_files = files
+    except AttributeError:  # a graph type without the attribute: nothing to name
+        pass
+    return graph
+
+
 def _matrix(x: np.ndarray, name: str) -> np.ndarray:
     try:
         x = np.asarray(x, dtype=np.float64)
@@ -641,3 +832,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _is_session(onnx: object) -> bool:
     """An ``onnxruntime.InferenceSession`` (told without importing onnxruntime for others)."""
     return type(onnx).__name__ == "InferenceSession" and "onnxruntime" in type(onnx).__module__
+
+
+MitraEngine.predict.__doc__ = MitraEngine._predict.__doc__

@@ -398,6 +398,7 @@ class _MitraEstimator(_Params):
             seed=to_int32(self._seed()) & 0xFFFFFFFF,
             progress=self.progress,
             max_memory_mb=self.max_memory_mb,
+            owner=self.support_x_,  # its encodings leave the engine's cache with it
         )
 
     # -- bundles ------------------------------------------------------------------------------
@@ -563,7 +564,9 @@ class MitraClassifier(_MitraEstimator):
         ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
         Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
         saved in bundles; estimators on the same model share an engine only at the same
-        runtime and precision.
+        runtime and precision. Threads: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS``
+        (which joblib's workers get as cores / ``n_jobs``, so ``cross_val_score(n_jobs=2)``
+        shares the cores), else one per core.
 
     Labels may be integers, booleans, integral or other floats, or strings; at most 10
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
@@ -679,7 +682,9 @@ class MitraRegressor(_MitraEstimator):
         ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
         Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
         saved in bundles; estimators on the same model share an engine only at the same
-        runtime and precision.
+        runtime and precision. Threads: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS``
+        (which joblib's workers get as cores / ``n_jobs``, so ``cross_val_score(n_jobs=2)``
+        shares the cores), else one per core.
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
     (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),

@@ -92,7 +92,51 @@ def _session(path: Path):
 
     if not path.is_file():
         raise ValidationError(f"ONNX model file not found: {path}")
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ValidationError(f"ONNX Runtime could not load {path}: {exc}") from exc
+
+
+def _kind(classifier: bool) -> str:
+    return "classifier" if classifier else "regressor"
+
+
+def _check_matches(session, path: Path, model: Tab2D, inputs: tuple[str, ...],
+                   output: bool = True) -> None:
+    """Refuse a graph that cannot take the checkpoint's inputs (a regressor's graph for a
+    classifier's checkpoint, or another graph entirely) before running it: ONNX Runtime
+    would answer with its own traceback."""
+    classifier = not model.scalar_output
+    types = {arg.name: arg.type for arg in session.get_inputs()}
+    missing = [name for name in inputs if name not in types]
+    if missing:
+        raise ValidationError(f"{path} is not a Mitra graph of this checkpoint: it has no "
+                              f"inputs {missing} (its inputs: {sorted(types)})")
+    if "y_support" in types:
+        graph_classifier = types["y_support"] == "tensor(int64)"
+        if graph_classifier != classifier:
+            raise ValidationError(
+                f"{path} is a Mitra {_kind(graph_classifier)} graph (y_support is "
+                f"{types['y_support']}), but the checkpoint is a {_kind(classifier)}: verify "
+                f"the {_kind(classifier)}'s graph against it")
+    if not output:
+        return
+    outputs = {arg.name: arg.shape for arg in session.get_outputs()}
+    shape = outputs.get("output")
+    rank = 2 if model.scalar_output else 3
+    if shape is None or (isinstance(shape, list) and len(shape) != rank):
+        raise ValidationError(
+            f"{path} gives {'no output' if shape is None else f'an output of rank {len(shape)}'}"
+            f" named 'output', where the checkpoint's {_kind(classifier)} gives rank {rank}")
+
+
+def _run(session, path: Path, outputs: list[str], feeds: dict) -> list:
+    try:
+        return session.run(outputs, feeds)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ValidationError(f"ONNX Runtime could not run {path} on the checkpoint's inputs "
+                              f"(is it this checkpoint's graph?): {exc}") from exc
 
 
 def verify(
@@ -116,19 +160,23 @@ def verify(
     if split is None:
         split = encoder_path.is_file() and decoder_path.is_file()
     pair = (_session(encoder_path), _session(decoder_path)) if split else None
+    _check_matches(single, onnx_path, model, INPUT_NAMES)
+    if pair is not None:
+        _check_matches(pair[0], encoder_path, model, ENCODER_INPUTS, output=False)
 
     report = VerifyReport(tolerance)
     for name, inputs in verification_cases(model, seed).items():
         expected = _torch_output(model, inputs)
         feeds = dict(zip(INPUT_NAMES, inputs))
-        (got,) = single.run(["output"], feeds)
+        (got,) = _run(single, onnx_path, ["output"], feeds)
         report.differences[name] = _difference(expected, got)
         if pair is not None:
             encoder, decoder = pair
             names = cache_names(model.n_layers)
-            cache = encoder.run(list(names), {k: feeds[k] for k in ENCODER_INPUTS})
+            cache = _run(encoder, encoder_path, list(names),
+                         {k: feeds[k] for k in ENCODER_INPUTS})
             decoder_feeds = {"x_query": feeds["x_query"], **dict(zip(names, cache))}
-            (got,) = decoder.run(["output"], decoder_feeds)
+            (got,) = _run(decoder, decoder_path, ["output"], decoder_feeds)
             report.differences[f"{name} [encoder+decoder]"] = _difference(expected, got)
     return report
 

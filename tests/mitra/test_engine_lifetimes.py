@@ -1,0 +1,84 @@
+"""What the engine keeps must leave with the estimator that needed it: encoded support sets of
+estimators that no longer exist are not held until cache_mb (2 GB) is full. And the progress
+bar counts query rows, not rows x members."""
+
+from __future__ import annotations
+
+import gc
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wlearn_mitra import MitraClassifier, MitraRegressor
+
+ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+
+
+@pytest.mark.parametrize(("cls", "model"), [
+    (MitraClassifier, ONNX / "tiny-mitra-classifier.onnx"),
+    (MitraRegressor, ONNX / "tiny-mitra-regressor.onnx"),
+])
+def test_the_support_cache_holds_nothing_for_dead_estimators(cls, model):
+    pytest.importorskip("onnx")  # the support cache is cut with it
+    rng = np.random.default_rng(0)
+    engine = None
+    for i in range(60):  # a GridSearchCV-style loop: new, undisposed estimators
+        X = rng.normal(size=(30, 4))
+        y = (X[:, 0] > 0).astype(int) if cls is MitraClassifier else X[:, 0]
+        est = cls(onnx=str(model), n_estimators=1 + i % 2).fit(X, y)
+        est.predict(X[:5])
+        engine = est._open().engine
+        assert engine.uses_cache
+        assert len(engine.cache) >= 1
+    alive = len(engine.cache)
+    del est
+    gc.collect()
+    assert len(engine.cache) == 0, f"{len(engine.cache)} entries of dead estimators"
+    assert engine.cache.n_owners == 0
+    assert alive <= 2  # the last estimator's members only, at any time
+
+
+def test_a_live_estimator_keeps_its_encoding_and_a_refit_drops_the_old(monkeypatch):
+    pytest.importorskip("onnx")
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 2
+    est = MitraClassifier(onnx=str(ONNX / "tiny-mitra-classifier.onnx")).fit(X, y)
+    engine = est._open().engine
+    runs = []
+    real = engine.encoder.run
+    monkeypatch.setattr(engine.encoder, "run", lambda *a, **k: runs.append(1) or real(*a, **k))
+    est.predict(X[:4])
+    est.predict(X[4:9])
+    assert len(runs) == 1  # encoded once while the estimator lives
+    est.fit(X[::-1], y[::-1])
+    est.predict(X[:4])
+    gc.collect()
+    assert len(engine.cache) == 1  # the first support set's encoding left with its array
+
+
+def test_progress_bar_counts_query_rows_with_members(monkeypatch):
+    tqdm = pytest.importorskip("tqdm")
+    import tqdm.auto
+
+    bars = []
+    real = tqdm.auto.tqdm
+
+    def recording(*args, **kwargs):
+        kwargs["file"] = io.StringIO()
+        bar = real(*args, **kwargs)
+        bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", recording)
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MitraClassifier(onnx=str(ONNX / "tiny-mitra-classifier.onnx"), n_estimators=4,
+                        progress=True).fit(X, y).predict(X[:25])
+    (bar,) = bars
+    assert bar.total == 25 and bar.n == 25
+    assert "4 members" in bar.desc
