@@ -24,6 +24,9 @@ DATA = Path(wlearn_mitra.__file__).resolve().parent / "data"
 ONNX = {"classification": DATA / "tiny-mitra-classifier.onnx",
         "regression": DATA / "tiny-mitra-regressor.onnx"}
 CLASSES = {"classification": MitraClassifier, "regression": MitraRegressor}
+#: @wlearn/mitra's support pick, which a classifier reproduces on request (the default keeps
+#: the class shares instead); a regressor has only one.
+JS_PICK = {"classification": {"support_selection": "balanced"}, "regression": {}}
 
 
 def js_fit(js, task, X, y, params, Xq=None, y_form="f64") -> dict:
@@ -67,7 +70,7 @@ def test_fit_and_save_are_byte_identical(js, scale, tally, task):
         X, y, params = _dataset(rng, task)
         theirs = js_fit(js, task, X, y, params)["bundle"]
         model = CLASSES[task](onnx=ONNX[task], max_support=params["maxSupport"],
-                              seed=params["seed"]).fit(X, y)
+                              seed=params["seed"], **JS_PICK[task]).fit(X, y)
         tally[f"Mitra {task} fits saved (JS vs Python)"] += 1
         assert model.save() == theirs, params
         tally[f"Mitra {task} fits byte-identical"] += 1
@@ -227,7 +230,8 @@ def test_a_string_seed_loads_predicts_and_round_trips(js):
     model = MitraClassifier.load(theirs, ONNX["classification"])
     assert model.seed == "42" and model.save() == theirs
     assert model.predict_proba(X[:3]).shape == (3, 3)
-    ours = MitraClassifier(onnx=ONNX["classification"], seed="42", max_support=9).fit(X, y)
+    ours = MitraClassifier(onnx=ONNX["classification"], seed="42", max_support=9,
+                           support_selection="balanced").fit(X, y)
     assert ours.save() == theirs  # selected with 42, written as "42", as JS does
     with pytest.raises(ValidationError, match="seed must be a finite number"):
         MitraClassifier(onnx=ONNX["classification"], seed="abc").fit(X, y)
@@ -240,7 +244,8 @@ def test_fractional_max_support_selects_as_js(js, task, max_support):
     X = rng.standard_normal((150, 2))
     y = rng.integers(0, 3, size=150) if task == "classification" else rng.standard_normal(150)
     theirs = js_fit(js, task, X, y, {"maxSupport": max_support, "seed": 9})["bundle"]
-    ours = CLASSES[task](onnx=ONNX[task], max_support=max_support, seed=9).fit(X, y).save()
+    ours = CLASSES[task](onnx=ONNX[task], max_support=max_support, seed=9,
+                         **JS_PICK[task]).fit(X, y).save()
     assert ours == theirs
 
 
@@ -297,7 +302,8 @@ def test_the_built_in_models_run_in_the_js_package(js, task):
                   y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())}, Xq=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
-        model = CLASSES[task](max_support=40, seed=42).fit(X, y)  # no model: the built-in one
+        # no model: the built-in one
+        model = CLASSES[task](max_support=40, seed=42, **JS_PICK[task]).fit(X, y)
     assert model.save() == unb64(out["bundle"])
 
     session = ort.InferenceSession(str(BUILTIN[task]), providers=["CPUExecutionProvider"])

@@ -104,12 +104,35 @@ def kind_of_categories(categories: np.ndarray) -> str | None:
     return _kind_of(list(categories), "categories")
 
 
-def encode(raw: np.ndarray, categories: np.ndarray, where: str) -> np.ndarray:
+def _narrow_lookup(categories: np.ndarray) -> dict[float, int]:
+    """Numeric categories by their float32 value; a value two categories share is left out
+    (it names neither)."""
+    out: dict[float, int] = {}
+    shared = set()
+    for i, v in enumerate(categories):
+        key = float(np.float32(v))
+        if key in out:
+            shared.add(key)
+        out[key] = i
+    for key in shared:
+        del out[key]
+    return out
+
+
+def encode(raw: np.ndarray, categories: np.ndarray, where: str,
+           narrow: bool = False) -> np.ndarray:
     """Codes (float64) of values ``raw``: the category's position, NaN for missing values and
     for categories the support set did not have. A string where the categories are numbers, or
-    the reverse, is a :class:`ValidationError` (a column given in another form than at fit)."""
+    the reverse, is a :class:`ValidationError` (a column given in another form than at fit).
+
+    Numbers match numeric categories by value at the precision they are given in: a value
+    given as float32 or float16 (``narrow``: the column's dtype; or a numpy ``float32`` /
+    ``float16`` object) matches the category that rounds to it in float32 (0.1 fitted as a
+    float64 matches ``np.float32(0.1)``); a float32 value that two categories round to
+    matches neither."""
     kind = kind_of_categories(categories)
     lookup = {v: i for i, v in enumerate(categories)}
+    narrow_lookup = None
     out = np.full(len(raw), np.nan)
     for i, value in enumerate(raw):
         if is_missing(value):
@@ -121,6 +144,11 @@ def encode(raw: np.ndarray, categories: np.ndarray, where: str) -> np.ndarray:
                 f"values ({list(categories[:3])}...)"
             )
         code = lookup.get(value.item() if isinstance(value, np.generic) else value)
+        if code is None and got != "string" and kind in ("float", "integer") and (
+                narrow or isinstance(value, (np.float32, np.float16))):
+            if narrow_lookup is None:
+                narrow_lookup = _narrow_lookup(categories)
+            code = narrow_lookup.get(float(np.float32(value)))
         if code is not None:
             out[i] = code
     return out

@@ -27,7 +27,7 @@ from ._inputs import (
 )
 from . import _runtime
 from ._sources import ENV_VARS, Handle, how_to_get, open_engine, release
-from ._support import select_support
+from ._support import SUPPORT_SELECTIONS, check_support_selection, select_support
 from .engine import MAX_CLASSES
 
 __all__ = ["MitraClassifier", "MitraRegressor", "MitraModel", "detect_task"]
@@ -39,6 +39,7 @@ JS_PARAMS = {
     "nEstimators": "n_estimators",
     "targetScaling": "target_scaling",
     "task": "task",
+    "supportSelection": "support_selection",
 }
 TARGET_SCALINGS = ("minmax", "none", "js")
 Progress = Callable[[int, int], object]
@@ -271,6 +272,8 @@ class _MitraEstimator(_Params):
 
     def _checked_params(self) -> tuple[int | float, float | int]:
         max_support = check_max_support(self.max_support)
+        if "support_selection" in self._param_names():
+            check_support_selection(self.support_selection)
         check_seed(self.seed)
         check_random_state(self.random_state)
         check_n_estimators(self.n_estimators)
@@ -293,9 +296,10 @@ class _MitraEstimator(_Params):
         y = one_dimensional(y)
         y, classes = self._fit_targets(table.values, y)
         handle = self._open()
-        # A classifier's support set is stratified by class index.
+        # A classifier's support set is picked by class index (support_selection).
         rows = select_support(len(table.values), max_support, seed,
-                              None if classes is None else y)
+                              None if classes is None else y,
+                              getattr(self, "support_selection", "balanced"))
         support_x = table.values[rows]
         categories = {}
         for j, raw in table.text.items():
@@ -371,7 +375,8 @@ class _MitraEstimator(_Params):
             if raw is None:  # numbers given: matched against numeric categories by value
                 raw = np.empty(len(Xq), dtype=object)
                 raw[:] = [None if np.isnan(v) else v for v in Xq[:, j].tolist()]
-            Xq[:, j] = _categories.encode(raw, known, table.column(j))
+            # Xq is read_table's own array, never the caller's.
+            Xq[:, j] = _categories.encode(raw, known, table.column(j), j in table.narrow)
         return Xq
 
     def _seed(self) -> float | int:
@@ -528,7 +533,8 @@ class MitraClassifier(_MitraEstimator):
         The Mitra classifier ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
         Default: the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX``.
     max_support:
-        At most this many training rows are kept, stratified by class (as @wlearn/mitra).
+        At most this many training rows are kept (all of them when there are no more),
+        picked by ``support_selection``.
     seed:
         Seed of the support selection (wlearn's LCG) and of ensemble members, used when
         ``random_state`` is None; @wlearn/mitra's name, and what bundles store.
@@ -564,6 +570,14 @@ class MitraClassifier(_MitraEstimator):
         Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
         saved in bundles; estimators on the same model share an engine only at the same
         runtime and precision.
+    support_selection:
+        How ``max_support`` rows are picked from more: ``"stratified"`` (default) keeps each
+        class's share of the rows (scikit-learn's sense of the word; at least one row per
+        class), so the model sees the training prior; ``"balanced"`` keeps the same number
+        of rows per class, exactly @wlearn/mitra 0.1.0's pick (its bundles byte for byte),
+        which skews the prior of an imbalanced table towards the rare classes. Both are
+        deterministic by ``seed`` (``spec/mitra.md``, "Support selection"). A rule of fitting:
+        the bundle stores the rows picked, not the rule, and a loaded model has the default.
 
     Labels may be integers, booleans, integral or other floats, or strings; at most 10
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
@@ -595,6 +609,7 @@ class MitraClassifier(_MitraEstimator):
         progress: Progress | bool | None = None,
         precision: str = "fp32",
         runtime: str = "onnxruntime",
+        support_selection: str = SUPPORT_SELECTIONS[0],
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -605,6 +620,7 @@ class MitraClassifier(_MitraEstimator):
         self.progress = progress
         self.precision = precision
         self.runtime = runtime
+        self.support_selection = support_selection
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         classes, index = _labels.encode(y)
@@ -817,7 +833,8 @@ class MitraModel(_Params):
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
     environment variables); the other parameters (``max_support``, ``seed``,
     ``random_state``, ``n_estimators``, ``target_scaling``, ``max_memory_mb``, ``progress``,
-    ``precision``, ``runtime``) are those of the two estimators.
+    ``precision``, ``runtime``, ``support_selection``) are those of the two estimators
+    (``target_scaling`` the regressor's, ``support_selection`` the classifier's).
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
     ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
@@ -842,6 +859,7 @@ class MitraModel(_Params):
         progress: Progress | bool | None = None,
         precision: str = "fp32",
         runtime: str = "onnxruntime",
+        support_selection: str = SUPPORT_SELECTIONS[0],
     ) -> None:
         self.task = task
         self.classifier_onnx = classifier_onnx
@@ -855,6 +873,7 @@ class MitraModel(_Params):
         self.progress = progress
         self.precision = precision
         self.runtime = runtime
+        self.support_selection = support_selection
 
     @classmethod
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
