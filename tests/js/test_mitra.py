@@ -313,3 +313,21 @@ def test_the_built_in_models_run_in_the_js_package(js, task):
                   ySupport=b64(ys), xQuery=b64(xq), nFeatures=4, nSupport=40, nQuery=20)
     theirs = np.frombuffer(unb64(out["data"]), "<f4").reshape(out["dims"])
     np.testing.assert_array_equal(_raw_python(session, task, xs, ys, xq), theirs)
+
+
+def test_stratified_support_bundles_load_in_js(js):
+    """The default pick (class shares) makes a bundle @wlearn/mitra reads like its own: it
+    loads, predicts, and writes the same bytes back; the support rows are what JS checks
+    (nSupport rows of nFeatures, labels among meta.classes), not how they were picked."""
+    rng = np.random.default_rng(12)
+    y = (rng.random(300) < 0.06).astype(np.int64)
+    X = rng.standard_normal((300, 3)) + y[:, None]
+    model = MitraClassifier(onnx=ONNX["classification"], max_support=50).fit(X, y)
+    assert abs(y[model.support_indices_].sum() - 50 * y.mean()) <= 1
+    bundle = model.save()
+    out = js_load(js, "classification", bundle, Xq=X[:5])
+    assert out["bundle"] == bundle and len(out["pred"]) == 5
+    balanced = MitraClassifier(onnx=ONNX["classification"], max_support=50,
+                               support_selection="balanced").fit(X, y)
+    theirs = js_fit(js, "classification", X, y, {"maxSupport": 50, "seed": 42})["bundle"]
+    assert balanced.save() == theirs
