@@ -172,9 +172,9 @@ def test_predict_never_writes_into_the_callers_frame(kind):
     task = "classification" if kind in ("classifier", "model-clf") else "regression"
     rng = np.random.default_rng(2)
     n = 40
-    code = rng.integers(0, 4, size=n)
+    code = rng.integers(0, 4, size=n) * 10 + 5  # categories 5, 15, 25, 35: codes 0..3 differ
     x = rng.normal(size=n)
-    y = (x + code > 2).astype(int) if task == "classification" else x + code
+    y = (x + code / 10 > 2).astype(int) if task == "classification" else x + code / 10
     fit_frame = pd.DataFrame({"x": x, "k": pd.Series(code, dtype=object).astype("category")})
     est, _ = make(kind)
     est.fit(fit_frame, y)
