@@ -241,3 +241,32 @@ def test_integral_values_in_an_object_array_are_classes():
     assert detect_task(np.array([1, 2, 1, 2], dtype=object)) == "classification"
     assert detect_task(pd.Series([1.0, 2.0, 1.0], dtype=object)) == "classification"
     assert detect_task(np.array(["a", "b"], dtype=object)) == "classification"
+
+
+# -- "missing" is a category of its own; declared orders are kept -------------------------------
+
+def test_a_missing_category_carries_its_meaning():
+    """Where a missing answer predicts the outcome, the model sees "missing" as a category of
+    its own (code 0), not as the column's mean code (which equals the middle category)."""
+    rng = np.random.default_rng(9)
+    n = 300
+    answer = rng.choice(["a", "b", "c", None], size=n, p=[0.25, 0.25, 0.25, 0.25])
+    noise = rng.normal(size=n)
+    y = np.array([v is None for v in answer]).astype(int)
+    frame = pd.DataFrame({"noise": noise, "answer": pd.Series(answer, dtype=object)})
+    train, test = slice(0, 200), slice(200, None)
+    model = MitraClassifier().fit(frame.iloc[train], y[train])  # the built-in model
+    assert list(model.categories_[1]) == [None, "a", "b", "c"]
+    assert (model.predict(frame.iloc[test]) == y[test]).mean() >= 0.95
+
+
+def test_ordered_categories_keep_their_declared_order():
+    levels = ["never", "sometimes", "often", "always"]  # not sorted
+    rng = np.random.default_rng(10)
+    values = rng.choice(levels, size=40)
+    y = (np.array([levels.index(v) for v in values]) >= 2).astype(int)
+    frame = pd.DataFrame({"how": pd.Categorical(values, categories=levels, ordered=True)})
+    model = MitraClassifier(onnx=TINY["classification"]).fit(frame, y)
+    assert list(model.categories_[0]) == levels
+    np.testing.assert_array_equal(model.support_x_[:, 0],
+                                  [levels.index(v) for v in values])

@@ -137,17 +137,20 @@ def to_json(classes: np.ndarray) -> dict:
     return {"version": LABELS_VERSION, "kind": kind, "values": values}
 
 
-def check_extension(obj: Any, field: str, version: int) -> None:
-    """A :class:`BundleError` unless ``obj`` is the object of a versioned extension
-    ``meta.<field>`` at ``version`` (the labels and categories extensions, spec/mitra.md)."""
+def check_extension(obj: Any, field: str, version: int | tuple[int, ...]) -> int:
+    """``obj``'s version, or a :class:`BundleError` unless ``obj`` is the object of a
+    versioned extension ``meta.<field>`` at ``version`` (one, or a tuple of those read; the
+    labels and categories extensions, spec/mitra.md)."""
     if not isinstance(obj, dict):
         raise BundleError(f"meta.{field} must be an object")
+    versions = version if isinstance(version, tuple) else (version,)
     found = obj.get("version")
-    if found != version:
+    if isinstance(found, bool) or found not in versions:
         raise BundleError(
             f"meta.{field} has version {found!r}; this wlearn-mitra reads version "
-            f"{version} (a newer wlearn-mitra may read it)"
+            f"{' or '.join(str(v) for v in versions)} (a newer wlearn-mitra may read it)"
         )
+    return found
 
 
 def from_json(obj: Any) -> np.ndarray:
