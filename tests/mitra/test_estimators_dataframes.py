@@ -115,7 +115,7 @@ def test_polars_and_pyarrow_text_categorical_and_null_columns():
     for frame in frames:
         est = MitraClassifier(onnx=TINY["classification"]).fit(frame, y)
         assert list(est.feature_names_in_) == ["x", "colour", "size"]
-        assert list(est.categories_[1]) == ["blue", "green", "red"]
+        assert list(est.categories_[1]) == [None, "blue", "green", "red"]  # row 3: missing
         assert list(est.categories_[2]) == ["S", "M", "L"]  # declared (ordered) order kept
         np.testing.assert_array_equal(est.support_x_, ref.support_x_)
         np.testing.assert_allclose(est.predict_proba(frame), ref.predict_proba(df), atol=1e-6)
