@@ -158,7 +158,7 @@ def test_pyarrow_backed_string_columns_are_category_columns(dtype):
         frame = pd.DataFrame({"x": x, "w": pd.Series(words, dtype=object).astype(dtype)})
     ref = MitraClassifier(onnx=TINY["classification"]).fit(plain, y)
     est = MitraClassifier(onnx=TINY["classification"]).fit(frame, y)
-    assert list(est.categories_[1]) == ["hi", "lo", "mid"]
+    assert list(est.categories_[1]) == [None, "hi", "lo", "mid"]  # row 2: missing
     np.testing.assert_array_equal(est.support_x_, ref.support_x_)
     np.testing.assert_allclose(est.predict_proba(frame), ref.predict_proba(plain), atol=1e-6)
 
@@ -270,3 +270,17 @@ def test_ordered_categories_keep_their_declared_order():
     assert list(model.categories_[0]) == levels
     np.testing.assert_array_equal(model.support_x_[:, 0],
                                   [levels.index(v) for v in values])
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_y_as_a_polars_or_pyarrow_column(kind):
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    task = "classification" if kind == "classifier" else "regression"
+    X, y = table(task)
+    ref = output(make(kind)[0].fit(X, y), X)
+    for given in (pl.Series(y), pa.chunked_array([y]), pa.array(y)):
+        np.testing.assert_array_equal(output(make(kind)[0].fit(X, given), X), ref)
+    with pytest.warns(Warning, match="column-vector y"):
+        est = make(kind)[0].fit(X, pl.DataFrame({"y": y}))
+    np.testing.assert_array_equal(output(est, X), ref)

@@ -514,6 +514,10 @@ def one_dimensional(y: Any) -> Any:
     )
     if hasattr(y, "iloc"):
         return y.iloc[:, 0]
+    if _is_foreign_frame(y):
+        frame = _narwhals_frame(y, "y")
+        if frame is not None:
+            return frame.get_column(frame.columns[0]).to_numpy()
     return np.asarray(y)[:, 0]
 
 

@@ -25,10 +25,10 @@ LABEL_KINDS = ("integer", "float", "string")
 
 def as_vector(y: Any, name: str = "y") -> np.ndarray:
     """``y`` as a 1-D array; a single column (pandas DataFrame, or shape (n, 1)) is accepted."""
-    if hasattr(y, "to_numpy") and hasattr(y, "columns"):  # a pandas DataFrame
+    if hasattr(y, "to_numpy") and hasattr(y, "columns"):  # a pandas or polars DataFrame
         if y.shape[1] != 1:
             raise ValidationError(f"{name} must be one column, got a DataFrame of {y.shape[1]}")
-        y = y.iloc[:, 0]
+        y = y.iloc[:, 0] if hasattr(y, "iloc") else y.to_numpy()[:, 0]
     if isinstance(y, (list, tuple)):
         arr = np.asarray(y, dtype=object)  # numpy would turn [0, "a"] into strings
     else:

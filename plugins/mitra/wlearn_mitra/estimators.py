@@ -282,9 +282,10 @@ class _MitraEstimator(_Params):
     def fit(self, X: Any, y: Any):
         """Pick the support set from ``X``, ``y``. Returns self.
 
-        ``X``: [rows, features] numbers (numpy, lists or a pandas DataFrame); DataFrame
-        columns of dtype category, string or object (text) are category columns, coded from
-        the support rows (see ``categories_``). ``y``: [rows] labels or targets. Raises
+        ``X``: [rows, features] numbers (numpy, lists, a pandas, polars or pyarrow table,
+        or another dataframe narwhals reads; it is never written to); DataFrame columns of
+        dtype category, string or object (text) are category columns, coded from the
+        support rows (see ``categories_``; "missing" is a category of its own). ``y``: [rows] labels or targets. Raises
         ValidationError for bad input, InputTypeError (a TypeError) for objects that are
         neither numbers nor strings, and for infinite values or values beyond float32's range
         (+-3.4e38), which the model would read as 0 (spec/mitra.md).
@@ -589,8 +590,9 @@ class MitraClassifier(_MitraEstimator):
       predicting on other names or another order raises ValidationError; names on one side
       only warn.
     - ``categories_`` (dict: column index -> object array): the categories of each category
-      or text column, learned from the support rows; the model sees a category's position
-      in its array, and NaN (imputed as a missing value) for missing values and categories
+      or text column, learned from the support rows (a declared order kept, else sorted;
+      ``None`` first, "missing", when support rows miss the value); the model sees a
+      category's position in its array, and NaN (imputed as a missing value) for categories
       the support set lacked.
     - ``seed_``: the seed used (see ``random_state``).
     """
