@@ -284,3 +284,14 @@ def test_y_as_a_polars_or_pyarrow_column(kind):
     with pytest.warns(Warning, match="column-vector y"):
         est = make(kind)[0].fit(X, pl.DataFrame({"y": y}))
     np.testing.assert_array_equal(output(est, X), ref)
+
+
+def test_unreadable_frames_get_a_wlearn_error():
+    pa = pytest.importorskip("pyarrow")
+    pl = pytest.importorskip("polars")
+    dup = pa.Table.from_arrays([pa.array(np.arange(10.0))] * 2, names=["a", "a"])
+    with pytest.raises(ValidationError, match="cannot be read: Expected unique column names"):
+        MitraClassifier(onnx=TINY["classification"]).fit(dup, np.arange(10) % 2)
+    with pytest.raises(TypeError, match="polars LazyFrame; pass X.collect"):
+        MitraClassifier(onnx=TINY["classification"]).fit(
+            pl.DataFrame({"a": np.arange(10.0)}).lazy(), np.arange(10) % 2)

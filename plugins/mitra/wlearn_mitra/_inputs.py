@@ -189,7 +189,12 @@ def _narwhals_frame(X: Any, name: str) -> Any:
         raise InputTypeError(
             f"{name} is a {type(X).__module__}.{type(X).__name__}; reading it needs the "
             "narwhals package (pip install narwhals), or pass it as numpy or pandas") from None
-    frame = nw.from_native(X, eager_only=True, pass_through=True)
+    try:
+        frame = nw.from_native(X, eager_only=True, pass_through=True)
+    except Exception as exc:  # narwhals' own errors (duplicate column names, ...)
+        first = str(exc).strip().splitlines()
+        raise ValidationError(f"{name} ({type(X).__name__}) cannot be read: "
+                              f"{' '.join(line.strip() for line in first)}") from None
     if isinstance(frame, nw.DataFrame):
         return frame
     series = nw.from_native(X, series_only=True, pass_through=True)
