@@ -24,6 +24,9 @@ DATA = Path(wlearn_mitra.__file__).resolve().parent / "data"
 ONNX = {"classification": DATA / "tiny-mitra-classifier.onnx",
         "regression": DATA / "tiny-mitra-regressor.onnx"}
 CLASSES = {"classification": MitraClassifier, "regression": MitraRegressor}
+#: @wlearn/mitra's support pick, which a classifier reproduces on request (the default keeps
+#: the class shares instead); a regressor has only one.
+JS_PICK = {"classification": {"support_selection": "balanced"}, "regression": {}}
 
 
 def js_fit(js, task, X, y, params, Xq=None, y_form="f64") -> dict:
@@ -67,7 +70,7 @@ def test_fit_and_save_are_byte_identical(js, scale, tally, task):
         X, y, params = _dataset(rng, task)
         theirs = js_fit(js, task, X, y, params)["bundle"]
         model = CLASSES[task](onnx=ONNX[task], max_support=params["maxSupport"],
-                              seed=params["seed"]).fit(X, y)
+                              seed=params["seed"], **JS_PICK[task]).fit(X, y)
         tally[f"Mitra {task} fits saved (JS vs Python)"] += 1
         assert model.save() == theirs, params
         tally[f"Mitra {task} fits byte-identical"] += 1
@@ -227,7 +230,8 @@ def test_a_string_seed_loads_predicts_and_round_trips(js):
     model = MitraClassifier.load(theirs, ONNX["classification"])
     assert model.seed == "42" and model.save() == theirs
     assert model.predict_proba(X[:3]).shape == (3, 3)
-    ours = MitraClassifier(onnx=ONNX["classification"], seed="42", max_support=9).fit(X, y)
+    ours = MitraClassifier(onnx=ONNX["classification"], seed="42", max_support=9,
+                           support_selection="balanced").fit(X, y)
     assert ours.save() == theirs  # selected with 42, written as "42", as JS does
     with pytest.raises(ValidationError, match="seed must be a finite number"):
         MitraClassifier(onnx=ONNX["classification"], seed="abc").fit(X, y)
@@ -240,7 +244,8 @@ def test_fractional_max_support_selects_as_js(js, task, max_support):
     X = rng.standard_normal((150, 2))
     y = rng.integers(0, 3, size=150) if task == "classification" else rng.standard_normal(150)
     theirs = js_fit(js, task, X, y, {"maxSupport": max_support, "seed": 9})["bundle"]
-    ours = CLASSES[task](onnx=ONNX[task], max_support=max_support, seed=9).fit(X, y).save()
+    ours = CLASSES[task](onnx=ONNX[task], max_support=max_support, seed=9,
+                         **JS_PICK[task]).fit(X, y).save()
     assert ours == theirs
 
 
@@ -297,7 +302,8 @@ def test_the_built_in_models_run_in_the_js_package(js, task):
                   y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())}, Xq=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
-        model = CLASSES[task](max_support=40, seed=42).fit(X, y)  # no model: the built-in one
+        # no model: the built-in one
+        model = CLASSES[task](max_support=40, seed=42, **JS_PICK[task]).fit(X, y)
     assert model.save() == unb64(out["bundle"])
 
     session = ort.InferenceSession(str(BUILTIN[task]), providers=["CPUExecutionProvider"])
@@ -307,3 +313,21 @@ def test_the_built_in_models_run_in_the_js_package(js, task):
                   ySupport=b64(ys), xQuery=b64(xq), nFeatures=4, nSupport=40, nQuery=20)
     theirs = np.frombuffer(unb64(out["data"]), "<f4").reshape(out["dims"])
     np.testing.assert_array_equal(_raw_python(session, task, xs, ys, xq), theirs)
+
+
+def test_stratified_support_bundles_load_in_js(js):
+    """The default pick (class shares) makes a bundle @wlearn/mitra reads like its own: it
+    loads, predicts, and writes the same bytes back; the support rows are what JS checks
+    (nSupport rows of nFeatures, labels among meta.classes), not how they were picked."""
+    rng = np.random.default_rng(12)
+    y = (rng.random(300) < 0.06).astype(np.int64)
+    X = rng.standard_normal((300, 3)) + y[:, None]
+    model = MitraClassifier(onnx=ONNX["classification"], max_support=50).fit(X, y)
+    assert abs(y[model.support_indices_].sum() - 50 * y.mean()) <= 1
+    bundle = model.save()
+    out = js_load(js, "classification", bundle, Xq=X[:5])
+    assert out["bundle"] == bundle and len(out["pred"]) == 5
+    balanced = MitraClassifier(onnx=ONNX["classification"], max_support=50,
+                               support_selection="balanced").fit(X, y)
+    theirs = js_fit(js, "classification", X, y, {"maxSupport": 50, "seed": 42})["bundle"]
+    assert balanced.save() == theirs

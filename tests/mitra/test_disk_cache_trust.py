@@ -131,7 +131,7 @@ def _only(folder: Path, pattern: str) -> Path:
 
 @pytest.mark.parametrize(("kind", "pattern", "kwargs"), [
     ("pair", "*.pair1.encoder.onnx", {}),
-    ("int8", "*.int8pc2.onnx", {"precision": "int8", "split": None}),
+    ("int8", "*.int8pc2*.onnx", {"precision": "int8", "split": None}),
     ("optimised", "*.opt.onnx", {"split": None}),
     ("openvino-ir", "*.xml", {"runtime": "openvino", "split": None}),
 ])

@@ -46,7 +46,8 @@ def table(n: int = 60, seed: int = 0):
 def by_hand(frame, support_rows, declared: dict | None = None):
     """The coding the spec describes, computed independently: each text column's categories
     are the distinct values of the support rows (a category dtype's declared order, else
-    sorted); a value's code is its position; missing and unseen values are NaN."""
+    sorted), preceded by "missing" (None) when a support row misses the value; a value's code
+    is its position; unseen values, and missing ones where no support row missed, are NaN."""
     declared = declared or {}
     out = np.empty(frame.shape)
     cats = {}
@@ -57,8 +58,12 @@ def by_hand(frame, support_rows, declared: dict | None = None):
             continue
         seen = {v for v in col.iloc[support_rows] if isinstance(v, str)}
         order = [c for c in declared[name] if c in seen] if name in declared else sorted(seen)
+        if col.iloc[support_rows].isna().any():
+            order = [None] + order
         cats[j] = order
-        out[:, j] = [order.index(v) if isinstance(v, str) and v in order else np.nan for v in col]
+        out[:, j] = [order.index(v) if isinstance(v, str) and v in order
+                     else (order.index(None) if pd.isna(v) and None in order else np.nan)
+                     for v in col]
     return out, cats
 
 
@@ -87,20 +92,24 @@ def test_categories_are_coded_from_the_support_set(name, new, target):
     np.testing.assert_array_equal(out(frame), ref(coded))
 
 
-def test_unseen_and_missing_categories_are_fed_as_missing_values():
+def test_missing_is_a_category_and_unseen_categories_are_missing_values():
+    """A support row missing a category value makes "missing" a category of its own (code 0);
+    categories the support set lacked, and missing values in a column no support row missed,
+    are fed as NaN (imputed)."""
     frame, y, _ = table()
     model = MitraClassifier(onnx=CLF_ONNX).fit(frame, y)
+    assert list(model.categories_[2]) == [None, "blue", "green", "red"]  # row 4 misses it
+    assert list(model.categories_[1]) == ["L", "M", "S"]  # no support row misses the size
     query = frame.iloc[:3].copy()
     query["color"] = pd.Series(["purple", None, "red"], dtype=object, index=query.index)
     query["size"] = pd.Categorical(["XL", "L", None], categories=["L", "M", "S", "XL"])
     expected = query.copy()
-    blank = pd.Series([None, None, "red"], dtype=object, index=query.index)
-    expected["color"] = blank
+    expected["color"] = pd.Series(["mauve", None, "red"], dtype=object, index=query.index)
     expected["size"] = pd.Categorical([None, "L", None], categories=["L", "M", "S", "XL"])
     np.testing.assert_array_equal(model.predict_proba(query), model.predict_proba(expected))
     fed = model._query(query)  # the rows as the engine receives them
     assert np.isnan(fed[[0, 2], 1]).all() and fed[1, 1] == 0  # XL unseen, None; L first
-    assert np.isnan(fed[[0, 1], 2]).all() and fed[2, 2] == 2  # purple, None; blue, green, red
+    assert np.isnan(fed[0, 2]) and fed[1, 2] == 0 and fed[2, 2] == 3  # purple unseen; missing
     # An object array of the same values is read the same way (names aside).
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         by_array = model.predict_proba(query.to_numpy(dtype=object))
@@ -159,8 +168,11 @@ def test_the_bundle_stores_exactly_the_categories_and_round_trips(name, new, tar
         model.support_x_,
     )
     meta = json.loads(arts["meta"])
+    # Version 2 exactly when "missing" is a category (rows 4 and 7 miss color and city).
+    missing = any(None in list(v) for v in model.categories_.values())
+    assert missing == bool({4, 7} & set(model.support_indices_.tolist()))
     assert meta["categories"] == {
-        "version": 1,
+        "version": 2 if missing else 1,
         "columns": [
             {"index": 1, "kind": "string", "values": list(model.categories_[1])},
             {"index": 2, "kind": "string", "values": list(model.categories_[2])},
@@ -222,9 +234,18 @@ def test_malformed_category_extensions_are_refused():
         with pytest.raises(BundleError, match=match):
             MitraClassifier.load(rebuild(bundle, new_meta, **artifacts), CLF_ONNX)
 
-    refused("meta.categories has version 2; this wlearn-mitra reads version 1",
-            {**meta, "categories": {**cats, "version": 2}})
+    refused("meta.categories has version 3; this wlearn-mitra reads version 1 or 2",
+            {**meta, "categories": {**cats, "version": 3}})
+    assert cats["version"] == 2  # color and city miss a value in the support rows
     column = cats["columns"][0]
+    with_missing = cats["columns"][1]
+    assert with_missing["values"][0] is None
+    refused("do not all fit kind 'string'",  # "missing" (null) only first, in version 2
+            {**meta, "categories": {**cats, "columns": [
+                column, {**with_missing, "values": with_missing["values"][1:] + [None]},
+                *cats["columns"][2:]]}})
+    refused("do not all fit kind 'string'",
+            {**meta, "categories": {**cats, "version": 1}})
     for bad, match in [
         ({**column, "index": 9}, "index must be a column number 0..4"),
         ({**column, "kind": "date"}, "kind must be one of"),

@@ -20,10 +20,15 @@ from ._errors import InputTypeError, user_stacklevel, warn_conversion
 class Table:
     """``X`` as read: numbers, column names, and the raw values of category/text columns."""
 
-    values: np.ndarray  # float64 [rows, features]; NaN in the columns of ``text``
+    #: float64 [rows, features], never a view of the caller's data (it is written to);
+    #: NaN in the columns of ``text``.
+    values: np.ndarray
     names: np.ndarray | None  # object [features] of str, when every column name is a string
     text: dict[int, np.ndarray] = field(default_factory=dict)  # column -> object [rows]
-    declared: dict[int, list] = field(default_factory=dict)  # column -> pandas categories
+    declared: dict[int, list] = field(default_factory=dict)  # column -> declared categories
+    #: Columns given at float32 (or float16) precision, whose values match float categories
+    #: at that precision (see ``_categories.encode``).
+    narrow: set[int] = field(default_factory=set)
 
     def column(self, j: int, name: str = "X") -> str:
         """How messages name column ``j``."""
@@ -38,7 +43,12 @@ def feature_names(X: Any) -> np.ndarray | None:
     columns = getattr(X, "columns", None)
     if columns is None or isinstance(X, np.ndarray) or not hasattr(X, "dtypes"):
         return None
-    names = np.asarray(list(columns), dtype=object)
+    return _checked_names(list(columns))
+
+
+def _checked_names(columns: list) -> np.ndarray | None:
+    names = np.empty(len(columns), dtype=object)
+    names[:] = columns
     kinds = sorted({type(n).__qualname__ for n in names})
     if len(kinds) > 1 and "str" in kinds:
         raise InputTypeError(
@@ -75,25 +85,64 @@ def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | Non
     return None, raw
 
 
+def _is_narrow(dtype: Any) -> bool:
+    """A float dtype below float64 (numpy's, pandas' or pyarrow's)."""
+    pa_type = getattr(dtype, "pyarrow_dtype", None)
+    if pa_type is not None:
+        return str(pa_type) in ("float", "halffloat")
+    return getattr(dtype, "kind", None) == "f" and getattr(dtype, "itemsize", 8) < 8
+
+
+def _objects(values: Any) -> np.ndarray:
+    raw = np.empty(len(values), dtype=object)
+    raw[:] = list(values)
+    return raw
+
+
+def _arrow_kind(dtype: Any) -> str | None:
+    """What a pandas ``ArrowDtype`` column is: "text", "dictionary", "number" or None."""
+    pa_type = getattr(dtype, "pyarrow_dtype", None)
+    if pa_type is None:
+        return None
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(pa_type):
+        return "dictionary"
+    if (pa.types.is_string(pa_type) or pa.types.is_large_string(pa_type)
+            or getattr(pa.types, "is_string_view", lambda t: False)(pa_type)):
+        return "text"
+    if pa.types.is_decimal(pa_type):
+        return "number"
+    return None
+
+
 def _frame_columns(X: Any, table: Table) -> None:
     kinds = [getattr(dtype, "kind", None) for dtype in X.dtypes]
+    table.narrow = {j for j, dtype in enumerate(X.dtypes) if _is_narrow(dtype)}
     if all(k in ("b", "i", "u", "f") for k in kinds):  # numbers only: one conversion
-        table.values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+        # A copy: the frame's own float64 block may come back as a view (read-only under
+        # pandas 3), and category columns are written to.
+        table.values = X.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
         return
     for j, dtype in enumerate(X.dtypes):
         series = X.iloc[:, j]
         where = table.column(j)
         dname = getattr(dtype, "name", str(dtype))
+        arrow = _arrow_kind(dtype)
         if dname == "category":
             table.declared[j] = list(dtype.categories)
-            raw = np.empty(len(series), dtype=object)
-            raw[:] = series.astype(object).to_numpy()
-            table.text[j] = raw
-        elif type(dtype).__name__ == "StringDtype" or dname in ("string", "str"):
-            raw = np.empty(len(series), dtype=object)
-            raw[:] = series.astype(object).to_numpy()
-            table.text[j] = raw
-        elif getattr(dtype, "kind", None) in ("b", "i", "u", "f"):
+            if _is_narrow(dtype.categories.dtype):
+                table.narrow.add(j)
+            table.text[j] = _objects(series.astype(object).to_numpy())
+        elif arrow == "dictionary":
+            # Declared order only when the dictionary says it is ordered (pyarrow's flag).
+            if dtype.pyarrow_dtype.ordered:
+                table.declared[j] = _arrow_dictionary(series)
+            table.text[j] = _objects(_none_for_na(series.to_numpy(dtype=object)))
+        elif (type(dtype).__name__ == "StringDtype" or dname in ("string", "str")
+              or arrow == "text" or getattr(dtype, "kind", None) in ("U", "S")):
+            table.text[j] = _objects(_none_for_na(series.astype(object).to_numpy()))
+        elif getattr(dtype, "kind", None) in ("b", "i", "u", "f") or arrow == "number":
             table.values[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
         elif getattr(dtype, "kind", None) == "O":
             values, raw = _object_column(series.to_numpy(dtype=object))
@@ -108,6 +157,94 @@ def _frame_columns(X: Any, table: Table) -> None:
             )
 
 
+def _none_for_na(values: np.ndarray) -> list:
+    return [None if _categories.is_missing(v) else v for v in values]
+
+
+def _arrow_dictionary(series: Any) -> list:
+    """The dictionary (categories, in order) of a pandas column of pyarrow dictionary type."""
+    import pyarrow as pa
+
+    chunked = pa.chunked_array(series.array) if not isinstance(
+        series.array, pa.ChunkedArray) else series.array
+    chunked = chunked.unify_dictionaries()
+    return chunked.chunk(0).dictionary.to_pylist() if chunked.num_chunks else []
+
+
+def _is_foreign_frame(X: Any) -> bool:
+    """A dataframe that is neither pandas nor numpy (polars, pyarrow, ...): anything that
+    speaks the Arrow PyCapsule or the dataframe interchange protocol, or that narwhals knows."""
+    if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "iloc"):
+        return False
+    module = type(X).__module__.split(".")[0]
+    return (hasattr(X, "__arrow_c_stream__") or hasattr(X, "__dataframe__")
+            or module in ("polars", "pyarrow", "modin", "cudf", "ibis", "duckdb", "pyspark"))
+
+
+def _narwhals_frame(X: Any, name: str) -> Any:
+    """``X`` as an eager narwhals DataFrame, or None when narwhals does not take it."""
+    try:
+        import narwhals.stable.v2 as nw
+    except ImportError:  # pragma: no cover - a dependency; kept for trimmed installs
+        raise InputTypeError(
+            f"{name} is a {type(X).__module__}.{type(X).__name__}; reading it needs the "
+            "narwhals package (pip install narwhals), or pass it as numpy or pandas") from None
+    try:
+        frame = nw.from_native(X, eager_only=True, pass_through=True)
+    except Exception as exc:  # narwhals' own errors (duplicate column names, ...)
+        first = str(exc).strip().splitlines()
+        raise ValidationError(f"{name} ({type(X).__name__}) cannot be read: "
+                              f"{' '.join(line.strip() for line in first)}") from None
+    if isinstance(frame, nw.DataFrame):
+        return frame
+    series = nw.from_native(X, series_only=True, pass_through=True)
+    if isinstance(series, nw.Series):
+        raise ValidationError(f"{name} must be 2-D [rows, features], got a 1-D "
+                              f"{type(X).__name__}. Reshape your data: pass a one-column frame")
+    if hasattr(X, "collect") and type(X).__module__.split(".")[0] == "polars":
+        raise InputTypeError(f"{name} is a polars LazyFrame; pass {name}.collect()")
+    return None
+
+
+def _narwhals_columns(frame: Any, table: Table, name: str) -> None:
+    """Columns of an eager narwhals DataFrame (polars, pyarrow, ...) into ``table``."""
+    import narwhals.stable.v2 as nw
+
+    for j, column in enumerate(frame.iter_columns()):
+        dtype = column.dtype
+        where = table.column(j, name)
+        if dtype.is_numeric() or dtype == nw.Boolean:
+            if dtype in (nw.Float32,):
+                table.narrow.add(j)
+            values = column.cast(nw.Float64).to_numpy()
+            table.values[:, j] = np.asarray(values, dtype=np.float64)
+        elif dtype == nw.Enum:  # polars' fixed, ordered categories
+            table.declared[j] = list(dtype.categories)
+            table.text[j] = _objects(column.to_list())
+        elif dtype in (nw.String, nw.Categorical):
+            native = column.to_native()
+            pa_type = getattr(native, "type", None)
+            if getattr(pa_type, "ordered", False):  # a pyarrow dictionary marked ordered
+                table.declared[j] = _arrow_dictionary_of(native)
+            table.text[j] = _objects(column.to_list())
+        elif dtype == nw.Object:
+            values, raw = _object_column(_objects(column.to_list()))
+            if raw is None:
+                table.values[:, j] = values
+            else:
+                table.text[j] = raw
+        else:
+            raise InputTypeError(
+                f"{where} has dtype {dtype}; Mitra takes numbers, booleans, and categorical, "
+                "enum or string columns"
+            )
+
+
+def _arrow_dictionary_of(chunked: Any) -> list:
+    chunked = chunked.unify_dictionaries()
+    return chunked.chunk(0).dictionary.to_pylist() if chunked.num_chunks else []
+
+
 def _array_columns(arr: np.ndarray, table: Table) -> None:
     """Columns of an object or string array that is not all numbers."""
     for j in range(arr.shape[1]):
@@ -119,17 +256,30 @@ def _array_columns(arr: np.ndarray, table: Table) -> None:
 
 
 def read_table(X: Any, name: str = "X") -> Table:
-    """Read ``X`` (numpy, nested lists or a pandas DataFrame) as a :class:`Table`.
+    """Read ``X`` as a :class:`Table`: numpy, nested lists, a pandas DataFrame, or any other
+    dataframe narwhals reads (polars, pyarrow ``Table``, ...), whose column names count as
+    pandas' do (``feature_names_in_``).
 
-    Numbers and booleans become float64; NaN and pandas NA are missing values. DataFrame
-    columns of dtype category or string, and object columns (of a DataFrame or an object array)
-    holding strings, are category/text columns (see :mod:`wlearn_mitra._categories`). Other
-    objects (dicts, dates) raise :class:`~wlearn_mitra._errors.InputTypeError` (a
-    ``TypeError``); infinite values and finite values beyond float32's range raise a
-    :class:`ValidationError` (see :func:`check_float32`).
+    Numbers and booleans become float64; NaN, None, null and pandas NA are missing values.
+    DataFrame columns of dtype category (pandas ``category``, pyarrow dictionary, polars
+    ``Categorical`` / ``Enum``) or string (pandas ``string``/``str``, ``string[pyarrow]``,
+    ``large_string[pyarrow]``, polars/pyarrow strings), and object columns (of a DataFrame or
+    an object array) holding strings, are category/text columns (see
+    :mod:`wlearn_mitra._categories`). Other objects (dicts, dates) raise
+    :class:`~wlearn_mitra._errors.InputTypeError` (a ``TypeError``); infinite values and
+    finite values beyond float32's range raise a :class:`ValidationError` (see
+    :func:`check_float32`). ``X`` itself is never written to.
     """
     if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
         raise ValidationError(f"sparse input is not supported; pass {name}.toarray()")
+    frame = _narwhals_frame(X, name) if _is_foreign_frame(X) else None
+    if frame is not None:
+        names = _checked_names(list(frame.columns))
+        _check_shape(frame.shape, name)
+        table = Table(np.full(frame.shape, np.nan), names)
+        _narwhals_columns(frame, table, name)
+        check_float32(table, name)
+        return table
     names = feature_names(X)
     if hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc"):  # pandas
         shape = X.shape
@@ -148,6 +298,12 @@ def read_table(X: Any, name: str = "X") -> Table:
                                  "and strings")
         _check_shape(arr.shape, name)
         table = Table(np.full(arr.shape, np.nan), None)
+        if _is_narrow(arr.dtype):
+            table.narrow = set(range(arr.shape[1]))
+        elif arr.dtype.kind == "O":  # numpy float32 objects keep their precision
+            narrow_types = (np.float32, np.float16)
+            table.narrow = {j for j in range(arr.shape[1])
+                            if any(isinstance(v, narrow_types) for v in arr[:, j])}
         if arr.dtype.kind in "biuf":
             table.values = arr.astype(np.float64)
         else:
@@ -229,20 +385,31 @@ def check_rows(X: np.ndarray, y: np.ndarray) -> None:
 
 
 def detect_task(y: Any) -> str:
-    """The task wlearn's JS ``detectTask`` infers from ``y``.
+    """The task of ``y``, decided from its values (scikit-learn's ``type_of_target`` rules,
+    with wlearn's JS ``detectTask`` bound on distinct values), never from its container.
 
-    Integer, boolean and string labels mean classification (JS: an ``Int32Array``). Other
-    numbers mean classification when all are integral with at most 20 distinct values,
-    otherwise regression. A plain list of numbers is judged by its values, as JS judges an
-    ``Array``.
+    Strings and booleans mean classification; so do integers (integer dtypes, or Python /
+    numpy integers in an object array or list). Other numbers, whatever holds them (a float
+    array, an object array or Series, a list): classification when all are integral with at
+    most 20 distinct values, otherwise regression (any non-integral value, or NaN).
     """
     arr = _real_vector(y)
-    if arr.dtype.kind in "biuUSO" and not isinstance(y, (list, tuple)):
+    if arr.dtype.kind in "bUS":
         return "classification"
+    if arr.dtype.kind in "iu" and not isinstance(y, (list, tuple)):
+        return "classification"
+    if arr.dtype.kind == "O":
+        kinds = {_labels.kind_of(v) for v in arr}
+        if kinds == {"integer"} and not isinstance(y, (list, tuple)):
+            return "classification"
+        if not kinds <= {"integer", "float"}:
+            # Strings, booleans, or a mix: labels (a mix of strings and numbers is refused
+            # by the labels' own check, which names it).
+            return "classification"
     try:
         values = arr.astype(np.float64)
     except (TypeError, ValueError):
-        return "classification"  # a list mixing strings and numbers: let the labels complain
+        return "classification"
     if not np.all(values == np.round(values)):  # NaN compares unequal: regression
         return "regression"
     return "classification" if len(np.unique(values)) <= 20 else "regression"
@@ -352,6 +519,10 @@ def one_dimensional(y: Any) -> Any:
     )
     if hasattr(y, "iloc"):
         return y.iloc[:, 0]
+    if _is_foreign_frame(y):
+        frame = _narwhals_frame(y, "y")
+        if frame is not None:
+            return frame.get_column(frame.columns[0]).to_numpy()
     return np.asarray(y)[:, 0]
 
 

@@ -25,10 +25,10 @@ LABEL_KINDS = ("integer", "float", "string")
 
 def as_vector(y: Any, name: str = "y") -> np.ndarray:
     """``y`` as a 1-D array; a single column (pandas DataFrame, or shape (n, 1)) is accepted."""
-    if hasattr(y, "to_numpy") and hasattr(y, "columns"):  # a pandas DataFrame
+    if hasattr(y, "to_numpy") and hasattr(y, "columns"):  # a pandas or polars DataFrame
         if y.shape[1] != 1:
             raise ValidationError(f"{name} must be one column, got a DataFrame of {y.shape[1]}")
-        y = y.iloc[:, 0]
+        y = y.iloc[:, 0] if hasattr(y, "iloc") else y.to_numpy()[:, 0]
     if isinstance(y, (list, tuple)):
         arr = np.asarray(y, dtype=object)  # numpy would turn [0, "a"] into strings
     else:
@@ -137,17 +137,20 @@ def to_json(classes: np.ndarray) -> dict:
     return {"version": LABELS_VERSION, "kind": kind, "values": values}
 
 
-def check_extension(obj: Any, field: str, version: int) -> None:
-    """A :class:`BundleError` unless ``obj`` is the object of a versioned extension
-    ``meta.<field>`` at ``version`` (the labels and categories extensions, spec/mitra.md)."""
+def check_extension(obj: Any, field: str, version: int | tuple[int, ...]) -> int:
+    """``obj``'s version, or a :class:`BundleError` unless ``obj`` is the object of a
+    versioned extension ``meta.<field>`` at ``version`` (one, or a tuple of those read; the
+    labels and categories extensions, spec/mitra.md)."""
     if not isinstance(obj, dict):
         raise BundleError(f"meta.{field} must be an object")
+    versions = version if isinstance(version, tuple) else (version,)
     found = obj.get("version")
-    if found != version:
+    if isinstance(found, bool) or found not in versions:
         raise BundleError(
             f"meta.{field} has version {found!r}; this wlearn-mitra reads version "
-            f"{version} (a newer wlearn-mitra may read it)"
+            f"{' or '.join(str(v) for v in versions)} (a newer wlearn-mitra may read it)"
         )
+    return found
 
 
 def from_json(obj: Any) -> np.ndarray:

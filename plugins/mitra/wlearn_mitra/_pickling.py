@@ -143,9 +143,11 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_features:
             raise ValidationError(f"categories_ has a key {index!r} that is no column number")
         values = _array(values, f"categories_[{index}]", 1, "O")
-        if len(values) > rows or not all(map(_label, values)):
+        # "missing" (None) may be the first category (spec/mitra.md, categories version 2).
+        named = values[1:] if len(values) and values[0] is None else values
+        if len(values) > rows or not all(map(_label, named)):
             raise ValidationError(f"categories_[{index}] must hold at most {rows} numbers, "
-                                  "booleans or strings")
+                                  "booleans or strings (and None first)")
     try:
         _categories.check_codes(support_x, categories)
     except WlearnError as exc:

@@ -27,7 +27,7 @@ from ._inputs import (
 )
 from . import _runtime
 from ._sources import ENV_VARS, Handle, how_to_get, open_engine, release
-from ._support import select_support
+from ._support import SUPPORT_SELECTIONS, check_support_selection, select_support
 from .engine import MAX_CLASSES
 
 __all__ = ["MitraClassifier", "MitraRegressor", "MitraModel", "detect_task"]
@@ -39,6 +39,7 @@ JS_PARAMS = {
     "nEstimators": "n_estimators",
     "targetScaling": "target_scaling",
     "task": "task",
+    "supportSelection": "support_selection",
 }
 TARGET_SCALINGS = ("minmax", "none", "js")
 Progress = Callable[[int, int], object]
@@ -271,6 +272,8 @@ class _MitraEstimator(_Params):
 
     def _checked_params(self) -> tuple[int | float, float | int]:
         max_support = check_max_support(self.max_support)
+        if "support_selection" in self._param_names():
+            check_support_selection(self.support_selection)
         check_seed(self.seed)
         check_random_state(self.random_state)
         check_n_estimators(self.n_estimators)
@@ -279,9 +282,10 @@ class _MitraEstimator(_Params):
     def fit(self, X: Any, y: Any):
         """Pick the support set from ``X``, ``y``. Returns self.
 
-        ``X``: [rows, features] numbers (numpy, lists or a pandas DataFrame); DataFrame
-        columns of dtype category, string or object (text) are category columns, coded from
-        the support rows (see ``categories_``). ``y``: [rows] labels or targets. Raises
+        ``X``: [rows, features] numbers (numpy, lists, a pandas, polars or pyarrow table,
+        or another dataframe narwhals reads; it is never written to); DataFrame columns of
+        dtype category, string or object (text) are category columns, coded from the
+        support rows (see ``categories_``; "missing" is a category of its own). ``y``: [rows] labels or targets. Raises
         ValidationError for bad input, InputTypeError (a TypeError) for objects that are
         neither numbers nor strings, and for infinite values or values beyond float32's range
         (+-3.4e38), which the model would read as 0 (spec/mitra.md).
@@ -293,9 +297,10 @@ class _MitraEstimator(_Params):
         y = one_dimensional(y)
         y, classes = self._fit_targets(table.values, y)
         handle = self._open()
-        # A classifier's support set is stratified by class index.
+        # A classifier's support set is picked by class index (support_selection).
         rows = select_support(len(table.values), max_support, seed,
-                              None if classes is None else y)
+                              None if classes is None else y,
+                              getattr(self, "support_selection", "balanced"))
         support_x = table.values[rows]
         categories = {}
         for j, raw in table.text.items():
@@ -371,7 +376,8 @@ class _MitraEstimator(_Params):
             if raw is None:  # numbers given: matched against numeric categories by value
                 raw = np.empty(len(Xq), dtype=object)
                 raw[:] = [None if np.isnan(v) else v for v in Xq[:, j].tolist()]
-            Xq[:, j] = _categories.encode(raw, known, table.column(j))
+            # Xq is read_table's own array, never the caller's.
+            Xq[:, j] = _categories.encode(raw, known, table.column(j), j in table.narrow)
         return Xq
 
     def _seed(self) -> float | int:
@@ -529,7 +535,8 @@ class MitraClassifier(_MitraEstimator):
         The Mitra classifier ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
         Default: the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX``.
     max_support:
-        At most this many training rows are kept, stratified by class (as @wlearn/mitra).
+        At most this many training rows are kept (all of them when there are no more),
+        picked by ``support_selection``.
     seed:
         Seed of the support selection (wlearn's LCG) and of ensemble members, used when
         ``random_state`` is None; @wlearn/mitra's name, and what bundles store.
@@ -567,6 +574,14 @@ class MitraClassifier(_MitraEstimator):
         runtime and precision. Threads: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS``
         (which joblib's workers get as cores / ``n_jobs``, so ``cross_val_score(n_jobs=2)``
         shares the cores), else one per core.
+    support_selection:
+        How ``max_support`` rows are picked from more: ``"stratified"`` (default) keeps each
+        class's share of the rows (scikit-learn's sense of the word; at least one row per
+        class), so the model sees the training prior; ``"balanced"`` keeps the same number
+        of rows per class, exactly @wlearn/mitra 0.1.0's pick (its bundles byte for byte),
+        which skews the prior of an imbalanced table towards the rare classes. Both are
+        deterministic by ``seed`` (``spec/mitra.md``, "Support selection"). A rule of fitting:
+        the bundle stores the rows picked, not the rule, and a loaded model has the default.
 
     Labels may be integers, booleans, integral or other floats, or strings; at most 10
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
@@ -578,8 +593,9 @@ class MitraClassifier(_MitraEstimator):
       predicting on other names or another order raises ValidationError; names on one side
       only warn.
     - ``categories_`` (dict: column index -> object array): the categories of each category
-      or text column, learned from the support rows; the model sees a category's position
-      in its array, and NaN (imputed as a missing value) for missing values and categories
+      or text column, learned from the support rows (a declared order kept, else sorted;
+      ``None`` first, "missing", when support rows miss the value); the model sees a
+      category's position in its array, and NaN (imputed as a missing value) for categories
       the support set lacked.
     - ``seed_``: the seed used (see ``random_state``).
     """
@@ -598,6 +614,7 @@ class MitraClassifier(_MitraEstimator):
         progress: Progress | bool | None = None,
         precision: str = "fp32",
         runtime: str = "onnxruntime",
+        support_selection: str = SUPPORT_SELECTIONS[0],
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -608,6 +625,7 @@ class MitraClassifier(_MitraEstimator):
         self.progress = progress
         self.precision = precision
         self.runtime = runtime
+        self.support_selection = support_selection
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         classes, index = _labels.encode(y)
@@ -822,7 +840,8 @@ class MitraModel(_Params):
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
     environment variables); the other parameters (``max_support``, ``seed``,
     ``random_state``, ``n_estimators``, ``target_scaling``, ``max_memory_mb``, ``progress``,
-    ``precision``, ``runtime``) are those of the two estimators.
+    ``precision``, ``runtime``, ``support_selection``) are those of the two estimators
+    (``target_scaling`` the regressor's, ``support_selection`` the classifier's).
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
     ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
@@ -847,6 +866,7 @@ class MitraModel(_Params):
         progress: Progress | bool | None = None,
         precision: str = "fp32",
         runtime: str = "onnxruntime",
+        support_selection: str = SUPPORT_SELECTIONS[0],
     ) -> None:
         self.task = task
         self.classifier_onnx = classifier_onnx
@@ -860,6 +880,7 @@ class MitraModel(_Params):
         self.progress = progress
         self.precision = precision
         self.runtime = runtime
+        self.support_selection = support_selection
 
     @classmethod
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
