@@ -19,6 +19,7 @@ from .errors import (
     BackendError, BundleError, CancelledError, DisposedError, NotFittedError, RegistryError,
     ResourceLimitError, ValidationError, WlearnError,
 )
+from .reading import read_bundle
 from .registry import assert_required_loaders, available_loaders, get_registry, load, register
 from .view import Artifact, Bundle
 
@@ -27,7 +28,7 @@ __version__ = "0.4.0"
 __all__ = [
     "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "DEFAULT_BUNDLE_LIMITS", "Blobs",
     "encode_bundle", "decode_bundle", "validate_bundle", "read_bundle_input",
-    "write_bundle_output", "encode_json", "decode_json",
+    "write_bundle_output", "read_bundle", "encode_json", "decode_json",
     "register", "load", "get_registry", "available_loaders", "assert_required_loaders", "rng",
     "Bundle", "Artifact",
     "WlearnError", "BundleError", "RegistryError", "ValidationError", "NotFittedError",

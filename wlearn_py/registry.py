@@ -10,11 +10,11 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .bundle import BundleInput, decode_bundle, validate_bundle
-from .view import read_bundle
 from .errors import RegistryError
+from .reading import read_bundle
 
 __all__ = ["ENTRY_POINT_GROUP", "register", "load", "get_registry", "available_loaders",
-           "describe_loader", "find_loader", "install_hint", "assert_required_loaders"]
+           "describe_loader", "find_loader", "load_parts", "install_hint", "assert_required_loaders"]
 
 ENTRY_POINT_GROUP = "wlearn.loaders"
 
@@ -145,8 +145,9 @@ def _find(type_id: str) -> _Registration:
             return entry
     available = available_loaders()
     listed = ", ".join(available) if available else "none"
-    raise RegistryError(f"no loader for typeId {type_id!r}. Available loaders: {listed}. "
-                        f"{install_hint(type_id)}")
+    # 0.3's words first (callers may match on them), then what to install.
+    raise RegistryError(f'No loader registered for typeId "{type_id}". Available loaders: '
+                        f"{listed}. {install_hint(type_id)}")
 
 
 def find_loader(type_id: str) -> Loader:
@@ -202,15 +203,27 @@ def _load_with_context(data: BundleInput, context: Mapping[str, Any], *, verify:
     else:
         manifest, toc, blobs = (validate_bundle if verify else decode_bundle)(data,
                                                                               limits=limits)
+    return _build(manifest, toc, blobs, context)
+
+
+def _build(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any,
+           context: Mapping[str, Any]) -> Any:
     type_id = manifest.get("typeId")
     if not type_id:
-        raise RegistryError("bundle manifest has no typeId")
+        raise RegistryError("Bundle manifest missing typeId")
     entry = _find(type_id)
     if "artifacts" in manifest:  # the 0.3 form; a legacy "requires" names no loaders
         assert_required_loaders(manifest)
     if entry.accepts_context:
         return entry.loader_fn(manifest, toc, blobs, context)
     return entry.loader_fn(manifest, toc, blobs)
+
+
+def load_parts(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any, *,
+               loader_options: Mapping[str, Any] | None = None) -> Any:
+    """:func:`load` for a bundle already read (by :func:`wlearn.reading.read_bundle`):
+    what :meth:`wlearn.Bundle.load` calls."""
+    return _build(manifest, toc, blobs, _make_load_context(loader_options))
 
 
 def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
@@ -220,7 +233,7 @@ def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
 
     Every SHA-256 is checked, nested bundles included (:func:`wlearn.bundle.validate_bundle`),
     unless ``verify=False``; ``limits`` bounds the input as there (default: bounds that grow
-    with the input, as :func:`wlearn.view.read_bundle`, not 0.3's fixed ones). Every typeId in the
+    with the input, as :func:`wlearn.reading.read_bundle`, not 0.3's fixed ones). Every typeId in the
     manifest's ``requires`` must have a loader before any is called. ``loader_options``
     (``{typeId: options}``) reach loaders registered with ``accepts_context=True`` as a
     read-only snapshot in ``context["loaderOptions"]``. Raises :class:`BundleError` for a
