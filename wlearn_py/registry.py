@@ -14,7 +14,7 @@ from .errors import RegistryError
 from .reading import read_bundle
 
 __all__ = ["ENTRY_POINT_GROUP", "register", "load", "get_registry", "available_loaders",
-           "describe_loader", "find_loader", "load_parts", "install_hint", "assert_required_loaders"]
+           "describe", "describe_loader", "find_loader", "load_parts", "install_hint", "assert_required_loaders"]
 
 ENTRY_POINT_GROUP = "wlearn.loaders"
 
@@ -47,7 +47,9 @@ def _check_type_id(type_id: Any) -> None:
 def register(type_id: str, loader_fn: Loader, *, accepts_context: bool = False) -> None:
     """Make ``loader_fn(manifest, toc, blobs) -> model`` the loader of ``type_id``; with
     ``accepts_context=True`` it is called with a fourth argument, the read-only load context
-    (``context["loaderOptions"]``, see :func:`load`). As in PyPI's wlearn 0.3.
+    (``context["loaderOptions"]``, see :func:`load`). As in PyPI's wlearn 0.3. (A loader found
+    through an entry point asks for the context with the attribute ``accepts_context = True``;
+    its optional ``describe`` attribute serves :func:`describe`.)
 
     Registering again replaces the previous loader. An explicit registration always wins
     over an entry point for the same typeId.
@@ -141,7 +143,9 @@ def _find(type_id: str) -> _Registration:
             return entry
         loader = _discover(type_id)
         if loader is not None:
-            _registry[type_id] = entry = _Registration(loader, False)
+            # An entry point cannot pass register()'s keyword; its loader says it itself.
+            accepts = getattr(loader, "accepts_context", False) is True
+            _registry[type_id] = entry = _Registration(loader, accepts)
             return entry
     available = available_loaders()
     listed = ", ".join(available) if available else "none"
@@ -219,6 +223,34 @@ def _build(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any,
     return entry.loader_fn(manifest, toc, blobs)
 
 
+def describe(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any, *,
+             loader_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the loader of a bundle already read says of it, without building the model: the
+    ``describe`` attribute of the loader, called as the loader would be (four arguments, the
+    context as :func:`load` builds it). It checks what the loader checks before opening
+    anything heavy, and raises what :func:`load` would raise for those checks; it returns
+    ``{"model": {...}, "problems": [...]}`` or a part of it: the model the bundle needs
+    (``sha256``, ``name``, ``source``) and why :func:`load` would still fail when it opens it
+    (a model not at hand, another model's hash). It never opens or runs a model. A loader
+    without the hook gives ``{}``. Raises :class:`RegistryError` like :func:`load` for a
+    missing typeId or loader.
+    """
+    type_id = manifest.get("typeId")
+    if not type_id:
+        raise RegistryError("Bundle manifest missing typeId")
+    entry = _find(type_id)
+    if "artifacts" in manifest:
+        assert_required_loaders(manifest)
+    hook = getattr(entry.loader_fn, "describe", None)
+    if hook is None:
+        return {}
+    result = hook(manifest, toc, blobs, _make_load_context(loader_options))
+    if not isinstance(result, Mapping):
+        raise RegistryError(f"the describe hook of {type_id!r}'s loader returned "
+                            f"{type(result).__name__}, not a dict")
+    return dict(result)
+
+
 def load_parts(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any, *,
                loader_options: Mapping[str, Any] | None = None) -> Any:
     """:func:`load` for a bundle already read (by :func:`wlearn.reading.read_bundle`):
@@ -236,8 +268,10 @@ def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
     with the input, as :func:`wlearn.reading.read_bundle`, not 0.3's fixed ones). Every typeId in the
     manifest's ``requires`` must have a loader before any is called. ``loader_options``
     (``{typeId: options}``) reach loaders registered with ``accepts_context=True`` as a
-    read-only snapshot in ``context["loaderOptions"]``. Raises :class:`BundleError` for a
-    malformed bundle, :class:`RegistryError` for a missing loader.
+    read-only snapshot in ``context["loaderOptions"]``: how a caller passes a plugin's own
+    load arguments (``wlearn.load(data, loader_options={"wlearn.mitra_onnx.classifier@1":
+    {"onnx": "mitra.onnx"}})``), under this core and 0.3 alike. Raises :class:`BundleError`
+    for a malformed bundle, :class:`RegistryError` for a missing loader.
     """
     return _load_with_context(data, _make_load_context(loader_options), verify=verify,
                               limits=limits)
