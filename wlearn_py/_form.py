@@ -53,8 +53,8 @@ def _check_type_id(type_id: Any, field: str = "manifest.typeId") -> None:
 
 
 def _check_portable(value: Any, path: str, depth: int = 0) -> None:
-    """0.3 writes only finite numbers and integers JavaScript holds exactly; so do we,
-    rather than let the JS encoder turn NaN into null."""
+    """0.3 writes only JSON's own values (no tuples), finite numbers and integers JavaScript
+    holds exactly; so do we, rather than let the JS encoder turn NaN into null."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int):
@@ -67,12 +67,16 @@ def _check_portable(value: Any, path: str, depth: int = 0) -> None:
         if value.is_integer() and abs(value) > _MAX_SAFE_INTEGER:
             raise BundleError(f"{path} contains an integer outside the portable safe range")
         return
+    if not isinstance(value, (Mapping, list)):
+        # As 0.3: a tuple (or any other value) would not read back as itself. 0.3's words.
+        raise BundleError(f"{path} contains a value that is not representable in portable "
+                          f"JSON ({type(value).__name__})")
     if depth >= _json.MAX_DEPTH:
         return  # the encoder reports the depth (and cycles) itself
     if isinstance(value, Mapping):
         for key, child in value.items():
             _check_portable(child, f"{path}.{key}", depth + 1)
-    elif isinstance(value, (list, tuple)):
+    else:
         for index, child in enumerate(value):
             _check_portable(child, f"{path}[{index}]", depth + 1)
 

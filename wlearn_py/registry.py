@@ -40,8 +40,9 @@ _NOT_ON_PYPI = {
 
 def _check_type_id(type_id: Any) -> None:
     if not isinstance(type_id, str) or "@" not in type_id:
-        raise RegistryError(f"invalid typeId {type_id!r}: it must be a string containing '@' "
-                            "(e.g. 'wlearn.mitra_onnx.classifier@1')")
+        # 0.3's words (callers may match on them)
+        raise RegistryError(f'Invalid typeId "{type_id}": must contain "@" '
+                            '(e.g. "wlearn.mitra_onnx.classifier@1")')
 
 
 def register(type_id: str, loader_fn: Loader, *, accepts_context: bool = False) -> None:

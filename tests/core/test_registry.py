@@ -78,7 +78,7 @@ def test_register_replaces():
 
 @pytest.mark.parametrize("type_id", ["no-version", "", 5, None])
 def test_register_rejects_bad_type_ids(type_id):
-    with pytest.raises(RegistryError, match="must be a string containing '@'"):
+    with pytest.raises(RegistryError, match='^Invalid typeId .*: must contain "@"'):
         wlearn.register(type_id, _echo)
 
 
