@@ -1,8 +1,8 @@
 """wlearn: the ``.wlrn`` model-bundle format and its loader registry.
 
-A drop-in for the bundle, registry and errors API of PyPI's ``wlearn`` 0.3 core (same module
-paths, signatures and results: ``spec/wlrn.md``, "Two Python cores"), plus entry-point plugin
-discovery, the ``wlearn`` CLI and :class:`Bundle`. The byte-exact ``@wlearn/core`` codec it
+The bundle, registry and errors API of PyPI's ``wlearn`` 0.3 core (same module paths and
+signatures; its results but for the differences listed in ``spec/wlrn.md`` section 8), plus
+entry-point plugin discovery, the ``wlearn`` CLI and :class:`Bundle`. The byte-exact ``@wlearn/core`` codec it
 is built on is :mod:`wlrn`.
 """
 

@@ -1,7 +1,7 @@
 """The bundle API of PyPI's ``wlearn`` 0.3 core (``wlearn/bundle.py``), on the codec of
-:mod:`wlrn`: same names, signatures and results, so code and plugins written for 0.3 run
-unchanged. The manifest form's rules are in :mod:`wlearn._form`; the core's own reading
-policy (bounds that grow with the input) is :func:`wlearn.reading.read_bundle`.
+:mod:`wlrn`: same names and signatures, 0.3's results but for the differences listed in
+``spec/wlrn.md`` section 8. The manifest form's rules are in :mod:`wlearn._form`; the core's
+own reading policy (bounds that grow with the input) is :func:`wlearn.reading.read_bundle`.
 
 What this adds to :mod:`wlrn` (see ``spec/wlrn.md``, section "The 0.3 manifest form"):
 
