@@ -231,3 +231,19 @@ def test_regressor_save_path(tmp_path):
     model = MitraRegressor(onnx=reg_onnx).fit(X, np.linspace(0, 1, 20))
     data = model.save(tmp_path / "r.wlrn")
     assert (tmp_path / "r.wlrn").read_bytes() == data
+
+
+def test_a_fresh_interpreter_passes_the_model_through_wlearn_load():
+    """The entry-point loader (wlearn_mitra never imported by the caller) takes the context."""
+    import subprocess
+    import sys
+
+    code = ("import wlearn, sys; m = wlearn.load(sys.argv[1], loader_options="
+            "{'wlearn.mitra_onnx.classifier@1': {'onnx': sys.argv[2]}}); "
+            "print(type(m).__name__, m.onnx_sha256_)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WLEARN_MITRA_")}
+    done = subprocess.run([sys.executable, "-c", code, str(BUNDLE), str(CLF_ONNX)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    sha = wlrn.decode_json(wlrn.decode_bundle(BUNDLE)[2]["meta"])["onnxSha256"]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["MitraClassifier", sha]
