@@ -103,6 +103,9 @@ def test_03_api_behaves_the_same_on_both_cores(envs):
     assert {ours[k]["error"] for k in ("depth", "decoded", "nan", "legacy_nested")} == \
         {"BundleError"}
     assert ours["missing_nested"]["code"] == ours["unknown"]["code"] == "ERR_REGISTRY"
+    # 0.3's words begin the messages callers may match on (spec/wlrn.md section 8)
+    assert all(ours[k]["matches"] for k in ours if k.startswith("words_"))
+    assert ours["not_fitted_is_attribute_error"] is False
 
 
 def test_adding_mitra_to_pypi_core_changes_nothing(envs):
