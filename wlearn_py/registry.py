@@ -168,8 +168,8 @@ def assert_required_loaders(manifest: Mapping[str, Any]) -> None:
         try:
             _find(type_id)
         except RegistryError as exc:
-            raise RegistryError(f"Missing required loader for nested typeId {type_id!r}: "
-                                f"{exc}") from None
+            raise RegistryError(f'Missing required loader for nested typeId "{type_id}". '
+                                f"{exc}") from None  # 0.3's words first
 
 
 def _snapshot(value: Any, label: str, seen: set[int]) -> Any:

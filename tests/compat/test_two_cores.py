@@ -36,8 +36,11 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list, **kwargs) -> str:
+    # The environments see only what is installed in them: a PYTHONPATH of this session (a
+    # checkout put first) would make the "upstream" one import this project's core.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, **kwargs)
+                          env={**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, **kwargs)
     if done.returncode:
         raise AssertionError(f"{' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout + done.stderr
