@@ -1,8 +1,8 @@
 """wlearn: the ``.wlrn`` model-bundle format and its loader registry.
 
-A drop-in for the bundle, registry and errors API of PyPI's ``wlearn`` 0.3 core (same module
-paths, signatures and results: ``spec/wlrn.md``, "Two Python cores"), plus entry-point plugin
-discovery, the ``wlearn`` CLI and :class:`Bundle`. The byte-exact ``@wlearn/core`` codec it
+The bundle, registry and errors API of PyPI's ``wlearn`` 0.3 core (same module paths and
+signatures; its results but for the differences listed in ``spec/wlrn.md`` section 8), plus
+entry-point plugin discovery, the ``wlearn`` CLI and :class:`Bundle`. The byte-exact ``@wlearn/core`` codec it
 is built on is :mod:`wlrn`.
 """
 
@@ -19,6 +19,7 @@ from .errors import (
     BackendError, BundleError, CancelledError, DisposedError, NotFittedError, RegistryError,
     ResourceLimitError, ValidationError, WlearnError,
 )
+from .reading import read_bundle
 from .registry import assert_required_loaders, available_loaders, get_registry, load, register
 from .view import Artifact, Bundle
 
@@ -27,7 +28,7 @@ __version__ = "0.4.0"
 __all__ = [
     "BUNDLE_MAGIC", "BUNDLE_VERSION", "HEADER_SIZE", "DEFAULT_BUNDLE_LIMITS", "Blobs",
     "encode_bundle", "decode_bundle", "validate_bundle", "read_bundle_input",
-    "write_bundle_output", "encode_json", "decode_json",
+    "write_bundle_output", "read_bundle", "encode_json", "decode_json",
     "register", "load", "get_registry", "available_loaders", "assert_required_loaders", "rng",
     "Bundle", "Artifact",
     "WlearnError", "BundleError", "RegistryError", "ValidationError", "NotFittedError",

@@ -1,4 +1,11 @@
-"""The ``wlearn`` command: ``wlearn inspect FILE [--json]`` and ``wlearn validate FILE``."""
+"""The ``wlearn`` command: ``wlearn inspect FILE [--json]`` and ``wlearn validate FILE [--open]``.
+
+Both answer what :func:`wlearn.load` would do with the file, through the same steps: the
+core's reading policy (:func:`wlearn.reading.read_bundle`), the loader of the typeId, and the
+loader's ``describe`` hook (:func:`wlearn.registry.describe`), which checks the bundle's
+contents and says which model it needs and whether it is at hand, by hash. Neither command
+opens or runs a model unless asked: ``validate --open`` calls :func:`wlearn.load` itself.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ from typing import Any
 from wlrn.bundle import decode_bundle
 
 from .errors import WlearnError
-from .registry import describe_loader, install_hint
+from .reading import read_bundle
+from .registry import describe, describe_loader, install_hint, load
 
 
 def _write(stream: Any, text: str) -> None:
@@ -51,11 +59,51 @@ def _report(path: str, strict: bool = False) -> dict[str, Any]:
         })
     type_id = manifest.get("typeId")
     loader = describe_loader(type_id) if isinstance(type_id, str) and "@" in type_id else None
+    _, model, problems = _verdict(path, strict)
     return {
         "file": path, "size": os.path.getsize(path), "typeId": type_id, "loader": loader,
-        "manifest": _shallow(manifest), "artifacts": _shallow(artifacts),
+        "model": model, "manifest": _shallow(manifest), "artifacts": _shallow(artifacts),
         "unusual": list(blobs.unusual), "ok": all(a["sha256Ok"] for a in artifacts),
+        "loadable": not problems, "problems": problems,
     }
+
+
+def _verdict(path: str, strict: bool = False, open_model: bool = False
+             ) -> tuple[Any, dict[str, Any] | None, list[str]]:
+    """``(parts, model, problems)``: the bundle as :func:`wlearn.load` reads it (None if it
+    cannot), the model it needs as its loader describes it (None when the loader has no
+    ``describe`` hook or none is reached), and why :func:`wlearn.load` would refuse the file
+    (empty: it would load it). The model is opened only with ``open_model``."""
+    parts = None
+    try:
+        parts = read_bundle(path, strict=strict)
+        problem = _type_id_problem(parts[0].get("typeId"))
+        if problem:
+            return parts, None, [problem]
+        described = describe(*parts)
+    except WlearnError as exc:
+        return parts, None, [str(exc)]
+    model = described.get("model")
+    problems = [str(p) for p in described.get("problems", ())]
+    if open_model and not problems:
+        try:
+            load(path)
+        except Exception as exc:  # whatever a plugin raises is reported, not a traceback
+            problems.append(str(exc) if isinstance(exc, WlearnError)
+                            else f"{type(exc).__name__}: {exc}")
+    return parts, (dict(model) if isinstance(model, dict) else None), problems
+
+
+def _show_model(model: dict[str, Any] | None) -> str:
+    if model is None:
+        return "(the loader does not say)"
+    sha = model.get("sha256")
+    name = model.get("name")
+    needed = name or (f"the ONNX model of sha256 {sha}" if sha else "any (no hash recorded)")
+    if name and sha:
+        needed += f", sha256 {sha}"
+    source = model.get("source")
+    return needed + (f"; load would take {source}" if source else "")
 
 
 def _show_id(artifact_id: Any) -> str:
@@ -91,6 +139,7 @@ def _human(report: dict[str, Any]) -> str:
         f"file      {report['file']} ({report['size']:,} bytes)",
         f"typeId    {type_id if type_id is not None else '(missing)'}",
         f"loader    {loader}",
+        f"model     {_show_model(report['model'])}",
         "manifest",
         *("  " + line for line in json.dumps(report["manifest"], indent=2,
                                              ensure_ascii=False).splitlines()),
@@ -105,14 +154,17 @@ def _human(report: dict[str, Any]) -> str:
     bad = [a["id"] for a in artifacts if not a["sha256Ok"]]
     lines.append(f"hashes    {'all ok' if not bad else f'{len(bad)} MISMATCHED'}")
     lines += [f"unusual   {note}" for note in report["unusual"]]
+    lines.append("loadable  " + ("yes" if report["loadable"] else "no"))
     return "\n".join(lines)
 
 
-#: Both commands exit 1, with the reason on stderr, for a bundle that cannot be loaded: one that
-#: is malformed, has an artifact whose SHA-256 does not match, or lacks a valid typeId (which
-#: @wlearn/core's manifests require). ``inspect`` first prints whatever it could read.
-EXIT_RULE = ("Exit status 0 if the bundle is well formed, has a valid typeId and every artifact "
-             "matches its SHA-256; otherwise 1, with the reason on stderr.")
+#: Both commands exit 1, with the reasons on stderr, for a bundle wlearn.load would refuse;
+#: ``inspect`` first prints whatever it could read.
+EXIT_RULE = ("Exit status 0 if wlearn.load would load the bundle: well formed (as wlearn.load "
+             "reads it), every artifact matching its SHA-256, a valid typeId with an "
+             "installed loader that accepts the bundle's contents, and the model the bundle "
+             "needs at hand (judged by hash, not opened); otherwise 1, with the reasons on "
+             "stderr.")
 
 
 def _type_id_problem(type_id: Any) -> str | None:
@@ -130,34 +182,24 @@ def _inspect(args: argparse.Namespace) -> int:
         _write(sys.stdout, json.dumps(report, indent=2, ensure_ascii=True))
     else:
         _write(sys.stdout, _human(report))
-    problems = []
-    bad = [a["id"] for a in report["artifacts"] if not a["sha256Ok"]]
-    if bad:
-        problems.append("SHA-256 mismatch for " + ", ".join(
-            json.dumps(i, ensure_ascii=False) for i in bad))
-    type_id_problem = _type_id_problem(report["typeId"])
-    if type_id_problem:
-        problems.append(type_id_problem)
-    if problems:
-        return _fail("inspect", args.file, "; ".join(problems))
+    if report["problems"]:
+        return _fail("inspect", args.file, "; ".join(report["problems"]))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .view import read_bundle
-
-    try:
-        manifest, toc, blobs = read_bundle(args.file, strict=args.strict)
-    except WlearnError as exc:
-        return _fail("validate", args.file, str(exc))
+    parts, model, problems = _verdict(args.file, args.strict, open_model=args.open)
+    if parts is None:
+        return _fail("validate", args.file, "; ".join(problems))
+    manifest, toc, blobs = parts
     for note in blobs.unusual:
         _write(sys.stdout, f"unusual  {args.file}: {note}")
+    if problems:
+        return _fail("validate", args.file, "; ".join(problems))
     type_id = manifest.get("typeId")
-    problem = _type_id_problem(type_id)
-    if problem:
-        return _fail("validate", args.file, problem)
     _write(sys.stdout, f"ok  {args.file}: {type_id}, {len(toc)} artifact"
-                       f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match")
+                       f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match; model: "
+                       f"{_show_model(model)}{' (opened)' if args.open else ''}")
     return 0
 
 
@@ -183,18 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
                                      "model bundles.")
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    inspect = commands.add_parser("inspect", help="show typeId, manifest and artifacts",
-                                  description="Show a bundle's typeId, loader, manifest and "
-                                  "artifacts with their sizes and hash status. " + EXIT_RULE)
+    inspect = commands.add_parser("inspect", help="show typeId, loader, model, manifest and artifacts",
+                                  description="Show a bundle's typeId, loader, the model it "
+                                  "needs, manifest and artifacts with their sizes and hash "
+                                  "status. " + EXIT_RULE)
     inspect.add_argument("file", help="a .wlrn bundle")
     inspect.add_argument("--json", action="store_true", help="print JSON for machines")
     inspect.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     inspect.set_defaults(run=_inspect)
-    validate = commands.add_parser("validate", help="check structure and every SHA-256",
-                                   description="Check a bundle's structure, typeId and every "
-                                   "SHA-256. " + EXIT_RULE)
+    validate = commands.add_parser("validate", help="check that wlearn.load would load it",
+                                   description="Check what wlearn.load would: the bundle's "
+                                   "structure, every SHA-256, its loader and the loader's "
+                                   "checks, and that the model it needs is at hand. "
+                                   + EXIT_RULE)
     validate.add_argument("file", help="a .wlrn bundle")
     validate.add_argument("--strict", action="store_true", help=_STRICT_HELP)
+    validate.add_argument("--open", action="store_true",
+                          help="also load it with wlearn.load, opening the model (slower)")
     validate.set_defaults(run=_validate)
     return parser
 

@@ -10,11 +10,11 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .bundle import BundleInput, decode_bundle, validate_bundle
-from .view import read_bundle
 from .errors import RegistryError
+from .reading import read_bundle
 
 __all__ = ["ENTRY_POINT_GROUP", "register", "load", "get_registry", "available_loaders",
-           "describe_loader", "find_loader", "install_hint", "assert_required_loaders"]
+           "describe", "describe_loader", "find_loader", "load_parts", "install_hint", "assert_required_loaders"]
 
 ENTRY_POINT_GROUP = "wlearn.loaders"
 
@@ -40,14 +40,17 @@ _NOT_ON_PYPI = {
 
 def _check_type_id(type_id: Any) -> None:
     if not isinstance(type_id, str) or "@" not in type_id:
-        raise RegistryError(f"invalid typeId {type_id!r}: it must be a string containing '@' "
-                            "(e.g. 'wlearn.mitra_onnx.classifier@1')")
+        # 0.3's words (callers may match on them)
+        raise RegistryError(f'Invalid typeId "{type_id}": must contain "@" '
+                            '(e.g. "wlearn.mitra_onnx.classifier@1")')
 
 
 def register(type_id: str, loader_fn: Loader, *, accepts_context: bool = False) -> None:
     """Make ``loader_fn(manifest, toc, blobs) -> model`` the loader of ``type_id``; with
     ``accepts_context=True`` it is called with a fourth argument, the read-only load context
-    (``context["loaderOptions"]``, see :func:`load`). As in PyPI's wlearn 0.3.
+    (``context["loaderOptions"]``, see :func:`load`). As in PyPI's wlearn 0.3. (A loader found
+    through an entry point asks for the context with the attribute ``accepts_context = True``;
+    its optional ``describe`` attribute serves :func:`describe`.)
 
     Registering again replaces the previous loader. An explicit registration always wins
     over an entry point for the same typeId.
@@ -141,12 +144,15 @@ def _find(type_id: str) -> _Registration:
             return entry
         loader = _discover(type_id)
         if loader is not None:
-            _registry[type_id] = entry = _Registration(loader, False)
+            # An entry point cannot pass register()'s keyword; its loader says it itself.
+            accepts = getattr(loader, "accepts_context", False) is True
+            _registry[type_id] = entry = _Registration(loader, accepts)
             return entry
     available = available_loaders()
     listed = ", ".join(available) if available else "none"
-    raise RegistryError(f"no loader for typeId {type_id!r}. Available loaders: {listed}. "
-                        f"{install_hint(type_id)}")
+    # 0.3's words first (callers may match on them), then what to install.
+    raise RegistryError(f'No loader registered for typeId "{type_id}". Available loaders: '
+                        f"{listed}. {install_hint(type_id)}")
 
 
 def find_loader(type_id: str) -> Loader:
@@ -162,8 +168,8 @@ def assert_required_loaders(manifest: Mapping[str, Any]) -> None:
         try:
             _find(type_id)
         except RegistryError as exc:
-            raise RegistryError(f"Missing required loader for nested typeId {type_id!r}: "
-                                f"{exc}") from None
+            raise RegistryError(f'Missing required loader for nested typeId "{type_id}". '
+                                f"{exc}") from None  # 0.3's words first
 
 
 def _snapshot(value: Any, label: str, seen: set[int]) -> Any:
@@ -202,15 +208,55 @@ def _load_with_context(data: BundleInput, context: Mapping[str, Any], *, verify:
     else:
         manifest, toc, blobs = (validate_bundle if verify else decode_bundle)(data,
                                                                               limits=limits)
+    return _build(manifest, toc, blobs, context)
+
+
+def _build(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any,
+           context: Mapping[str, Any]) -> Any:
     type_id = manifest.get("typeId")
     if not type_id:
-        raise RegistryError("bundle manifest has no typeId")
+        raise RegistryError("Bundle manifest missing typeId")
     entry = _find(type_id)
     if "artifacts" in manifest:  # the 0.3 form; a legacy "requires" names no loaders
         assert_required_loaders(manifest)
     if entry.accepts_context:
         return entry.loader_fn(manifest, toc, blobs, context)
     return entry.loader_fn(manifest, toc, blobs)
+
+
+def describe(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any, *,
+             loader_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the loader of a bundle already read says of it, without building the model: the
+    ``describe`` attribute of the loader, called as the loader would be (four arguments, the
+    context as :func:`load` builds it). It checks what the loader checks before opening
+    anything heavy, and raises what :func:`load` would raise for those checks; it returns
+    ``{"model": {...}, "problems": [...]}`` or a part of it: the model the bundle needs
+    (``sha256``, ``name``, ``source``) and why :func:`load` would still fail when it opens it
+    (a model not at hand, another model's hash). It never opens or runs a model. A loader
+    without the hook gives ``{}``. Raises :class:`RegistryError` like :func:`load` for a
+    missing typeId or loader.
+    """
+    type_id = manifest.get("typeId")
+    if not type_id:
+        raise RegistryError("Bundle manifest missing typeId")
+    entry = _find(type_id)
+    if "artifacts" in manifest:
+        assert_required_loaders(manifest)
+    hook = getattr(entry.loader_fn, "describe", None)
+    if hook is None:
+        return {}
+    result = hook(manifest, toc, blobs, _make_load_context(loader_options))
+    if not isinstance(result, Mapping):
+        raise RegistryError(f"the describe hook of {type_id!r}'s loader returned "
+                            f"{type(result).__name__}, not a dict")
+    return dict(result)
+
+
+def load_parts(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any, *,
+               loader_options: Mapping[str, Any] | None = None) -> Any:
+    """:func:`load` for a bundle already read (by :func:`wlearn.reading.read_bundle`):
+    what :meth:`wlearn.Bundle.load` calls."""
+    return _build(manifest, toc, blobs, _make_load_context(loader_options))
 
 
 def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
@@ -220,11 +266,13 @@ def load(data: BundleInput, *, loader_options: Mapping[str, Any] | None = None,
 
     Every SHA-256 is checked, nested bundles included (:func:`wlearn.bundle.validate_bundle`),
     unless ``verify=False``; ``limits`` bounds the input as there (default: bounds that grow
-    with the input, as :func:`wlearn.view.read_bundle`, not 0.3's fixed ones). Every typeId in the
+    with the input, as :func:`wlearn.reading.read_bundle`, not 0.3's fixed ones). Every typeId in the
     manifest's ``requires`` must have a loader before any is called. ``loader_options``
     (``{typeId: options}``) reach loaders registered with ``accepts_context=True`` as a
-    read-only snapshot in ``context["loaderOptions"]``. Raises :class:`BundleError` for a
-    malformed bundle, :class:`RegistryError` for a missing loader.
+    read-only snapshot in ``context["loaderOptions"]``: how a caller passes a plugin's own
+    load arguments (``wlearn.load(data, loader_options={"wlearn.mitra_onnx.classifier@1":
+    {"onnx": "mitra.onnx"}})``), under this core and 0.3 alike. Raises :class:`BundleError`
+    for a malformed bundle, :class:`RegistryError` for a missing loader.
     """
     return _load_with_context(data, _make_load_context(loader_options), verify=verify,
                               limits=limits)

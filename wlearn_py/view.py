@@ -4,39 +4,20 @@ without copying. The functional API (``decode_bundle`` and friends) stays the re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from wlrn import _json
 
-from wlrn.bundle import MAX_SECTION_BYTES, read_input
-from wlrn.bundle import decode_bundle as decode_js
-
-from .bundle import BundleInput, decode_bundle, validate_bundle
-from .errors import BundleError, RegistryError, ValidationError
+from .bundle import BundleInput
+from .errors import BundleError, ValidationError
+from .reading import read_bundle  # re-exported: wlearn.view.read_bundle is its older home
+from .registry import load_parts
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Artifact", "Bundle", "read_bundle"]
-
-
-def read_bundle(data: BundleInput, *, verify: bool = True, strict: bool = False
-                ) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
-    """``(manifest, toc, blobs)`` of any bundle @wlearn/core can write and read.
-
-    :func:`validate_bundle` (or :func:`decode_bundle` without ``verify``) with its 0.3 checks,
-    but with size bounds that grow with the input instead of 0.3's fixed ``limits`` (a 16 MiB
-    manifest, 10,000 artifacts), which JavaScript does not have. What is unusual is listed in
-    ``blobs.unusual``; ``strict=True`` refuses it (``spec/wlrn.md``, "Read and reported").
-    """
-    view = read_input(data)
-    if strict:
-        decode_js(view, strict=True)
-    size = max(view.nbytes, 1)
-    limits = {"max_bundle_bytes": size, "max_manifest_bytes": min(size, MAX_SECTION_BYTES),
-              "max_toc_bytes": min(size, MAX_SECTION_BYTES), "max_artifacts": size,
-              "max_artifact_bytes": size}
-    return (validate_bundle if verify else decode_bundle)(view, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -137,13 +118,10 @@ class Bundle:
         """``bundle[artifact_id].json()``."""
         return self[artifact_id].json()
 
-    def load(self) -> Any:
-        """Build the model with the loader of this bundle's typeId."""
-        from .registry import find_loader
-
-        if self.type_id is None:
-            raise RegistryError("bundle manifest has no typeId")
-        return find_loader(self.type_id)(self.manifest, self.toc, self.blobs)
+    def load(self, *, loader_options: Mapping[str, Any] | None = None) -> Any:
+        """Build the model with the loader of this bundle's typeId, as :func:`wlearn.load`
+        does (``loader_options`` too), without reading the bytes again."""
+        return load_parts(self.manifest, self.toc, self.blobs, loader_options=loader_options)
 
     def __repr__(self) -> str:
         size = sum(len(a) for a in self.artifacts.values())

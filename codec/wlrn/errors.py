@@ -32,7 +32,9 @@ class RegistryError(WlearnError):
 
 
 class ValidationError(WlearnError, ValueError):
-    """Input data or parameters are invalid."""
+    """Input data or parameters are invalid. Unlike 0.3's, also a ``ValueError``: what
+    scikit-learn and its callers expect of invalid parameters and data (``spec/wlrn.md``
+    section 8)."""
 
     default_code = "ERR_VALIDATION"
 
@@ -40,8 +42,15 @@ class ValidationError(WlearnError, ValueError):
         super().__init__(message)
 
 
-class NotFittedError(WlearnError, AttributeError):
-    """A model was used before ``fit``."""
+class NotFittedError(WlearnError):
+    """A model was used before ``fit``.
+
+    As in PyPI's wlearn 0.3, not an ``AttributeError``: a 0.3 plugin raising it from a
+    property must not be silently swallowed by ``hasattr`` or ``getattr(obj, name, default)``.
+    scikit-learn-style estimators raise a subclass that is also a ``ValueError`` and an
+    ``AttributeError``, as scikit-learn's own ``NotFittedError`` is (wlearn-mitra's
+    ``_errors.NotFittedError``); ``spec/wlrn.md`` section 8.
+    """
 
     default_code = "ERR_NOT_FITTED"
 

@@ -10,6 +10,7 @@ goes to files in OUT (``summary.json``, ``*.wlrn``, ``*.npy``) for the test to c
 from __future__ import annotations
 
 import json
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -173,6 +174,28 @@ def api(out: Path) -> None:
     attempt("load_node", lambda: load(outer))
     attempt("context_seen", lambda: seen)
     attempt("unknown", lambda: load(encode_bundle({"typeId": "probe.none@1"}, [])))
+
+    # 0.3's words, which callers may match on, begin the message on both cores.
+    def words(name, pattern, fn):
+        try:
+            fn()
+            results[name] = {"ok": None}
+        except Exception as exc:
+            results[name] = {"error": type(exc).__name__,
+                             "matches": re.search(pattern, str(exc)) is not None}
+
+    words("words_unknown", r'^No loader registered for typeId "probe\.none@1"\.',
+          lambda: load(encode_bundle({"typeId": "probe.none@1"}, [])))
+    words("words_manifest", r"^Manifest exceeds maximum size 1\b",
+          lambda: decode_bundle(inner, limits={"max_manifest_bytes": 1}))
+    words("words_register", r'^Invalid typeId "no-at": must contain "@"',
+          lambda: register("no-at", len))
+    words("words_tuple", r"not representable in portable JSON",
+          lambda: encode_bundle({"typeId": "p.q@1", "metadata": {"v": (1, 2)}}, []))
+    words("words_missing_nested", r'^Missing required loader for nested typeId "probe\.',
+          lambda: assert_required_loaders({"requires": ["probe.absent@1"]}))
+    from wlearn.errors import NotFittedError
+    results["not_fitted_is_attribute_error"] = issubclass(NotFittedError, AttributeError)
     (out / "api.json").write_text(json.dumps(results, indent=1, sort_keys=True))
 
 

@@ -36,8 +36,11 @@ pytestmark = pytest.mark.slow
 
 
 def _run(args: list, **kwargs) -> str:
+    # The environments see only what is installed in them: a PYTHONPATH of this session (a
+    # checkout put first) would make the "upstream" one import this project's core.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, **kwargs)
+                          env={**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}, **kwargs)
     if done.returncode:
         raise AssertionError(f"{' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout + done.stderr
@@ -103,6 +106,9 @@ def test_03_api_behaves_the_same_on_both_cores(envs):
     assert {ours[k]["error"] for k in ("depth", "decoded", "nan", "legacy_nested")} == \
         {"BundleError"}
     assert ours["missing_nested"]["code"] == ours["unknown"]["code"] == "ERR_REGISTRY"
+    # 0.3's words begin the messages callers may match on (spec/wlrn.md section 8)
+    assert all(ours[k]["matches"] for k in ours if k.startswith("words_"))
+    assert ours["not_fitted_is_attribute_error"] is False
 
 
 def test_adding_mitra_to_pypi_core_changes_nothing(envs):

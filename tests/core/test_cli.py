@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,14 @@ from wlearn.cli import main
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 SORTING = FIXTURES / "bundles-js" / "artifacts_sorting.wlrn"
 MITRA = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"
+#: The model MITRA was made with: validate and inspect exit 0 only when it is at hand.
+MITRA_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
+ENV_VAR = "WLEARN_MITRA_CLASSIFIER_ONNX"
+
+
+@pytest.fixture
+def mitra_model(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(MITRA_ONNX))
 
 
 def _corrupt(tmp_path: Path) -> Path:
@@ -26,7 +35,7 @@ def _corrupt(tmp_path: Path) -> Path:
     return path
 
 
-def test_validate_ok(capsys):
+def test_validate_ok(capsys, mitra_model):
     assert main(["validate", str(MITRA)]) == 0
     out = capsys.readouterr()
     assert "wlearn.mitra_onnx.classifier@1, 3 artifacts" in out.out and out.err == ""
@@ -58,7 +67,8 @@ def test_validate_missing_file(tmp_path, capsys):
 
 
 def test_inspect_human(capsys):
-    assert main(["inspect", str(SORTING)]) == 0
+    # No loader is installed for its typeId, so wlearn.load would refuse it: exit 1.
+    assert main(["inspect", str(SORTING)]) == 1
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[1].split() == ["typeId", "wlearn.test.artifacts@1"]
@@ -67,10 +77,11 @@ def test_inspect_human(capsys):
     sizes = {row.split()[0]: row.split()[2] for row in table[1:] if row.split()[-1] == "ok"}
     assert sizes["weights"] == "37" and sizes["meta"] == "27"
     assert '"\\ue000"' in out  # invisible ids are shown quoted and escaped
-    assert lines[-1].split() == ["hashes", "all", "ok"]
+    assert lines[-2].split() == ["hashes", "all", "ok"]
+    assert lines[-1].split() == ["loadable", "no"]
 
 
-def test_inspect_json_matches_decoder(capsys):
+def test_inspect_json_matches_decoder(capsys, mitra_model):
     assert main(["inspect", "--json", str(MITRA)]) == 0
     report = json.loads(capsys.readouterr().out)
     manifest, toc, _ = wlearn.validate_bundle(MITRA)
@@ -105,13 +116,15 @@ def test_usage_errors_exit_2(capsys):
 def test_console_script_runs():
     """``python -m wlearn`` runs the same command line."""
     done = subprocess.run([sys.executable, "-m", "wlearn", "validate", str(MITRA)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, ENV_VAR: str(MITRA_ONNX)})
     assert done.returncode == 0 and "all SHA-256 hashes match" in done.stdout
 
 
 @pytest.mark.parametrize("manifest", [{"name": "x"}, {"typeId": "no-version"}, {"typeId": 7},
                                       {"typeId": "wlearn.test.x@1"}])
 def test_inspect_and_validate_follow_one_exit_rule(tmp_path, capsys, manifest):
+    wlearn.register("wlearn.test.x@1", lambda manifest, toc, blobs: None)
     path = tmp_path / "x.wlrn"
     path.write_bytes(wlrn.encode_bundle(manifest, [{"id": "a", "data": b"1"}]))
     inspected = main(["inspect", str(path)])

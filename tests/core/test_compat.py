@@ -54,3 +54,30 @@ def test_top_level_names():
                  "ValidationError", "NotFittedError", "DisposedError"):
         assert hasattr(wlearn, name), name
     assert wlearn.validate_bundle is validate_bundle and HEADER_SIZE == 16
+
+
+def test_error_classes_as_0_3_where_it_matters():
+    """NotFittedError is 0.3's: not an AttributeError, so hasattr and getattr with a default
+    do not swallow it when a 0.3 plugin raises it from a property. ValidationError is also a
+    ValueError (scikit-learn's expectation for bad input); spec/wlrn.md section 8."""
+    from wlearn.errors import NotFittedError, ValidationError, WlearnError
+
+    assert not issubclass(NotFittedError, AttributeError)
+    assert issubclass(NotFittedError, WlearnError) and NotFittedError().code == "ERR_NOT_FITTED"
+    assert str(NotFittedError()) == "Model is not fitted. Call fit() first."
+
+    class Plugin03:
+        @property
+        def classes(self):
+            raise NotFittedError()
+
+    with pytest.raises(NotFittedError):
+        hasattr(Plugin03(), "classes")
+    with pytest.raises(NotFittedError):
+        getattr(Plugin03(), "classes", None)
+    assert issubclass(ValidationError, ValueError)
+
+
+def test_encoder_refuses_what_is_not_json_as_0_3():
+    with pytest.raises(BundleError, match="not representable in portable JSON"):
+        encode_bundle({"typeId": "t.x@1", "metadata": {"value": (1, 2)}}, [])

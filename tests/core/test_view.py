@@ -69,5 +69,5 @@ def test_verify_and_load():
     with pytest.raises(BundleError, match="SHA-256"):
         Bundle(bytes(data))
     assert bytes(Bundle(bytes(data), verify=False)["a"]) == b"xx"
-    with pytest.raises(RegistryError, match="no typeId"):
+    with pytest.raises(RegistryError, match="missing typeId"):
         Bundle(wlrn.encode_bundle({}, [])).load()

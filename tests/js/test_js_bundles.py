@@ -76,7 +76,7 @@ def test_manifest_and_toc_over_16_mib(js):
     # apply when asked for.
     wlearn.register("t.x.y@1", lambda m, t, b: (m["pad"], len(t)))
     assert wlearn.load(data) == (pad, 90)
-    with pytest.raises(wlearn.BundleError, match="Manifest too large"):
+    with pytest.raises(wlearn.BundleError, match="Manifest exceeds maximum size 16777216"):
         wlearn.load(data, limits=wlearn.bundle.DEFAULT_BUNDLE_LIMITS)
 
 

@@ -10,12 +10,15 @@ category/text columns write ``support_x_encoded`` and ``meta.categories`` instea
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 import wlrn
+import wlrn.bundle
 from wlearn.errors import BundleError, ValidationError
 from wlrn import decode_json, encode_bundle, encode_json
 
@@ -124,16 +127,63 @@ def encode(state: MitraState) -> bytes:
     return encode_bundle(manifest, artifacts)
 
 
+try:  # this project's core: the reading policy wlearn.load, Bundle and `wlearn validate` use
+    from wlearn import read_bundle as _core_read
+except ImportError:  # PyPI's wlearn 0.3: its wlearn.load reads with validate_bundle
+    from wlearn.bundle import validate_bundle as _validate_03
+
+    def _core_read(data: Any) -> tuple[dict, list, Any]:
+        # Files and unreadable paths as this project's core reads them (a BundleError naming
+        # the file, not 0.3's raw OSError), then 0.3's own checks.
+        return _validate_03(wlrn.bundle.read_input(data))
+
+
 def read(data: Any) -> tuple[dict, list, Any]:
-    """``(manifest, toc, blobs)`` of bundle bytes, a path or a binary file, every SHA-256
-    checked, read as @wlearn/core reads it. Failures raise the installed core's
-    ``wlearn.errors.BundleError`` (under this project's core, the codec's own class)."""
+    """``(manifest, toc, blobs)`` of bundle bytes, a path or a binary file, read exactly as the
+    installed core's ``wlearn.load`` reads it (this project's ``wlearn.read_bundle``, or 0.3's
+    ``validate_bundle``): every SHA-256 checked, 0.3 ``artifacts`` declarations held to the
+    TOC, so ``MitraClassifier.load`` refuses what ``wlearn.load`` refuses. Failures raise the
+    installed core's ``wlearn.errors.BundleError``."""
     try:
-        return wlrn.validate_bundle(data)
+        return _core_read(data)
     except wlrn.WlearnError as exc:
         if isinstance(exc, BundleError):
             raise
         raise BundleError(str(exc)) from None
+
+
+def _file_mode(target: str) -> int:
+    """The permissions a plain ``open(target, "wb")`` would give: the existing file's, else
+    0o666 less the umask (a temporary file starts at 0o600)."""
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed to
+    disk, then renamed over ``path`` (``os.replace``), so no reader sees a partial bundle and a
+    failed write (full disk, no permission) leaves an existing file untouched and no temporary
+    file behind. Raises the ``OSError``."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    handle, temporary = tempfile.mkstemp(prefix=".wlrn-", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(temporary, _file_mode(target))
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
 
 
 def _int_field(meta: dict, name: str, minimum: int = 1) -> int:

@@ -422,8 +422,19 @@ class _MitraEstimator(_Params):
             params["nEstimators"] = _json_number(self.n_estimators)
         return params
 
-    def save(self) -> bytes:
-        """The model as a ``.wlrn`` bundle (the ONNX model is not included)."""
+    def save(self, path: str | os.PathLike[str] | None = None) -> bytes:
+        """The model as ``.wlrn`` bundle bytes (the ONNX model is not included; the bundle
+        records its sha256). With ``path``, the bundle is also written to that file, as
+        AutoGluon's and TabPFN's ``save(path)`` do, atomically: a temporary file beside it is
+        renamed over it (``os.replace``), so readers never see a partial bundle and a failed
+        write leaves an existing file as it was (the ``OSError`` is raised). ``load`` takes the
+        path back. Raises NotFittedError before fit() or load()."""
+        data = self._bundle()
+        if path is not None:
+            _artifacts.write(path, data)
+        return data
+
+    def _bundle(self) -> bytes:
         self._check_fitted()
         is_clf = self._task == "classification"
         state = _artifacts.MitraState(
@@ -444,9 +455,12 @@ class _MitraEstimator(_Params):
         cls, data: Any, onnx: Any = None, *, check_onnx_hash: bool = True, precision: str = "fp32",
         runtime: str = "onnxruntime",
     ):
-        """A model from bundle bytes (or a path). ``onnx``, ``precision`` and ``runtime`` as for
-        the constructor (bundles hold neither); the bundle's ``onnxSha256`` must match
-        ``onnx`` unless ``check_onnx_hash=False``."""
+        """A model from bundle bytes, a path or a binary file, read as ``wlearn.load`` reads
+        it (the same checks: a bundle one refuses, the other refuses). ``onnx``, ``precision``
+        and ``runtime`` as for the constructor (bundles hold neither); the bundle's
+        ``onnxSha256`` must match ``onnx`` unless ``check_onnx_hash=False``. Raises
+        BundleError for a malformed bundle, ValidationError for a model of another hash or
+        none at hand."""
         manifest, toc, blobs = _artifacts.read(data)
         return cls._from_bundle(
             manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision,
@@ -459,21 +473,14 @@ class _MitraEstimator(_Params):
         """``onnx_is_default``: ``onnx`` is a registered default (``register_loaders``), which
         a bundle naming the built-in model by hash overrides."""
         state = _artifacts.decode(manifest, toc, blobs)
-        if state.task != cls._task:
-            raise BundleError(
-                f"the bundle holds a {manifest.get('typeId')}, not a {cls.__name__}; "
-                "use MitraModel.load to load either kind"
-            )
+        cls._check_bundle_task(state, manifest)
         params = dict(state.params)
         kwargs = {
             JS_PARAMS[key]: params[key]
             for key in list(params)
             if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
         }
-        # A bundle made with the built-in model names it by hash: no model needs to be given.
-        if ((onnx is None or onnx_is_default)
-                and state.onnx_sha256 == _builtin.sha256(cls._task)):
-            onnx = _builtin.path(cls._task)
+        onnx = cls._bundle_model(state.onnx_sha256, onnx, onnx_is_default)
         model = cls(onnx=onnx, precision=precision, runtime=runtime, **kwargs)
         # Every param the bundle had stays in it on save, known ones with their current value.
         model._extra_params = {k: v for k, v in params.items() if k not in ("maxSupport", "seed")}
@@ -481,16 +488,8 @@ class _MitraEstimator(_Params):
         engine = model._open().engine
         if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
             if state.onnx_sha256 != engine.onnx_sha256:
-                given = onnx is not None or os.environ.get(ENV_VARS[cls._task])
-                raise ValidationError(
-                    f"the bundle was made with the ONNX model of sha256 {state.onnx_sha256}, "
-                    + (f"but the model given has sha256 {engine.onnx_sha256}. Pass the same "
-                       f"model, or check_onnx_hash=False to use this one anyway." if given else
-                       f"and no model was given (the built-in one is another). Pass it as "
-                       f"onnx=, set {ENV_VARS[cls._task]} to its file, or bind it with "
-                       f"wlearn_mitra.register_loaders. The real Mitra: "
-                       f"{how_to_get(cls._task)}.")
-                )
+                raise ValidationError(cls._wrong_model(state.onnx_sha256, engine.onnx_sha256,
+                                                       onnx))
         sha = engine.onnx_sha256 or state.onnx_sha256
         model._store(state.support_x, state.support_y, sha, state.classes)
         model.seed_ = model.seed
@@ -498,6 +497,39 @@ class _MitraEstimator(_Params):
         if state.feature_names is not None:
             model.feature_names_in_ = np.asarray(state.feature_names, dtype=object)
         return model
+
+    @classmethod
+    def _check_bundle_task(cls, state: _artifacts.MitraState, manifest: dict) -> None:
+        if state.task != cls._task:
+            raise BundleError(
+                f"the bundle holds a {manifest.get('typeId')}, not a {cls.__name__}; "
+                "use MitraModel.load to load either kind"
+            )
+
+    @classmethod
+    def _bundle_model(cls, sha: str | None, onnx: Any, onnx_is_default: bool) -> Any:
+        """The ``onnx`` a bundle recording model ``sha`` loads with: a bundle made with the
+        built-in model names it by hash, so it needs no model given (a registered default
+        does not override it); otherwise ``onnx`` (None: the environment's, else built-in)."""
+        if (onnx is None or onnx_is_default) and sha == _builtin.sha256(cls._task):
+            return _builtin.path(cls._task)
+        return onnx
+
+    @classmethod
+    def _wrong_model(cls, wanted: str, found: str | None, onnx: Any) -> str:
+        """Why a bundle recording model ``wanted`` cannot load with the model of hash
+        ``found`` (``onnx`` as passed to the load), and what to do."""
+        env_var = ENV_VARS[cls._task]
+        type_id = _artifacts.TYPE_IDS[cls._task]
+        text = f"the bundle was made with the ONNX model of sha256 {wanted}, "
+        if onnx is not None or os.environ.get(env_var):
+            return text + (f"but the model given has sha256 {found}. Pass the same model, or "
+                           "check_onnx_hash=False to use this one anyway.")
+        return text + (
+            f"and no model was given (the built-in one is another). Pass it: "
+            f"{cls.__name__}.load(data, onnx=PATH), or wlearn.load(data, loader_options="
+            f"{{'{type_id}': {{'onnx': PATH}}}}); or set {env_var} to its file, or bind it "
+            f"with wlearn_mitra.register_loaders. The real Mitra: {how_to_get(cls._task)}.")
 
     def dispose(self) -> None:
         """Release the ONNX session and the support set. Idempotent; afterwards every call
@@ -968,11 +1000,12 @@ class MitraModel(_Params):
         [rows], weighted by ``sample_weight`` [rows] when given; as scikit-learn's."""
         return self._fitted().score(X, y, sample_weight=sample_weight)
 
-    def save(self) -> bytes:
+    def save(self, path: str | os.PathLike[str] | None = None) -> bytes:
         """The fitted model as ``.wlrn`` bundle bytes, those of @wlearn/mitra's classifier or
-        regressor (the ONNX model is not included; the bundle records its sha256). Raises
+        regressor (the ONNX model is not included; the bundle records its sha256); with
+        ``path``, also written there atomically (see ``MitraClassifier.save``). Raises
         NotFittedError before fit() or load()."""
-        return self._fitted().save()
+        return self._fitted().save(path)
 
     @classmethod
     def load(
