@@ -16,7 +16,8 @@ glass types, 9 features).
         [--configs plain,h5,h3,h2,ecoc10,ecoc3] [--n-estimators 1] [--onnx model.onnx]
         [--max-query 0] [--json out.json]
 
-ECOC lives here, not in the package: it lost (bench/README.md, "More than 10 classes").
+ECOC lives here, not in the package: the measurement kept the hierarchy (bench/README.md,
+"More than 10 classes").
 """
 
 from __future__ import annotations
