@@ -123,6 +123,26 @@ def test_js_refuses_label_extension_bundles_loudly(js):
             js_load(js, "classification", bundle, Xq=X[:2])
 
 
+def test_js_refuses_class_hierarchy_bundles_loudly(js):
+    """A model run through a class hierarchy (more than 10 classes, or max_node_classes set)
+    writes meta.classHierarchy with the labels extension's support_y_index: @wlearn/mitra
+    0.1 would run one pass over all classes (labels 10 and up out of its embedding), so it
+    must throw at load, through MitraClassifier.load and the registry alike."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((48, 2))
+    for y, nodes in ((np.arange(48) % 12, None), (np.arange(48) % 5, 3)):
+        model = MitraClassifier(onnx=ONNX["classification"], max_node_classes=nodes).fit(X, y)
+        bundle = model.save()
+        _, _, blobs = wlrn.decode_bundle(bundle)
+        assert "classHierarchy" in wlrn.decode_json(blobs["meta"])
+        assert "support_y" not in blobs
+        with pytest.raises(JsError, match="TypeError"):
+            js_load(js, "classification", bundle, Xq=X[:2])
+        with pytest.raises(JsError, match="TypeError"):
+            js.call("registryLoad", bundle=b64(bundle), classifier=str(ONNX["classification"]),
+                    regressor=str(ONNX["regression"]))
+
+
 def test_js_predicts_from_python_bundles_as_from_its_own(js):
     rng = np.random.default_rng(5)
     X, Xq = rng.standard_normal((40, 3)), rng.standard_normal((7, 3))

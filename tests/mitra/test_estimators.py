@@ -117,7 +117,7 @@ def test_get_and_set_params():
     assert model.set_params(seed=7) is model and model.get_params()["seed"] == 7
     assert set(model.get_params()) == {"onnx", "max_support", "seed", "random_state",
                                        "n_estimators", "max_memory_mb", "progress", "precision",
-                                       "runtime", "support_selection"}
+                                       "runtime", "support_selection", "max_node_classes"}
     with pytest.raises(ValidationError, match="no parameter 'maxSupport'"):
         model.set_params(maxSupport=3)
     with pytest.raises(ValidationError, match="unknown parameter 'bogus'"):
@@ -295,8 +295,6 @@ def test_inputs_numpy_lists_and_dataframes_agree():
         (np.zeros((5, 3)), np.zeros((5, 2)), "y must be 1-D"),
         (np.zeros((5, 3)), [], "y is empty"),
         ([[{"a": 1}, 0.0]], [0], "must be a string or a real number"),
-        (np.zeros((11, 3)), np.arange(11),
-         "11 classes; Mitra handles at most 10 \\(for a continuous target, use MitraRegressor"),
         (np.zeros((3, 3)), [0.0, np.nan, 1.0], "NaN or infinite labels"),
         (np.zeros((3, 3)), [0, None, 1], "missing labels"),
         (np.zeros((3, 3)), [0, "a", 1], "mixes label types"),

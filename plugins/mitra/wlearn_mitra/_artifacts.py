@@ -22,7 +22,7 @@ import wlrn.bundle
 from wlearn.errors import BundleError, ValidationError
 from wlrn import decode_json, encode_bundle, encode_json
 
-from . import _categories, _labels
+from . import _categories, _labels, _manyclass
 from ._inputs import check_n_estimators
 
 CLASSIFIER_TYPE_ID = "wlearn.mitra_onnx.classifier@1"
@@ -71,6 +71,7 @@ class MitraState:
     extra_meta: dict[str, Any] = field(default_factory=dict)
     feature_names: list[str] | None = None  # meta.featureNames
     categories: dict[int, np.ndarray] = field(default_factory=dict)  # column -> categories
+    class_hierarchy: list | None = None  # meta.classHierarchy's tree (classifier)
 
 
 def encode(state: MitraState) -> bytes:
@@ -95,6 +96,11 @@ def encode(state: MitraState) -> bytes:
     if state.task == "classification":
         metadata["nClasses"] = len(state.classes)
         js = _labels.js_classes(state.classes)
+        if state.class_hierarchy is not None:
+            # The labels extension's support_y_index, never support_y: @wlearn/mitra then
+            # refuses the bundle at load instead of running one pass over all classes.
+            meta["classHierarchy"] = _manyclass.to_json(state.class_hierarchy)
+            js = None
         written = state.extra_meta.get("classes")
         if js is not None:
             meta["classes"] = js
@@ -272,7 +278,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     support_x = support_x.reshape(n_support, n_features)
     _categories.check_codes(support_x, categories)
     known = {"nFeatures", "nSupport", "onnxSha256", "seed", "classes", "labels", "featureNames",
-             "categories"}
+             "categories", "classHierarchy"}
     state = MitraState(
         task=task,
         params=dict(params),
@@ -284,6 +290,8 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         categories=categories,
     )
     if task == "regression":
+        if "classHierarchy" in meta:
+            raise BundleError("a regressor's meta has no classHierarchy")
         # NaN targets load (@wlearn/mitra writes them) so the bundle round-trips; predict
         # refuses them.
         rounded = _array(blobs, "support_y", "<f4", n_support)
@@ -299,6 +307,10 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
                 )
             state.support_y = exact
         return state
+    if "classHierarchy" in meta and "classes" in meta:
+        raise BundleError("a bundle with meta.classHierarchy must carry its labels as "
+                          "meta.labels and support_y_index (so that @wlearn/mitra 0.1, which "
+                          "cannot run it, refuses it), not meta.classes")
     if ("classes" in meta) == ("labels" in meta):
         raise BundleError("a classifier's meta must hold exactly one of 'classes' and 'labels'")
     if "classes" in meta:
@@ -329,4 +341,6 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
                 f"support_y_index must hold class indices 0..{len(state.classes) - 1}"
             )
     state.support_y = index
+    if "classHierarchy" in meta:
+        state.class_hierarchy = _manyclass.from_json(meta["classHierarchy"], len(state.classes))
     return state

@@ -25,7 +25,7 @@ import numpy as np
 from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
-from . import _categories
+from . import _categories, _manyclass
 
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1
@@ -110,6 +110,8 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         support_y = _array(support_y, "support_y_", 1, classes.dtype.kind)
         if len(support_y) != rows:
             raise ValidationError(f"support_y_ must have {rows} labels, got {len(support_y)}")
+        if state.get("class_hierarchy_") is not None:
+            _manyclass.check_tree(state["class_hierarchy_"], len(classes))
     else:
         if "classes_" in state or "_support_index" in state:
             raise ValidationError("a regressor has no classes_")

@@ -19,7 +19,7 @@ import numpy as np
 from wlearn.errors import BundleError, DisposedError, ValidationError
 from wlrn.rng import to_int32
 
-from . import _artifacts, _builtin, _categories, _labels, _pickling
+from . import _artifacts, _builtin, _categories, _labels, _manyclass, _pickling
 from ._errors import not_fitted
 from ._inputs import (
     check_feature_names, check_max_support, check_n_estimators, check_random_state, check_rows,
@@ -38,6 +38,7 @@ JS_PARAMS = {
     "seed": "seed",
     "nEstimators": "n_estimators",
     "targetScaling": "target_scaling",
+    "maxNodeClasses": "max_node_classes",
     "task": "task",
     "supportSelection": "support_selection",
 }
@@ -298,9 +299,7 @@ class _MitraEstimator(_Params):
         y, classes = self._fit_targets(table.values, y)
         handle = self._open()
         # A classifier's support set is picked by class index (support_selection).
-        rows = select_support(len(table.values), max_support, seed,
-                              None if classes is None else y,
-                              getattr(self, "support_selection", "balanced"))
+        rows = self._select(len(table.values), max_support, seed, y, classes, handle)
         support_x = table.values[rows]
         categories = {}
         for j, raw in table.text.items():
@@ -319,6 +318,12 @@ class _MitraEstimator(_Params):
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Checked ``y`` of ``X`` as ``(targets, None)`` or ``(class indices, classes)``."""
         raise NotImplementedError
+
+    def _select(self, n_rows, max_support, seed, y, classes, handle) -> np.ndarray:
+        """The support rows of a fit (a classifier's picked by class index, by
+        ``support_selection``)."""
+        return select_support(n_rows, max_support, seed, None if classes is None else y,
+                              getattr(self, "support_selection", "balanced"))
 
     def _store(self, support_x, support_y, onnx_sha256, classes=None) -> None:
         """Learned state; with ``classes``, ``support_y`` holds each row's class index."""
@@ -392,10 +397,12 @@ class _MitraEstimator(_Params):
             return self.seed_
         return int(rs)
 
-    def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None) -> np.ndarray:
+    def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None,
+             rows: np.ndarray | None = None) -> np.ndarray:
+        """The engine's answer from the support set (or its ``rows``) labelled ``y_support``."""
         n_estimators = check_n_estimators(self.n_estimators)
         return self._open().engine.predict(
-            self.support_x_,
+            self.support_x_ if rows is None else self.support_x_[rows],
             y_support,
             Xq,
             n_classes=n_classes,
@@ -447,6 +454,7 @@ class _MitraEstimator(_Params):
             extra_meta=self._extra_meta,
             feature_names=self.__dict__.get("feature_names_in_"),
             categories=self.__dict__.get("categories_", {}),
+            class_hierarchy=self.__dict__.get("class_hierarchy_"),
         )
         return _artifacts.encode(state)
 
@@ -494,6 +502,8 @@ class _MitraEstimator(_Params):
         model._store(state.support_x, state.support_y, sha, state.classes)
         model.seed_ = model.seed
         model.categories_ = state.categories
+        if state.task == "classification":
+            model.class_hierarchy_ = state.class_hierarchy
         if state.feature_names is not None:
             model.feature_names_in_ = np.asarray(state.feature_names, dtype=object)
         return model
@@ -615,10 +625,20 @@ class MitraClassifier(_MitraEstimator):
         deterministic by ``seed`` (``spec/mitra.md``, "Support selection"). A rule of fitting:
         the bundle stores the rows picked, not the rule, and a loaded model has the default.
 
-    Labels may be integers, booleans, integral or other floats, or strings; at most 10
+    max_node_classes:
+        The most classes one pass of the model may see, 2..10 (the head's 10 outputs). A
+        table with more classes is predicted through a balanced class hierarchy of passes of
+        at most this many groups each, probabilities multiplied down the tree (TabICL's
+        scheme; spec/mitra.md, "More classes than the head"); the fit then keeps
+        ``max_support * ceil(K / max_node_classes)`` rows and each pass sees at most
+        ``max_support`` of them. None (default): 10, so a table of up to 10 classes runs
+        plain, as @wlearn/mitra does.
+
+    Labels may be integers, booleans, integral or other floats, or strings; any number of
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
-    ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``, and
-    those of every Mitra estimator:
+    ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``,
+    ``class_hierarchy_`` (the class tree as nested lists of class indices, or None when the
+    model runs plain), and those of every Mitra estimator:
 
     - ``feature_names_in_`` (object array of str): the column names when fitted on a
       DataFrame whose names are all strings (absent otherwise, as in scikit-learn);
@@ -634,6 +654,7 @@ class MitraClassifier(_MitraEstimator):
 
     _task = "classification"
     _estimator_kind = "classifier"
+    _learned = _MitraEstimator._learned + ("class_hierarchy_",)
 
     def __init__(
         self,
@@ -647,6 +668,7 @@ class MitraClassifier(_MitraEstimator):
         precision: str = "fp32",
         runtime: str = "onnxruntime",
         support_selection: str = SUPPORT_SELECTIONS[0],
+        max_node_classes: int | None = None,
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -658,26 +680,71 @@ class MitraClassifier(_MitraEstimator):
         self.precision = precision
         self.runtime = runtime
         self.support_selection = support_selection
+        self.max_node_classes = max_node_classes
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         classes, index = _labels.encode(y)
         check_rows(X, index)
-        if len(classes) > MAX_CLASSES:
+        if (len(classes) > MAX_CLASSES and classes.dtype.kind == "f"
+                and not np.all(classes == np.round(classes))):
+            # As before the class hierarchy, and as scikit-learn's classifiers refuse them.
             raise ValidationError(
-                f"y has {len(classes)} classes; Mitra handles at most {MAX_CLASSES} (for a "
-                "continuous target, use MitraRegressor)"
+                f"y has {len(classes)} distinct non-integral numbers: a continuous target, "
+                "which MitraRegressor predicts (labels of that kind are taken up to "
+                f"{MAX_CLASSES} classes; pass them as strings for more)"
             )
         return index, classes
 
+    def _node_classes(self, n_classes: int) -> int | None:
+        """The hierarchy's largest node for ``n_classes``, or None to run plain."""
+        m = self.max_node_classes
+        m = MAX_CLASSES if m is None else _manyclass.check_max_groups(m)
+        return m if n_classes > m else None
+
+    def _checked_params(self) -> tuple[int | float, float | int]:
+        checked = super()._checked_params()
+        self._node_classes(1)
+        return checked
+
+    def _select(self, n_rows, max_support, seed, y, classes, handle) -> np.ndarray:
+        m = self._node_classes(len(classes))
+        if m is not None:
+            max_support = _manyclass.stored_support(max_support, len(classes), m)
+        return super()._select(n_rows, max_support, seed, y, classes, handle)
+
+    def fit(self, X: Any, y: Any) -> "MitraClassifier":
+        super().fit(X, y)
+        m = self._node_classes(len(self.classes_))
+        self.class_hierarchy_ = (None if m is None
+                                 else _manyclass.build_tree(len(self.classes_), m))
+        return self
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1."""
+        """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1.
+
+        A model with a class hierarchy (``class_hierarchy_``) runs each node of the tree
+        over all rows, one after another, and multiplies the probabilities down the tree.
+        Raises ValidationError for bad input, NotFittedError before fit() or load()."""
         Xq = self._query(X)
-        if len(self.classes_) > MAX_CLASSES:
+        tree = self.__dict__.get("class_hierarchy_")
+        if tree is None and len(self.classes_) > MAX_CLASSES:
             raise ValidationError(
-                f"this model has {len(self.classes_)} classes; Mitra predicts at most {MAX_CLASSES}"
+                f"this model has {len(self.classes_)} classes and no class hierarchy; Mitra "
+                f"predicts at most {MAX_CLASSES} in one pass"
             )
         self._check_support()
-        return self._run(Xq, self._support_index, len(self.classes_))
+        if tree is None:
+            return self._run(Xq, self._support_index, len(self.classes_))
+        return _manyclass.predict_proba(
+            tree, len(self.classes_), len(Xq),
+            lambda rows, groups, n_groups: self._run(Xq, groups, n_groups, rows),
+            self._support_index, check_max_support(self.max_support), self._seed())
+
+    def _manifest_params(self) -> dict[str, Any]:
+        params = super()._manifest_params()
+        if self.max_node_classes is not None or "maxNodeClasses" in params:
+            params["maxNodeClasses"] = _json_number(self.max_node_classes)
+        return params
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row (the first one on ties)."""
@@ -872,8 +939,9 @@ class MitraModel(_Params):
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
     environment variables); the other parameters (``max_support``, ``seed``,
     ``random_state``, ``n_estimators``, ``target_scaling``, ``max_memory_mb``, ``progress``,
-    ``precision``, ``runtime``, ``support_selection``) are those of the two estimators
-    (``target_scaling`` the regressor's, ``support_selection`` the classifier's).
+    ``precision``, ``runtime``, and the classifier's ``support_selection`` and
+    ``max_node_classes``) are those of the two estimators (``target_scaling`` the
+    regressor's).
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
     ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
@@ -899,6 +967,7 @@ class MitraModel(_Params):
         precision: str = "fp32",
         runtime: str = "onnxruntime",
         support_selection: str = SUPPORT_SELECTIONS[0],
+        max_node_classes: int | None = None,
     ) -> None:
         self.task = task
         self.classifier_onnx = classifier_onnx
@@ -913,6 +982,7 @@ class MitraModel(_Params):
         self.precision = precision
         self.runtime = runtime
         self.support_selection = support_selection
+        self.max_node_classes = max_node_classes
 
     @classmethod
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":
