@@ -18,7 +18,7 @@ from typing import Any
 import wlearn
 import wlearn.registry
 
-from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_TYPE_ID
+from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from .estimators import MitraClassifier, MitraRegressor
 
 __all__ = ["register_loaders", "load_classifier", "load_regressor"]
@@ -39,6 +39,8 @@ def register_loaders(classifier: Any = None, regressor: Any = None) -> None:
         with _lock:
             _bound[type_id] = source
         wlearn.register(type_id, loader)
+        if type_id == REGRESSOR_TYPE_ID:  # bin-head regressors' bundles: the same binding
+            wlearn.register(REGRESSOR_BINS_TYPE_ID, loader)
 
 
 def register_with_core() -> None:
@@ -47,6 +49,7 @@ def register_with_core() -> None:
     if not hasattr(wlearn.registry, "ENTRY_POINT_GROUP"):
         wlearn.register(CLASSIFIER_TYPE_ID, load_classifier)
         wlearn.register(REGRESSOR_TYPE_ID, load_regressor)
+        wlearn.register(REGRESSOR_BINS_TYPE_ID, load_regressor)
 
 
 def load_classifier(manifest: dict, toc: list, blobs: Any) -> MitraClassifier:
@@ -57,7 +60,8 @@ def load_classifier(manifest: dict, toc: list, blobs: Any) -> MitraClassifier:
 
 
 def load_regressor(manifest: dict, toc: list, blobs: Any) -> MitraRegressor:
-    """Loader of ``wlearn.mitra_onnx.regressor@1``."""
+    """Loader of ``wlearn.mitra_onnx.regressor@1`` and of ``@2`` (bin-head regressors),
+    with the model bound to the regressor."""
     with _lock:
         onnx = _bound.get(REGRESSOR_TYPE_ID)
     return MitraRegressor._from_bundle(manifest, toc, blobs, onnx=onnx, onnx_is_default=True)
