@@ -170,6 +170,15 @@ def test_predict_is_the_mean_decode_of_autogluons_bins(session):
         assert np.max(np.abs(other - expected)) > 1e-6 * span
 
 
+def test_a_bin_head_model_keeps_the_exact_targets():
+    # AutoGluon bins the float64 targets it is given; float32 rounding could move one a bin.
+    X, _, _ = table(13)
+    y = 1e8 + np.arange(len(X)) * 0.37  # float32 cannot hold these apart
+    model = MitraRegressor(onnx=ONNX).fit(X, y)
+    assert model.support_y_.dtype == np.float64 and np.array_equal(model.support_y_, y)
+    assert np.array_equal(MitraRegressor.load(model.save(), ONNX).support_y_, y)
+
+
 def test_ensembles_predict_the_mean_of_the_mixture():
     X, y, Xq = table(4)
     model = MitraRegressor(onnx=ONNX, n_estimators=4).fit(X, y)

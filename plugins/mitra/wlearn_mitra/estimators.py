@@ -741,6 +741,8 @@ class MitraRegressor(_MitraEstimator):
             y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
+        if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
+            return y, None
         return _artifacts.stored_targets(y), None
 
     def predict(self, X: Any) -> np.ndarray:

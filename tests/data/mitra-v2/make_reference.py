@@ -130,11 +130,20 @@ def install_regression_ce(n_bins: int) -> None:
 
 
 def table(seed: int):
+    """A table whose targets span [0, 1] exactly (so they are their own scaled values) and
+    sit on bin edges: 13 on AutoGluon's float32 edges, 13 on numpy's float64 linspace (which
+    float32 rounding moves across an edge), the rest random."""
     rng = np.random.default_rng(seed)
     n, features = 120, 5
     X = rng.standard_normal((n, features))
     X[:, 3] = rng.integers(0, 4, n)  # ties
-    y = X[:, 0] * 3 + np.sin(X[:, 1]) * 10 + rng.standard_normal(n) + 50
+    y = rng.random(n)
+    y[:2] = 0.0, 1.0
+    torch_edges = torch.linspace(-0.5, 1.5, N_BINS + 1).double().numpy()
+    numpy_edges = np.linspace(-0.5, 1.5, N_BINS + 1)
+    on_edges = np.arange(257, 750, 38)
+    y[2:2 + len(on_edges)] = torch_edges[on_edges]
+    y[2 + len(on_edges):2 + 2 * len(on_edges)] = numpy_edges[on_edges + 3]
     X_val, y_val = X[:20], y[:20]
     X_query = rng.standard_normal((40, features))
     X_query[:, 3] = rng.integers(-1, 5, 40)
