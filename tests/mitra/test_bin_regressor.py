@@ -339,3 +339,17 @@ def test_malformed_bin_bundles_are_refused():
     for change, message in cases:
         with pytest.raises(BundleError, match=message):
             MitraRegressor.load(_rewrite(bundle, **change), ONNX)
+
+
+def test_pickles_and_clones_keep_the_bin_head():
+    import pickle
+
+    from sklearn.base import clone
+
+    X, _, Xq = table(14)
+    y = X[:, 0] * 1e3 + 1e8
+    model = MitraRegressor(onnx=ONNX, n_estimators=2).fit(X, y)
+    expected = model.predict_distribution(Xq).probabilities
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy.predict_distribution(Xq).probabilities, expected)
+    np.testing.assert_array_equal(clone(model).fit(X, y).predict(Xq), model.predict(Xq))
