@@ -2,6 +2,7 @@
 those of the JavaScript package @wlearn/mitra."""
 
 from ._builtin import BuiltinModelWarning
+from ._distribution import BinnedDistribution
 from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
 from .loaders import load_classifier, load_regressor, register_loaders, register_with_core
 
@@ -12,4 +13,5 @@ __version__ = "0.1.0"
 __all__ = [
     "MitraClassifier", "MitraRegressor", "MitraModel", "detect_task",
     "register_loaders", "load_classifier", "load_regressor", "BuiltinModelWarning",
+    "BinnedDistribution",
 ]

@@ -22,6 +22,9 @@ from wlearn.errors import ValidationError
 
 from . import _bins
 
+#: Query rows whose quantiles are searched at once.
+_ROWS = 4096
+
 
 def _levels(q: object, name: str = "quantiles") -> tuple[np.ndarray, bool]:
     """``q`` as float64 [k] in [0, 1] and whether it was a scalar."""
@@ -107,28 +110,31 @@ class BinnedDistribution:
         if self.span == 0:
             return (values >= self.low).astype(np.float64)
         cum, e = self._cumulative(), self.edges
-        return np.array([np.interp(v, e, c) for v, c in zip(values, cum)])
+        index = np.clip(np.searchsorted(e, values, side="right") - 1, 0, self.n_bins - 1)
+        rows = np.arange(len(cum))
+        fraction = np.clip((values - e[index]) / (e[index + 1] - e[index]), 0.0, 1.0)
+        return cum[rows, index] + fraction * (cum[rows, index + 1] - cum[rows, index])
 
     def quantiles(self, q: object) -> np.ndarray:
         """float64 [rows, len(q)] (or [rows] for a scalar ``q``): the smallest value whose CDF
         reaches each level (level 0: the left edge of the first bin with probability).
         Raises ValidationError for levels outside [0, 1]."""
         levels, scalar = _levels(q)
-        cum = self._cumulative()
-        p = np.diff(cum, axis=1)
         e = _bins.edges(self.n_bins).astype(np.float64)
-        out = np.empty((len(cum), len(levels)))
-        for j, level in enumerate(levels):
-            side = "right" if level == 0 else "left"
-            index = np.array([np.searchsorted(row[1:], level, side=side) for row in cum])
-            index = np.minimum(index, self.n_bins - 1)
+        cumulative = self._cumulative()
+        out = np.empty((len(cumulative), len(levels)))
+        for start in range(0, len(out), _ROWS):  # bounds the [rows, n_bins] comparisons
+            cum = cumulative[start:start + _ROWS]
             rows = np.arange(len(cum))
-            mass = p[rows, index]
-            fraction = np.where(mass > 0, (level - cum[rows, index]) / np.where(mass > 0, mass, 1),
-                                0.0)
-            fraction = np.clip(fraction, 0.0, 1.0)
-            scaled = e[index] + fraction * (e[index + 1] - e[index])
-            out[:, j] = self.low + self.span * scaled
+            for j, level in enumerate(levels):
+                # The first bin whose upper CDF reaches the level (exceeds 0 for level 0).
+                reached = cum[:, 1:] > level if level == 0 else cum[:, 1:] >= level
+                index = np.minimum(np.argmax(reached, axis=1), self.n_bins - 1)
+                below, above = cum[rows, index], cum[rows, index + 1]
+                mass = above - below
+                fraction = np.where(mass > 0, (level - below) / np.where(mass > 0, mass, 1), 0.0)
+                scaled = e[index] + np.clip(fraction, 0.0, 1.0) * (e[index + 1] - e[index])
+                out[start:start + len(cum), j] = self.low + self.span * scaled
         return out[:, 0] if scalar else out
 
     def interval(self, coverage: float = 0.9) -> np.ndarray:
