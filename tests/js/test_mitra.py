@@ -351,3 +351,28 @@ def test_stratified_support_bundles_load_in_js(js):
                                support_selection="balanced").fit(X, y)
     theirs = js_fit(js, "classification", X, y, {"maxSupport": 50, "seed": 42})["bundle"]
     assert balanced.save() == theirs
+
+
+BIN_HEAD = Path(__file__).resolve().parents[1] / "data" / "mitra-v2" / "tiny-regressor-2.onnx"
+
+
+def test_js_refuses_bin_head_regressors_loudly(js):
+    """A bin-head regressor (Mitra-v2) takes bin ids, which @wlearn/mitra 0.1 cannot make: its
+    bundle (regressor@2, no float32 support_y) must make JS throw whichever way it is loaded
+    and whichever graph it is given, and JS must not run the graph on float targets either."""
+    rng = np.random.default_rng(18)
+    X, Xq = rng.standard_normal((30, 3)), rng.standard_normal((4, 3))
+    y = rng.standard_normal(30)
+    bundle = MitraRegressor(onnx=BIN_HEAD).fit(X, y).save()
+    assert wlrn.decode_bundle(bundle)[0]["typeId"] == "wlearn.mitra_onnx.regressor@2"
+    for graph in (ONNX["regression"], BIN_HEAD):
+        with pytest.raises(JsError, match="TypeError"):
+            js.call("mitraLoad", task="regression", onnx=str(graph), bundle=b64(bundle),
+                    Xq=matrix(Xq))
+    with pytest.raises(JsError, match="regressor@2"):
+        js.call("registryLoad", bundle=b64(bundle), classifier=str(ONNX["classification"]),
+                regressor=str(BIN_HEAD))
+    with pytest.raises(JsError, match="int64|type"):
+        js.call("mitraFit", task="regression", onnx=str(BIN_HEAD), params=to_wire({}),
+                X=matrix(X), y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())},
+                Xq=matrix(Xq))

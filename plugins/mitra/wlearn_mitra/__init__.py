@@ -3,6 +3,7 @@ those of the JavaScript package @wlearn/mitra."""
 
 from ._builtin import BuiltinModelWarning
 from ._errors import CacheWarning, ModelOutputError
+from ._distribution import BinnedDistribution
 from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
 from .loaders import load_classifier, load_regressor, register_loaders, register_with_core
 
@@ -14,4 +15,5 @@ __all__ = [
     "MitraClassifier", "MitraRegressor", "MitraModel", "detect_task",
     "register_loaders", "load_classifier", "load_regressor", "BuiltinModelWarning",
     "CacheWarning", "ModelOutputError",
+    "BinnedDistribution",
 ]

@@ -28,7 +28,11 @@ from ._inputs import check_n_estimators
 CLASSIFIER_TYPE_ID = "wlearn.mitra_onnx.classifier@1"
 REGRESSOR_TYPE_ID = "wlearn.mitra_onnx.regressor@1"
 TYPE_IDS = {"classification": CLASSIFIER_TYPE_ID, "regression": REGRESSOR_TYPE_ID}
-TASKS = {v: k for k, v in TYPE_IDS.items()}
+#: A regressor whose model has a bin head (Mitra-v2): targets are fed as bin ids, which
+#: @wlearn/mitra 0.1 cannot do. Its bundle has no ``support_y`` (float32 targets a JS
+#: regressor would feed), only the exact targets (``support_y_f64``), and ``meta.nBins``.
+REGRESSOR_BINS_TYPE_ID = "wlearn.mitra_onnx.regressor@2"
+TASKS = {**{v: k for k, v in TYPE_IDS.items()}, REGRESSOR_BINS_TYPE_ID: "regression"}
 
 #: Regressor only: the float64 targets, written when float32 ``support_y`` rounds some.
 EXACT_TARGETS = "support_y_f64"
@@ -72,6 +76,7 @@ class MitraState:
     feature_names: list[str] | None = None  # meta.featureNames
     categories: dict[int, np.ndarray] = field(default_factory=dict)  # column -> categories
     class_hierarchy: list | None = None  # meta.classHierarchy's tree (classifier)
+    n_bins: int | None = None  # regressor: the model's value bins (a bin head), else None
 
 
 def encode(state: MitraState) -> bytes:
@@ -117,8 +122,13 @@ def encode(state: MitraState) -> bytes:
     else:
         y_id, y = "support_y", np.ascontiguousarray(state.support_y, dtype="<f4")
         exact = np.ascontiguousarray(state.support_y, dtype="<f8")
+    type_id = TYPE_IDS[state.task]
+    if state.task == "regression" and state.n_bins is not None:
+        type_id = REGRESSOR_BINS_TYPE_ID
+        meta["nBins"] = metadata["nBins"] = state.n_bins
+        y_id, y = EXACT_TARGETS, exact  # no float32 support_y: JS must not feed it
     manifest = {
-        "typeId": TYPE_IDS[state.task],
+        "typeId": type_id,
         "params": state.params,
         "metadata": metadata,
     }
@@ -127,7 +137,8 @@ def encode(state: MitraState) -> bytes:
         {"id": x_id, "data": support_x.tobytes()},
         {"id": y_id, "data": y.tobytes()},
     ]
-    if state.task == "regression" and not np.array_equal(exact, y.astype("<f8"), equal_nan=True):
+    if (state.task == "regression" and y_id != EXACT_TARGETS
+            and not np.array_equal(exact, y.astype("<f8"), equal_nan=True)):
         # Only when float32 rounds some target, so other bundles stay byte-identical to JS's.
         artifacts.append({"id": EXACT_TARGETS, "data": exact.tobytes()})
     return encode_bundle(manifest, artifacts)
@@ -278,7 +289,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     support_x = support_x.reshape(n_support, n_features)
     _categories.check_codes(support_x, categories)
     known = {"nFeatures", "nSupport", "onnxSha256", "seed", "classes", "labels", "featureNames",
-             "categories", "classHierarchy"}
+             "categories", "classHierarchy", "nBins"}
     state = MitraState(
         task=task,
         params=dict(params),
@@ -289,6 +300,11 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         feature_names=names,
         categories=categories,
     )
+    if manifest.get("typeId") == REGRESSOR_BINS_TYPE_ID:
+        return _decode_bins(state, meta, blobs, n_support)
+    if "nBins" in meta:
+        raise BundleError(f"meta.nBins belongs to {REGRESSOR_BINS_TYPE_ID} bundles, not "
+                          f"{manifest.get('typeId')}")
     if task == "regression":
         if "classHierarchy" in meta:
             raise BundleError("a regressor's meta has no classHierarchy")
@@ -343,4 +359,18 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     state.support_y = index
     if "classHierarchy" in meta:
         state.class_hierarchy = _manyclass.from_json(meta["classHierarchy"], len(state.classes))
+    return state
+
+
+def _decode_bins(state: MitraState, meta: dict, blobs: dict, n_support: int) -> MitraState:
+    """The targets and bin count of a bin-head regressor's bundle."""
+    from ._bins import MAX_BINS
+
+    state.n_bins = _int_field(meta, "nBins", 2)
+    if state.n_bins > MAX_BINS:
+        raise BundleError(f"meta.nBins must be at most {MAX_BINS}, got {state.n_bins}")
+    if "support_y" in blobs:
+        raise BundleError(f"a {REGRESSOR_BINS_TYPE_ID} bundle keeps its targets in "
+                          f"{EXACT_TARGETS!r} only; it has a 'support_y' artifact")
+    state.support_y = _array(blobs, EXACT_TARGETS, "<f8", n_support)
     return state

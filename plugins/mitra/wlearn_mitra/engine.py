@@ -7,6 +7,7 @@ what the model says about the query rows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import warnings
@@ -27,6 +28,7 @@ from ._identity import model_identity
 from ._inputs import MAX_N_ESTIMATORS
 from ._modelfile import ModelSource, buffer, model_source, sha256_of
 from ._onnxinfo import graph_input_names, model_shape
+from . import _bins
 from ._planning import Plan
 from ._planning import MAX_FEATURES, available_memory_mb, full_width_mb
 from ._planning import plan as plan_predict
@@ -256,11 +258,13 @@ class MitraEngine:
 
             self._single, self.onnx_sha256 = OrtGraph(onnx), None
             self.shape = model_shape(None, task == "classification")
+            declared_bins = None  # a session's metadata is not read: no bin head
         else:
             self._source = model_source(onnx)
             with buffer(self._source) as view:
                 self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
+                declared_bins = _bins.declared_bins(view)
 
         self._split = split
         self.encoder = self.decoder = None
@@ -272,11 +276,22 @@ class MitraEngine:
         else:
             self._y_dtype = _y_dtype(self.single, INPUT_NAMES, "graph")
         expected = np.int64 if task == "classification" else np.float32
+        # -- bin-head regressors (Mitra-v2; _bins, spec/mitra-onnx.md "Bin-head regressors") --
+        #: Value bins of a bin-head regressor's output, None for any other graph.
+        self.n_bins = declared_bins if self._y_dtype is np.int64 else None
+        if self.n_bins is not None:
+            if task != "regression":
+                raise ValidationError(
+                    f"ONNX model is a Mitra regressor with a {self.n_bins}-bin head, which does "
+                    f"not fit task {task!r}")
+            expected = np.int64
+            self.shape = dataclasses.replace(self.shape, n_slots=self.n_bins)
+        # -- end bin-head regressors --
         if self._y_dtype is not expected:
             kind = "classifier" if self._y_dtype is np.int64 else "regressor"
             raise ValidationError(f"ONNX model is a Mitra {kind}, which does not fit task {task!r}")
-        # [batch, query, 10] logits or [batch, query] values
-        rank = 3 if task == "classification" else 2
+        # [batch, query, 10] logits, [batch, query, n_bins] bin logits or [batch, query] values
+        rank = 3 if task == "classification" or self.n_bins else 2
         if pair is not None:
             _check_output(self.decoder, rank, "query decoder")
         else:
@@ -550,6 +565,8 @@ class MitraEngine:
         """The one batch of ``output``, once its shape is what the readout expects (a graph
         declares its output's rank, not its sizes)."""
         shape = (1, n_query, MAX_CLASSES) if self.classification else (1, n_query)
+        if self.n_bins:
+            shape = (1, n_query, self.n_bins)
         if output.shape != shape:
             raise ValidationError(
                 f"the ONNX model returned an output of shape {output.shape}, expected {shape}: "
@@ -637,6 +654,10 @@ class MitraEngine:
         classes 0..n_classes-1. Regressor: float64 [Q] in the model's target scale. Raises
         ModelOutputError (naming the model and any disk cache file it was read from) when
         the model answers NaN or infinity; damaged cache files are first made again once.
+        Bin-head regressor (``n_bins`` set): ``y_support`` in the model's [0, 1] scale, each
+        member's targets binned as AutoGluon does (:func:`._bins.bin_ids`); float64
+        probabilities [Q, n_bins] of the bins, a member fed mirrored targets read back in
+        reverse bin order.
         """
         x_support, y_support, x_query = self._check(x_support, y_support, x_query, n_classes)
         if int(n_estimators) != n_estimators or not 1 <= n_estimators <= MAX_N_ESTIMATORS:
@@ -672,10 +693,14 @@ class MitraEngine:
 
         n_query = len(x_query)
         total = np.zeros((n_query, n_classes) if self.classification else n_query)
+        if self.n_bins:
+            total = np.zeros((n_query, self.n_bins))
         with Reporter(progress, n_query * len(members), "mitra predict",
                       members=len(members)) as report:
             for member in members:
                 xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
+                if self.n_bins:
+                    ys_m = _bins.bin_ids(ys_m, self.n_bins)
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
                 if plan.cached and n_query and n_features:
@@ -687,6 +712,10 @@ class MitraEngine:
                     output = run(padded(xq))[: len(xq)].astype(np.float64)
                     if self.classification:
                         total[part] += softmax(member.logits(output, n_classes))
+                    elif self.n_bins:
+                        probabilities = softmax(output)
+                        total[part] += (_bins.unmirror(probabilities) if member.mirror_y
+                                        else probabilities)
                     else:
                         total[part] += member.value(output)
                     report.advance(part.stop - part.start)

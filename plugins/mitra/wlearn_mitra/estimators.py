@@ -20,6 +20,7 @@ from wlearn.errors import BundleError, DisposedError, ValidationError
 from wlrn.rng import to_int32
 
 from . import _artifacts, _builtin, _categories, _labels, _manyclass, _pickling
+from ._distribution import BinnedDistribution
 from ._errors import not_fitted
 from ._inputs import (
     check_feature_names, check_max_support, check_n_estimators, check_random_state, check_rows,
@@ -455,6 +456,7 @@ class _MitraEstimator(_Params):
             feature_names=self.__dict__.get("feature_names_in_"),
             categories=self.__dict__.get("categories_", {}),
             class_hierarchy=self.__dict__.get("class_hierarchy_"),
+            n_bins=None if is_clf else self._open().engine.n_bins,  # a bin head: regressor@2
         )
         return _artifacts.encode(state)
 
@@ -498,6 +500,12 @@ class _MitraEstimator(_Params):
             if state.onnx_sha256 != engine.onnx_sha256:
                 raise ValidationError(cls._wrong_model(state.onnx_sha256, engine.onnx_sha256,
                                                        onnx))
+        if state.task == "regression" and engine.n_bins != state.n_bins:  # bin head or not
+            def head(n_bins: int | None) -> str:
+                return "a scalar head" if n_bins is None else f"a {n_bins}-bin head"
+            raise ValidationError(
+                f"the bundle ({manifest.get('typeId')}) was made with a regressor of "
+                f"{head(state.n_bins)}, but the model given has {head(engine.n_bins)}")
         sha = engine.onnx_sha256 or state.onnx_sha256
         model._store(state.support_x, state.support_y, sha, state.classes)
         model.seed_ = model.seed
@@ -855,6 +863,8 @@ class MitraRegressor(_MitraEstimator):
             y32 = y.astype(np.float32)
         if not np.isfinite(y32).all():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
+        if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
+            return y, None
         return _artifacts.stored_targets(y), None
 
     def predict(self, X: Any) -> np.ndarray:
@@ -867,6 +877,8 @@ class MitraRegressor(_MitraEstimator):
         """
         Xq = self._query(X)
         scaling = self._scaling()
+        if self._open().engine.n_bins:  # a bin-head model: the mean of its distribution
+            return self._distribution(Xq).mean()
         self._check_support(finite=scaling != "js")
         if scaling == "js":
             # @wlearn/mitra's predict: float32 rows and targets as they are, one pass.
@@ -882,6 +894,54 @@ class MitraRegressor(_MitraEstimator):
         span = high - low
         scaled = self._run(Xq, (y - low) / span, None)
         return scaled * span + low
+
+    # -- predictive distributions of bin-head models (spec/mitra.md "Predictive distributions")
+
+    def predict_distribution(self, X: Any) -> BinnedDistribution:
+        """The predictive distribution of each row of ``X``, in the units of ``y``.
+
+        Returns a :class:`~wlearn_mitra.BinnedDistribution`: ``probabilities`` float64
+        [rows, n_bins] over the shared bin ``edges`` float64 [n_bins + 1], with ``mean()``
+        (what ``predict`` returns), ``std()``, ``quantiles(q)``, ``interval(coverage)`` and
+        ``cdf(y)``. Only a bin-head model has one (Mitra-v2's ``autogluon/mitra-regressor-2``,
+        1000 bins over the min-max scaled target, as AutoGluon bins it); a scalar-head model
+        (Mitra v1) raises ValidationError, as does ``target_scaling`` other than ``"minmax"``.
+        With ``n_estimators > 1`` the members' distributions are averaged (a mixture).
+        """
+        return self._distribution(self._query(X))
+
+    def predict_quantiles(self, X: Any, quantiles: Any = (0.1, 0.5, 0.9)) -> np.ndarray:
+        """float64 [rows, len(quantiles)]: the predictive quantiles of each row (levels in
+        [0, 1]; a scalar level gives [rows]). Bin-head models only; see
+        :meth:`predict_distribution`."""
+        return self.predict_distribution(X).quantiles(quantiles)
+
+    def predict_interval(self, X: Any, coverage: float = 0.9) -> np.ndarray:
+        """float64 [rows, 2]: the central prediction interval of each row, its lower and
+        upper ends the quantiles ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``.
+        Bin-head models only; see :meth:`predict_distribution`."""
+        return self.predict_distribution(X).interval(coverage)
+
+    def _distribution(self, Xq: np.ndarray) -> BinnedDistribution:
+        n_bins = self._open().engine.n_bins
+        if not n_bins:
+            raise ValidationError(
+                "this MitraRegressor's model has a scalar head (one value per row, as Mitra v1): "
+                "it predicts no distribution. Bin-head models (Mitra-v2's "
+                "autogluon/mitra-regressor-2, converted with wlearn-mitra convert) do.")
+        if self._scaling() != "minmax":
+            raise ValidationError(
+                f"target_scaling={self.target_scaling!r} does not fit a bin-head model, whose "
+                "bins cover the min-max scaled targets: use target_scaling='minmax'")
+        self._check_support()
+        y = np.asarray(self.support_y_, dtype=np.float64)
+        low, high = float(y.min()), float(y.max())
+        if high == low:  # nothing to scale (upstream refuses): all mass at that constant
+            return BinnedDistribution(np.full((len(Xq), n_bins), 1.0 / n_bins), low, 0.0)
+        span = high - low
+        return BinnedDistribution(self._run(Xq, (y - low) / span, None), low, span)
+
+    # -- end predictive distributions
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R^2 of ``predict(X)`` against ``y``, float.

@@ -31,7 +31,7 @@ import wlearn.registry
 from wlearn.errors import ValidationError
 
 from . import _artifacts, _builtin, _runtime
-from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_TYPE_ID
+from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from ._identity import model_buffer, model_identity
 from ._sources import ENV_VARS
 from .estimators import MitraClassifier, MitraRegressor
@@ -57,6 +57,8 @@ def register_loaders(classifier: Any = None, regressor: Any = None) -> None:
         with _lock:
             _bound[type_id] = source
         wlearn.register(type_id, loader, accepts_context=True)
+        if type_id == REGRESSOR_TYPE_ID:  # bin-head regressors' bundles: the same binding
+            wlearn.register(REGRESSOR_BINS_TYPE_ID, loader, accepts_context=True)
 
 
 def register_with_core() -> None:
@@ -65,6 +67,7 @@ def register_with_core() -> None:
     if not hasattr(wlearn.registry, "ENTRY_POINT_GROUP"):
         wlearn.register(CLASSIFIER_TYPE_ID, load_classifier, accepts_context=True)
         wlearn.register(REGRESSOR_TYPE_ID, load_regressor, accepts_context=True)
+        wlearn.register(REGRESSOR_BINS_TYPE_ID, load_regressor, accepts_context=True)
 
 
 def _options(type_id: str, context: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -105,7 +108,8 @@ def load_classifier(manifest: dict, toc: list, blobs: Any,
 
 def load_regressor(manifest: dict, toc: list, blobs: Any,
                    context: Mapping[str, Any] | None = None) -> MitraRegressor:
-    """Loader of ``wlearn.mitra_onnx.regressor@1`` (``context`` as for the classifier)."""
+    """Loader of ``wlearn.mitra_onnx.regressor@1`` and of ``@2`` (bin-head regressors), with
+    the model bound to the regressor (``context`` as for the classifier)."""
     return _load(MitraRegressor, REGRESSOR_TYPE_ID, manifest, toc, blobs, context)
 
 

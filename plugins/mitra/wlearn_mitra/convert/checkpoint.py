@@ -181,8 +181,13 @@ def random_checkpoint(
     n_layers: int = 12,
     n_heads: int = 4,
     seed: int = 0,
+    dim_output: int | None = None,
 ) -> Path:
     """Write a checkpoint with random weights (full Mitra size by default), for benchmarks.
+
+    ``dim_output``: the head's width; default 10 (classifier) or 1 (scalar regressor). A
+    regressor with ``dim_output > 1`` is a bin-head regressor, as Mitra-v2's
+    (``autogluon/mitra-regressor-2``: 1000 bins).
 
     Initialisation: PyTorch's defaults plus upstream's ``init_weights`` (x and y embeddings
     N(0, 1)). The predictions mean nothing; the cost and the numerics are those of Mitra.
@@ -197,7 +202,9 @@ def random_checkpoint(
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        model = Tab2D(dim, 10 if variant == "classifier" else 1, n_layers, n_heads, task)
+        if dim_output is None:
+            dim_output = 10 if variant == "classifier" else 1
+        model = Tab2D(dim, dim_output, n_layers, n_heads, task)
         with torch.no_grad():
             model.x_embedding.x_embedding.weight.normal_()
             model.x_embedding.x_embedding.bias.normal_()
