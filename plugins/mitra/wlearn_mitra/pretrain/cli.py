@@ -26,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", type=int)
     parser.add_argument("--init", help="checkpoint folder whose body starts a new run "
                                        "(e.g. a classifier's, for a regressor)")
+    parser.add_argument("--prior", type=int, choices=(1, 2),
+                        help="prior version of a new run (default: the latest, 2)")
+    parser.add_argument("--bins", type=int,
+                        help="regression: a bin head of this many bins (Mitra-v2's regressor "
+                             "has 1000) trained by cross-entropy; default a scalar head")
+    parser.add_argument("--lr", type=float, help="learning rate (default 0.003)")
+    parser.add_argument("--easy-fraction", type=float,
+                        help="share of batches of small easy tables (default 0.5)")
     parser.add_argument("--report-minutes", type=float,
                         help="minutes of training between reports (default 5)")
     parser.add_argument("--onnx", help="at the end, also write the model as this ONNX file")
@@ -38,7 +46,8 @@ def _settings(args: argparse.Namespace):
     from .trainer import RunSettings
 
     given = {"task": args.task, "seed": args.seed, "dim": args.dim, "n_layers": args.layers,
-             "n_heads": args.heads, "init": args.init}
+             "n_heads": args.heads, "init": args.init, "prior": args.prior,
+             "n_bins": args.bins, "lr": args.lr, "easy_fraction": args.easy_fraction}
     given = {k: v for k, v in given.items() if v is not None}
     if args.report_minutes is not None:
         given["report_seconds"] = args.report_minutes * 60
@@ -67,7 +76,15 @@ def run(args: argparse.Namespace) -> int:
         run_ = Run(folder)
         print(f"resuming {folder} at step {run_.step} ({run_.seconds / 60:.1f} min trained)")
     else:
-        run_ = Run(folder, RunSettings(**given))
+        from .prior import LATEST
+
+        given.setdefault("prior", LATEST)
+        try:
+            settings = RunSettings(**given)
+        except ValueError as exc:
+            print(f"wlearn-mitra: {exc}", file=sys.stderr)
+            return 1
+        run_ = Run(folder, settings)
         print(f"new run in {folder}: {run_.settings}")
     evaluate_fn = None
     if not args.no_eval:
@@ -76,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
         task = run_.settings.task
         evaluate_fn = lambda model: evaluate(model, task)  # noqa: E731
     seconds = float("inf") if args.minutes is None else args.minutes * 60
-    run_.train(seconds, evaluate_fn, echo=lambda line: print(line, flush=True), steps=args.steps)
+    # SIGTERM (kill PID) ends the step under way, then reports and saves as at a normal end.
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: run_.request_stop())
+    try:
+        run_.train(seconds, evaluate_fn, echo=lambda line: print(line, flush=True),
+                   steps=args.steps)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     checkpoint = run_.export()
     print(f"wrote {checkpoint}")
     if args.onnx:

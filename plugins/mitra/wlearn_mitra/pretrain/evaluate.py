@@ -47,6 +47,13 @@ def _predict(model, xs, ys, xq, classification: bool) -> np.ndarray:
         return classes[logits[:, : len(classes)].argmax(-1).numpy()]
     low, high = ys.min(), ys.max()
     scaled = (ys - low) / (high - low)
+    if not model.scalar_output:  # a bin head: the mean of the bin centres under its softmax
+        from .trainer import bin_centres, bin_ids
+
+        ids = bin_ids(torch.from_numpy(scaled)[None], model.dim_output)
+        probs = torch.softmax(model(to(xs), ids, to(xq))[0].double(), dim=-1)
+        mean = probs @ bin_centres(model.dim_output).double()
+        return mean.numpy() * (high - low) + low
     return model(to(xs), to(scaled), to(xq))[0].double().numpy() * (high - low) + low
 
 

@@ -27,8 +27,38 @@ next to a training step), sample hyper-parameters more widely, and TabICL draws 
 targets from XGBoost fits on noise. The mixture weights and ranges here were chosen for a
 small model trained in about an hour on a CPU and are recorded in :data:`MIXTURE`.
 
-Every table is a function of a ``numpy.random.Generator`` only, so a training run is
-reproducible from its seed and step number.
+Every table is a function of a ``numpy.random.Generator`` and the prior version only, so a
+training run is reproducible from its seed, step number and ``prior`` setting.
+
+Versions (a run records its version; an old run keeps drawing the tables it was trained on):
+
+* ``1``: the mixture above.
+* ``2`` adds what real tables have and version 1 lacks (issue 19's benchmark: 45 real tables
+  from R packages), each as the estimators would present it to the model:
+
+  - a ``linear`` prior (a sparse linear function of correlated inputs, sometimes with a mild
+    nonlinearity), because a plain logistic regression leads the real tables;
+  - categorical columns, ordered (quantile cut points of a feature) or unordered (the levels
+    in a random order, as sorting category names orders them), 2 to 64 levels, fed as the
+    codes :mod:`wlearn_mitra._categories` produces: the position of the level among the
+    levels present in the support rows; levels the support lacks become missing;
+  - lookup and identifier-like columns: a categorical column, up to one level per two rows,
+    whose level adds its own random effect to the target (a brood code, a rater's id);
+  - missing values that carry information: per column, missing completely at random, or
+    with a probability that rises with the column's own value or with the target (MNAR);
+    then imputed with the support column's mean, as :mod:`wlearn_mitra._preprocess` does
+    (the estimators add no indicator column, so neither does the prior);
+  - imbalanced classes: class shares drawn from a Dirichlet with concentration 0.3-10, in
+    the ordinal and the argmax (per-class bias) class rules alike;
+  - 3-10 classes weighted up: two classes in 20% of tables, 3..max classes uniformly in
+    the rest (version 1: 2..max uniformly);
+  - regression targets of many shapes: right or left skewed, heavy-tailed, bounded,
+    censored at a floor (zero-inflated), discrete, and with noise that grows with the
+    target.
+
+  Heavy-tailed and skewed *features* are already in version 1's causes; the model reads
+  each feature through the support set's quantiles (``convert/tab2d.py``), so a monotone
+  transform of a column changes nothing it sees, and version 2 does not add more of them.
 """
 
 from __future__ import annotations
@@ -37,11 +67,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Prior weights by task (they sum to 1).
+#: Prior weights by task (they sum to 1), version 1.
 MIXTURE = {
     "classification": {"mlp": 0.4, "tree": 0.3, "cluster": 0.3},
     "regression": {"mlp": 0.55, "tree": 0.45},
 }
+#: Prior weights by task, version 2.
+MIXTURE_V2 = {
+    "classification": {"mlp": 0.3, "tree": 0.25, "cluster": 0.25, "linear": 0.2},
+    "regression": {"mlp": 0.4, "tree": 0.35, "linear": 0.25},
+}
+#: The prior versions :func:`sample_batch` draws (see the module docstring).
+VERSIONS = (1, 2)
+#: The version new runs use.
+LATEST = 2
 
 _ACTIVATIONS = (
     np.tanh,
@@ -191,10 +230,9 @@ def _index_classes(rng: np.random.Generator, y: np.ndarray, n_support: int) -> t
     return code[y], len(present)
 
 
-def sample_table(
+def _sample_table_v1(
     rng: np.random.Generator, shape: Shape, task: str
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """One table ``(x float32 [S+Q, F], y, n_classes)``, see :class:`Batch`."""
     n, f = shape.n_support + shape.n_query, shape.n_features
     weights = MIXTURE[task]
     prior = rng.choice(list(weights), p=list(weights.values()))
@@ -220,6 +258,198 @@ def sample_table(
     return x.astype(np.float32), y, n_classes
 
 
+def linear_function(rng: np.random.Generator, n: int, n_features: int, n_outputs: int) -> tuple:
+    """Correlated inputs [n, F] and ``n_outputs`` sparse linear functions of them [n, n_outputs],
+    sometimes with a mild nonlinearity, plus Gaussian noise."""
+    if rng.random() < 0.5:
+        mix = rng.normal(size=(n_features, n_features)) * rng.uniform(0, 0.7)
+        x = rng.normal(size=(n, n_features)) @ (np.eye(n_features) + mix)
+    else:
+        x = _causes(rng, n, n_features)
+    x = _standardise(x)
+    w = rng.normal(size=(n_features, n_outputs))
+    w *= rng.random((n_features, n_outputs)) < rng.uniform(0.2, 1.0)
+    w[rng.integers(n_features, size=n_outputs), np.arange(n_outputs)] += rng.choice([-1, 1], n_outputs)
+    out = _standardise(x @ w)
+    if rng.random() < 0.3:
+        w2 = rng.normal(size=(n_features, n_outputs)) / np.sqrt(n_features)
+        out += rng.uniform(0.1, 0.5) * np.tanh(x @ w2 * rng.uniform(0.5, 2.0))
+    return x, out + rng.normal(scale=rng.uniform(0.0, 0.6), size=out.shape)
+
+
+def _lookup(rng: np.random.Generator, x: np.ndarray, targets: np.ndarray) -> tuple:
+    """Replace one or two columns of ``x`` by level ids whose levels add a random effect to
+    every target: a lookup table, identifier-like when the levels are many. Returns
+    ``(x, targets, nominal)``, ``nominal`` the replaced columns (unordered levels)."""
+    n, f = x.shape
+    nominal = []
+    for column in rng.choice(f, size=min(f, int(rng.integers(1, 3))), replace=False):
+        if rng.random() < 0.5:  # identifier-like: a few rows per level
+            levels = max(2, int(n / rng.uniform(2.0, 8.0)))
+        else:
+            levels = int(np.exp(rng.uniform(np.log(2), np.log(30))))
+        share = rng.dirichlet(np.full(levels, rng.uniform(0.5, 5.0)))
+        level = rng.choice(levels, size=n, p=share)
+        effect = rng.normal(size=(levels, targets.shape[1]))
+        strength = np.exp(rng.uniform(np.log(0.3), np.log(3.0)))
+        targets = targets + strength * targets.std(axis=0) * effect[level]
+        x[:, column] = level
+        nominal.append(int(column))
+    return x, targets, nominal
+
+
+def _category_codes(values: np.ndarray, n_support: int) -> np.ndarray:
+    """The codes :mod:`wlearn_mitra._categories` feeds for a category column: each value's
+    position among the distinct values of the support rows (sorted); a value absent from
+    the support rows becomes NaN."""
+    present = np.unique(values[:n_support])
+    position = np.searchsorted(present, values)
+    found = (position < len(present)) & (present[np.minimum(position, len(present) - 1)] == values)
+    return np.where(found, position, np.nan)
+
+
+def _categorical(rng: np.random.Generator, x: np.ndarray, nominal: list, n_support: int) -> np.ndarray:
+    """Some columns cut into 2-64 levels, ordered or in a random order; then every category
+    column (these and the ``nominal`` lookup columns) fed as the estimators code it."""
+    n, f = x.shape
+    rate = rng.uniform(0.1, 0.6) if rng.random() < 0.5 else 0.0
+    for j in np.flatnonzero(rng.random(f) < rate):
+        if j in nominal:
+            continue
+        levels = int(np.exp(rng.uniform(np.log(2), np.log(64))))
+        edges = np.quantile(x[:, j], np.sort(rng.uniform(0, 1, size=levels - 1)))
+        level = np.searchsorted(edges, x[:, j])
+        if rng.random() < 0.6:  # unordered: the codes follow the level names, not the effect
+            level = rng.permutation(levels)[level]
+        x[:, j] = _category_codes(level, n_support)
+    for j in nominal:
+        level = x[:, j].astype(np.int64)
+        x[:, j] = _category_codes(rng.permutation(int(level.max()) + 1)[level], n_support)
+    return x
+
+
+def _missing(rng: np.random.Generator, x: np.ndarray, signal: np.ndarray, n_support: int) -> np.ndarray:
+    """NaN in some columns: completely at random, more often where the column's own value is
+    high (or low), or more often for some target values (``signal`` [n], standardised)."""
+    if rng.random() >= 0.4:
+        return x
+    n, f = x.shape
+    for j in np.flatnonzero(rng.random(f) < rng.uniform(0.1, 0.7)):
+        base = np.log(rng.uniform(0.02, 0.5))  # log-odds offset
+        kind = rng.integers(3)
+        if kind == 0:
+            logit = np.full(n, base)
+        else:
+            driver = signal if kind == 1 else _standardise(np.nan_to_num(x[:, j]))
+            logit = base + rng.choice([-1, 1]) * rng.uniform(0.5, 3.0) * driver
+        drop = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+        if np.sum(~drop[:n_support] & ~np.isnan(x[:n_support, j])) >= 2:
+            x[drop, j] = np.nan
+    return x
+
+
+def _impute(x: np.ndarray, n_support: int) -> np.ndarray:
+    """NaN replaced by the support column's mean (:mod:`wlearn_mitra._preprocess`); a column
+    with no value in the support rows becomes 0 (the model then sees a constant)."""
+    nan = np.isnan(x)
+    if not nan.any():
+        return x
+    seen = ~nan[:n_support]
+    means = np.where(seen, x[:n_support], 0.0).sum(axis=0) / np.maximum(seen.sum(axis=0), 1)
+    return np.where(nan, means[None, :], x)
+
+
+def _class_shares(rng: np.random.Generator, k: int) -> np.ndarray:
+    return rng.dirichlet(np.full(k, np.exp(rng.uniform(np.log(0.3), np.log(10.0)))))
+
+
+def _classes_from_v2(rng: np.random.Generator, targets: np.ndarray, k: int) -> np.ndarray:
+    """Ordinal cuts at class shares drawn from a Dirichlet, or the argmax of ``k`` target
+    units with per-class biases: imbalanced classes in both rules."""
+    if targets.shape[1] >= k and rng.random() < 0.5:
+        scores = _standardise(targets[:, :k]) * rng.uniform(0.5, 2.0, k)
+        return np.argmax(scores + rng.normal(scale=rng.uniform(0.0, 1.5), size=k), axis=1)
+    cuts = np.cumsum(_class_shares(rng, k))[:-1]
+    return np.searchsorted(np.quantile(targets[:, 0], cuts), targets[:, 0])
+
+
+def _target_shape(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """A standardised regression target given one of several shapes."""
+    y = _standardise(y)
+    kind = rng.choice(8, p=[0.3, 0.15, 0.05, 0.1, 0.1, 0.1, 0.1, 0.1])
+    a = rng.uniform(0.3, 1.5)
+    if kind == 1:  # right skewed (log-normal-like: prices, incomes)
+        y = np.exp(a * y)
+    elif kind == 2:  # left skewed
+        y = -np.exp(-a * y)
+    elif kind == 3:  # heavy-tailed
+        y = np.sinh(a * 1.5 * y)
+    elif kind == 4:  # bounded (rates, shares)
+        y = 1.0 / (1.0 + np.exp(-2.0 * a * y))
+    elif kind == 5:  # censored at a floor (zero-inflated amounts)
+        y = np.maximum(y, np.quantile(y, rng.uniform(0.1, 0.6)))
+    elif kind == 6:  # discrete (counts, ratings)
+        levels = int(rng.integers(3, 21))
+        y = np.round((y - y.min()) / max(np.ptp(y), 1e-12) * (levels - 1))
+    elif kind == 7:  # noise growing with the target
+        y = y + rng.uniform(0.2, 1.0) * np.abs(y) * rng.normal(size=y.shape)
+    return _standardise(y)
+
+
+_MAKERS = {"mlp": mlp_scm, "tree": tree_function, "linear": linear_function}
+
+
+def _sample_table_v2(
+    rng: np.random.Generator, shape: Shape, task: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    n, f, s = shape.n_support + shape.n_query, shape.n_features, shape.n_support
+    weights = MIXTURE_V2[task]
+    prior = rng.choice(list(weights), p=list(weights.values()))
+    if task == "regression":
+        x, targets = _MAKERS[prior](rng, n, f, 1)
+        nominal = []
+        if rng.random() < 0.3:
+            x, targets, nominal = _lookup(rng, x, targets)
+        y = _target_shape(rng, targets[:, 0])
+        signal = y
+    else:
+        k = 2 if rng.random() < 0.2 else int(rng.integers(min(3, shape.max_classes), shape.max_classes + 1))
+        nominal = []
+        if prior == "cluster":
+            x, y = cluster_classes(rng, n, f, k)
+        else:
+            x, targets = _MAKERS[prior](rng, n, f, k)
+            if rng.random() < 0.3:
+                x, targets, nominal = _lookup(rng, x, targets)
+            y = _classes_from_v2(rng, targets, k)
+        if rng.random() < 0.3:
+            flip = rng.random(n) < rng.uniform(0.0, 0.1)
+            y = np.where(flip, rng.integers(k, size=n), y)
+        order = rng.permutation(n)  # support rows are a random sample of the table
+        x, y = x[order], y[order]
+        signal = rng.normal(size=k)[y]  # each class its own missingness tendency
+    numeric = [j for j in range(f) if j not in nominal]
+    x[:, numeric] = _quantise(rng, x[:, numeric])
+    x = _categorical(rng, x, nominal, s)
+    x = _impute(_missing(rng, x, signal, s), s)
+    if task == "regression":
+        return x.astype(np.float32), y.astype(np.float32), 0
+    y, n_classes = _index_classes(rng, y, s)
+    return x.astype(np.float32), y, n_classes
+
+
+def sample_table(
+    rng: np.random.Generator, shape: Shape, task: str, version: int = 1
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One table ``(x float32 [S+Q, F], y, n_classes)`` of prior ``version``, see
+    :class:`Batch`. Raises ``ValueError`` for an unknown version."""
+    if version == 1:
+        return _sample_table_v1(rng, shape, task)
+    if version == 2:
+        return _sample_table_v2(rng, shape, task)
+    raise ValueError(f"prior version must be one of {VERSIONS}, not {version!r}")
+
+
 def sample_shape(rng: np.random.Generator, *, easy: bool, max_classes: int = 10,
                  max_features: int = 64, max_support: int = 512) -> Shape:
     """Table sizes for one batch; ``easy`` tables are small, narrow and have few classes.
@@ -235,8 +465,10 @@ def sample_shape(rng: np.random.Generator, *, easy: bool, max_classes: int = 10,
     return Shape(support, query, max(1, features), max_classes)
 
 
-def sample_batch(rng: np.random.Generator, shape: Shape, n_tables: int, task: str) -> Batch:
-    tables = [sample_table(rng, shape, task) for _ in range(n_tables)]
+def sample_batch(rng: np.random.Generator, shape: Shape, n_tables: int, task: str,
+                 version: int = 1) -> Batch:
+    """``n_tables`` tables of one ``shape`` from prior ``version``."""
+    tables = [sample_table(rng, shape, task, version) for _ in range(n_tables)]
     x = np.stack([t[0] for t in tables])
     y = np.stack([t[1] for t in tables])
     return Batch(x, y, shape.n_support, np.array([t[2] for t in tables]))

@@ -14,7 +14,18 @@ so a run stopped and resumed gives the same tables as one that never stopped.
 Classification loss: cross-entropy over each table's own K logits (the engine reads logits
 0..K-1 the same way). Regression: targets min-max scaled by the support set as the engine
 scales them (upstream Mitra's ``minmax``), clipped to [-1, 2] (targets far outside the
-support's range otherwise cause loss spikes), mean squared error.
+support's range otherwise cause loss spikes), mean squared error. Regression with a bin head
+(``n_bins`` > 0, Mitra-v2's regressor): the scaled targets of support and query rows become
+bin ids over ``linspace(-0.5, 1.5, n_bins + 1)`` as AutoGluon's regression-as-classification
+path makes them (:func:`bin_ids`), the support ids are fed as class ids, and the loss is the
+cross-entropy of the query rows' bins.
+
+``prior`` selects the version of :mod:`.prior` (a run records it; runs made before versions
+existed have none in ``run.json`` and draw version 1). ``init`` is a checkpoint folder or a
+run folder (its averaged weights): a model of the same shape starts from all of it, another
+from its body; a bin-head regressor started from a scalar regressor gets bin embeddings equal
+to the scalar y embedding at the bin centres, so its body first sees what it was trained on,
+and a head whose softmax is a Gaussian around the scalar head's prediction.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import torch.nn.functional as F
 
 from ..convert.checkpoint import build_model, save_checkpoint
 from ..convert.tab2d import Tab2D
-from .prior import sample_batch, sample_shape
+from .prior import LATEST, VERSIONS, sample_batch, sample_shape
 
 TASK_NAMES = {"classification": "CLASSIFICATION", "regression": "REGRESSION"}
 STATE_FILE = "state.pt"
@@ -56,10 +67,46 @@ class RunSettings:
     max_features: int = 64
     max_support: int = 512
     easy_fraction: float = 0.5
-    init: str | None = None  # a checkpoint whose body (all but the y embedding and head) starts us
+    init: str | None = None  # a checkpoint or run folder that starts us (see the module doc)
     threads: int = 1
     report_seconds: float = 300.0
     extra: dict = field(default_factory=dict)
+    prior: int = 1  # version of .prior; 1 for runs whose run.json predates versions
+    n_bins: int = 0  # regression only: 0 = scalar head (MSE), else a bin head (cross-entropy)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:
+            raise ValueError(f"task must be one of {sorted(TASK_NAMES)}, not {self.task!r}")
+        if self.prior not in VERSIONS:
+            raise ValueError(f"prior must be one of {VERSIONS}, not {self.prior!r}")
+        if self.n_bins < 0 or self.n_bins == 1 or (self.n_bins and self.task != "regression"):
+            raise ValueError(f"n_bins must be 0 or at least 2, and only for regression; got "
+                             f"{self.n_bins} for {self.task}")
+
+
+#: Width (scaled-target units) of the Gaussian a bin head warm-started from a scalar
+#: regressor predicts around the scalar prediction (about its root mean squared error).
+WARM_START_WIDTH = 0.2
+#: Edges of a bin head's bins over the min-max scaled target (AutoGluon's regression-CE path).
+BIN_RANGE = (-0.5, 1.5)
+
+
+def bin_edges(n_bins: int) -> torch.Tensor:
+    """float32 [n_bins + 1]: ``torch.linspace(-0.5, 1.5, n_bins + 1)`` as AutoGluon makes it."""
+    return torch.linspace(*BIN_RANGE, n_bins + 1)
+
+
+def bin_centres(n_bins: int) -> torch.Tensor:
+    """float32 [n_bins]: the middle of each bin."""
+    edges = bin_edges(n_bins)
+    return (edges[:-1] + edges[1:]) / 2
+
+
+def bin_ids(scaled: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """int64 bin ids of min-max scaled targets (any shape): ``bucketize(y, edges) - 1`` in
+    float32, clamped to [0, n_bins - 1], as AutoGluon's ``trainer_finetune`` does."""
+    ids = torch.bucketize(scaled.float(), bin_edges(n_bins)) - 1
+    return ids.clamp(0, n_bins - 1)
 
 
 def _optimizer(model: torch.nn.Module, settings: RunSettings):
@@ -75,38 +122,72 @@ def _optimizer(model: torch.nn.Module, settings: RunSettings):
 
 
 def new_model(settings: RunSettings, warm_start: bool = True) -> Tab2D:
-    """A freshly initialised Tab2D; with ``warm_start``, its body from ``settings.init``."""
-    output = 10 if settings.task == "classification" else 1
+    """A freshly initialised Tab2D; with ``warm_start``, started from ``settings.init``."""
+    if settings.task == "classification":
+        output = 10
+    else:
+        output = settings.n_bins or 1
     torch.manual_seed(settings.seed)
     model = Tab2D(settings.dim, output, settings.n_layers, settings.n_heads,
                   TASK_NAMES[settings.task])
     with torch.no_grad():  # upstream's init_weights: embeddings N(0, 1)
         model.x_embedding.x_embedding.weight.normal_()
         model.y_embedding.y_mask.weight.normal_()
-        if settings.task == "classification":
+        if not model.scalar_output:
             model.y_embedding.y_embedding.weight.normal_()
     if settings.init and warm_start:
-        from ..convert.checkpoint import load_model
-
-        body = {k: v for k, v in load_model(settings.init).state_dict().items()
-                if not k.startswith(("y_embedding.y_embedding", "final_layer."))}
-        missing = model.load_state_dict(body, strict=False)
-        if missing.unexpected_keys:
-            raise ValueError(f"--init checkpoint does not fit: {missing.unexpected_keys[:4]}")
+        _warm_start(model, _load_init(settings.init))
     return model
 
 
+def _load_init(source: str) -> Tab2D:
+    """The model in a checkpoint folder, or a run folder's averaged model."""
+    folder = Path(source)
+    if (folder / RUN_FILE).is_file() and (folder / STATE_FILE).is_file():
+        return Run(folder).averaged_model()
+    from ..convert.checkpoint import load_model
+
+    return load_model(source)
+
+
+def _warm_start(model: Tab2D, init: Tab2D) -> None:
+    state = init.state_dict()
+    if init.config == model.config:
+        model.load_state_dict(state)
+        return
+    body = {k: v for k, v in state.items()
+            if not k.startswith(("y_embedding.y_embedding", "final_layer."))}
+    missing = model.load_state_dict(body, strict=False)
+    if missing.unexpected_keys:
+        raise ValueError(f"--init checkpoint does not fit: {missing.unexpected_keys[:4]}")
+    if init.scalar_output and model.task == "REGRESSION" and not model.scalar_output:
+        linear = init.y_embedding.y_embedding  # Linear(1, dim) of the scaled target
+        with torch.no_grad():
+            centres = bin_centres(model.dim_output)[:, None]
+            model.y_embedding.y_embedding.weight.copy_(linear(centres))
+            # Logits c_i * p / s^2 - c_i^2 / (2 s^2), p the scalar head's prediction (linear
+            # in the features, as a head must be): softmax over the bins is a Gaussian of
+            # width s around p, so the bin model starts as good as the scalar one.
+            head, width = init.final_layer, WARM_START_WIDTH
+            centres = centres[:, 0]
+            model.final_layer.weight.copy_(centres[:, None] * head.weight / width**2)
+            model.final_layer.bias.copy_(centres * head.bias / width**2
+                                         - centres**2 / (2 * width**2))
+
+
 def _step_batch(settings: RunSettings, step: int):
+    """The tables of training step ``step``: a function of (seed, step, prior version)."""
     rng = np.random.default_rng([settings.seed, step])
     easy = rng.random() < settings.easy_fraction
     shape = sample_shape(rng, easy=easy, max_features=settings.max_features,
                          max_support=settings.max_support)
     tokens = (shape.n_support + shape.n_query) * (shape.n_features + 1)
     n_tables = max(1, settings.tokens_per_step // tokens)
-    return sample_batch(rng, shape, n_tables, settings.task)
+    return sample_batch(rng, shape, n_tables, settings.task, settings.prior)
 
 
 def loss_of(model: Tab2D, batch, task: str) -> torch.Tensor:
+    """Mean loss of ``model`` on the query rows of ``batch`` (see the module docstring)."""
     s = batch.n_support
     x = torch.from_numpy(batch.x)
     if task == "classification":
@@ -121,6 +202,10 @@ def loss_of(model: Tab2D, batch, task: str) -> torch.Tensor:
     low = y[:, :s].min(dim=1, keepdim=True).values
     high = y[:, :s].max(dim=1, keepdim=True).values
     scaled = ((y - low) / (high - low).clamp_min(1e-12)).float()
+    if not model.scalar_output:
+        ids = bin_ids(scaled, model.dim_output)
+        logits = model(x[:, :s], ids[:, :s], x[:, s:])  # [B, Q, n_bins]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, s:].reshape(-1))
     prediction = model(x[:, :s], scaled[:, :s], x[:, s:])  # [B, Q]
     return F.mse_loss(prediction, scaled[:, s:].clamp(-1.0, 2.0))
 
@@ -148,6 +233,7 @@ class Run:
         self.model = new_model(settings, warm_start=not state_file.is_file())
         self.optimizer = _optimizer(self.model, settings)
         self.step, self.seconds = 0, 0.0
+        self._stop = False
         if state_file.is_file():
             state = torch.load(state_file, weights_only=True)
             self.model.load_state_dict(state["model"])
@@ -190,7 +276,8 @@ class Run:
         last_step = math.inf if steps is None else self.step + steps
         next_report = self.seconds + settings.report_seconds
         losses, tables = [], 0
-        while self.seconds < end and self.step < last_step:
+        self._stop = False
+        while self.seconds < end and self.step < last_step and not self._stop:
             began = time.monotonic()
             batch = _step_batch(settings, self.step)
             loss = loss_of(self.model, batch, settings.task)
@@ -203,11 +290,17 @@ class Run:
             tables += len(batch.x)
             self.step += 1
             self.seconds += time.monotonic() - began
-            if self.seconds >= next_report or self.seconds >= end or self.step >= last_step:
+            if (self.seconds >= next_report or self.seconds >= end or self.step >= last_step
+                    or self._stop):
                 self._report(losses, tables, evaluate_fn, echo)
                 losses, tables = [], 0
                 next_report = self.seconds + settings.report_seconds
         self.save()
+
+    def request_stop(self) -> None:
+        """Make :meth:`train` stop after the step under way (report, save, return): safe to
+        call from a signal handler."""
+        self._stop = True
 
     def _report(self, losses, tables, evaluate_fn, echo) -> None:
         record = {"step": self.step, "minutes": round(self.seconds / 60, 2),
