@@ -68,7 +68,10 @@ def write(out: Path, fixtures: Path) -> None:
             model_path = onnx / ("tiny-mitra-regressor.onnx" if regression
                                  else "tiny-mitra-classifier.onnx")
             X_case, y_case = np.load(root / "X.npy"), np.load(root / "y.npy")
-            fitted = cls.create(model_path.read_bytes(), info["params_given"]).fit(X_case, y_case)
+            params = dict(info["params_given"])
+            if not regression:  # @wlearn/mitra's support pick, which its bytes need
+                params["supportSelection"] = "balanced"
+            fitted = cls.create(model_path.read_bytes(), params).fit(X_case, y_case)
             (out / f"mitra_{name}_fit.wlrn").write_bytes(fitted.save())
             loaded = wlearn.load((root / "model.wlrn").read_bytes())  # this core's dispatch
             (out / f"mitra_{name}_resaved.wlrn").write_bytes(loaded.save())

@@ -118,7 +118,8 @@ def test_adding_mitra_to_pypi_core_changes_nothing(envs):
     assert "Uninstalling" not in envs["log"]
     assert "site-packages/wlearn/__init__.py" in _summary(envs["upstream"])["wlearn_file"]
     assert _summary(envs["upstream"])["mitra_registered"] == [
-        "wlearn.mitra_onnx.classifier@1", "wlearn.mitra_onnx.regressor@1"]
+        "wlearn.mitra_onnx.classifier@1", "wlearn.mitra_onnx.regressor@1",
+        "wlearn.mitra_onnx.regressor@2"]
 
 
 @pytest.mark.parametrize("name", CASES)

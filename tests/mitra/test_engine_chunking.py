@@ -121,7 +121,12 @@ class _SlowSession:
         raise RuntimeError("Exiting due to terminate flag being set to true.")
 
 
-def test_ctrl_c_terminates_the_running_graph():
+def test_ctrl_c_terminates_the_running_graph(request):
+    import signal
+
+    # Ctrl-C as Python handles it by default, whatever handler an earlier test left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     session = _SlowSession()
     timer = threading.Timer(0.2, _thread.interrupt_main)
     timer.start()

@@ -113,8 +113,12 @@ if __name__ == "__main__":
 def test_builtin_notice_once_per_session_not_per_worker(tmp_path):
     script = tmp_path / "session.py"
     script.write_text(CHILD)
+    import os
+
+    # a fresh session: not one that earlier tests in this process already told
+    env = {k: v for k, v in os.environ.items() if k != _builtin.NOTICED_VAR}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     parent, workers = json.loads(done.stdout.strip().splitlines()[-1])
     assert parent == 1 and sum(workers) == 0, (parent, workers)

@@ -126,12 +126,15 @@ def _interop() -> bool:
     tiny = _data(TINY_MODEL)
     js_model = MitraClassifier.load(bundle, tiny)
     X, y = _array("js-3class-X.npy"), _array("js-3class-y.npy")
-    model = MitraClassifier(onnx=tiny, max_support=128, seed=42).fit(X, y)
+    # @wlearn/mitra's own support pick (balanced), which its bytes need
+    model = MitraClassifier(onnx=tiny, max_support=128, seed=42,
+                            support_selection="balanced").fit(X, y)
     same = model.save() == bundle
     agree = np.array_equal(model.predict(_array("js-3class-Xq.npy")),
                            js_model.predict(_array("js-3class-Xq.npy")))
     print(f"   Loaded it with the model it names (the shipped {TINY_MODEL}, random weights, "
           f"matched by SHA-256); refitting the same {len(X)} rows with the same parameters "
+          f"and its support pick (support_selection='balanced') "
           f"{'gives byte-identical bytes' if same else 'gives DIFFERENT bytes'}, and "
           f"predictions {'agree' if agree else 'DISAGREE'}.")
     return same and agree
