@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import warnings
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Collection, Union
 
@@ -174,6 +174,30 @@ class _Cut:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.key = path.name[: -len(".onnx")]
+
+
+def _retried(method: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``method``, run once more when the model answered NaN or infinity through files of the
+    disk cache: those files are removed and made again first (a damaged cache file is rebuilt,
+    not trusted); a second such answer is the model's."""
+
+    @wraps(method)
+    def run(self: "MitraEngine", *args, **kwargs) -> np.ndarray:
+        try:
+            return method(self, *args, **kwargs)
+        except ModelOutputError as exc:
+            if not getattr(exc, "cache_files", None):
+                raise
+            cache_warning(f"{exc}. Removed those files and made them again from the model.")
+            self._rebuild()
+            try:
+                return method(self, *args, **kwargs)
+            except ModelOutputError as again:
+                raise ModelOutputError(
+                    f"{again} (made again from the model just now: the model itself answers "
+                    "NaN or infinity)") from exc
+
+    return run
 
 
 class MitraEngine:
@@ -487,24 +511,7 @@ class MitraEngine:
         """True when predictions go through the support encoder and query decoder."""
         return self.encoder is not None
 
-    def _retrying(self, call: Callable[[], np.ndarray]) -> np.ndarray:
-        """``call()``; when the model answered NaN or infinity through files of the disk
-        cache, those files are removed, made again and ``call()`` is run once more (a
-        damaged cache file is rebuilt, not trusted); a second such answer is the model's."""
-        try:
-            return call()
-        except ModelOutputError as exc:
-            if not getattr(exc, "cache_files", None):
-                raise
-            cache_warning(f"{exc}. Removed those files and made them again from the model.")
-            self._rebuild()
-            try:
-                return call()
-            except ModelOutputError as again:
-                raise ModelOutputError(
-                    f"{again} (made again from the model just now: the model itself answers "
-                    "NaN or infinity)") from exc
-
+    @_retried
     def forward(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray
     ) -> np.ndarray:
@@ -515,7 +522,7 @@ class MitraEngine:
         Raises ModelOutputError (naming the model and any cache file it was read from) when
         the model answers NaN or infinity, after making damaged cache files again once.
         """
-        return self._retrying(partial(self._forward, x_support, y_support, x_query))
+        return self._forward(x_support, y_support, x_query)
 
     def _forward(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray
@@ -592,28 +599,8 @@ class MitraEngine:
             raise error
         return output[0]
 
+    @_retried
     def predict(
-        self,
-        x_support: np.ndarray,
-        y_support: np.ndarray,
-        x_query: np.ndarray,
-        *,
-        n_classes: int | None = None,
-        n_estimators: int = 1,
-        seed: int = 0,
-        progress: Callable[[int, int], object] | bool | None = None,
-        max_memory_mb: float | None = None,
-        chunk_size: int | None = None,
-        transforms: Collection[str] = TRANSFORMS,
-        owner: object = None,
-    ) -> np.ndarray:
-        return self._retrying(partial(
-            self._predict, x_support, y_support, x_query, n_classes=n_classes,
-            n_estimators=n_estimators, seed=seed, progress=progress,
-            max_memory_mb=max_memory_mb, chunk_size=chunk_size, transforms=transforms,
-            owner=owner))
-
-    def _predict(
         self,
         x_support: np.ndarray,
         y_support: np.ndarray,
@@ -868,4 +855,3 @@ def _is_session(onnx: object) -> bool:
     return type(onnx).__name__ == "InferenceSession" and "onnxruntime" in type(onnx).__module__
 
 
-MitraEngine.predict.__doc__ = MitraEngine._predict.__doc__
