@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from wlearn_mitra.engine import MitraEngine
-
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,15 +22,16 @@ def _no_env_models(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def clf() -> MitraEngine:
+def clf(fixtures_dir) -> MitraEngine:
     """The tiny fixture classifier, one engine per test module."""
-    return MitraEngine(ONNX / "tiny-mitra-classifier.onnx", task="classification")
+    return MitraEngine(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx",
+                       task="classification")
 
 
 @pytest.fixture(scope="module")
-def reg() -> MitraEngine:
+def reg(fixtures_dir) -> MitraEngine:
     """The tiny fixture regressor, one engine per test module."""
-    return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
+    return MitraEngine(fixtures_dir / "onnx" / "tiny-mitra-regressor.onnx", task="regression")
 
 
 #: How far a JS fixture's recorded raw output may be from the same graph run here on the same

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,11 @@ import pytest
 from wlearn.errors import ValidationError
 from wlearn_mitra.engine import MitraEngine
 
+from _paths import fixtures_dir
+
 onnx = pytest.importorskip("onnx")
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 CLASSIFIER = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 
 

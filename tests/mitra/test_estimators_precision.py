@@ -3,7 +3,6 @@ precisions, it survives clone, bad values are refused, and bundles never record 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +10,11 @@ import pytest
 from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
 
+from _paths import fixtures_dir
+
 pytest.importorskip("onnx")  # the int8 graph is made with onnxruntime.quantization
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 CASE = FIXTURES / "mitra-js" / "b_3class_strat_s42"  # JS: maxSupport 128, seed 42

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,9 @@ from wlearn_mitra.engine import MitraEngine
 openvino = pytest.importorskip("openvino")
 from wlearn_mitra import _openvino  # noqa: E402
 
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+ONNX = fixtures_dir("onnx")
 CLF, REG = ONNX / "tiny-mitra-classifier.onnx", ONNX / "tiny-mitra-regressor.onnx"
 
 
