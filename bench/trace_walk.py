@@ -11,7 +11,8 @@ calls, as the profiler reports them):
 (b) ``load``: one ``wlearn.load(bytes)`` of that classifier's bundle, after the fitted
     estimator is disposed and collected, so the load opens the model again.
 
-The model is the built-in classifier unless ``--onnx`` names a file. Counted for the
+The model is the built-in classifier unless ``--onnx`` names a file (then the load finds it
+through ``WLEARN_MITRA_CLASSIFIER_ONNX``, set for the call). Counted for the
 project's own modules (``wlearn``, ``wlearn_mitra``, ``wlrn`` and their submodules): distinct
 modules, distinct functions (module + qualified name), calls, and module switches (two
 consecutive project calls in different modules). Input checks: every function whose name
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import re
 import sys
@@ -42,6 +44,7 @@ import numpy as np
 PROJECT = ("wlearn", "wlearn_mitra", "wlrn")
 CHECK = re.compile(r"check|validat", re.IGNORECASE)
 QUERY_ROWS = 64
+ENV_CLASSIFIER = "WLEARN_MITRA_CLASSIFIER_ONNX"
 
 
 def is_project(module: str) -> bool:
@@ -124,8 +127,18 @@ def trace(onnx: str | None) -> dict:
         model.dispose()
         del model
         gc.collect()
-        with Walk() as load:
-            loaded = wlearn.load(data)
+        # wlearn.load finds a model named by the environment, as a user's would.
+        saved = os.environ.get(ENV_CLASSIFIER)
+        if onnx is not None:
+            os.environ[ENV_CLASSIFIER] = str(onnx)
+        try:
+            with Walk() as load:
+                loaded = wlearn.load(data)
+        finally:
+            if saved is None:
+                os.environ.pop(ENV_CLASSIFIER, None)
+            else:
+                os.environ[ENV_CLASSIFIER] = saved
     loaded.dispose()
     return {
         "model": onnx or "built-in classifier",
