@@ -16,8 +16,8 @@ through ``WLEARN_MITRA_CLASSIFIER_ONNX``, set for the call). Counted for the
 project's own modules (``wlearn``, ``wlearn_mitra``, ``wlrn`` and their submodules): distinct
 modules, distinct functions (module + qualified name), calls, and module switches (two
 consecutive project calls in different modules). Input checks: every function whose name
-holds ``check`` or ``validat`` (not a dunder; any module, so scikit-learn's ``check_array`` would count),
-with the number of times it ran during walk (a). Only public entry points are called, so the
+holds ``check`` or ``validat`` (not a dunder; any module, so scikit-learn's ``check_array``
+would count), with the number of times it ran during walk (a). Only public entry points are called, so the
 script runs unchanged on any layout of the package.
 
     python bench/trace_walk.py                        # a table per walk

@@ -47,6 +47,23 @@ def cross_cpu_atol() -> float:
 
 
 @pytest.fixture(scope="session")
+def nan_rows():
+    """``nan_rows(seed, n_support=60, n_query=37, n_features=5)``: float64 support rows (a
+    rounded first column, 5% NaN), class indices cycling 0, 1, 2, and query rows."""
+    import numpy as np
+
+    def rows(seed, n_support=60, n_query=37, n_features=5):
+        rng = np.random.default_rng(seed)
+        xs = rng.normal(size=(n_support, n_features))
+        xq = rng.normal(size=(n_query, n_features))
+        xs[:, 0] = np.round(xs[:, 0])
+        xs[rng.random(xs.shape) < 0.05] = np.nan
+        return xs, np.arange(n_support) % 3, xq
+
+    return rows
+
+
+@pytest.fixture(scope="session")
 def bare_forward():
     """``bare_forward(path, x_support, y_support, x_query)``: one run of a plain ONNX Runtime
     session on the feed JS gives the graph (float32 rows, int64 classes or float32 targets,

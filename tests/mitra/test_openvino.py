@@ -21,28 +21,19 @@ ONNX = fixtures_dir("onnx")
 CLF, REG = ONNX / "tiny-mitra-classifier.onnx", ONNX / "tiny-mitra-regressor.onnx"
 
 
-def data(seed, n_support=60, n_query=37, n_features=5):
-    rng = np.random.default_rng(seed)
-    xs = rng.normal(size=(n_support, n_features))
-    xq = rng.normal(size=(n_query, n_features))
-    xs[:, 0] = np.round(xs[:, 0])
-    xs[rng.random(xs.shape) < 0.05] = np.nan
-    return xs, np.arange(n_support) % 3, xq
-
-
 def has_bf16() -> bool:
     return "BF16" in _openvino.core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def test_a_new_query_count_does_not_recompile():
+def test_a_new_query_count_does_not_recompile(nan_rows):
     engine = MitraEngine(CLF, task="classification", runtime="openvino")
     before = _openvino.compilations
-    xs, ys, xq = data(1, n_query=50)
+    xs, ys, xq = nan_rows(1, n_query=50)
     full = engine.predict(xs, ys, xq, n_classes=3)
     for rows, chunk in ((1, None), (7, None), (50, 9), (23, 2)):
         part = engine.predict(xs, ys, xq[:rows], n_classes=3, chunk_size=chunk)
         np.testing.assert_allclose(part, full[:rows], rtol=0, atol=1e-6)
-    engine.predict(*data(2, n_support=33, n_features=3), n_classes=3)  # new support shape
+    engine.predict(*nan_rows(2, n_support=33, n_features=3), n_classes=3)  # new support shape
     # another engine on the same model shares the compiled graphs
     MitraEngine(CLF, task="classification", runtime="openvino").predict(xs, ys, xq, n_classes=3)
     assert _openvino.compilations == before  # the pair was compiled when the engine opened
@@ -67,12 +58,12 @@ except ValidationError as exc:
     assert "pip install openvino (wlearn-mitra's openvino extra)" in result.stdout, result.stderr
 
 
-def test_graphs_are_compiled_from_openvinos_own_format_kept_by_hash(tmp_path):
+def test_graphs_are_compiled_from_openvinos_own_format_kept_by_hash(tmp_path, nan_rows):
     # The process maps the saved weights instead of holding the float32 ones it read
     # (bench/README.md): one file per model identity and precision, whole or not at all.
     from wlearn_mitra._modelfile import sha256_of
 
-    xs, ys, xq = data(6)
+    xs, ys, xq = nan_rows(6)
     want = MitraEngine(CLF, task="classification", split=None).predict(xs, ys, xq, n_classes=3)
     engine = MitraEngine(CLF, task="classification", runtime="openvino", split=None,
                          optimized_dir=tmp_path, threads=1)
@@ -94,7 +85,7 @@ def test_graphs_are_compiled_from_openvinos_own_format_kept_by_hash(tmp_path):
     assert ir.with_suffix(".bin").is_file()
 
 
-def test_encoding_hands_the_compiled_models_working_memory_back():
+def test_encoding_hands_the_compiled_models_working_memory_back(nan_rows):
     # OpenVINO keeps a run's working memory with the compiled model, sized to the largest run
     # so far (measured at W3: 0.6 GB more than ONNX Runtime); after encoding a support set,
     # which is done once, it is released unless another run is in flight.
@@ -109,7 +100,7 @@ def test_encoding_hands_the_compiled_models_working_memory_back():
             self.released += 1
             self.compiled.release_memory()
 
-    xs, ys, xq = data(7)
+    xs, ys, xq = nan_rows(7)
     engine = MitraEngine(CLF, task="classification", runtime="openvino", threads=1,
                          split="derive")
     want = engine.predict(xs, ys, xq, n_classes=3)
@@ -128,14 +119,14 @@ def test_encoding_hands_the_compiled_models_working_memory_back():
         encoder.compiled, decoder.compiled = encoder.compiled.compiled, decoder.compiled.compiled
 
 
-def test_threads_encoding_at_once_get_the_serial_answers():
+def test_threads_encoding_at_once_get_the_serial_answers(nan_rows):
     # Releasing an encoder's memory while another thread runs on it must neither fail nor
     # change answers (a Dask worker runs tasks on threads sharing one engine).
     from concurrent.futures import ThreadPoolExecutor
 
     engine = MitraEngine(CLF, task="classification", runtime="openvino", precision="fp32",
                          split="derive", cache_mb=1)
-    sets = [data(20 + i, n_support=40 + 7 * i) for i in range(6)]
+    sets = [nan_rows(20 + i, n_support=40 + 7 * i) for i in range(6)]
     want = [engine.predict(xs, ys, xq, n_classes=3) for xs, ys, xq in sets]
     with ThreadPoolExecutor(4) as pool:
         for _ in range(3):

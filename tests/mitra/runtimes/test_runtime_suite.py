@@ -37,16 +37,6 @@ def softmax64(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def data(seed, n_support=60, n_query=37, n_features=5):
-    """Rows with a rounded column and 5% NaN, three classes."""
-    rng = np.random.default_rng(seed)
-    xs = rng.normal(size=(n_support, n_features))
-    xq = rng.normal(size=(n_query, n_features))
-    xs[:, 0] = np.round(xs[:, 0])
-    xs[rng.random(xs.shape) < 0.05] = np.nan
-    return xs, np.arange(n_support) % 3, xq
-
-
 def fixture_case(root):
     """A JS fixture case's support rows, class indices, query rows and class count."""
     idx = np.load(root / "support_indices.npy")
@@ -85,8 +75,8 @@ def test_fp32_answers_as_the_js_fixtures_recorded(runtime, case, split, onnx, fi
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"n_estimators": 3, "seed": 2}, {"chunk_size": 4}])
-def test_fp32_equals_onnxruntimes_single_graph(runtime, kwargs, onnx):
-    xs, ys, xq = data(0)
+def test_fp32_equals_onnxruntimes_single_graph(runtime, kwargs, onnx, nan_rows):
+    xs, ys, xq = nan_rows(0)
     for task, y, extra in (("classification", ys, {"n_classes": 3}),
                            ("regression", ys / 3.0, {})):
         want = MitraEngine(onnx[task], task=task, split=None).predict(xs, y, xq, **extra,
@@ -98,8 +88,8 @@ def test_fp32_equals_onnxruntimes_single_graph(runtime, kwargs, onnx):
             np.testing.assert_allclose(got, want, rtol=0, atol=max(runtime.atol, 1e-5))
 
 
-def test_answers_do_not_depend_on_the_thread_count(runtime, onnx, monkeypatch):
-    xs, ys, xq = data(8)
+def test_answers_do_not_depend_on_the_thread_count(runtime, onnx, monkeypatch, nan_rows):
+    xs, ys, xq = nan_rows(8)
     want = MitraEngine(onnx["classification"], task="classification",
                        runtime=runtime.name).predict(xs, ys, xq, n_classes=3)
     for threads in (1, 2):
@@ -122,7 +112,8 @@ def test_answers_do_not_depend_on_the_thread_count(runtime, onnx, monkeypatch):
 # -- precisions ---------------------------------------------------------------------------
 
 
-def test_reduced_precisions_are_reduced_and_close(runtime, onnx, fixtures_dir, tmp_path):
+def test_reduced_precisions_are_reduced_and_close(runtime, onnx, fixtures_dir, tmp_path,
+                                                  nan_rows):
     clf = onnx["classification"]
     for precision, (least, largest) in runtime.reduced.items():
         if not runtime.runs(precision):
@@ -137,7 +128,7 @@ def test_reduced_precisions_are_reduced_and_close(runtime, onnx, fixtures_dir, t
                                precision=precision, optimized_dir=tmp_path)
             single = MitraEngine(clf, task="classification", runtime=runtime.name,
                                  precision=precision, split=None, optimized_dir=tmp_path)
-            pair.predict(*data(3), n_classes=3)
+            pair.predict(*nan_rows(3), n_classes=3)
         assert all("AMX" in str(w.message) for w in record), [str(w.message) for w in record]
         assert pair.uses_cache and not single.uses_cache
         for case in ("a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7"):
@@ -182,21 +173,22 @@ def test_precisions_the_runtime_does_not_take_are_refused(runtime, bad, onnx, fi
 
 
 @pytest.mark.parametrize("runtime_name", ["tensorrt", "OpenVINO", None])
-def test_an_unknown_runtime_is_refused(runtime_name, onnx):
+def test_an_unknown_runtime_is_refused(runtime_name, onnx, nan_rows):
     with pytest.raises(ValidationError, match="runtime"):
         MitraEngine(onnx["classification"], task="classification", runtime=runtime_name)
     model = MitraClassifier(onnx=onnx["classification"], runtime=runtime_name)
     with pytest.raises(ValidationError, match="runtime"):
-        model.fit(*data(4)[:2])
+        model.fit(*nan_rows(4)[:2])
 
 
 # -- files, errors, bundles, pickles ------------------------------------------------------
 
 
-def test_graph_files_are_kept_by_the_models_identity_and_reused(runtime, onnx, tmp_path):
+def test_graph_files_are_kept_by_the_models_identity_and_reused(runtime, onnx, tmp_path,
+                                                                nan_rows):
     clf = onnx["classification"]
     sha = hashlib.sha256(clf.read_bytes()).hexdigest()
-    xs, ys, xq = data(6)
+    xs, ys, xq = nan_rows(6)
     want = MitraEngine(clf, task="classification", split=None).predict(xs, ys, xq, n_classes=3)
     first = MitraEngine(clf, task="classification", runtime=runtime.name, split=None,
                         optimized_dir=tmp_path, threads=1)
@@ -248,8 +240,8 @@ def test_bundles_record_neither_runtime_nor_precision(runtime, onnx, fixtures_di
         assert unified.save() == js
 
 
-def test_a_pickled_estimator_keeps_its_runtime_and_answers(runtime, onnx):
-    xs, ys, xq = data(9)
+def test_a_pickled_estimator_keeps_its_runtime_and_answers(runtime, onnx, nan_rows):
+    xs, ys, xq = nan_rows(9)
     for cls, task, y in ((MitraClassifier, "classification", ys),
                          (MitraRegressor, "regression", ys / 3.0)):
         model = cls(onnx=str(onnx[task]), runtime=runtime.name).fit(np.nan_to_num(xs), y)
