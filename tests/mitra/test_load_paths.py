@@ -17,7 +17,9 @@ from wlearn.cli import main
 from wlearn.errors import BundleError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, _builtin, loaders
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 CASE = FIXTURES / "mitra-js" / "b_3class_strat_s42"
 BUNDLE = CASE / "model.wlrn"
