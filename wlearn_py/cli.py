@@ -177,6 +177,10 @@ def _inspect(args: argparse.Namespace) -> int:
     try:
         report = _report(args.file, args.strict)
     except WlearnError as exc:
+        if args.json:  # a script parsing --json gets a report for every file, broken or not
+            _write(sys.stdout, json.dumps({"file": args.file, "ok": False, "loadable": False,
+                                           "problems": [str(exc)]}, indent=2,
+                                          ensure_ascii=True))
         return _fail("inspect", args.file, str(exc))
     if args.json:
         _write(sys.stdout, json.dumps(report, indent=2, ensure_ascii=True))

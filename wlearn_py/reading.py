@@ -29,7 +29,9 @@ def read_bundle(data: BundleInput, *, verify: bool = True, strict: bool = False
     if strict:
         decode_js(view, strict=True)
     size = max(view.nbytes, 1)
-    limits = {"max_bundle_bytes": size, "max_manifest_bytes": min(size, MAX_SECTION_BYTES),
-              "max_toc_bytes": min(size, MAX_SECTION_BYTES), "max_artifacts": size,
+    # The sections' own bound is the codec's; a length past the input's end is H5, "Bundle
+    # truncated" (bounding them by the input's size would misreport a cut file as too large).
+    limits = {"max_bundle_bytes": size, "max_manifest_bytes": MAX_SECTION_BYTES,
+              "max_toc_bytes": MAX_SECTION_BYTES, "max_artifacts": size,
               "max_artifact_bytes": size}
     return (validate_bundle if verify else decode_bundle)(view, limits=limits)

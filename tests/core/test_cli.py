@@ -145,3 +145,16 @@ def test_version(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.startswith(f"wlearn {__version__}")
+
+
+@pytest.mark.parametrize("content", [b"hello\n", None])
+def test_inspect_json_reports_a_file_it_cannot_read(tmp_path, capsys, content):
+    path = tmp_path / "x.wlrn"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["inspect", "--json", str(path)]) == 1
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert report["file"] == str(path) and report["ok"] is False and report["loadable"] is False
+    assert len(report["problems"]) == 1 and report["problems"][0] in out.err
+    assert ("Bundle too small" if content else "No such file") in report["problems"][0]

@@ -276,3 +276,16 @@ def test_zero_copy_views():
 
 def test_errors_are_wlearn_errors():
     assert issubclass(BundleError, WlearnError)
+
+
+def test_a_cut_file_reads_as_truncated_on_every_load_path():
+    """H5 through the load paths' reading policy (``read_bundle``, whose size bounds grow
+    with the input): a file cut inside its manifest or TOC is "Bundle truncated", never a
+    size limit the caller did not set."""
+    from wlearn.reading import read_bundle
+
+    json_end = 16 + int.from_bytes(GOOD[8:12], "little") + int.from_bytes(GOOD[12:16], "little")
+    for cut in range(16, json_end):
+        for read in (read_bundle, lambda data: read_bundle(data, verify=False), wlearn.Bundle):
+            with pytest.raises(BundleError, match="^Bundle truncated"):
+                read(GOOD[:cut])
