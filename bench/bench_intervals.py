@@ -26,8 +26,8 @@ construction; a useful model's interval is narrower at the same coverage), and i
         [--tables a/b,c/d] [--json bench/results/intervals-bins.json]
 
 The model: ``wlearn-mitra pretrain --run spec/pretraining/regressor-bins --steps 0 --no-eval
---onnx /tmp/reg-bins.onnx`` exports the committed bin-head run (run it on a copy of the run
-folder to leave the committed one untouched). One thread throughout.
+--onnx /tmp/reg-bins.onnx`` exports the committed bin-head run without training it (it writes
+only the run's git-ignored ``checkpoint/``). One thread throughout.
 """
 
 from __future__ import annotations
