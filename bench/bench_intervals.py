@@ -103,6 +103,27 @@ def crps_sample(sample: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.abs(s[None, :] - y[:, None]).mean(axis=1) - spread / 2
 
 
+def check_metrics() -> None:
+    """The two CRPS formulas against a numerical integral of (F(x) - 1[x >= y])^2 on a fine
+    grid (run before scoring; raises AssertionError when either is off)."""
+    from wlearn_mitra import BinnedDistribution
+
+    rng = np.random.default_rng(0)
+    dist = BinnedDistribution(rng.dirichlet(np.full(50, 0.3), size=4), 2.0, 3.0)
+    y = np.array([0.0, 3.3, 4.9, 7.0])  # below, inside, inside and above the bins' range
+    x = np.linspace(-5.0, 12.0, 5001)
+    cdf = np.stack([dist.cdf(np.full(4, v)) for v in x], axis=1)
+    numeric = np.trapezoid((cdf - (x[None, :] >= y[:, None])) ** 2, x, axis=1)
+    assert np.allclose(crps_histogram(dist, y), numeric, atol=2e-3), (crps_histogram(dist, y),
+                                                                      numeric)
+    sample = rng.normal(size=300)
+    s = np.sort(sample)
+    ecdf = np.searchsorted(s, x, side="right") / len(s)
+    numeric = np.trapezoid((ecdf[None, :] - (x[None, :] >= y[:, None])) ** 2, x, axis=1)
+    assert np.allclose(crps_sample(sample, y), numeric, atol=2e-3), (crps_sample(sample, y),
+                                                                     numeric)
+
+
 def pinball(y: np.ndarray, q: np.ndarray, level: float) -> float:
     d = y - q
     return float(np.mean(np.maximum(level * d, (level - 1) * d)))
@@ -192,6 +213,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", BuiltinModelWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
+    check_metrics()
     base = json.loads(Path(args.baselines).read_text()) if args.baselines else {"sets": {}}
     sets = ({"selected": [_realtables.load_table(n) for n in args.tables.split(",")]}
             if args.tables else
