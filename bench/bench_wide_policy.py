@@ -210,7 +210,7 @@ def child(args) -> None:
 def fresh(args, table: str, seed: int, name: str) -> tuple[dict, dict]:
     cmd = [sys.executable, __file__, "--child", table, str(seed), name,
            "--grants-rows", str(args.grants_rows)] + (["--onnx", args.onnx] if args.onnx else [])
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"child failed ({done.returncode}): {done.stderr[-300:]}")
     answer = json.loads(done.stdout.strip().splitlines()[-1])
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
     for table in args.tables.split(","):
         X, y = load(table, args.grants_rows)
         shapes[table] = {"rows": int(X.shape[0]), "features": int(X.shape[1]),
-                         "classes": int(len(np.unique(y)))}
+                         "classes": len(np.unique(y))}
         print(f"{table}: {X.shape[0]} rows x {X.shape[1]} features, "
               f"{shapes[table]['classes']} classes", flush=True)
         results[table], facts[table] = [], []
