@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wlearn.errors import BundleError
-from wlearn_mitra import _categories
+from wlearn_mitra.inputs import _categories
 
 
 def _columns(indices):
@@ -63,7 +63,7 @@ def test_n_estimators_out_of_bounds_is_refused_at_load(value):
     from wlearn import load
     from wlearn.errors import ValidationError
     from wlearn_mitra import MitraClassifier
-    from wlearn_mitra._inputs import MAX_N_ESTIMATORS
+    from wlearn_mitra.inputs._checks import MAX_N_ESTIMATORS
 
     onnx = str(Path(_categories.__file__).parent / "data" / "tiny-mitra-classifier.onnx")
     X, y = np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]

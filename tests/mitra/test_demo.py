@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import wlearn
-from wlearn_mitra import _builtin, cli
+from wlearn_mitra.graphs import _builtin
+from wlearn_mitra import cli
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wlearn.errors import ValidationError
-from wlearn_mitra._preprocess import MemberTransform
+from wlearn_mitra.engine._preprocess import MemberTransform
 from wlearn_mitra.engine import MitraEngine
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from wlearn.errors import ResourceLimitError, ValidationError
-from wlearn_mitra import MitraClassifier, MitraRegressor, _builtin, _sources
+from wlearn_mitra import MitraClassifier, MitraRegressor
+from wlearn_mitra.graphs import _builtin
+from wlearn_mitra.engine import _shared as _sources
 
 
 @pytest.mark.parametrize("cls", [MitraClassifier, MitraRegressor])
@@ -30,7 +32,7 @@ def test_garbage_model_bytes_raise_without_a_warning_first(cls):
 def test_out_of_memory_names_parameters_the_estimators_take():
     import inspect
 
-    from wlearn_mitra._ort import run_interruptible
+    from wlearn_mitra.runtimes._ort import run_interruptible
 
     class Fail(Exception):
         pass
@@ -71,7 +73,7 @@ def test_joblib_workers_share_the_cores():
     joblib = pytest.importorskip("joblib")
     import os
 
-    from wlearn_mitra import _sources as sources
+    from wlearn_mitra.engine import _shared as sources
 
     def threads_in_worker():
         return sources.threads(), os.environ.get("OMP_NUM_THREADS")

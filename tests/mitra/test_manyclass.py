@@ -12,8 +12,8 @@ import pytest
 import wlrn
 from wlearn.errors import BundleError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel
-from wlearn_mitra import _manyclass
-from wlearn_mitra._support import select_support
+from wlearn_mitra.inputs import _manyclass
+from wlearn_mitra.inputs._support import select_support
 from wlearn_mitra.engine import MitraEngine
 
 TINY = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"

@@ -14,7 +14,7 @@ from wlearn_mitra import MitraClassifier
 from wlearn_mitra.engine import MitraEngine
 
 openvino = pytest.importorskip("openvino")
-from wlearn_mitra import _openvino  # noqa: E402
+from wlearn_mitra.runtimes import _openvino  # noqa: E402
 
 ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
 CLF, REG = ONNX / "tiny-mitra-classifier.onnx", ONNX / "tiny-mitra-regressor.onnx"
@@ -131,7 +131,7 @@ def test_estimator_on_openvino_saves_the_same_bundle():
 def test_graphs_are_compiled_from_openvinos_own_format_kept_by_hash(tmp_path):
     # The process maps the saved weights instead of holding the float32 ones it read
     # (bench/README.md): one file per model identity and precision, whole or not at all.
-    from wlearn_mitra._modelfile import sha256_of
+    from wlearn_mitra.graphs._modelfile import sha256_of
 
     xs, ys, xq = data(6)
     want = MitraEngine(CLF, task="classification", split=None).predict(xs, ys, xq, n_classes=3)

@@ -14,7 +14,7 @@ import pytest
 
 from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
-from wlearn_mitra import _sources
+from wlearn_mitra.engine import _shared as _sources
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
 CLF_ONNX = FIXTURES / "tiny-mitra-classifier.onnx"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from wlearn_mitra import MitraClassifier, MitraRegressor
-from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
+from wlearn_mitra.engine._planning import plan, query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
 ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"

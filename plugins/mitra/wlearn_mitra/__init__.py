@@ -1,10 +1,10 @@
 """Mitra on ONNX Runtime for wlearn: scikit-learn style estimators whose ``.wlrn`` bundles are
 those of the JavaScript package @wlearn/mitra."""
 
-from ._builtin import BuiltinModelWarning
-from ._errors import CacheWarning, ModelOutputError
-from ._distribution import BinnedDistribution
-from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
+from .graphs._builtin import BuiltinModelWarning
+from .exceptions import CacheWarning, ModelOutputError
+from .estimators._distribution import BinnedDistribution
+from .estimators._base import MitraClassifier, MitraModel, MitraRegressor, detect_task
 from .loaders import load_classifier, load_regressor, register_loaders, register_with_core
 
 register_with_core()

@@ -23,9 +23,9 @@ import numpy as np
 import wlearn
 from wlearn.errors import WlearnError
 
-from ._builtin import BuiltinModelWarning
-from ._sources import ENV_VARS, how_to_get
-from .estimators import MitraClassifier, MitraRegressor
+from .graphs._builtin import BuiltinModelWarning
+from .engine._shared import ENV_VARS, how_to_get
+from .estimators._base import MitraClassifier, MitraRegressor
 from .loaders import register_loaders
 
 BUNDLE = "js-3class.wlrn"

@@ -4,7 +4,7 @@ Single graph: inputs ``x_support`` f32 [B,S,F], ``y_support`` int64 (classifier)
 (regressor) [B,S], ``x_query`` f32 [B,Q,F], ``padding_obs_support`` bool [B,S]; output
 ``output`` f32 [B,Q,C] or [B,Q]. Split pair: a support encoder (the first three of those plus
 the padding -> the :class:`~wlearn_mitra.convert.tab2d.SupportCache` tensors, each layer's keys
-and values as tensors of their own, named by :func:`~wlearn_mitra._layout.cache_names`) and a
+and values as tensors of their own, named by :func:`~wlearn_mitra.graphs._layout.cache_names`) and a
 query decoder (``x_query`` + the cache -> ``output``). See spec/mitra-onnx.md.
 """
 
@@ -20,7 +20,7 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
-from .._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
+from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import SupportCache, Tab2D

@@ -25,7 +25,7 @@ import numpy as np
 from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
-from . import _categories, _manyclass
+from ..inputs import _categories, _manyclass
 
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1

@@ -1,5 +1,5 @@
 """Where the ONNX model comes from: the ``onnx`` parameter, the environment, else the
-built-in model (:mod:`._builtin`).
+built-in model (:mod:`wlearn_mitra.graphs._builtin`).
 
 Threads per engine (ONNX Runtime's intra-op threads, OpenVINO's inference threads): the
 thread policy scikit-learn users know. ``WLEARN_MITRA_THREADS`` (a positive integer) when set;
@@ -28,10 +28,10 @@ from typing import Any
 
 from wlearn.errors import ValidationError
 
-from . import _builtin
-from ._hints import install_hint
-from ._identity import stamp
-from .engine import MitraEngine
+from ..graphs import _builtin
+from .._hints import install_hint
+from ..graphs._identity import stamp
+from ._engine import MitraEngine
 
 ENV_VARS = {
     "classification": "WLEARN_MITRA_CLASSIFIER_ONNX",

@@ -22,8 +22,8 @@ import wlrn.bundle
 from wlearn.errors import BundleError, ValidationError
 from wlrn import decode_json, encode_bundle, encode_json
 
-from . import _categories, _labels, _manyclass
-from ._inputs import check_n_estimators
+from ..inputs import _categories, _labels, _manyclass
+from ..inputs._checks import check_n_estimators
 
 CLASSIFIER_TYPE_ID = "wlearn.mitra_onnx.classifier@1"
 REGRESSOR_TYPE_ID = "wlearn.mitra_onnx.regressor@1"
@@ -364,7 +364,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
 
 def _decode_bins(state: MitraState, meta: dict, blobs: dict, n_support: int) -> MitraState:
     """The targets and bin count of a bin-head regressor's bundle."""
-    from ._bins import MAX_BINS
+    from ..inputs._bins import MAX_BINS
 
     state.n_bins = _int_field(meta, "nBins", 2)
     if state.n_bins > MAX_BINS:

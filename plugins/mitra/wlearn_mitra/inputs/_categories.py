@@ -21,7 +21,7 @@ import numpy as np
 from wlearn.errors import BundleError, ValidationError
 
 from . import _labels
-from ._errors import InputTypeError
+from ..exceptions import InputTypeError
 
 #: Versions of the ``meta.categories`` extension: this module reads 1 and 2, and writes
 #: version 2 only for a model with a "missing" category (other bundles keep their bytes).

@@ -11,15 +11,15 @@ import numpy as np
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
-from ._cache import CACHE_NOTE, cache_warning, discard
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard
 from ._graph import Arg
-from ._modelfile import ModelSource, sha256_of
+from ..graphs._modelfile import ModelSource, sha256_of
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
 NAME = "onnxruntime"
-#: ``int8`` is a graph transform (see :mod:`._precision`); the session itself runs as given.
+#: ``int8`` is a graph transform (see :mod:`wlearn_mitra.graphs._int8`); the session itself runs as given.
 PRECISIONS = ("fp32", "int8")
 
 
@@ -64,7 +64,7 @@ def new_session(
     later engine for the same model skips the graph optimisation. It is only a cache: one
     that does not load is removed and made again, and a folder that cannot be written
     (read-only, full, not a folder) leaves the model optimised in memory, each with a
-    :class:`~wlearn_mitra._errors.CacheWarning` naming the file.
+    :class:`~wlearn_mitra.exceptions.CacheWarning` naming the file.
     """
     return open_session(source, threads, sha256=sha256, optimized_dir=optimized_dir)[0]
 
@@ -145,7 +145,7 @@ def _args(nodes) -> dict:
 
 
 class OrtGraph:
-    """A graph on ONNX Runtime, behind the interface every runtime gives (see :mod:`._runtime`)."""
+    """A graph on ONNX Runtime, behind the interface every runtime gives (see :mod:`wlearn_mitra.runtimes._choice`)."""
 
     runtime = NAME
 

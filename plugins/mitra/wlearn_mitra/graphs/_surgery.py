@@ -24,7 +24,7 @@ from pathlib import Path
 
 from wlearn.errors import ValidationError
 
-from ._hints import install_hint
+from .._hints import install_hint
 from ._layout import ENCODER_INPUTS
 
 #: Bumped whenever the cut changes, so pairs derived by an older rule are derived again.

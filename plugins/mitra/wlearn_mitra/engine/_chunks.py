@@ -9,30 +9,23 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ._errors import user_stacklevel
-from ._hints import install_hint
+from ..exceptions import user_stacklevel
+from .._hints import install_hint
+
+if TYPE_CHECKING:
+    from ..graphs._onnxinfo import ModelShape
 
 #: Query-side memory of one chunk when no budget is given (MB, on top of the weights).
 DEFAULT_MEMORY_MB = 1024
 
 #: The bucketing step compares every value with 999 quantiles.
 N_QUANTILES = 999
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """The sizes of a Tab2D graph that decide its activation memory."""
-
-    dim: int
-    n_heads: int
-    n_slots: int  # logits per row (classifier) or 1 (regressor)
 
 
 def bytes_per_query_row(shape: ModelShape, n_support: int, n_features: int) -> int:

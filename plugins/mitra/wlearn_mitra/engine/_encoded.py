@@ -1,47 +1,20 @@
 """The support-set cache: encoded support sets kept in memory between predicts.
 
 The graphs that encode a support set and decode query rows against it are named in
-:mod:`._layout` and derived from a single graph in :mod:`._surgery`; see spec/mitra-onnx.md.
+:mod:`wlearn_mitra.graphs._layout` and derived from a single graph in :mod:`wlearn_mitra.graphs._surgery`; see spec/mitra-onnx.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-import warnings
 import weakref
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
-from ._errors import CacheWarning, user_stacklevel
-
 #: Default bound on the encoded support sets kept between predicts.
 DEFAULT_CACHE_MB = 2048
-
-
-#: What every message about a damaged or unwritable cache file says.
-CACHE_NOTE = "a cache file: deleting it is always safe, it is made again when needed"
-
-
-def cache_warning(message: str) -> None:
-    """Warn with :class:`~wlearn_mitra._errors.CacheWarning` at the user's line."""
-    warnings.warn(message, CacheWarning, stacklevel=user_stacklevel())
-
-
-def discard(*paths: "str | os.PathLike") -> None:
-    """Remove cache files (and an external ``.data`` beside one); gone already is fine, and a
-    file that cannot be removed is left for the next attempt."""
-    for path in paths:
-        for each in (Path(path), Path(f"{path}.data")):
-            try:
-                each.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError:
-                pass
 
 
 def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:

@@ -46,9 +46,3 @@ def split_paths(onnx_path: str | os.PathLike) -> tuple[Path, Path]:
     path = Path(onnx_path)
     stem = path.name[: -len(".onnx")] if path.name.endswith(".onnx") else path.name
     return path.with_name(f"{stem}.encoder.onnx"), path.with_name(f"{stem}.decoder.onnx")
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/wlearn-mitra`` (``~/.cache/wlearn-mitra``): derived graphs by hash."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "wlearn-mitra"

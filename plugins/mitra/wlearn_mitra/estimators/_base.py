@@ -19,17 +19,17 @@ import numpy as np
 from wlearn.errors import BundleError, DisposedError, ValidationError
 from wlrn.rng import to_int32
 
-from . import _artifacts, _builtin, _categories, _labels, _manyclass, _pickling
+from ..bundles import _format
+from ..graphs import _builtin
+from ..inputs import _categories, _labels, _manyclass
+from . import _pickling
 from ._distribution import BinnedDistribution
-from ._errors import not_fitted
-from ._inputs import (
-    check_feature_names, check_max_support, check_n_estimators, check_random_state, check_rows,
-    check_seed, detect_task, draw_seed, one_dimensional, read_table, require_y, targets,
-)
-from . import _runtime
-from ._sources import ENV_VARS, Handle, how_to_get, open_engine, release
-from ._support import SUPPORT_SELECTIONS, check_support_selection, select_support
-from .engine import MAX_CLASSES
+from ..exceptions import not_fitted
+from ..inputs._checks import check_feature_names, check_max_support, check_n_estimators, check_random_state, check_rows, check_seed, detect_task, draw_seed, one_dimensional, read_table, require_y, targets
+from ..runtimes import _choice
+from ..engine._shared import ENV_VARS, Handle, how_to_get, open_engine, release
+from ..inputs._support import SUPPORT_SELECTIONS, check_support_selection, select_support
+from ..engine._engine import MAX_CLASSES
 
 __all__ = ["MitraClassifier", "MitraRegressor", "MitraModel", "detect_task"]
 
@@ -235,7 +235,7 @@ class _MitraEstimator(_Params):
         first use."""
         self._check_alive()
         runtime, precision = self.runtime, self.precision
-        _runtime.check(runtime, precision)
+        _choice.check(runtime, precision)
         engine = None if self._handle is None else self._handle.engine
         if engine is None or (engine.runtime, engine.precision) != (runtime, precision):
             handle = open_engine(self.onnx, self._task, precision, runtime)
@@ -355,7 +355,7 @@ class _MitraEstimator(_Params):
                 f"{type(self).__name__} has an empty support set (a bundle saved with "
                 "maxSupport 0, nSupport 0): there are no rows to predict from")
         if finite:
-            _artifacts.check_support_x(self.support_x_)
+            _format.check_support_x(self.support_x_)
         if finite and self._task == "regression" and not np.isfinite(self.support_y_).all():
             raise ValidationError(
                 "the support targets hold NaN or infinite values (a bundle @wlearn/mitra fit "
@@ -439,13 +439,13 @@ class _MitraEstimator(_Params):
         path back. Raises NotFittedError before fit() or load()."""
         data = self._bundle()
         if path is not None:
-            _artifacts.write(path, data)
+            _format.write(path, data)
         return data
 
     def _bundle(self) -> bytes:
         self._check_fitted()
         is_clf = self._task == "classification"
-        state = _artifacts.MitraState(
+        state = _format.MitraState(
             task=self._task,
             params=self._manifest_params(),
             support_x=self.support_x_,
@@ -458,7 +458,7 @@ class _MitraEstimator(_Params):
             class_hierarchy=self.__dict__.get("class_hierarchy_"),
             n_bins=None if is_clf else self._open().engine.n_bins,  # a bin head: regressor@2
         )
-        return _artifacts.encode(state)
+        return _format.encode(state)
 
     @classmethod
     def load(
@@ -471,7 +471,7 @@ class _MitraEstimator(_Params):
         ``onnxSha256`` must match ``onnx`` unless ``check_onnx_hash=False``. Raises
         BundleError for a malformed bundle, ValidationError for a model of another hash or
         none at hand."""
-        manifest, toc, blobs = _artifacts.read(data)
+        manifest, toc, blobs = _format.read(data)
         return cls._from_bundle(
             manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision,
             runtime=runtime,
@@ -482,7 +482,7 @@ class _MitraEstimator(_Params):
                      precision="fp32", runtime="onnxruntime", onnx_is_default=False):
         """``onnx_is_default``: ``onnx`` is a registered default (``register_loaders``), which
         a bundle naming the built-in model by hash overrides."""
-        state = _artifacts.decode(manifest, toc, blobs)
+        state = _format.decode(manifest, toc, blobs)
         cls._check_bundle_task(state, manifest)
         params = dict(state.params)
         kwargs = {
@@ -517,7 +517,7 @@ class _MitraEstimator(_Params):
         return model
 
     @classmethod
-    def _check_bundle_task(cls, state: _artifacts.MitraState, manifest: dict) -> None:
+    def _check_bundle_task(cls, state: _format.MitraState, manifest: dict) -> None:
         if state.task != cls._task:
             raise BundleError(
                 f"the bundle holds a {manifest.get('typeId')}, not a {cls.__name__}; "
@@ -538,7 +538,7 @@ class _MitraEstimator(_Params):
         """Why a bundle recording model ``wanted`` cannot load with the model of hash
         ``found`` (``onnx`` as passed to the load), and what to do."""
         env_var = ENV_VARS[cls._task]
-        type_id = _artifacts.TYPE_IDS[cls._task]
+        type_id = _format.TYPE_IDS[cls._task]
         text = f"the bundle was made with the ONNX model of sha256 {wanted}, "
         if onnx is not None or os.environ.get(env_var):
             return text + (f"but the model given has sha256 {found}. Pass the same model, or "
@@ -865,7 +865,7 @@ class MitraRegressor(_MitraEstimator):
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
         if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
             return y, None
-        return _artifacts.stored_targets(y), None
+        return _format.stored_targets(y), None
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, float64 [rows].
@@ -1144,8 +1144,8 @@ class MitraModel(_Params):
     ) -> "MitraModel":
         """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model;
         ``precision`` and ``runtime`` as for the constructor)."""
-        manifest, toc, blobs = _artifacts.read(data)
-        task = _artifacts.TASKS.get(manifest.get("typeId"))
+        manifest, toc, blobs = _format.read(data)
+        task = _format.TASKS.get(manifest.get("typeId"))
         if task is None:
             raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
         inner = _CLASSES[task]._from_bundle(

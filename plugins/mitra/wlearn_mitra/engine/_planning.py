@@ -1,7 +1,7 @@
 """Planning one predict: which graphs, how wide, how many rows a chunk.
 
 The query side's cost grows with the query rows and is bounded by chunking
-(:mod:`._chunking`). The support side's does not: every support row attends across its
+(:mod:`wlearn_mitra.engine._chunks`). The support side's does not: every support row attends across its
 features (rows x features^2) and every feature across the support rows (features x rows^2),
 and with the support cache the encoded keys/values of every layer stay alive
 (2 x layers x rows x features x dim floats).
@@ -9,7 +9,7 @@ and with the support cache the encoded keys/values of every layer stay alive
 Without a budget (``max_memory_mb=None``, the default) the plan gives the model's plain
 answer, as the JS package and AutoGluon compute it: all features together (up to
 :data:`MAX_FEATURES`), through the support cache when the encoded set fits ``cache_mb``, and
-query chunks of :data:`._chunking.DEFAULT_MEMORY_MB`. Its memory is then what the support set
+query chunks of :data:`wlearn_mitra.engine._chunks.DEFAULT_MEMORY_MB`. Its memory is then what the support set
 costs; when that is more than the machine has available, the predict is refused before
 anything is allocated, naming the budget or support size that would run.
 
@@ -19,7 +19,7 @@ first that fits:
 1. all features through the support cache (encoder + decoder pair), when the engine has it;
 2. all features through the single graph (nothing kept between chunks);
 3. the widest feature subset that fits, through the single graph: ensemble members then see
-   different subsets of that width (:func:`._preprocess.feature_subsets`), at least enough
+   different subsets of that width (:func:`wlearn_mitra.engine._preprocess.feature_subsets`), at least enough
    members that every feature is seen by one.
 
 Data wider than :data:`MAX_FEATURES` (the model's comfortable width) is split the same way
@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
-from ._chunking import DEFAULT_MEMORY_MB, MIN_CHUNK_ROWS, ModelShape, bytes_per_query_row
+from ._chunks import DEFAULT_MEMORY_MB, MIN_CHUNK_ROWS, bytes_per_query_row
+from ..graphs._onnxinfo import ModelShape
 
 #: Widest feature set one member sees: AutoGluon runs Mitra up to 500 features, and the
 #: released weights were pretrained on far fewer; wider data is split across members.

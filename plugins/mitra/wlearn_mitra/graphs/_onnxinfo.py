@@ -9,8 +9,17 @@ copied.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
-from ._chunking import ModelShape
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes of a Tab2D graph that decide its activation memory."""
+
+    dim: int
+    n_heads: int
+    n_slots: int  # logits per row (classifier) or 1 (regressor)
+
 
 #: What upstream's released models use; assumed when a graph does not say.
 FULL_SIZE = ModelShape(dim=512, n_heads=4, n_slots=10)

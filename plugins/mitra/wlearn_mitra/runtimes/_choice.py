@@ -21,7 +21,7 @@ from wlearn.errors import ValidationError
 
 from . import _openvino, _ort
 from ._graph import Arg, Graph  # noqa: F401  (the interface, named here for the engine)
-from ._modelfile import ModelSource
+from ..graphs._modelfile import ModelSource
 
 #: Runtime name -> module (neither imports its runtime until a graph is opened).
 RUNTIMES = {module.NAME: module for module in (_ort, _openvino)}

@@ -1,4 +1,4 @@
-"""What every runtime's graph offers the engine (see :mod:`._runtime`)."""
+"""What every runtime's graph offers the engine (see :mod:`wlearn_mitra.runtimes._choice`)."""
 
 from __future__ import annotations
 

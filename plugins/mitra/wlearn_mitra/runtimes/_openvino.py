@@ -24,13 +24,12 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ._cache import CACHE_NOTE, cache_warning, discard
-from ._cpu import has_amx_bf16
-from ._errors import user_stacklevel
-from ._hints import install_hint
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
+from .._cpu import has_amx_bf16
+from ..exceptions import user_stacklevel
+from .._hints import install_hint
 from ._graph import Arg
-from ._layout import default_cache_dir
-from ._modelfile import ModelSource, sha256_of
+from ..graphs._modelfile import ModelSource, sha256_of
 
 NAME = "openvino"
 PRECISIONS = ("fp32", "bf16")
@@ -97,7 +96,7 @@ def check_precision(precision: str) -> None:
 
 
 class OpenVinoGraph:
-    """A compiled graph, behind the interface every runtime gives (see :mod:`._runtime`)."""
+    """A compiled graph, behind the interface every runtime gives (see :mod:`wlearn_mitra.runtimes._choice`)."""
 
     runtime = NAME
     key: tuple | None = None

@@ -19,22 +19,23 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from . import _runtime
-from ._cache import CACHE_NOTE, DEFAULT_CACHE_MB, SupportCache, cache_warning, discard, support_key
-from ._chunking import Reporter, chunks, padded
-from ._errors import ModelOutputError, user_stacklevel
-from ._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, default_cache_dir, split_paths
-from ._identity import model_identity
-from ._inputs import MAX_N_ESTIMATORS
-from ._modelfile import ModelSource, buffer, model_source, sha256_of
-from ._onnxinfo import graph_input_names, model_shape
-from . import _bins
+from ..runtimes import _choice
+from ._encoded import DEFAULT_CACHE_MB, SupportCache, support_key
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
+from ._chunks import Reporter, chunks, padded
+from ..exceptions import ModelOutputError, user_stacklevel
+from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
+from ..graphs._identity import model_identity
+from ..inputs._checks import MAX_N_ESTIMATORS
+from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
+from ..graphs._onnxinfo import graph_input_names, model_shape
+from ..inputs import _bins
 from ._planning import Plan
 from ._planning import MAX_FEATURES, available_memory_mb, full_width_mb
 from ._planning import plan as plan_predict
-from ._precision import quantize_int8
+from ..graphs._int8 import quantize_int8
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
-from ._surgery import derive_pair, derived_paths
+from ..graphs._surgery import derive_pair, derived_paths
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -49,7 +50,7 @@ def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
     """Return an InferenceSession and the SHA-256 hex of its model bytes (None if unknown)."""
     import onnxruntime as ort
 
-    from ._ort import new_session
+    from ..runtimes._ort import new_session
 
     if isinstance(onnx, ort.InferenceSession):
         return onnx, None
@@ -72,12 +73,12 @@ def _onnx_type(dtype: str) -> str:
     return f"tensor({ {'float32': 'float', 'float64': 'double'}.get(dtype, dtype)})"
 
 
-def _describe(arg: _runtime.Arg) -> str:
+def _describe(arg: _choice.Arg) -> str:
     kind = _onnx_type(arg.dtype)
     return kind if arg.shape is None else f"{kind} of rank {len(arg.shape)}"
 
 
-def _fixed(arg: _runtime.Arg) -> list[tuple[int, int]]:
+def _fixed(arg: _choice.Arg) -> list[tuple[int, int]]:
     """Sizes fixed in the graph, other than a batch of 1: Mitra's axes are all dynamic."""
     return [] if arg.shape is None else [
         (axis, size) for axis, size in enumerate(arg.shape)
@@ -85,7 +86,7 @@ def _fixed(arg: _runtime.Arg) -> list[tuple[int, int]]:
     ]
 
 
-def _check_inputs(graph: _runtime.Graph, required: tuple[str, ...], what: str) -> dict:
+def _check_inputs(graph: _choice.Graph, required: tuple[str, ...], what: str) -> dict:
     """The graph's input types by name, once they are exactly what the engine feeds; a
     graph that takes other inputs or other types would fail only later, inside a run."""
     args = graph.inputs
@@ -113,7 +114,7 @@ def _check_inputs(graph: _runtime.Graph, required: tuple[str, ...], what: str) -
     return {name: arg.dtype for name, arg in args.items()}
 
 
-def _check_output(graph: _runtime.Graph, rank: int, what: str) -> None:
+def _check_output(graph: _choice.Graph, rank: int, what: str) -> None:
     arg = graph.outputs.get("output")
     if arg is None:
         raise ValidationError(f"ONNX model is not a Mitra {what}: it has no output 'output' "
@@ -131,7 +132,7 @@ _STACKED = (
 )
 
 
-def _cache_names(encoder: _runtime.Graph, decoder: _runtime.Graph) -> tuple:
+def _cache_names(encoder: _choice.Graph, decoder: _choice.Graph) -> tuple:
     """The tensors passed from encoder to decoder: the decoder's inputs after ``x_query``."""
     inputs = list(decoder.inputs)
     if "x_query" not in inputs:
@@ -155,7 +156,7 @@ def _stacked(decoder: Path) -> bool:
     return cache_layers(inputs) is None and {"keys", "values"} <= set(inputs)
 
 
-def _y_dtype(graph: _runtime.Graph, required: tuple[str, ...], what: str) -> type:
+def _y_dtype(graph: _choice.Graph, required: tuple[str, ...], what: str) -> type:
     inputs = _check_inputs(graph, required, what)
     return np.int64 if inputs["y_support"] == "int64" else np.float32
 
@@ -212,12 +213,12 @@ class MitraEngine:
     threads:
         Intra-op threads of the runtime (default: the runtime's choice, one per core). The
         estimators pass ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS`` (joblib's and
-        Dask's workers set it to their share of the cores; see :mod:`._sources`).
+        Dask's workers set it to their share of the cores; see :mod:`wlearn_mitra.engine._shared`).
     max_memory_mb:
         Working-memory budget of one predict, support side included, in MB on top of the
         weights; None (default) runs the model's plain answer (query chunks of 1024 MB,
         refused before running when the support set needs more than the machine has
-        available). The plan (:mod:`wlearn_mitra._planning`) uses the support cache only
+        available). The plan (:mod:`wlearn_mitra.engine._planning`) uses the support cache only
         when its encoded keys/values fit, splits the query set into chunks that fit, and
         gives ensemble members feature subsets when all features do not fit the budget (or
         exceed 500); a budget too small for one feature is refused before anything runs.
@@ -225,7 +226,7 @@ class MitraEngine:
     split:
         The support-set cache graphs. ``"auto"`` (default) uses ``<stem>.encoder.onnx`` and
         ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path (the converter's
-        ``--split``), else the pair cut out of this very graph by :mod:`._surgery`, kept under
+        ``--split``), else the pair cut out of this very graph by :mod:`wlearn_mitra.graphs._surgery`, kept under
         the graph's hash in ``optimized_dir`` or ``~/.cache/wlearn-mitra`` and made on first
         use (needs the ``onnx`` package, the ``cache`` extra; without it the single graph runs,
         with a warning). ``"derive"`` is ``"auto"`` that raises instead of falling back. A pair
@@ -261,9 +262,9 @@ class MitraEngine:
         cache_mb: float = DEFAULT_CACHE_MB,
         optimized_dir: str | os.PathLike | None = None,
         precision: str = "fp32",
-        runtime: str = _runtime.DEFAULT_RUNTIME,
+        runtime: str = _choice.DEFAULT_RUNTIME,
     ) -> None:
-        _runtime.check(runtime, precision)
+        _choice.check(runtime, precision)
         self.runtime, self.precision = runtime, precision
         if task not in ("classification", "regression"):
             raise ValidationError(f"task must be 'classification' or 'regression', not {task!r}")
@@ -271,14 +272,14 @@ class MitraEngine:
         self.max_memory_mb = max_memory_mb
         self._threads = threads
         self._optimized_dir = optimized_dir
-        self._single: _runtime.Graph | None = None
+        self._single: _choice.Graph | None = None
         self._source: ModelSource | None = None
         if _is_session(onnx):
             if runtime != "onnxruntime" or precision != "fp32":
                 raise ValidationError(
                     "a ready InferenceSession runs only on ONNX Runtime at precision 'fp32'"
                 )
-            from ._ort import OrtGraph
+            from ..runtimes._ort import OrtGraph
 
             self._single, self.onnx_sha256 = OrtGraph(onnx), None
             self.shape = model_shape(None, task == "classification")
@@ -355,7 +356,7 @@ class MitraEngine:
         files = self._cache_files()
         for graph in (self._single, self.encoder, self.decoder):
             if graph is not None and graph.runtime == "openvino":
-                from ._openvino import forget
+                from ..runtimes._openvino import forget
 
                 forget(graph)
         discard(*files)
@@ -379,15 +380,15 @@ class MitraEngine:
     def _folder(self) -> Path:
         return Path(self._optimized_dir) if self._optimized_dir else default_cache_dir()
 
-    def _open(self, source, sha256: str | None = None) -> _runtime.Graph:
+    def _open(self, source, sha256: str | None = None) -> _choice.Graph:
         if _is_session(source):
-            from ._ort import OrtGraph
+            from ..runtimes._ort import OrtGraph
 
             if self.runtime != "onnxruntime":
                 raise ValidationError("a ready InferenceSession runs only on ONNX Runtime")
             return OrtGraph(source)
         if isinstance(source, _Cut):  # cut from the graph at this precision already
-            graph = _runtime.open_graph(self.runtime, source.path, precision=self.precision,
+            graph = _choice.open_graph(self.runtime, source.path, precision=self.precision,
                                         threads=self._threads, sha256=source.key,
                                         optimized_dir=self._optimized_dir)
             return _with_cache_file(graph, source.path)
@@ -395,7 +396,7 @@ class MitraEngine:
         precise = self._precise(source, sha256)
 
         def open_it():
-            return _runtime.open_graph(
+            return _choice.open_graph(
                 self.runtime,
                 precise,
                 precision=self.precision,
@@ -468,7 +469,7 @@ class MitraEngine:
         return tuple(_Cut(path) for path in made)
 
     @property
-    def single(self) -> _runtime.Graph:
+    def single(self) -> _choice.Graph:
         """The single graph, opened on first use."""
         if self._single is None:
             self._single = self._open(self._source, self.onnx_sha256)
@@ -548,7 +549,7 @@ class MitraEngine:
         self, x_support: np.ndarray, y_support: np.ndarray, owner: object = None
     ) -> tuple[np.ndarray, ...]:
         """The support encoder's tensors for a model-ready support set, cached by content
-        (while ``owner`` lives, when one is given: see :class:`~._cache.SupportCache`)."""
+        (while ``owner`` lives, when one is given: see :class:`~wlearn_mitra.engine._encoded.SupportCache`)."""
         xs = np.ascontiguousarray(x_support, dtype=np.float32)
         ys = np.ascontiguousarray(y_support, dtype=self._y_dtype)
         key = support_key(xs, ys)
@@ -647,7 +648,7 @@ class MitraEngine:
         ModelOutputError (naming the model and any disk cache file it was read from) when
         the model answers NaN or infinity; damaged cache files are first made again once.
         Bin-head regressor (``n_bins`` set): ``y_support`` in the model's [0, 1] scale, each
-        member's targets binned as AutoGluon does (:func:`._bins.bin_ids`); float64
+        member's targets binned as AutoGluon does (:func:`wlearn_mitra.inputs._bins.bin_ids`); float64
         probabilities [Q, n_bins] of the bins, a member fed mirrored targets read back in
         reverse bin order.
         """
@@ -745,7 +746,7 @@ class MitraEngine:
     ) -> Plan:
         """How a predict with this support size and these (preprocessed, non-constant)
         features runs: graphs, features per member, members, query rows per chunk
-        (:func:`wlearn_mitra._planning.plan`, spec/mitra.md "Wide data"). ``max_memory_mb``
+        (:func:`wlearn_mitra.engine._planning.plan`, spec/mitra.md "Wide data"). ``max_memory_mb``
         None is the engine's own budget. Raises ResourceLimitError as ``predict`` would,
         before anything is allocated."""
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
@@ -820,7 +821,7 @@ class MitraEngine:
         return xs, y, xq
 
 
-def _with_cache_file(graph: _runtime.Graph, path: Path) -> _runtime.Graph:
+def _with_cache_file(graph: _choice.Graph, path: Path) -> _choice.Graph:
     """``graph``, noting that it was read from the disk cache file ``path``."""
     files = list(getattr(graph, "cache_files", []))
     if path not in files:

@@ -102,7 +102,7 @@ def declared_bins(model_bytes: bytes | memoryview) -> int | None:
     """
     import json
 
-    from ._onnxinfo import metadata
+    from ..graphs._onnxinfo import metadata
 
     try:
         config = json.loads(metadata(model_bytes).get(CONFIG_METADATA_KEY, "null"))

@@ -22,11 +22,10 @@ from pathlib import Path
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
-from ._cache import cache_warning
-from ._cpu import int8_saturates
+from ._cachedir import cache_warning, default_cache_dir
+from .._cpu import int8_saturates
 
-from ._hints import install_hint
-from ._layout import default_cache_dir
+from .._hints import install_hint
 
 #: A MatMul weight with a side shorter than this stays float32.
 THIN = 16
@@ -83,7 +82,7 @@ def quantize_int8(
     The file is only a cache: written whole under a temporary name and renamed, never left
     half-written. Where ``folder`` cannot take it (not a folder, read-only, full) it is made
     in a private temporary folder for this process instead, with a
-    :class:`~wlearn_mitra._errors.CacheWarning`; where no folder can, ResourceLimitError
+    :class:`~wlearn_mitra.exceptions.CacheWarning`; where no folder can, ResourceLimitError
     says so (a disk full is not reported as a damaged model).
     """
     try:

@@ -17,7 +17,7 @@ import warnings
 from functools import lru_cache
 from importlib import resources
 
-from ._errors import user_stacklevel
+from ..exceptions import user_stacklevel
 
 FILES = {
     "classification": "mitra-builtin-classifier.onnx",

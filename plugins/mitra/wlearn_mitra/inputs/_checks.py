@@ -13,7 +13,7 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from . import _categories, _labels
-from ._errors import InputTypeError, user_stacklevel, warn_conversion
+from ..exceptions import InputTypeError, user_stacklevel, warn_conversion
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Table:
 def feature_names(X: Any) -> np.ndarray | None:
     """``X``'s column names as scikit-learn reads them: an object array when all are strings,
     None when there are none or none are strings; mixing strings with other names is a
-    :class:`~wlearn_mitra._errors.InputTypeError` (scikit-learn's ``_get_feature_names``)."""
+    :class:`~wlearn_mitra.exceptions.InputTypeError` (scikit-learn's ``_get_feature_names``)."""
     columns = getattr(X, "columns", None)
     if columns is None or isinstance(X, np.ndarray) or not hasattr(X, "dtypes"):
         return None
@@ -265,8 +265,8 @@ def read_table(X: Any, name: str = "X") -> Table:
     ``Categorical`` / ``Enum``) or string (pandas ``string``/``str``, ``string[pyarrow]``,
     ``large_string[pyarrow]``, polars/pyarrow strings), and object columns (of a DataFrame or
     an object array) holding strings, are category/text columns (see
-    :mod:`wlearn_mitra._categories`). Other objects (dicts, dates) raise
-    :class:`~wlearn_mitra._errors.InputTypeError` (a ``TypeError``); infinite values and
+    :mod:`wlearn_mitra.inputs._categories`). Other objects (dicts, dates) raise
+    :class:`~wlearn_mitra.exceptions.InputTypeError` (a ``TypeError``); infinite values and
     finite values beyond float32's range raise a :class:`ValidationError` (see
     :func:`check_float32`). ``X`` itself is never written to.
     """
