@@ -4,7 +4,7 @@ those of the JavaScript package @wlearn/mitra."""
 from .graphs._builtin import BuiltinModelWarning
 from .exceptions import CacheWarning, ModelOutputError
 from .estimators._distribution import BinnedDistribution
-from .estimators._base import MitraClassifier, MitraModel, MitraRegressor, detect_task
+from .estimators import MitraClassifier, MitraModel, MitraRegressor, detect_task
 from .loaders import load_classifier, load_regressor, register_loaders, register_with_core
 
 register_with_core()

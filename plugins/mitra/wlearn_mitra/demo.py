@@ -25,7 +25,7 @@ from wlearn.errors import WlearnError
 
 from .graphs._builtin import BuiltinModelWarning
 from .engine._shared import ENV_VARS, how_to_get
-from .estimators._base import MitraClassifier, MitraRegressor
+from .estimators import MitraClassifier, MitraRegressor
 from .loaders import register_loaders
 
 BUNDLE = "js-3class.wlrn"

@@ -36,7 +36,7 @@ from .runtimes import _choice
 from .bundles._format import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from .graphs._identity import model_buffer, model_identity
 from .engine._shared import ENV_VARS
-from .estimators._base import MitraClassifier, MitraRegressor
+from .estimators import MitraClassifier, MitraRegressor
 
 __all__ = ["register_loaders", "load_classifier", "load_regressor"]
 

@@ -1,9 +1,15 @@
 """The estimators users hold: MitraClassifier, MitraRegressor and MitraModel.
 
-Their modules (``_base`` and the rest) are private; import the classes from here or from
-:mod:`wlearn_mitra`. Pickles name ``wlearn_mitra.estimators.<Class>``.
+Import them from here or from :mod:`wlearn_mitra`; their modules are private: ``_params``
+(the scikit-learn parameter protocol, knowing no estimator's parameters), ``_base`` (what the
+two estimators share), ``_classifier``, ``_regressor``, ``_model``, ``_pickling``,
+``_distribution``. Pickles made before the estimators were split into modules name
+``wlearn_mitra.estimators.<Class>``, which stays importable here.
 """
 
-from ._base import MitraClassifier, MitraModel, MitraRegressor, detect_task
+from ..inputs._checks import detect_task
+from ._classifier import MitraClassifier
+from ._model import MitraModel
+from ._regressor import MitraRegressor
 
 __all__ = ["MitraClassifier", "MitraRegressor", "MitraModel", "detect_task"]
