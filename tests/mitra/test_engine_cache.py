@@ -306,7 +306,7 @@ def test_opening_hashes_the_model_once(tmp_path, monkeypatch):
     # pair's files are identified by their names, never hashed again, even when the runtime
     # keeps optimised graphs by identity
     import wlearn_mitra.graphs._modelfile as modelfile
-    import wlearn_mitra.engine._engine as engine_module
+    import wlearn_mitra.engine._graphset as engine_module
 
     js = tmp_path / "js.onnx"
     shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)

@@ -5,6 +5,7 @@ model (class indices, or targets in the model's scale) and knows nothing of labe
 estimators. The modules of this folder are private.
 """
 
-from ._engine import MAX_CLASSES, MitraEngine, softmax
+from ._engine import MAX_CLASSES, MitraEngine, OnnxSource, softmax
+from ._graphset import open_session
 
-__all__ = ["MitraEngine", "MAX_CLASSES", "softmax"]
+__all__ = ["MitraEngine", "MAX_CLASSES", "OnnxSource", "open_session", "softmax"]

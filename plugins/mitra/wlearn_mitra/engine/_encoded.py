@@ -1,7 +1,8 @@
 """The support-set cache: encoded support sets kept in memory between predicts.
 
 The graphs that encode a support set and decode query rows against it are named in
-:mod:`wlearn_mitra.graphs._layout` and derived from a single graph in :mod:`wlearn_mitra.graphs._surgery`; see spec/mitra-onnx.md.
+:mod:`wlearn_mitra.graphs._layout` and derived from a single graph in
+:mod:`wlearn_mitra.graphs._surgery`; see spec/mitra-onnx.md.
 """
 
 from __future__ import annotations
