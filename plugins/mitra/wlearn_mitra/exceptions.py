@@ -1,4 +1,16 @@
-"""The exceptions and warnings the estimators raise where scikit-learn callers expect its own.
+"""Every exception and warning class of wlearn-mitra, and the helpers that raise them.
+
+The plugin raises the core's classes (``wlearn.errors``: ValidationError for bad input,
+BundleError, ResourceLimitError, BackendError, DisposedError) and these, each a subclass of
+one of them where one fits:
+
+* :class:`MissingDependencyError`: an optional package is missing; an ``ImportError`` whose
+  message says what to install (and a ValidationError, as it always was);
+* :class:`ModelLoadError`, :class:`ModelRunError`, :class:`ModelOutputError`: the runtime
+  could not load a model, failed running it, or the model answered NaN or infinity (the
+  core's BackendError; a model that does not load is also a ValidationError, as it was);
+* :class:`InputTypeError`, :class:`NotFittedError`; warnings :class:`CacheWarning`,
+  :class:`BuiltinModelWarning`, :class:`DataConversionWarning`.
 
 scikit-learn code catches ``sklearn.exceptions.NotFittedError`` (``cross_val_score``,
 ``check_is_fitted``) and filters ``DataConversionWarning``. What :func:`not_fitted` and
@@ -18,9 +30,12 @@ from functools import lru_cache
 
 import wlearn.errors
 
+from ._hints import install_hint
+
 __all__ = [
     "NotFittedError", "InputTypeError", "DataConversionWarning", "ModelOutputError",
-    "CacheWarning", "not_fitted", "warn_conversion",
+    "MissingDependencyError", "ModelLoadError", "ModelRunError", "CacheWarning",
+    "BuiltinModelWarning", "not_fitted", "warn_conversion",
 ]
 
 
@@ -52,11 +67,45 @@ class ModelOutputError(wlearn.errors.BackendError):
     a value: ``argmax`` over NaN probabilities would answer the first class for every row."""
 
 
+class MissingDependencyError(ImportError, wlearn.errors.ValidationError):
+    """An optional package that a feature needs is not installed: an ``ImportError`` whose
+    message ends with what to install (the packages of wlearn-mitra's extra, see
+    :func:`~wlearn_mitra._hints.install_hint`), and a ValidationError as before.
+
+    ``MissingDependencyError(what, *extras)``: ``what`` says which feature needs what, e.g.
+    ``"precision='int8' needs the onnx package"``."""
+
+    def __init__(self, what: str, *extras: str, detail: str | None = None) -> None:
+        message = f"{what}: {install_hint(*extras)}" + (f" ({detail})" if detail else "")
+        ImportError.__init__(self, message)
+        self.extras = extras
+
+
+class ModelLoadError(wlearn.errors.BackendError, wlearn.errors.ValidationError):
+    """The runtime (ONNX Runtime, OpenVINO) could not load a model: the core's BackendError,
+    and a ValidationError as before (a file that is no ONNX model is bad input too)."""
+
+
+class ModelRunError(wlearn.errors.BackendError):
+    """The runtime failed while running a model (other than for memory, which is a
+    ResourceLimitError, or Ctrl-C); the runtime's own error is its ``__cause__``."""
+
+
 class CacheWarning(UserWarning):
     """A file of the disk cache (derived split pair, int8 graph, optimised graph, OpenVINO
     IR under ``~/.cache/wlearn-mitra`` or ``optimized_dir``) could not be written or read:
     the engine ran without it or made it again. The message names the file; deleting any
     cache file is always safe."""
+
+
+class BuiltinModelWarning(UserWarning):
+    """Issued once per task in the user's session when an estimator falls back to the
+    built-in model: once per process, and not in worker processes (joblib/loky,
+    multiprocessing, Dask workers: a process with a parent Python process, or one started
+    after the notice was given), where it would be repeated for every worker and task.
+
+    Silence it with ``warnings.filterwarnings("ignore", category=BuiltinModelWarning)``.
+    """
 
 
 class DataConversionWarning(UserWarning):

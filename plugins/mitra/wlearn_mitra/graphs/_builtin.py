@@ -17,7 +17,7 @@ import warnings
 from functools import lru_cache
 from importlib import resources
 
-from ..exceptions import user_stacklevel
+from ..exceptions import BuiltinModelWarning, user_stacklevel
 
 FILES = {
     "classification": "mitra-builtin-classifier.onnx",
@@ -31,16 +31,6 @@ _lock = threading.Lock()
 #: Set in the environment once the notice was given, so worker processes started afterwards
 #: (joblib, multiprocessing, Dask) do not repeat it.
 NOTICED_VAR = "WLEARN_MITRA_BUILTIN_NOTICED"
-
-
-class BuiltinModelWarning(UserWarning):
-    """Issued once per task in the user's session when an estimator falls back to the
-    built-in model: once per process, and not in worker processes (joblib/loky,
-    multiprocessing, Dask workers: a process with a parent Python process, or one started
-    after the notice was given), where it would be repeated for every worker and task.
-
-    Silence it with ``warnings.filterwarnings("ignore", category=BuiltinModelWarning)``.
-    """
 
 
 def path(task: str) -> str:

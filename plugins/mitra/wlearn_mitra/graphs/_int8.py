@@ -20,12 +20,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from wlearn.errors import ResourceLimitError, ValidationError
+from wlearn.errors import ResourceLimitError
 
 from ._cachedir import cache_warning, default_cache_dir
 from .._cpu import int8_saturates
 
-from .._hints import install_hint
+from ..exceptions import MissingDependencyError
 
 #: A MatMul weight with a side shorter than this stays float32.
 THIN = 16
@@ -88,9 +88,8 @@ def quantize_int8(
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: F401
     except ImportError as exc:  # the quantisation tools need the onnx package
-        raise ValidationError(
-            f"precision='int8' needs the onnx package: {install_hint('int8')} ({exc})"
-        ) from exc
+        raise MissingDependencyError("precision='int8' needs the onnx package", "int8",
+                                     detail=str(exc)) from exc
     folder = Path(folder) if folder is not None else default_cache_dir()
     # "2": weights behind Identity nodes are quantised too (files before that were not);
     # "u8": uint8 weights, for CPUs where uint8 x int8 products saturate

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from wlearn.errors import ValidationError
 
-from .._hints import install_hint
+from ..exceptions import MissingDependencyError
 from ._layout import ENCODER_INPUTS
 
 #: Bumped whenever the cut changes, so pairs derived by an older rule are derived again.
@@ -44,10 +44,9 @@ def _needs_onnx() -> None:
     try:
         import onnx  # noqa: F401
     except ImportError as exc:
-        raise ValidationError(
-            f"cutting the support cache out of a graph needs the onnx package: "
-            f"{install_hint('cache')} ({exc})"
-        ) from exc
+        raise MissingDependencyError(
+            "cutting the support cache out of a graph needs the onnx package", "cache",
+            detail=str(exc)) from exc
 
 
 def _dependence(graph) -> dict[str, int]:

@@ -26,8 +26,7 @@ from wlearn.errors import ValidationError
 
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
 from .._cpu import has_amx_bf16
-from ..exceptions import user_stacklevel
-from .._hints import install_hint
+from ..exceptions import MissingDependencyError, ModelLoadError, user_stacklevel
 from ._graph import Arg
 from ..graphs._modelfile import ModelSource, sha256_of
 
@@ -49,10 +48,9 @@ def _openvino():
     try:
         import openvino
     except ImportError as exc:
-        raise ValidationError(
-            f"runtime='openvino' needs OpenVINO: {install_hint('openvino')}; "
-            f"runtime='onnxruntime' needs nothing more ({exc})"
-        ) from exc
+        raise MissingDependencyError(
+            "runtime='openvino' needs OpenVINO", "openvino",
+            detail=f"runtime='onnxruntime' needs nothing more; {exc}") from exc
     return openvino
 
 
@@ -275,7 +273,7 @@ def _compile(ov_core, source: ModelSource, ir: Path, precision: str, config: dic
     except Exception as exc:
         if existed:
             raise _DamagedIR() from exc
-        raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
+        raise ModelLoadError(f"OpenVINO could not load the model: {exc}") from exc
 
 
 def _compile_onnx(ov_core, source: ModelSource, config: dict):
@@ -289,10 +287,10 @@ def _compile_onnx(ov_core, source: ModelSource, config: dict):
             model = ov_core.read_model(str(source))
         return model, ov_core.compile_model(model, "CPU", config)
     except OSError as exc:
-        raise ValidationError(f"OpenVINO could not read the model: no folder to write it to "
+        raise ModelLoadError(f"OpenVINO could not read the model: no folder to write it to "
                               f"({exc})") from exc
     except Exception as exc:
-        raise ValidationError(f"OpenVINO could not load the model: {exc}") from exc
+        raise ModelLoadError(f"OpenVINO could not load the model: {exc}") from exc
 
 
 def forget(graph: "OpenVinoGraph") -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from wlearn.errors import ResourceLimitError, ValidationError
 
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard
+from ..exceptions import ModelLoadError, ModelRunError
 from ._graph import Arg
 from ..graphs._modelfile import ModelSource, sha256_of
 
@@ -125,7 +126,7 @@ def _session(model: bytes | str, threads: int | None, optimized_path: Path | Non
             providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ValidationError(f"ONNX Runtime could not load the model: {exc}") from exc
+        raise ModelLoadError(f"ONNX Runtime could not load the model: {exc}") from exc
 
 
 def _dtype(type_name: str) -> str:
@@ -226,5 +227,7 @@ def run_interruptible(
                 "features at a time), or fit with a smaller max_support "
                 f"({str(error).strip()[:300]})"
             ) from error
+        if type(error).__module__.startswith("onnxruntime"):
+            raise ModelRunError(f"ONNX Runtime failed running the model: {error}") from error
         raise error
     return result["value"]
