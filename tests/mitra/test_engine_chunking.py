@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime  # noqa: F401  (imported before any timed interrupt below)
 import pytest
 
-from wlearn_mitra.engine._chunks import bytes_per_query_row
+from wlearn_mitra.engine._planning import bytes_per_query_row
 from wlearn_mitra.graphs._onnxinfo import ModelShape
 from wlearn_mitra.runtimes._ort import run_interruptible
 from wlearn_mitra.engine import MitraEngine

@@ -22,17 +22,19 @@ import wlrn.bundle
 from wlearn.errors import BundleError, ValidationError
 from wlrn import decode_json, encode_bundle, encode_json
 
+from .._tasks import REGRESSOR_BINS_TYPE_ID as _REGRESSOR_BINS_TYPE_ID
+from .._tasks import TASK_OF_TYPE_ID
+from .._tasks import TASKS as _TASKS
 from ..inputs import _categories, _labels, _manyclass
 from ..inputs._checks import check_n_estimators
 
-CLASSIFIER_TYPE_ID = "wlearn.mitra_onnx.classifier@1"
-REGRESSOR_TYPE_ID = "wlearn.mitra_onnx.regressor@1"
-TYPE_IDS = {"classification": CLASSIFIER_TYPE_ID, "regression": REGRESSOR_TYPE_ID}
+CLASSIFIER_TYPE_ID = _TASKS["classification"].type_id
+REGRESSOR_TYPE_ID = _TASKS["regression"].type_id
+TYPE_IDS = {name: task.type_id for name, task in _TASKS.items()}
 #: A regressor whose model has a bin head (Mitra-v2): targets are fed as bin ids, which
 #: @wlearn/mitra 0.1 cannot do. Its bundle has no ``support_y`` (float32 targets a JS
 #: regressor would feed), only the exact targets (``support_y_f64``), and ``meta.nBins``.
-REGRESSOR_BINS_TYPE_ID = "wlearn.mitra_onnx.regressor@2"
-TASKS = {**{v: k for k, v in TYPE_IDS.items()}, REGRESSOR_BINS_TYPE_ID: "regression"}
+REGRESSOR_BINS_TYPE_ID = _REGRESSOR_BINS_TYPE_ID
 
 #: Regressor only: the float64 targets, written when float32 ``support_y`` rounds some.
 EXACT_TARGETS = "support_y_f64"
@@ -246,7 +248,7 @@ def check_support_x(support_x: np.ndarray, artifact: str = "support_x") -> None:
 def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     """Read a Mitra bundle's parts (as ``decode_bundle`` of either core, or of :mod:`wlrn`,
     returns them)."""
-    task = TASKS.get(manifest.get("typeId"))
+    task = TASK_OF_TYPE_ID.get(manifest.get("typeId"))
     if task is None:
         raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
     params = manifest.get("params", {})

@@ -24,12 +24,13 @@ from ..inputs import _bins
 from ..inputs._checks import MAX_N_ESTIMATORS
 from ..runtimes import _choice
 from . import _runs
-from ._chunks import Reporter, chunks, padded
+from ._chunks import chunks, padded
 from ._contract import MAX_CLASSES
 from ._encoded import DEFAULT_CACHE_MB, SupportCache
 from ._graphset import GraphSet, OnnxSource
 from ._planning import MAX_FEATURES, Plan, available_memory_mb, full_width_mb
 from ._planning import plan as plan_predict
+from ._progress import Reporter
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
 
 

@@ -25,9 +25,9 @@ from ..graphs._identity import model_identity
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
+from ..graphs._onnxinfo import declared_bins as read_declared_bins
 from ..graphs._onnxinfo import model_shape
 from ..graphs._surgery import derive_pair, derived_paths
-from ..inputs import _bins
 from ..runtimes import _choice
 from ._contract import STACKED, cache_names_between, check_output, stacked, y_dtype
 
@@ -105,7 +105,7 @@ class GraphSet:
             with buffer(self._source) as view:
                 self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
-                declared_bins = _bins.declared_bins(view)
+                declared_bins = read_declared_bins(view)
 
         self._split = split
         self.encoder = self.decoder = None

@@ -35,8 +35,31 @@ from dataclasses import dataclass
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
-from ._chunks import DEFAULT_MEMORY_MB, MIN_CHUNK_ROWS, bytes_per_query_row
+from ._chunks import MIN_CHUNK_ROWS
 from ..graphs._onnxinfo import ModelShape
+
+#: Query-side memory of one chunk when no budget is given (MB, on top of the weights).
+DEFAULT_MEMORY_MB = 1024
+
+#: The bucketing step compares every value with 999 quantiles.
+N_QUANTILES = 999
+
+
+def bytes_per_query_row(shape: ModelShape, n_support: int, n_features: int) -> int:
+    """A deliberately generous estimate of the activation bytes one query row costs.
+
+    Per row: the (F+1) token states and MLP hidden layers (``dim`` and ``4 dim`` wide, a few
+    alive at once), the row-attention scores against every support row (one per head and
+    feature, plus the softmax's copy), and the quantile comparison of the embedding step.
+    Calibrated against measured peaks of ONNX Runtime on the full-size model
+    (see bench/README.md), where it errs on the high side.
+    """
+    tokens = n_features + 1
+    states = tokens * shape.dim * 4 * 24
+    scores = tokens * shape.n_heads * max(n_support, 1) * 4 * 3
+    bucket = max(n_features, 1) * N_QUANTILES * 9
+    return states + scores + bucket
+
 
 #: Widest feature set one member sees: AutoGluon runs Mitra up to 500 features, and the
 #: released weights were pretrained on far fewer; wider data is split across members.

@@ -28,23 +28,20 @@ from typing import Any
 
 from wlearn.errors import ValidationError
 
+from .._tasks import TASKS
 from ..graphs import _builtin
 from .._hints import install_hint
 from ..graphs._identity import stamp
 from ._engine import MitraEngine
 
-ENV_VARS = {
-    "classification": "WLEARN_MITRA_CLASSIFIER_ONNX",
-    "regression": "WLEARN_MITRA_REGRESSOR_ONNX",
-}
+ENV_VARS = {name: task.env_var for name, task in TASKS.items()}
 THREADS_VAR = "WLEARN_MITRA_THREADS"
-_NAMES = {"classification": "classifier", "regression": "regressor"}
 RELEASES = "https://github.com/wlearn-org/mitra-onnx/releases/tag/models-v1.0.0"
 
 
 def how_to_get(task: str) -> str:
     """Where the real Mitra ONNX model of ``task`` comes from."""
-    name = _NAMES[task]
+    name = TASKS[task].kind
     return (
         f"{install_hint('convert', 'hub')}, then `wlearn-mitra convert --checkpoint "
         f"autogluon/mitra-{name} --out mitra-{name}.onnx`; or download mitra-{name}.onnx "

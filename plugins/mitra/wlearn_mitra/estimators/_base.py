@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +40,6 @@ JS_PARAMS = {
     "task": "task",
     "supportSelection": "support_selection",
 }
-Progress = Callable[[int, int], object]
 
 
 def capabilities(task: str) -> dict[str, bool]:

@@ -12,7 +12,8 @@ from ..engine._engine import MAX_CLASSES
 from ..inputs import _labels, _manyclass
 from ..inputs._checks import check_max_support, check_rows
 from ..inputs._support import SUPPORT_SELECTIONS
-from ._base import Progress, _MitraEstimator, _json_number
+from ..engine._progress import Progress
+from ._base import _MitraEstimator, _json_number
 
 
 class MitraClassifier(_MitraEstimator):

@@ -10,12 +10,14 @@ import numpy as np
 
 from wlearn.errors import BundleError, ValidationError
 
+from .._tasks import TASKS
 from ..bundles import _format
 from ..exceptions import not_fitted
 from ..inputs._checks import detect_task, require_y
 from ..inputs._support import SUPPORT_SELECTIONS
 from . import _pickling
-from ._base import JS_PARAMS, Progress, _MitraEstimator, capabilities, model_repr
+from ..engine._progress import Progress
+from ._base import JS_PARAMS, _MitraEstimator, capabilities, model_repr
 from ._classifier import MitraClassifier
 from ._params import _Params
 from ._regressor import MitraRegressor
@@ -127,7 +129,7 @@ class MitraModel(_Params):
             # uses plain KFold for continuous targets, as for a regressor; once fitted, the
             # model reports the task it detected.
             return "classifier"
-        return {"classification": "classifier", "regression": "regressor"}.get(task)
+        return TASKS[task].kind if task in TASKS else None
 
     def _inner_params(self, task: str) -> dict[str, Any]:
         """The parameters of ``task``'s estimator, taken from this model's."""
@@ -199,7 +201,7 @@ class MitraModel(_Params):
         """A MitraModel from a classifier or regressor bundle (``onnx``: that task's model;
         ``precision`` and ``runtime`` as for the constructor)."""
         manifest, toc, blobs = _format.read(data)
-        task = _format.TASKS.get(manifest.get("typeId"))
+        task = _format.TASK_OF_TYPE_ID.get(manifest.get("typeId"))
         if task is None:
             raise BundleError(f"not a Mitra bundle: typeId {manifest.get('typeId')!r}")
         inner = _CLASSES[task]._from_bundle(

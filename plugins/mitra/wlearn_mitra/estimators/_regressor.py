@@ -10,7 +10,8 @@ from wlearn.errors import ValidationError
 
 from ..bundles import _format
 from ..inputs._checks import check_rows, targets
-from ._base import Progress, _MitraEstimator
+from ..engine._progress import Progress
+from ._base import _MitraEstimator
 from ._distribution import BinnedDistribution
 
 TARGET_SCALINGS = ("minmax", "none", "js")

@@ -17,12 +17,10 @@ import warnings
 from functools import lru_cache
 from importlib import resources
 
+from .._tasks import TASKS
 from ..exceptions import BuiltinModelWarning, user_stacklevel
 
-FILES = {
-    "classification": "mitra-builtin-classifier.onnx",
-    "regression": "mitra-builtin-regressor.onnx",
-}
+FILES = {name: task.builtin_file for name, task in TASKS.items()}
 
 _noticed: set[str] = set()
 _lock = threading.Lock()
@@ -68,7 +66,7 @@ def notice(task: str, how_to_get: str, env_var: str) -> None:
         pid, _, tasks = os.environ.get(NOTICED_VAR, "").partition(":")
         noticed = {t for t in tasks.split(",") if t} if pid == str(os.getpid()) else set()
         os.environ[NOTICED_VAR] = f"{os.getpid()}:{','.join(sorted({*noticed, task}))}"
-    name = "classifier" if task == "classification" else "regressor"
+    name = TASKS[task].kind
     warnings.warn(
         f"no Mitra {name} model given: using the small built-in one (0.67M parameters, "
         f"pretrained on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter "

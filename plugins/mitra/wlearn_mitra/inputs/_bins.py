@@ -86,35 +86,3 @@ def mean(probabilities: np.ndarray) -> np.ndarray:
     (the released decode of ``mitra-finetune``), from probabilities [..., n_bins]."""
     p = np.asarray(probabilities, dtype=np.float64)
     return p @ centres(p.shape[-1]).astype(np.float64)
-
-
-#: The metadata entry in which the converter records a graph's Tab2D config.
-CONFIG_METADATA_KEY = "mitra.config"
-
-
-def declared_bins(model_bytes: bytes | memoryview) -> int | None:
-    """The number of value bins a graph declares, or None when it is no bin-head regressor.
-
-    A graph is a bin-head regressor when its ``mitra.config`` metadata (the checkpoint's
-    config, written by the converter) says ``task`` REGRESSION with ``dim_output`` above 1:
-    its ``y_support`` then takes int64 bin ids and its output is [B, Q, dim_output] logits.
-    Raises ValidationError when that config declares an unusable number of bins.
-    """
-    import json
-
-    from ..graphs._onnxinfo import metadata
-
-    try:
-        config = json.loads(metadata(model_bytes).get(CONFIG_METADATA_KEY, "null"))
-    except (ValueError, IndexError, RecursionError):
-        return None
-    if not isinstance(config, dict):
-        return None
-    task = str(config.get("task", "")).upper().removeprefix("TASK.")
-    n_bins = config.get("dim_output")
-    if task != "REGRESSION" or n_bins == 1:
-        return None
-    try:
-        return check_n_bins(n_bins)
-    except ValidationError as exc:
-        raise ValidationError(f"the graph's {CONFIG_METADATA_KEY} metadata: {exc}") from None

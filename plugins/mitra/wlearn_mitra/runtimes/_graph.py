@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol, Sequence
 
+from wlearn.errors import ValidationError
+
 
 class Arg(NamedTuple):
     """A graph input or output: ``dtype`` a numpy dtype name (``"float32"``, ``"int64"``,
@@ -20,3 +22,9 @@ class Graph(Protocol):
     outputs: dict[str, Arg]
 
     def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list: ...
+
+
+def check_threads(threads: int | None) -> None:
+    """The ``threads`` every runtime takes: None (the runtime's choice) or a positive integer."""
+    if threads is not None and (int(threads) != threads or threads < 1):
+        raise ValidationError(f"threads must be a positive integer, got {threads!r}")

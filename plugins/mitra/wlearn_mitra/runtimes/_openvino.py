@@ -27,7 +27,7 @@ from wlearn.errors import ValidationError
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
 from .._cpu import has_amx_bf16
 from ..exceptions import MissingDependencyError, ModelLoadError, user_stacklevel
-from ._graph import Arg
+from ._graph import Arg, check_threads
 from ..graphs._modelfile import ModelSource, sha256_of
 
 NAME = "openvino"
@@ -204,8 +204,6 @@ def open_graph(
     cache of compiled blobs is kept in its ``openvino`` subfolder.
     """
     global compilations
-    from ._ort import check_threads
-
     check_threads(threads)
     check_precision(precision)
     sha256 = sha256 or sha256_of(source)

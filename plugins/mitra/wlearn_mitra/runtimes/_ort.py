@@ -13,7 +13,7 @@ from wlearn.errors import ResourceLimitError, ValidationError
 
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard
 from ..exceptions import ModelLoadError, ModelRunError
-from ._graph import Arg
+from ._graph import Arg, check_threads
 from ..graphs._modelfile import ModelSource, sha256_of
 
 if TYPE_CHECKING:
@@ -22,11 +22,6 @@ if TYPE_CHECKING:
 NAME = "onnxruntime"
 #: ``int8`` is a graph transform (see :mod:`wlearn_mitra.graphs._int8`); the session itself runs as given.
 PRECISIONS = ("fp32", "int8")
-
-
-def check_threads(threads: int | None) -> None:
-    if threads is not None and (int(threads) != threads or threads < 1):
-        raise ValidationError(f"threads must be a positive integer, got {threads!r}")
 
 
 def session_options(
