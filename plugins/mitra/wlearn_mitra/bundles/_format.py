@@ -26,7 +26,7 @@ from .._tasks import REGRESSOR_BINS_TYPE_ID as _REGRESSOR_BINS_TYPE_ID
 from .._tasks import TASK_OF_TYPE_ID
 from .._tasks import TASKS as _TASKS
 from ..inputs import _categories, _labels, _manyclass
-from ..inputs._checks import check_n_estimators
+from ..inputs._checks import beyond_float32, check_n_estimators
 
 CLASSIFIER_TYPE_ID = _TASKS["classification"].type_id
 REGRESSOR_TYPE_ID = _TASKS["regression"].type_id
@@ -230,19 +230,28 @@ def _array(blobs: dict[str, memoryview], artifact: str, dtype: str, count: int) 
     return np.frombuffer(raw, dtype=dtype).astype(dtype[1:], copy=True)
 
 
+def support_x_problem(support_x: np.ndarray, artifact: str = "support_x") -> str | None:
+    """What is wrong with stored rows under the float32 rule of fit and prediction
+    (:func:`~wlearn_mitra.inputs._checks.beyond_float32`), None when nothing: an infinity there
+    is what @wlearn/mitra stores for a value beyond float32's range, and the model would read
+    it as 0. Refused at prediction, not at load, so such a JS bundle still loads and saves back
+    unchanged."""
+    bad = beyond_float32(support_x)
+    if not bad.any():
+        return None
+    r, c = (int(i[0]) for i in np.nonzero(bad))
+    return (
+        f"{artifact} holds {support_x[r, c]} at row {r}, column {c}: a value float32 cannot "
+        "hold (@wlearn/mitra stores values beyond +-3.4e38 as infinities), which the model "
+        "would read as 0. Refit from data with that column rescaled."
+    )
+
+
 def check_support_x(support_x: np.ndarray, artifact: str = "support_x") -> None:
-    """The float32 rule of fit and prediction (``_inputs.check_float32``) for stored rows: an
-    infinity there is what @wlearn/mitra stores for a value beyond float32's range, and the
-    model would read it as 0. Checked at prediction, not at load, so such a JS bundle still
-    loads and saves back unchanged. Raises ValidationError."""
-    bad = np.isinf(support_x)
-    if bad.any():
-        r, c = (int(i[0]) for i in np.nonzero(bad))
-        raise ValidationError(
-            f"{artifact} holds {support_x[r, c]} at row {r}, column {c}: a value float32 cannot "
-            "hold (@wlearn/mitra stores values beyond +-3.4e38 as infinities), which the model "
-            "would read as 0. Refit from data with that column rescaled."
-        )
+    """:func:`support_x_problem` raised as a ValidationError."""
+    problem = support_x_problem(support_x, artifact)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:

@@ -223,6 +223,7 @@ class MitraEngine:
         chunk_size: int | None = None,
         transforms: Collection[str] = TRANSFORMS,
         owner: object = None,
+        check_input: bool = True,
     ) -> np.ndarray:
         """What the model predicts for the query rows, preprocessed as upstream Mitra does.
 
@@ -250,6 +251,9 @@ class MitraEngine:
         whose death takes this support set's encodings out of the in-memory support cache;
         None keeps them until ``cache_mb`` drops them.
         Ctrl-C stops the current run promptly and leaves the engine as it was.
+        ``check_input=False`` skips the checks of the arguments (as scikit-learn's
+        ``check_input``): the caller vouches for them, as the estimators do, which check the
+        user's rows at their own face and their stored support set once.
 
         Classifier: float64 probabilities [Q, n_classes], a softmax of the logits of the
         classes 0..n_classes-1. Regressor: float64 [Q] in the model's target scale. Raises
@@ -260,15 +264,19 @@ class MitraEngine:
         probabilities [Q, n_bins] of the bins, a member fed mirrored targets read back in
         reverse bin order.
         """
-        x_support, y_support, x_query = self._check(x_support, y_support, x_query, n_classes)
-        if int(n_estimators) != n_estimators or not 1 <= n_estimators <= MAX_N_ESTIMATORS:
-            raise ValidationError(
-                f"n_estimators must be an integer in 1..{MAX_N_ESTIMATORS}, got {n_estimators!r}")
-        unknown = set(transforms) - TRANSFORMS
-        if unknown:
-            raise ValidationError(
-                f"unknown transforms {sorted(unknown)}; known: {sorted(TRANSFORMS)}"
-            )
+        if check_input:
+            x_support, y_support, x_query = self._check(x_support, y_support, x_query,
+                                                        n_classes)
+            if int(n_estimators) != n_estimators or not 1 <= n_estimators <= MAX_N_ESTIMATORS:
+                raise ValidationError(f"n_estimators must be an integer in "
+                                      f"1..{MAX_N_ESTIMATORS}, got {n_estimators!r}")
+            unknown = set(transforms) - TRANSFORMS
+            if unknown:
+                raise ValidationError(
+                    f"unknown transforms {sorted(unknown)}; known: {sorted(TRANSFORMS)}"
+                )
+        else:
+            x_support, y_support, x_query = self._coerce(x_support, y_support, x_query)
 
         stats = SupportStats.fit(x_support)
         xs = stats.apply(x_support)
@@ -292,28 +300,31 @@ class MitraEngine:
         members = self._members(plan, n_features, int(n_estimators), seed, transforms)
         rows = plan.rows
 
+        graphs = self.graphs
+        classification, n_bins = graphs.classification, graphs.n_bins
         n_query = len(x_query)
-        total = np.zeros((n_query, n_classes) if self.classification else n_query)
-        if self.n_bins:
-            total = np.zeros((n_query, self.n_bins))
+        total = np.zeros((n_query, n_classes) if classification else n_query)
+        if n_bins:
+            total = np.zeros((n_query, n_bins))
         with Reporter(progress, n_query * len(members), "mitra predict",
                       members=len(members)) as report:
             for member in members:
-                xs_m, ys_m = member.x(xs), member.y(y_support, self.classification)
-                if self.n_bins:
-                    ys_m = _bins.bin_ids(ys_m, self.n_bins)
+                xs_m, ys_m = member.x(xs), member.y(y_support, classification)
+                if n_bins:
+                    ys_m = _bins.bin_ids(ys_m, n_bins)
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
                 if plan.cached and n_query and n_features:
-                    run = partial(self.decode, self.encode(xs_m, ys_m, owner))
+                    encoded = _runs.encode(graphs, self.cache, xs_m, ys_m, owner)
+                    run = partial(_runs.decode, graphs, encoded)
                 else:
-                    run = partial(_runs.forward, self.graphs, xs_m, ys_m)
+                    run = partial(_runs.forward, graphs, xs_m, ys_m)
                 for part in chunks(n_query, rows):
                     xq = member.x(stats.apply(x_query[part]))
                     output = run(padded(xq))[: len(xq)].astype(np.float64)
-                    if self.classification:
+                    if classification:
                         total[part] += softmax(member.logits(output, n_classes))
-                    elif self.n_bins:
+                    elif n_bins:
                         probabilities = softmax(output)
                         total[part] += (_bins.unmirror(probabilities) if member.mirror_y
                                         else probabilities)
@@ -392,6 +403,16 @@ class MitraEngine:
             )
             for subset in subsets
         ]
+
+    def _coerce(
+        self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Checked arguments in the dtypes a predict computes in (what :meth:`_check` returns
+        for them): float64 rows, int64 class indices or float64 targets."""
+        y = np.asarray(y_support)
+        y = y.astype(np.int64) if self.classification else y.astype(np.float64)
+        return (np.asarray(x_support, dtype=np.float64), y,
+                np.asarray(x_query, dtype=np.float64))
 
     def _check(
         self, x_support: np.ndarray, y_support: np.ndarray, x_query: np.ndarray, n_classes

@@ -311,11 +311,15 @@ class GraphSet:
         the converter's decoder inputs, else the layer indices in a cut pair's tensor names
         (both exporters name them ``/layers.<i>/...``), else the model's width says nothing
         and every released Mitra model's 12 is assumed."""
-        named = cache_layers(["x_query", *self.cache_names])
-        if named is not None:
-            return named
-        indices = {match for name in self.cache_names for match in _LAYER.findall(name)}
-        return len(indices) or 12
+        names = self.cache_names
+        known = self.__dict__.get("_layer_count")
+        if known is not None and known[0] is names:  # read once per pair opened
+            return known[1]
+        count = cache_layers(["x_query", *names])
+        if count is None:
+            count = len({match for name in names for match in _LAYER.findall(name)}) or 12
+        self._layer_count = (names, count)
+        return count
 
     @property
     def classification(self) -> bool:

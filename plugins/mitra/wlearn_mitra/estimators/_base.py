@@ -108,11 +108,13 @@ class _MitraEstimator(_Params):
     def _open(self) -> Handle:
         """The engine of the ``onnx``, ``runtime`` and ``precision`` parameters, opened on
         first use."""
-        self._check_alive()
         runtime, precision = self.runtime, self.precision
-        _choice.check(runtime, precision)
         engine = None if self._handle is None else self._handle.engine
         if engine is None or (engine.runtime, engine.precision) != (runtime, precision):
+            self._check_alive()  # a disposed estimator holds no engine
+            # checked here, before the model is looked for, and by the engine it opens; an
+            # open engine's runtime and precision were checked when it opened
+            _choice.check(runtime, precision)
             handle = open_engine(self.onnx, self._task, precision, runtime)
             self._check_model(handle.engine.onnx_sha256)
             self._handle = handle
@@ -229,9 +231,20 @@ class _MitraEstimator(_Params):
             raise ValidationError(
                 f"{type(self).__name__} has an empty support set (a bundle saved with "
                 "maxSupport 0, nSupport 0): there are no rows to predict from")
-        if finite:
-            _format.check_support_x(self.support_x_)
-        if finite and self._task == "regression" and not np.isfinite(self.support_y_).all():
+        if not finite:
+            return
+        scan = self.__dict__.get("_support_scan")
+        if scan is None or scan[0] is not self.support_x_ or scan[1] is not self.support_y_:
+            # The stored rows are scanned once per support set (fit, load and unpickling each
+            # store new arrays) and the finding kept with them, not on every prediction.
+            targets_finite = (self._task != "regression"
+                              or bool(np.isfinite(self.support_y_).all()))
+            scan = (self.support_x_, self.support_y_,
+                    _format.support_x_problem(self.support_x_), targets_finite)
+            self._support_scan = scan
+        if scan[2] is not None:
+            raise ValidationError(scan[2])
+        if not scan[3]:
             raise ValidationError(
                 "the support targets hold NaN or infinite values (a bundle @wlearn/mitra fit "
                 "on them); predictions would be NaN. target_scaling='js' runs them as JS does")
@@ -288,6 +301,9 @@ class _MitraEstimator(_Params):
             progress=self.progress,
             max_memory_mb=self.max_memory_mb,
             owner=self.support_x_,  # its encodings leave the engine's cache with it
+            # X was checked at this estimator's face (_query), the support set once
+            # (_check_support), n_estimators above: the engine checks none of them again
+            check_input=False,
         )
 
     # -- bundles ------------------------------------------------------------------------------
@@ -439,7 +455,8 @@ class _MitraEstimator(_Params):
 
     def __getstate__(self) -> dict[str, Any]:
         # The engine is reopened from the model's location on first use, its hash checked.
-        return _pickling.state_of(self, self._param_names(), transient=("_handle",))
+        return _pickling.state_of(self, self._param_names(),
+                                  transient=("_handle", "_support_scan"))
 
     def __setstate__(self, state: Any) -> None:
         _pickling.restore(

@@ -26,6 +26,7 @@ from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
 from ..inputs import _categories, _manyclass
+from ..inputs._checks import beyond_float32
 
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1
@@ -119,10 +120,9 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         if support_y.dtype != np.float64 or len(support_y) != rows:
             raise ValidationError(f"support_y_ must be float64 [{rows}], got {support_y.dtype} "
                                   f"{support_y.shape}")
-        with np.errstate(over="ignore"):
-            if not np.isfinite(support_y.astype(np.float32)).all():
-                raise ValidationError("support_y_ holds NaN or infinite targets, or targets "
-                                      "beyond float32's range")
+        if np.isnan(support_y).any() or beyond_float32(support_y).any():
+            raise ValidationError("support_y_ holds NaN or infinite targets, or targets "
+                                  "beyond float32's range")
     sha = state.get("onnx_sha256_")
     if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
         raise ValidationError(f"onnx_sha256_ must be None or 64 lowercase hex digits, got {sha!r}")

@@ -9,7 +9,7 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from ..bundles import _format
-from ..inputs._checks import check_rows, targets
+from ..inputs._checks import beyond_float32, check_rows, targets
 from ..engine._progress import Progress
 from ._base import _MitraEstimator
 from ._distribution import BinnedDistribution
@@ -109,9 +109,7 @@ class MitraRegressor(_MitraEstimator):
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, None]:
         y = targets(y)
         check_rows(X, y)
-        with np.errstate(over="ignore"):
-            y32 = y.astype(np.float32)
-        if not np.isfinite(y32).all():
+        if beyond_float32(y).any():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
         if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
             return y, None

@@ -329,6 +329,16 @@ def _check_shape(shape: tuple, name: str) -> None:
                                   "of 1 is required.")
 
 
+def beyond_float32(values: np.ndarray) -> np.ndarray:
+    """The float32 rule, its one home: a bool mask of the values float32 cannot hold
+    (infinities, and finite values the float32 cast turns infinite: from float32's largest
+    value, +-3.4028235e38, plus half a unit in the last place). Mitra computes in float32,
+    where such a value is read as 0, so fit, prediction, stored support rows and targets all
+    refuse them (``spec/mitra.md``). NaN is a missing value, not refused here."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isinf(np.asarray(values).astype(np.float32, copy=False))
+
+
 def check_float32(table: Table, name: str = "X") -> None:
     """Refuse values float32 cannot hold: infinities and finite values beyond +-3.4028235e38.
 
@@ -337,10 +347,7 @@ def check_float32(table: Table, name: str = "X") -> None:
     missing value and is imputed. The same rule holds at fit, at prediction and for the
     support rows of a loaded bundle (``spec/mitra.md``).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        # Exactly the values the float32 cast turns infinite (from float32's largest value
-        # plus half a unit in the last place).
-        bad = np.isinf(table.values.astype(np.float32))
+    bad = beyond_float32(table.values)
     if not bad.any():
         return
     rows, cols = np.nonzero(bad)

@@ -50,7 +50,7 @@ def open_graph(
     sha256: str | None,
     optimized_dir: str | os.PathLike | None,
 ) -> Graph:
-    """``source`` opened on ``runtime`` at ``precision``."""
-    check(runtime, precision)
-    return RUNTIMES[runtime].open_graph(source, precision=precision, threads=threads, sha256=sha256,
-                             optimized_dir=optimized_dir)
+    """``source`` opened on ``runtime`` at ``precision``, which :func:`check` passed (the
+    engine checks them once, when it opens, not for every graph)."""
+    return RUNTIMES[runtime].open_graph(source, precision=precision, threads=threads,
+                                        sha256=sha256, optimized_dir=optimized_dir)
