@@ -10,6 +10,7 @@ category/text columns write ``support_x_encoded`` and ``meta.categories`` instea
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -42,6 +43,59 @@ EXACT_TARGETS = "support_y_f64"
 #: Rounding the targets to float32 may move them by this fraction of their spread (4 float32
 #: steps of the model's [0, 1] output) before the exact copy is kept.
 SCALED_TOLERANCE = 2.0**-22
+
+
+#: JS parameter names (``create``, bundle manifests) -> Python names.
+JS_PARAMS = {
+    "maxSupport": "max_support",
+    "seed": "seed",
+    "nEstimators": "n_estimators",
+    "targetScaling": "target_scaling",
+    "maxNodeClasses": "max_node_classes",
+    "task": "task",
+    "supportSelection": "support_selection",
+}
+
+#: ``meta.params`` written only when not this default (so default bundles stay byte-identical
+#: to @wlearn/mitra's, which keeps unknown params and ignores them) or when the bundle loaded
+#: had them (a JS caller may write nEstimators: 1); maxSupport and seed are always written.
+_WRITTEN_UNLESS_DEFAULT = {"nEstimators": 1, "targetScaling": "minmax", "maxNodeClasses": None}
+_ALWAYS_WRITTEN = ("maxSupport", "seed")
+
+
+def json_number(value: Any) -> Any:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def manifest_params(values: dict[str, Any], kept: dict[str, Any]) -> dict[str, Any]:
+    """A bundle's ``meta.params``: ``kept`` (what a loaded bundle had, see :func:`kept_params`)
+    with the estimator's ``values`` (Python names, see :data:`JS_PARAMS`) written in as
+    @wlearn/mitra names them, numbers as JSON carries them."""
+    params = dict(kept)
+    for js_name, name in JS_PARAMS.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if (js_name in _ALWAYS_WRITTEN or js_name in params
+                or value != _WRITTEN_UNLESS_DEFAULT.get(js_name)):
+            params[js_name] = json_number(value)
+    return params
+
+
+def kept_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The params of a loaded bundle that stay in it on save (known ones with their current
+    value: :func:`manifest_params` writes maxSupport and seed anew)."""
+    return {k: v for k, v in params.items() if k not in _ALWAYS_WRITTEN}
+
+
+def constructor_params(params: dict[str, Any], accepted: list[str]) -> dict[str, Any]:
+    """A bundle's ``meta.params`` as constructor keywords, those in ``accepted`` only."""
+    return {JS_PARAMS[key]: value for key, value in params.items()
+            if key in JS_PARAMS and JS_PARAMS[key] in accepted}
 
 
 def stored_targets(y: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ are one ONNX Runtime pass over support and query rows (see :mod:`wlearn_mitra.en
 
 from __future__ import annotations
 
-import numbers
 import os
 from typing import Any
 
@@ -30,16 +29,6 @@ from ..runtimes import _choice
 from . import _pickling
 from ._params import _Params
 
-#: JS parameter names (``create``, bundle manifests) -> Python names.
-JS_PARAMS = {
-    "maxSupport": "max_support",
-    "seed": "seed",
-    "nEstimators": "n_estimators",
-    "targetScaling": "target_scaling",
-    "maxNodeClasses": "max_node_classes",
-    "task": "task",
-    "supportSelection": "support_selection",
-}
 
 
 def capabilities(task: str) -> dict[str, bool]:
@@ -54,14 +43,6 @@ def capabilities(task: str) -> dict[str, bool]:
         "csr": False,
         "earlyStopping": False,
     }
-
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    return value
 
 
 
@@ -79,7 +60,7 @@ class _MitraEstimator(_Params):
     _handle: Handle | None = None
     _model_params = ("onnx",)
     _shared_state = ("_handle",)
-    _param_aliases = JS_PARAMS
+    _param_aliases = _format.JS_PARAMS
     _allow_nan = True  # the engine imputes NaN as upstream
     _extra_params: dict[str, Any] = {}
     _extra_meta: dict[str, Any] = {}
@@ -309,17 +290,15 @@ class _MitraEstimator(_Params):
     # -- bundles ------------------------------------------------------------------------------
 
     def _manifest_params(self) -> dict[str, Any]:
-        params = dict(self._extra_params)
-        params["maxSupport"] = _json_number(self.max_support)
+        return _format.manifest_params(self._manifest_values(), self._extra_params)
+
+    def _manifest_values(self) -> dict[str, Any]:
+        """What this estimator writes into a bundle's params (Python names)."""
         seed = self._seed()
         # As given when it is the seed in use, as JS writes it ("42" stays a string).
-        params["seed"] = _json_number(self.seed if self.random_state is None else seed)
-        # Python-only settings are written only when not the default, so default bundles
-        # stay byte-identical to @wlearn/mitra's (which keeps unknown params and ignores them),
-        # and when a loaded bundle had them (a JS caller may write nEstimators: 1).
-        if self.n_estimators != 1 or "nEstimators" in params:
-            params["nEstimators"] = _json_number(self.n_estimators)
-        return params
+        return {"max_support": self.max_support,
+                "seed": self.seed if self.random_state is None else seed,
+                "n_estimators": self.n_estimators}
 
     def save(self, path: str | os.PathLike[str] | None = None) -> bytes:
         """The model as ``.wlrn`` bundle bytes (the ONNX model is not included; the bundle
@@ -376,15 +355,11 @@ class _MitraEstimator(_Params):
         state = _format.decode(manifest, toc, blobs)
         cls._check_bundle_task(state, manifest)
         params = dict(state.params)
-        kwargs = {
-            JS_PARAMS[key]: params[key]
-            for key in list(params)
-            if key in JS_PARAMS and JS_PARAMS[key] in cls._param_names()
-        }
+        kwargs = _format.constructor_params(params, cls._param_names())
         onnx = cls._bundle_model(state.onnx_sha256, onnx, onnx_is_default)
         model = cls(onnx=onnx, precision=precision, runtime=runtime, **kwargs)
         # Every param the bundle had stays in it on save, known ones with their current value.
-        model._extra_params = {k: v for k, v in params.items() if k not in ("maxSupport", "seed")}
+        model._extra_params = _format.kept_params(params)
         model._extra_meta = state.extra_meta
         engine = model._open().engine
         if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:

@@ -13,7 +13,7 @@ from ..inputs import _labels, _manyclass
 from ..inputs._checks import check_max_support, check_rows
 from ..inputs._support import SUPPORT_SELECTIONS
 from ..engine._progress import Progress
-from ._base import _MitraEstimator, _json_number
+from ._base import _MitraEstimator
 
 
 class MitraClassifier(_MitraEstimator):
@@ -188,11 +188,8 @@ class MitraClassifier(_MitraEstimator):
             lambda rows, groups, n_groups: self._run(Xq, groups, n_groups, rows),
             self._support_index, check_max_support(self.max_support), self._seed())
 
-    def _manifest_params(self) -> dict[str, Any]:
-        params = super()._manifest_params()
-        if self.max_node_classes is not None or "maxNodeClasses" in params:
-            params["maxNodeClasses"] = _json_number(self.max_node_classes)
-        return params
+    def _manifest_values(self) -> dict[str, Any]:
+        return {**super()._manifest_values(), "max_node_classes": self.max_node_classes}
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row (the first one on ties)."""

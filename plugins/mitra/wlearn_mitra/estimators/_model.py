@@ -17,7 +17,7 @@ from ..inputs._checks import detect_task, require_y
 from ..inputs._support import SUPPORT_SELECTIONS
 from . import _pickling
 from ..engine._progress import Progress
-from ._base import JS_PARAMS, _MitraEstimator, capabilities, model_repr
+from ._base import _MitraEstimator, capabilities, model_repr
 from ._classifier import MitraClassifier
 from ._params import _Params
 from ._regressor import MitraRegressor
@@ -62,7 +62,7 @@ class MitraModel(_Params):
 
     _inner: _MitraEstimator | None = None
     _model_params = ("classifier_onnx", "regressor_onnx")
-    _param_aliases = JS_PARAMS
+    _param_aliases = _format.JS_PARAMS
     _allow_nan = True  # the engine imputes NaN as upstream
 
     def _param_repr(self, value: Any) -> str:

@@ -214,8 +214,5 @@ class MitraRegressor(_MitraEstimator):
             return 0.0
         return 1.0 - ss_res / ss_tot
 
-    def _manifest_params(self) -> dict[str, Any]:
-        params = super()._manifest_params()
-        if self.target_scaling != "minmax" or "targetScaling" in params:
-            params["targetScaling"] = self.target_scaling
-        return params
+    def _manifest_values(self) -> dict[str, Any]:
+        return {**super()._manifest_values(), "target_scaling": self.target_scaling}
