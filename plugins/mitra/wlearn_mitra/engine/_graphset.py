@@ -27,7 +27,8 @@ from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_pa
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
 from ..graphs._onnxinfo import declared_bins as read_declared_bins
 from ..graphs._onnxinfo import model_shape
-from ..graphs._surgery import derive_pair, derived_paths
+from ..graphs._cachedir import derived_paths
+from ..graphs._surgery import derive_pair
 from ..runtimes import _choice
 from ._contract import STACKED, cache_names_between, check_output, stacked, y_dtype
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from wlearn.errors import ResourceLimitError
 
-from ._cachedir import cache_warning, default_cache_dir
+from ._cachedir import cache_warning, default_cache_dir, int8_path
 from .._cpu import int8_saturates
 
 from ..exceptions import MissingDependencyError
@@ -91,10 +91,7 @@ def quantize_int8(
         raise MissingDependencyError("precision='int8' needs the onnx package", "int8",
                                      detail=str(exc)) from exc
     folder = Path(folder) if folder is not None else default_cache_dir()
-    # "2": weights behind Identity nodes are quantised too (files before that were not);
-    # "u8": uint8 weights, for CPUs where uint8 x int8 products saturate
-    name = f"{sha256}.int8pc2{'u8' if int8_saturates() else ''}.onnx"
-    target = folder / name
+    target = int8_path(folder, sha256, int8_saturates())
     if target.is_file():
         return target
     try:
@@ -102,7 +99,7 @@ def quantize_int8(
         return target
     except OSError as exc:
         first = exc
-    fallback = Path(_private_dir()) / name
+    fallback = Path(_private_dir()) / target.name
     if fallback.is_file():
         return fallback
     try:

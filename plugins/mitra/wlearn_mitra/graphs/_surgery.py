@@ -25,19 +25,12 @@ from pathlib import Path
 from wlearn.errors import ValidationError
 
 from ..exceptions import MissingDependencyError
+from ._cachedir import SURGERY_VERSION, derived_paths
 from ._layout import ENCODER_INPUTS
 
-#: Bumped whenever the cut changes, so pairs derived by an older rule are derived again.
-SURGERY_VERSION = 1
 #: Past this size a graph's weights go to an external data file (protobuf stops at 2 GB).
 _INLINE_LIMIT = 1_800_000_000
 _SUPPORT, _QUERY = 1, 2
-
-
-def derived_paths(folder: Path, identity: str) -> tuple[Path, Path]:
-    """Where the pair derived from the single graph with this identity (its hash) is kept."""
-    stem = f"{identity}.pair{SURGERY_VERSION}"
-    return folder / f"{stem}.encoder.onnx", folder / f"{stem}.decoder.onnx"
 
 
 def _needs_onnx() -> None:

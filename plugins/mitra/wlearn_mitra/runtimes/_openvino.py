@@ -24,7 +24,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard, ir_path
 from .._cpu import has_amx_bf16
 from ..exceptions import MissingDependencyError, ModelLoadError, user_stacklevel
 from ._graph import Arg, check_threads
@@ -298,17 +298,6 @@ def forget(graph: "OpenVinoGraph") -> None:
         key = getattr(graph, "key", None)
         if key is not None and _compiled.get(key) is graph:
             del _compiled[key]
-
-
-#: Version of the saved format's layout; a change makes new files beside the old.
-IR_VERSION = 1
-
-
-def ir_path(folder: Path, sha256: str, precision: str) -> Path:
-    """Where the graph of identity ``sha256`` is kept in OpenVINO's format (``.xml`` with
-    its weights in the ``.bin`` beside it): float16 weights for bf16, float32 for fp32."""
-    weights = "f16" if precision == "bf16" else "f32"
-    return Path(folder) / "openvino-ir" / f"{sha256}.ir{IR_VERSION}.{weights}.xml"
 
 
 def _save_ir(source: ModelSource, ir: Path, *, compress: bool) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
-from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard, ort_optimized_path
 from ..exceptions import ModelLoadError, ModelRunError
 from ._graph import Arg, check_threads
 from ..graphs._modelfile import ModelSource, sha256_of
@@ -79,7 +79,7 @@ def open_session(
     if optimized_dir is None:
         return _session(model, threads, None), []
     sha256 = sha256 or sha256_of(source)
-    cached = Path(optimized_dir) / f"{sha256}.ort{ort.__version__}.opt.onnx"
+    cached = ort_optimized_path(optimized_dir, sha256, ort.__version__)
     if cached.is_file():
         try:
             return _session(str(cached), threads, None), [cached]
