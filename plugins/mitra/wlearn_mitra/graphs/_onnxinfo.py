@@ -9,7 +9,9 @@ copied.
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from wlearn.errors import ValidationError
 
@@ -77,26 +79,27 @@ def _text(buf: memoryview, span: tuple[int, int]) -> str:
 _GRAPH, _INITIALIZER, _INPUT, _METADATA = 7, 5, 11, 14  # ModelProto / GraphProto fields
 
 
+def _dims_into(buf: memoryview, graph: tuple[int, int], out: dict) -> None:
+    """Name -> dims of every initializer of ``graph``, into ``out``."""
+    for tensor in _submessages(buf, _INITIALIZER, *graph):
+        dims: list[int] = []
+        name = ""
+        for number, wire, value in _fields(buf, *tensor):
+            if number == 1 and wire == 0:
+                dims.append(value)
+            elif number == 1 and wire == 2:  # packed dims
+                p, e = value
+                while p < e:
+                    d, p = _varint(buf, p)
+                    dims.append(d)
+            elif number == 8 and wire == 2:
+                name = _text(buf, value)
+        out[name] = tuple(dims)
+
+
 def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ...]]:
-    """Name -> dims of every initializer in the main graph."""
-    buf = memoryview(model_bytes)
-    out: dict[str, tuple[int, ...]] = {}
-    for graph in _submessages(buf, _GRAPH):
-        for tensor in _submessages(buf, _INITIALIZER, *graph):
-            dims: list[int] = []
-            name = ""
-            for number, wire, value in _fields(buf, *tensor):
-                if number == 1 and wire == 0:
-                    dims.append(value)
-                elif number == 1 and wire == 2:  # packed dims
-                    p, e = value
-                    while p < e:
-                        d, p = _varint(buf, p)
-                        dims.append(d)
-                elif number == 8 and wire == 2:
-                    name = _text(buf, value)
-            out[name] = tuple(dims)
-    return out
+    """Name -> dims of every initializer in the main graph (see :func:`read_model`)."""
+    return _part(read_model(model_bytes).dims)
 
 
 def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
@@ -109,13 +112,8 @@ def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
 
 
 def metadata(model_bytes: bytes | memoryview) -> dict[str, str]:
-    """The model's metadata properties (``key -> value``)."""
-    buf = memoryview(model_bytes)
-    out: dict[str, str] = {}
-    for entry in _submessages(buf, _METADATA):
-        fields = {n: _text(buf, v) for n, w, v in _fields(buf, *entry) if w == 2}
-        out[fields.get(1, "")] = fields.get(2, "")
-    return out
+    """The model's metadata properties (``key -> value``; see :func:`read_model`)."""
+    return _part(read_model(model_bytes).metadata)
 
 
 def _positive_int(value: object) -> int | None:
@@ -194,51 +192,122 @@ def external_locations(model_bytes: bytes | memoryview) -> list[str]:
     attributes, in the main graph, its subgraphs and the model's functions.
 
     Raises ValueError for bytes that are not a readable protobuf or nest graphs deeper than
-    :data:`MAX_GRAPH_DEPTH`.
+    :data:`MAX_GRAPH_DEPTH` (see :func:`read_model`).
     """
-    buf = memoryview(model_bytes)
-    found: dict[str, None] = {}
+    return list(_part(read_model(model_bytes).locations))
 
-    def tensor(span: tuple[int, int]) -> None:
+
+class ModelFacts(NamedTuple):
+    """What one read of a model's protobuf finds; each part is the error that reading it
+    raised instead, when it did (so each reader fails as it would alone)."""
+
+    metadata: "dict[str, str] | Exception"
+    dims: "dict[str, tuple[int, ...]] | Exception"
+    locations: "list[str] | Exception"
+
+
+def _part(value):
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+#: The last model read: (a weak reference to its buffer, what was found). Opening a model asks
+#: for its identity (external data), sizes and metadata from the same buffer: one read.
+_last: "tuple[weakref.ref, ModelFacts] | None" = None
+
+
+def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
+    """The model's metadata, its main graph's initializer dims and its external data
+    locations, from one walk of the protobuf (tensor data skipped, never copied). A buffer
+    read last time is not read again."""
+    global _last
+    last = _last
+    if last is not None and isinstance(model_bytes, memoryview) and last[0]() is model_bytes:
+        return last[1]
+    buf = memoryview(model_bytes)
+    meta: dict | Exception = {}
+    dims: dict | Exception = {}
+    in_graphs: dict[str, None] = {}
+    in_functions: dict[str, None] = {}
+    failed: Exception | None = None
+    graph, nodes = _location_walk(buf)
+    try:
+        for number, wire, span in _fields(buf):
+            if wire != 2:
+                continue
+            if number == _GRAPH:
+                if not isinstance(dims, Exception):
+                    try:
+                        _dims_into(buf, span, dims)
+                    except (ValueError, IndexError) as exc:
+                        dims = exc
+                if failed is None:
+                    try:
+                        graph(span, 0, in_graphs)
+                    except (ValueError, IndexError) as exc:
+                        failed = exc
+            elif number == _METADATA and not isinstance(meta, Exception):
+                try:
+                    fields = {n: _text(buf, v) for n, w, v in _fields(buf, *span) if w == 2}
+                    meta[fields.get(1, "")] = fields.get(2, "")
+                except (ValueError, IndexError) as exc:
+                    meta = exc
+            elif number == _FUNCTIONS and failed is None:
+                try:
+                    nodes(span, _FUNCTION_NODE, 0, in_functions)
+                except (ValueError, IndexError) as exc:
+                    failed = exc
+    except (ValueError, IndexError) as exc:  # the model itself is no readable protobuf
+        meta = meta if isinstance(meta, Exception) else exc
+        dims = dims if isinstance(dims, Exception) else exc
+        failed = failed or exc
+    finally:
+        buf.release()  # the nested walkers hold it in a cycle; a mapped file must close
+    locations: list | Exception = (failed if failed is not None
+                                   else list({**in_graphs, **in_functions}))
+    facts = ModelFacts(meta, dims, locations)
+    if isinstance(model_bytes, memoryview):
+        _last = (weakref.ref(model_bytes), facts)
+    return facts
+
+
+def _location_walk(buf: memoryview):
+    """The walkers of :func:`read_model` that find external data locations."""
+
+    def tensor(span: tuple[int, int], found: dict) -> None:
         location = _tensor_location(buf, span)
         if location is not None:
             found.setdefault(location)
 
-    def sparse(span: tuple[int, int]) -> None:
+    def sparse(span: tuple[int, int], found: dict) -> None:
         for part in (1, 2):
             for inner in _submessages(buf, part, *span):
-                tensor(inner)
+                tensor(inner, found)
 
-    def nodes(span: tuple[int, int], field: int, depth: int) -> None:
+    def nodes(span: tuple[int, int], field: int, depth: int, found: dict) -> None:
         for node in _submessages(buf, field, *span):
             for attribute in _submessages(buf, _ATTRIBUTE, *node):
                 for number, wire, value in _fields(buf, *attribute):
                     if wire != 2:
                         continue
                     if number in (_ATTR_TENSOR, _ATTR_TENSORS):
-                        tensor(value)
+                        tensor(value, found)
                     elif number in (_ATTR_SPARSE, _ATTR_SPARSES):
-                        sparse(value)
+                        sparse(value, found)
                     elif number in (_ATTR_GRAPH, _ATTR_GRAPHS):
-                        graph(value, depth + 1)
+                        graph(value, depth + 1, found)
 
-    def graph(span: tuple[int, int], depth: int) -> None:
+    def graph(span: tuple[int, int], depth: int, found: dict) -> None:
         if depth > MAX_GRAPH_DEPTH:
             raise ValueError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH}")
         for initializer in _submessages(buf, _INITIALIZER, *span):
-            tensor(initializer)
+            tensor(initializer, found)
         for initializer in _submessages(buf, _GRAPH_SPARSE, *span):
-            sparse(initializer)
-        nodes(span, _GRAPH_NODE, depth)
+            sparse(initializer, found)
+        nodes(span, _GRAPH_NODE, depth, found)
 
-    try:
-        for span in _submessages(buf, _GRAPH):
-            graph(span, 0)
-        for span in _submessages(buf, _FUNCTIONS):
-            nodes(span, _FUNCTION_NODE, 0)
-    finally:
-        buf.release()  # the nested walkers hold it in a cycle; a mapped file must close
-    return list(found)
+    return graph, nodes
 
 
 #: The metadata entry in which the converter records a graph's Tab2D config.
