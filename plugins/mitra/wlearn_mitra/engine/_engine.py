@@ -73,13 +73,9 @@ class MitraEngine:
         Dask's workers set it to their share of the cores; see :mod:`wlearn_mitra.engine._shared`).
     max_memory_mb:
         Working-memory budget of one predict, support side included, in MB on top of the
-        weights; None (default) runs the model's plain answer (query chunks of 1024 MB,
-        refused before running when the support set needs more than the machine has
-        available). The plan (:mod:`wlearn_mitra.engine._planning`) uses the support cache only
-        when its encoded keys/values fit, splits the query set into chunks that fit, and
-        gives ensemble members feature subsets when all features do not fit the budget (or
-        exceed 500); a budget too small for one feature is refused before anything runs.
-        ``predict`` can override it per call.
+        weights; None (default) runs the model's plain answer. How a predict meets it (the
+        support cache, query chunks, feature subsets) is the wide-data policy of
+        :mod:`wlearn_mitra.engine._planning`. ``predict`` can override it per call.
     split:
         The support-set cache graphs. ``"auto"`` (default) uses ``<stem>.encoder.onnx`` and
         ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path (the converter's
@@ -235,12 +231,10 @@ class MitraEngine:
         ``seed``; members are averaged (probabilities for a classifier). ``n_estimators=1``
         is one plain pass with no random transform.
 
-        Data wider than the plan allows (over 500 features, or more than fit the budget)
-        is split: member k sees its own sorted subset of the features (a permutation drawn
-        from ``seed`` dealt out cyclically), and there are at least enough members that
-        every feature is seen (``feature_subsets``); with ``n_estimators=1`` the members
-        differ only by their subsets. Raises ResourceLimitError when ``max_memory_mb`` cannot
-        hold the support set even one feature at a time.
+        Data wider than the plan allows is split across members by feature subsets, as the
+        wide-data policy says (:mod:`wlearn_mitra.engine._planning`); with ``n_estimators=1``
+        the members differ only by their subsets. Raises ResourceLimitError when
+        ``max_memory_mb`` cannot hold the support set even one feature at a time.
 
         Query rows are run in chunks that fit ``max_memory_mb`` (or of ``chunk_size`` rows);
         at fp32 a row's answer is bit-identical whichever rows share its chunk (a lone row is

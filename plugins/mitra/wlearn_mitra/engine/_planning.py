@@ -1,7 +1,9 @@
-"""Planning one predict: which graphs, how wide, how many rows a chunk.
+"""Planning one predict: which graphs, how wide, how many rows a chunk. The memory model
+(what a support set, a query row and the support cache cost) and the wide-data policy live
+here and only here; other docstrings point to this one.
 
 The query side's cost grows with the query rows and is bounded by chunking
-(:mod:`wlearn_mitra.engine._chunks`). The support side's does not: every support row attends across its
+(:mod:`._chunks`). The support side's does not: every support row attends across its
 features (rows x features^2) and every feature across the support rows (features x rows^2),
 and with the support cache the encoded keys/values of every layer stay alive
 (2 x layers x rows x features x dim floats).
@@ -9,7 +11,7 @@ and with the support cache the encoded keys/values of every layer stay alive
 Without a budget (``max_memory_mb=None``, the default) the plan gives the model's plain
 answer, as the JS package and AutoGluon compute it: all features together (up to
 :data:`MAX_FEATURES`), through the support cache when the encoded set fits ``cache_mb``, and
-query chunks of :data:`wlearn_mitra.engine._chunks.DEFAULT_MEMORY_MB`. Its memory is then what the support set
+query chunks of :data:`DEFAULT_MEMORY_MB`. Its memory is then what the support set
 costs; when that is more than the machine has available, the predict is refused before
 anything is allocated, naming the budget or support size that would run.
 
@@ -19,8 +21,8 @@ first that fits:
 1. all features through the support cache (encoder + decoder pair), when the engine has it;
 2. all features through the single graph (nothing kept between chunks);
 3. the widest feature subset that fits, through the single graph: ensemble members then see
-   different subsets of that width (:func:`wlearn_mitra.engine._preprocess.feature_subsets`), at least enough
-   members that every feature is seen by one.
+   different subsets of that width (:func:`._preprocess.feature_subsets`), at least
+   enough members that every feature is seen by one.
 
 Data wider than :data:`MAX_FEATURES` (the model's comfortable width) is split the same way
 whatever the budget. When not even one feature fits, the plan refuses before anything is

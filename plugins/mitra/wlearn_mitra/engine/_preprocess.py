@@ -8,8 +8,8 @@ needs. Per upstream's ``Preprocessor``:
 - features with a single distinct value in the (imputed) support set are dropped;
 - ensemble members then shuffle the feature order and mirror features (``x -> -x``);
   on data too wide for the model or the memory budget each member first keeps its own
-  subset of the features (:func:`feature_subsets`; not upstream: AutoGluon refuses more
-  than 500 features, TabPFN draws a random subset per member);
+  subset of the features (:func:`feature_subsets`, the wide-data policy of
+  :mod:`._planning`);
 - whatever is still non-finite (NaN, +-inf) becomes 0 after the cast to float32.
 
 Targets: class labels go through a permutation of all the model's label slots (so class 2 may

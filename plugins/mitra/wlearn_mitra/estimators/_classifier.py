@@ -40,16 +40,12 @@ class MitraClassifier(_MitraEstimator):
         Ensemble members averaged at prediction (1: one plain pass; at most 256).
     max_memory_mb:
         Working-memory budget of a whole prediction, in MB on top of the model's weights.
-        None (default): the model's plain answer, all features together (up to 500), query
-        rows in chunks of about 1024 MB, refused with ResourceLimitError before running when
-        the support set needs more memory than the machine has available. With a budget:
-        query rows are run in chunks that fit; when the support set's own pass does not fit
-        with all features, ensemble members each see a different subset of the features,
-        deterministic by ``seed``, with at least enough members that every feature is seen
-        (with a UserWarning, as the answer is no longer the plain one). Beyond 500 features
-        (the model's comfortable width) members get subsets either way. A budget too small
-        for even one feature raises ResourceLimitError saying what to change (spec/mitra.md,
-        "Wide data"). A runtime setting, not saved in bundles.
+        None (default): the model's plain answer, refused with ResourceLimitError before
+        running when the support set needs more memory than the machine has available. How
+        a budget and data wider than 500 features are met (query chunks, ensemble members on
+        feature subsets, with a UserWarning when the answer is no longer the plain one) is the
+        wide-data policy of :mod:`wlearn_mitra.engine._planning` (spec/mitra.md, "Wide
+        data"). A runtime setting, not saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
     precision:

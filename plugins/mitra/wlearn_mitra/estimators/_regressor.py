@@ -43,9 +43,9 @@ class MitraRegressor(_MitraEstimator):
         all query rows (no imputation, no dropped columns, no ensemble, no chunking); the
         numbers are JS's bit for bit.
     max_memory_mb:
-        Working-memory budget of a whole prediction, as for :class:`MitraClassifier`
-        (wide data is split across ensemble members by feature subsets). A runtime
-        setting, not saved in bundles.
+        Working-memory budget of a whole prediction, as for :class:`MitraClassifier` (the
+        wide-data policy: :mod:`wlearn_mitra.engine._planning`). A runtime setting, not
+        saved in bundles.
     progress:
         ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
     precision:
