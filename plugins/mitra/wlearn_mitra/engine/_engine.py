@@ -58,6 +58,12 @@ def _retried(method: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     return run
 
 
+def _of_graphs(name: str, doc: str | None, settable: bool = False) -> property:
+    """A MitraEngine property that is its graph set's ``name`` (read once, when it opened)."""
+    setter = (lambda self, value: setattr(self.graphs, name, value)) if settable else None
+    return property(lambda self: getattr(self.graphs, name), setter, doc=doc)
+
+
 class MitraEngine:
     """One Mitra model and how to run it.
 
@@ -81,7 +87,8 @@ class MitraEngine:
         ``<stem>.decoder.onnx`` when they sit next to an ``onnx`` path (the converter's
         ``--split``), else the pair cut out of this very graph by
         :mod:`wlearn_mitra.graphs._surgery`, kept under the graph's hash in ``optimized_dir`` or
-        ``~/.cache/wlearn-mitra`` and made on first use (needs the ``onnx`` package, the ``cache`` extra; without it the single graph runs,
+        ``~/.cache/wlearn-mitra`` and made on first use (needs the ``onnx`` package, the
+        ``cache`` extra; without it the single graph runs,
         with a warning). ``"derive"`` is ``"auto"`` that raises instead of falling back. A pair
         ``(encoder, decoder)`` of paths or bytes uses those; None always runs the single graph.
         A converter's pair in the older stacked layout (all layers' keys/values in one tensor)
@@ -124,49 +131,28 @@ class MitraEngine:
 
     # -- the graph set's facts, read once when it opened -----------------------------------
 
-    task = property(lambda self: self.graphs.task, doc="``classification`` or ``regression``.")
-    runtime = property(lambda self: self.graphs.runtime, doc="The runtime running the graphs.")
-    precision = property(lambda self: self.graphs.precision, doc="The graphs' precision.")
-    onnx_sha256 = property(lambda self: self.graphs.onnx_sha256,
-                           doc="The model's identity (None for a ready InferenceSession).")
-    shape = property(lambda self: self.graphs.shape, doc="The model's sizes (ModelShape).")
-    n_bins = property(lambda self: self.graphs.n_bins,
-                      doc="Value bins of a bin-head regressor's output, None for any other graph.")
-    cache_names = property(lambda self: self.graphs.cache_names,
-                           doc="The tensors passed from the support encoder to the query decoder.")
-    model_name = property(lambda self: self.graphs.model_name,
-                          doc="How messages name this engine's model: its path, else its hash.")
-    single = property(lambda self: self.graphs.single, doc="The single graph, opened on first use.")
-    session = property(lambda self: self.graphs.session,
-                       doc="The single graph's ONNX Runtime session (ONNX Runtime engines only).")
-    cache_layer_count = property(lambda self: self.graphs.cache_layer_count,
-                                 doc="L, the layers whose keys and values the support cache holds.")
-    classification = property(lambda self: self.graphs.classification)
-    uses_cache = property(
-        lambda self: self.graphs.uses_cache,
-        doc="True when predictions go through the support encoder and query decoder.")
-
+    task = _of_graphs("task", "``classification`` or ``regression``.")
+    runtime = _of_graphs("runtime", "The runtime running the graphs.")
+    precision = _of_graphs("precision", "The graphs' precision.")
+    onnx_sha256 = _of_graphs("onnx_sha256", "The model's identity (None for a ready session).")
+    shape = _of_graphs("shape", "The model's sizes (ModelShape).")
+    n_bins = _of_graphs("n_bins", "Value bins of a bin-head regressor's output, else None.")
+    cache_names = _of_graphs("cache_names", "The tensors the support encoder hands the decoder.")
+    model_name = _of_graphs("model_name", "How messages name the model: its path, else its hash.")
+    single = _of_graphs("single", "The single graph, opened on first use.")
+    session = _of_graphs("session", "The single graph's ONNX Runtime session (ONNX Runtime only).")
+    cache_layer_count = _of_graphs("cache_layer_count",
+                                   "L, the layers whose keys and values the support cache holds.")
+    classification = _of_graphs("classification", "Whether the task is classification.")
+    uses_cache = _of_graphs("uses_cache",
+                            "True when predictions go through the support encoder and decoder.")
+    encoder = _of_graphs("encoder", "The split pair's support encoder (None: the single graph).",
+                         settable=True)
+    decoder = _of_graphs("decoder", "The split pair's query decoder (None: the single graph).",
+                         settable=True)
     # where the model came from and where its derived graphs are kept (the graph set's)
-    _source = property(lambda self: self.graphs._source)
-    _folder = property(lambda self: self.graphs._folder)
-
-    @property
-    def encoder(self) -> _choice.Graph | None:
-        """The support encoder of the split pair (None: the single graph runs)."""
-        return self.graphs.encoder
-
-    @encoder.setter
-    def encoder(self, graph: _choice.Graph | None) -> None:
-        self.graphs.encoder = graph
-
-    @property
-    def decoder(self) -> _choice.Graph | None:
-        """The query decoder of the split pair (None: the single graph runs)."""
-        return self.graphs.decoder
-
-    @decoder.setter
-    def decoder(self, graph: _choice.Graph | None) -> None:
-        self.graphs.decoder = graph
+    _source = _of_graphs("_source", None)
+    _folder = _of_graphs("_folder", None)
 
     def _rebuild(self) -> None:
         """Open every graph again from the model (removing the disk cache files they were read
@@ -254,7 +240,8 @@ class MitraEngine:
         ModelOutputError (naming the model and any disk cache file it was read from) when
         the model answers NaN or infinity; damaged cache files are first made again once.
         Bin-head regressor (``n_bins`` set): ``y_support`` in the model's [0, 1] scale, each
-        member's targets binned as AutoGluon does (:func:`wlearn_mitra.inputs._bins.bin_ids`); float64
+        member's targets binned as AutoGluon does (:func:`wlearn_mitra.inputs._bins.bin_ids`);
+        float64
         probabilities [Q, n_bins] of the bins, a member fed mirrored targets read back in
         reverse bin order.
         """
