@@ -1,8 +1,8 @@
 """AutoGluon's PyTorch Tab2D, eager, on a checkpoint and inputs given by bench_mitra.py.
 
 Runs in an environment with ``autogluon.tabular[mitra]`` installed; it needs only torch,
-safetensors and numpy besides AutoGluon (and _mitra_common.py beside it, which needs only
-numpy). With ``--converter`` it runs this project's re-statement of Tab2D
+safetensors and numpy besides AutoGluon (and bench/benchlib/, which needs only numpy). With
+``--converter`` it runs this project's re-statement of Tab2D
 (``wlearn_mitra.convert.tab2d``, same weights, same CPU arithmetic within 3e-6) instead, for
 machines without AutoGluon. Prints one JSON line.
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from _mitra_common import hwm_mb  # beside this script
+from benchlib.mitra import hwm_mb  # bench/ is first on sys.path when run as a script
 
 
 def autogluon_model(checkpoint: Path):

@@ -35,8 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mitra_common import hwm_mb, rss_mb  # noqa: E402
+from benchlib.mitra import hwm_mb, rss_mb
 
 N_CLASSES = 3
 

@@ -33,45 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mitra_common import Workload, forward_flops, gemm_peak, hwm_mb, softmax, timed  # noqa: E402
+from benchlib.mitra import (FULL, QUICK, WORKLOADS, Workload, build_models, forward_flops,
+                            gemm_peak, hwm_mb, softmax, timed)
 
-WORKLOADS = {  # keyed by the name given to --workloads
-    "W1": Workload("W1", 512, 10, 256),
-    "W2": Workload("W2", 512, 10, 2048),
-    "W3": Workload("W3", 1024, 30, 512),
-}
-QUICK = {
-    "W1": Workload("W1q", 128, 10, 64),
-    "W2": Workload("W2q", 128, 10, 512),
-    "W3": Workload("W3q", 256, 30, 128),
-}
-FULL = {"dim": 512, "n_layers": 12, "n_heads": 4}
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
-
-
-def build_models(folder: Path, size: dict) -> tuple[Path, Path]:
-    """Random classifier weights -> (checkpoint folder, single graph with its split pair)."""
-    from wlearn_mitra.convert.checkpoint import random_checkpoint
-    from wlearn_mitra.convert.export import convert
-
-    import hashlib
-
-    import wlearn_mitra.convert as converter
-
-    # graphs are rebuilt whenever the converter's source changes
-    digest = hashlib.sha256()
-    for source in sorted(Path(converter.__file__).parent.glob("*.py")):
-        digest.update(source.read_bytes())
-    tag = "mitra-random-{dim}x{n_layers}-".format(**size) + digest.hexdigest()[:10]
-    checkpoint, single = folder / tag, folder / f"{tag}.onnx"
-    if not (checkpoint / "model.safetensors").is_file():
-        random_checkpoint(checkpoint, "classifier", seed=0, **size)
-    if not single.with_name(f"{tag}.decoder.onnx").is_file():
-        start = time.perf_counter()
-        convert(checkpoint, single, split=True)
-        print(f"converted in {time.perf_counter() - start:.1f} s", flush=True)
-    return checkpoint, single
 
 
 def torch_eager(python: str, checkpoint: Path, xs, ys, xq, bf16: bool = False) -> dict | None:

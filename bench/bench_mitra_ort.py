@@ -19,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mitra_common import Workload, hwm_mb  # noqa: E402
-from bench_mitra import FULL, build_models  # noqa: E402
+from benchlib.mitra import FULL, Workload, build_models, hwm_mb
 
 SETTINGS = {
     "default": "ONNX Runtime defaults (what the JS package uses)",

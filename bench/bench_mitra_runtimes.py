@@ -41,9 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mitra_common import Workload, forward_flops, hwm_mb, softmax  # noqa: E402
-from bench_mitra import FULL, QUICK, WORKLOADS, build_models  # noqa: E402
+from benchlib.mitra import (FULL, QUICK, WORKLOADS, Workload, build_models, forward_flops,
+                            hwm_mb, softmax)
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 ENGINE_PATHS = {  # name -> (runtime, precision)

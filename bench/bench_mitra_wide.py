@@ -21,9 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _mitra_common import Workload, hwm_mb  # noqa: E402
-from bench_mitra import FULL, build_models  # noqa: E402
+from benchlib.mitra import FULL, Workload, build_models, hwm_mb
 
 
 def _rss_mb() -> float:

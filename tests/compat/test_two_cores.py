@@ -26,8 +26,10 @@ import pytest
 import wlearn
 import wlrn
 
+from _paths import fixtures_dir
+
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 PROBE = Path(__file__).with_name("_probe.py")
 CASES = ["a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7", "e_regression_all"]
 UPSTREAM = ["wlearn==0.3.2", "wlearn-rf==0.4.1"]

@@ -14,7 +14,9 @@ import wlearn
 import wlrn
 from wlearn.cli import main
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 SORTING = FIXTURES / "bundles-js" / "artifacts_sorting.wlrn"
 MITRA = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"
 #: The model MITRA was made with: validate and inspect exit 0 only when it is at hand.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,9 @@ import wlearn
 import wlrn
 from wlearn import _json
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 JS_CASES = sorted(p.stem for p in (FIXTURES / "bundles-js").glob("*.wlrn"))
 ALL_BUNDLES = sorted(
     [*(FIXTURES / "bundles-js").glob("*.wlrn"), *(FIXTURES / "bundles-upstream-nn").glob("*.wlrn"),

@@ -22,8 +22,10 @@ from wlearn.bundle import (
 )
 from wlearn.registry import register
 
+from _paths import fixtures_dir
+
 NESTED = "application/x-wlearn-bundle"
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 SPEC = (Path(__file__).resolve().parents[2] / "spec" / "wlrn.md").read_text(encoding="utf-8")
 
 

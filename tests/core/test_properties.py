@@ -16,8 +16,12 @@ scalars = (st.none() | st.booleans() | st.integers(-(2**53), 2**53)
            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8))
 values = st.recursive(scalars, lambda c: st.lists(c, max_size=3)
                       | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=12)
-manifests = st.dictionaries(st.text(max_size=6), values, max_size=4).map(
-    lambda m: {**m, "typeId": "test.prop.model@1"})
+# 0.3's form requires "params", when present, to be a dict: drawn as one, never as another value.
+manifests = st.dictionaries(st.text(max_size=6).filter(lambda key: key != "params"), values,
+                            max_size=4).map(lambda m: {**m, "typeId": "test.prop.model@1"})
+manifests = st.tuples(manifests, st.none() | st.dictionaries(st.text(max_size=5), values,
+                                                             max_size=3)).map(
+    lambda mp: mp[0] if mp[1] is None else {**mp[0], "params": mp[1]})
 artifact_lists = st.lists(
     st.fixed_dictionaries({"id": st.text(max_size=6), "data": st.binary(max_size=64)},
                           optional={"mediaType": st.sampled_from(["", "application/json", "x/y"])}),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
 from wlearn.rng import make_lcg, shuffle, to_int32
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CASES = json.loads((FIXTURES / "bundles-js" / "lcg_shuffle.json").read_text())["cases"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ import wlearn
 import wlrn
 from wlearn import Bundle, BundleError, RegistryError, ValidationError
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CASES = sorted(p.name for p in (FIXTURES / "mitra-js").iterdir() if (p / "model.wlrn").exists())
 
 

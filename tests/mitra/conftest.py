@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from wlearn_mitra.engine import MitraEngine
-
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,15 +22,16 @@ def _no_env_models(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def clf() -> MitraEngine:
+def clf(fixtures_dir) -> MitraEngine:
     """The tiny fixture classifier, one engine per test module."""
-    return MitraEngine(ONNX / "tiny-mitra-classifier.onnx", task="classification")
+    return MitraEngine(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx",
+                       task="classification")
 
 
 @pytest.fixture(scope="module")
-def reg() -> MitraEngine:
+def reg(fixtures_dir) -> MitraEngine:
     """The tiny fixture regressor, one engine per test module."""
-    return MitraEngine(ONNX / "tiny-mitra-regressor.onnx", task="regression")
+    return MitraEngine(fixtures_dir / "onnx" / "tiny-mitra-regressor.onnx", task="regression")
 
 
 #: How far a JS fixture's recorded raw output may be from the same graph run here on the same
@@ -47,6 +44,23 @@ CROSS_CPU_ATOL = 5e-5
 @pytest.fixture(scope="session")
 def cross_cpu_atol() -> float:
     return CROSS_CPU_ATOL
+
+
+@pytest.fixture(scope="session")
+def nan_rows():
+    """``nan_rows(seed, n_support=60, n_query=37, n_features=5)``: float64 support rows (a
+    rounded first column, 5% NaN), class indices cycling 0, 1, 2, and query rows."""
+    import numpy as np
+
+    def rows(seed, n_support=60, n_query=37, n_features=5):
+        rng = np.random.default_rng(seed)
+        xs = rng.normal(size=(n_support, n_features))
+        xq = rng.normal(size=(n_query, n_features))
+        xs[:, 0] = np.round(xs[:, 0])
+        xs[rng.random(xs.shape) < 0.05] = np.nan
+        return xs, np.arange(n_support) % 3, xq
+
+    return rows
 
 
 @pytest.fixture(scope="session")

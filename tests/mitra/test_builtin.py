@@ -22,7 +22,9 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn import datasets  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 TINY_CLF = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 
 

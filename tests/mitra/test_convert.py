@@ -27,7 +27,9 @@ from wlearn_mitra.convert import (  # noqa: E402
 from wlearn_mitra.convert.export import INPUT_NAMES  # noqa: E402
 from wlearn_mitra.convert.tab2d import bucketize, support_quantiles  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 ONNX_FIXTURES = FIXTURES / "onnx"
 UPSTREAM = FIXTURES / "upstream"
 MODELS = ("tiny-mitra-classifier", "tiny-mitra-regressor")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,9 @@ from wlearn_mitra.convert import (  # noqa: E402
 from wlearn_mitra.graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names  # noqa: E402
 from wlearn_mitra.convert.verify import verification_cases  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 ONNX_FIXTURES = FIXTURES / "onnx"
 UPSTREAM = FIXTURES / "upstream"
 TOLERANCE = 1e-4

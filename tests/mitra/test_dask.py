@@ -10,6 +10,8 @@ import pytest
 
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
 
+from _paths import fixtures_dir
+
 EXTRA = "needs the dask extra: pip install './plugins/mitra[dask]' (dask, distributed)"
 da = pytest.importorskip("dask.array", reason=EXTRA)
 dd = pytest.importorskip("dask.dataframe", reason=EXTRA)
@@ -18,7 +20,7 @@ pd = pytest.importorskip("pandas", reason=EXTRA)
 
 pytestmark = pytest.mark.slow
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+FIXTURES = fixtures_dir("onnx")
 N_WORKERS = 2
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,9 @@ import wlearn
 from wlearn_mitra.graphs import _builtin
 from wlearn_mitra import cli
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 
 

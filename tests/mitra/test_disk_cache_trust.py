@@ -22,7 +22,9 @@ from wlearn_mitra import MitraClassifier, MitraRegressor
 from wlearn_mitra.exceptions import CacheWarning, ModelOutputError
 from wlearn_mitra.engine import MitraEngine
 
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+ONNX = fixtures_dir("onnx")
 CLF = ONNX / "tiny-mitra-classifier.onnx"
 REG = ONNX / "tiny-mitra-regressor.onnx"
 

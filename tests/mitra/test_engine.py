@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,9 @@ from wlearn.errors import ValidationError
 from wlearn_mitra.engine._preprocess import MemberTransform
 from wlearn_mitra.engine import MitraEngine
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 ONNX = FIXTURES / "onnx"
 
 

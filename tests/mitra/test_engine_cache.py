@@ -15,7 +15,9 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 from wlearn_mitra.convert.export import convert  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir("onnx")
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,15 @@ from __future__ import annotations
 import gc
 import io
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wlearn_mitra import MitraClassifier, MitraRegressor
 
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+ONNX = fixtures_dir("onnx")
 
 
 @pytest.mark.parametrize(("cls", "model"), [

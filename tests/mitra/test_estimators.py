@@ -3,7 +3,6 @@ the Python conventions (scikit-learn protocol, inputs, errors) and the unified m
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, detect_tas
 from wlearn_mitra.engine._planning import query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,11 @@ import wlearn_mitra
 from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, detect_task
 
+from _paths import fixtures_dir
+
 pd = pytest.importorskip("pandas")
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 TINY = {"classification": FIXTURES / "onnx" / "tiny-mitra-classifier.onnx",
         "regression": FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"}
 MODELS = ["tiny", "builtin"]

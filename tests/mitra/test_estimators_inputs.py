@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,11 @@ import wlearn
 from wlearn.errors import BundleError, NotFittedError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
 
+from _paths import fixtures_dir
+
 pd = pytest.importorskip("pandas")
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 

@@ -3,17 +3,17 @@ precisions, it survives clone, bad values are refused, and bundles never record 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
+
+from _paths import fixtures_dir
 
 pytest.importorskip("onnx")  # the int8 graph is made with onnxruntime.quantization
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 CASE = FIXTURES / "mitra-js" / "b_3class_strat_s42"  # JS: maxSupport 128, seed 42
@@ -99,23 +99,6 @@ def test_clone_and_get_params_keep_precision():
         assert "precision='int8'" in repr(model)
     assert MitraClassifier().precision == "fp32"
     assert "precision" not in repr(MitraClassifier())
-
-
-@pytest.mark.parametrize("bad", ["fp16", "INT8", None, 8])
-def test_bad_precision_is_refused_at_fit_and_predict(bad):
-    X, y, Xq = case_data()
-    pattern = r"precision must be one of \('fp32', 'int8'\)"
-    model = MitraClassifier(onnx=CLF_ONNX, precision=bad)  # __init__ only stores it
-    assert model.precision == bad
-    with pytest.raises(ValidationError, match=pattern):
-        model.fit(X, y)
-    with pytest.raises(ValidationError, match=pattern):
-        MitraModel(classifier_onnx=CLF_ONNX, precision=bad).fit(X, y)
-    fitted_model = fitted("fp32").set_params(precision=bad)
-    with pytest.raises(ValidationError, match=pattern):
-        fitted_model.predict(Xq)
-    with pytest.raises(ValidationError, match=pattern):
-        MitraClassifier.load(CASE / "model.wlrn", CLF_ONNX, precision=bad)
 
 
 def test_int8_bundle_is_byte_identical_to_fp32_and_js():

@@ -18,7 +18,9 @@ from wlearn_mitra.engine import MitraEngine
 onnx = pytest.importorskip("onnx")
 from onnx import helper, numpy_helper  # noqa: E402
 
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+ONNX = fixtures_dir("onnx")
 NAMES = {"classification": "classifier", "regression": "regressor"}
 
 

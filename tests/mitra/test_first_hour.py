@@ -19,9 +19,11 @@ from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, __version_
 from wlearn_mitra._hints import EXTRAS, install_hint
 from wlearn_mitra.cli import main
 
+from _paths import fixtures_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "plugins" / "mitra"
-FIXTURES = ROOT / ".." / "shared" / "fixtures" / "onnx"
+FIXTURES = fixtures_dir("onnx")
 CLF_ONNX = FIXTURES / "tiny-mitra-classifier.onnx"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
 from wlearn_mitra.engine import MitraEngine
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 ONNX = FIXTURES / "onnx"
 CLF_ONNX = ONNX / "tiny-mitra-classifier.onnx"
 REG_ONNX = ONNX / "tiny-mitra-regressor.onnx"

@@ -18,7 +18,9 @@ from wlearn.errors import BundleError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, loaders
 from wlearn_mitra.graphs import _builtin
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 CASE = FIXTURES / "mitra-js" / "b_3class_strat_s42"
 BUNDLE = CASE / "model.wlrn"

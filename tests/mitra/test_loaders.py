@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ import wlearn
 from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraRegressor, loaders, register_loaders
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 CLF_BUNDLE = FIXTURES / "mitra-js" / "b_3class_strat_s42" / "model.wlrn"

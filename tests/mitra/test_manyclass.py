@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,9 @@ from wlearn_mitra.inputs import _manyclass
 from wlearn_mitra.inputs._support import select_support
 from wlearn_mitra.engine import MitraEngine
 
-TINY = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
-        / "tiny-mitra-classifier.onnx")
+from _paths import fixtures_dir
+
+TINY = fixtures_dir("onnx", "tiny-mitra-classifier.onnx")
 
 
 def _table(k: int, rows_per_class: int = 6, seed: int = 0):

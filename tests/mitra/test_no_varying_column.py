@@ -16,8 +16,10 @@ import pytest
 
 import wlearn_mitra
 
+from _paths import fixtures_dir
+
 DATA = Path(wlearn_mitra.__file__).parent / "data"
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+FIXTURES = fixtures_dir("onnx")
 
 SHIPPED = [
     ("builtin", "classification", DATA / "mitra-builtin-classifier.onnx"),

@@ -16,7 +16,9 @@ from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
 from wlearn_mitra.engine import _shared as _sources
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir("onnx")
 CLF_ONNX = FIXTURES / "tiny-mitra-classifier.onnx"
 REG_ONNX = FIXTURES / "tiny-mitra-regressor.onnx"
 

@@ -5,7 +5,6 @@ that float32 collapses (1e8 + 1, 1e8 + 2, ...) stay distinct, through fit, bundl
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,9 @@ import wlrn
 from wlearn.errors import BundleError
 from wlearn_mitra import MitraRegressor
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 REG_ONNX = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
 
 

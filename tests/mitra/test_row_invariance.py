@@ -7,7 +7,6 @@ scikit-learn's check_subset_invariance and check_methods_sample_order_invariance
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,9 @@ from wlearn_mitra import MitraClassifier, MitraRegressor
 from wlearn_mitra.engine._planning import plan, query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+ONNX = fixtures_dir("onnx")
 
 
 def data(seed, n_support=90, n_query=24, n_features=7):

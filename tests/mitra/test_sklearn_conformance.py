@@ -4,7 +4,6 @@ scikit-learn callers catch, and MitraModel(task=None) inside cross-validation.""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,9 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError  # noqa: 
 from sklearn.utils import estimator_checks  # noqa: E402
 from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = str(FIXTURES / "onnx" / "tiny-mitra-classifier.onnx")
 REG_ONNX = str(FIXTURES / "onnx" / "tiny-mitra-regressor.onnx")
 

@@ -4,7 +4,6 @@ independent transcription of the JS algorithm."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ from wlearn.errors import ValidationError
 from wlearn_mitra.inputs._labels import encode
 from wlearn_mitra.inputs._support import select_support
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir()
 CLF_ONNX = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 CASES = ["a_binary_all", "b_3class_strat_s42", "d_labels_2_5_7", "e_regression_all"]
 

@@ -17,7 +17,9 @@ import onnxruntime as ort  # noqa: E402
 
 from wlearn_mitra.graphs._surgery import cut, derive_pair, derived_paths  # noqa: E402
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+FIXTURES = fixtures_dir("onnx")
 
 
 def session(model) -> ort.InferenceSession:

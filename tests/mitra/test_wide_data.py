@@ -16,7 +16,9 @@ from wlearn_mitra.engine._planning import MAX_FEATURES, plan, query_row_bytes, s
 from wlearn_mitra.engine._preprocess import feature_subsets
 from wlearn_mitra.engine import softmax
 
-ONNX = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "onnx"
+from _paths import fixtures_dir
+
+ONNX = fixtures_dir("onnx")
 
 
 def data(seed, n_support, n_features, n_query=6):

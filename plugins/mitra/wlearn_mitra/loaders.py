@@ -72,6 +72,12 @@ def register_with_core() -> None:
         wlearn.register(REGRESSOR_BINS_TYPE_ID, load_regressor, accepts_context=True)
 
 
+def _own_type_id(type_id: str, manifest: Any) -> str:
+    """The typeId a bundle names, when it is one this loader reads besides ``type_id``."""
+    own = manifest.get("typeId") if isinstance(manifest, Mapping) else None
+    return own if own == REGRESSOR_BINS_TYPE_ID and type_id == REGRESSOR_TYPE_ID else type_id
+
+
 def _options(type_id: str, context: Mapping[str, Any] | None) -> dict[str, Any]:
     """This load's options for ``type_id`` from the core's context (``loader_options``)."""
     if context is None:
@@ -92,7 +98,9 @@ def _options(type_id: str, context: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _load(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
           context: Mapping[str, Any] | None) -> Any:
-    options = _options(type_id, context)
+    """``type_id``: the typeId the model binding is kept under (a bin-head regressor's bundle,
+    ``@2``, uses the regressor's); the options are those given for the bundle's own typeId."""
+    options = _options(_own_type_id(type_id, manifest), context)
     if "onnx" in options and options["onnx"] is not None:
         return cls._from_bundle(manifest, toc, blobs, **options)
     options.pop("onnx", None)
@@ -146,7 +154,7 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
     it raises), then which model it needs and whether loading would find it."""
     state = _format.decode(manifest, toc, blobs)
     cls._check_bundle_task(state, manifest)
-    options = _options(type_id, context)
+    options = _options(_own_type_id(type_id, manifest), context)
     _choice.check(options.get("runtime", "onnxruntime"), options.get("precision", "fp32"))
     onnx, is_default = options.get("onnx"), False
     if onnx is None:
@@ -172,7 +180,7 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
         found = builtin if source == _builtin.path(cls._task) else _identity(source)
         model["sourceSha256"] = found
         if (wanted and found and wanted != found and options.get("check_onnx_hash", True)):
-            problems.append(cls._wrong_model(wanted, found, onnx))
+            problems.append(cls._wrong_model(wanted, found, onnx, manifest.get("typeId")))
     except ValidationError as exc:
         problems.append(str(exc))
     return {"model": model, "problems": problems}

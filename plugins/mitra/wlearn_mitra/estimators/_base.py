@@ -365,7 +365,7 @@ class _MitraEstimator(_Params):
         if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
             if state.onnx_sha256 != engine.onnx_sha256:
                 raise ValidationError(cls._wrong_model(state.onnx_sha256, engine.onnx_sha256,
-                                                       onnx))
+                                                       onnx, manifest.get("typeId")))
         if state.task == "regression" and engine.n_bins != state.n_bins:  # bin head or not
             def head(n_bins: int | None) -> str:
                 return "a scalar head" if n_bins is None else f"a {n_bins}-bin head"
@@ -400,11 +400,12 @@ class _MitraEstimator(_Params):
         return onnx
 
     @classmethod
-    def _wrong_model(cls, wanted: str, found: str | None, onnx: Any) -> str:
-        """Why a bundle recording model ``wanted`` cannot load with the model of hash
-        ``found`` (``onnx`` as passed to the load), and what to do."""
+    def _wrong_model(cls, wanted: str, found: str | None, onnx: Any,
+                     type_id: str | None = None) -> str:
+        """Why a bundle of typeId ``type_id`` recording model ``wanted`` cannot load with the
+        model of hash ``found`` (``onnx`` as passed to the load), and what to do."""
         env_var = ENV_VARS[cls._task]
-        type_id = _format.TYPE_IDS[cls._task]
+        type_id = type_id or _format.TYPE_IDS[cls._task]
         text = f"the bundle was made with the ONNX model of sha256 {wanted}, "
         if onnx is not None or os.environ.get(env_var):
             return text + (f"but the model given has sha256 {found}. Pass the same model, or "
