@@ -79,24 +79,6 @@ def _text(buf: memoryview, span: tuple[int, int]) -> str:
 _GRAPH, _INITIALIZER, _INPUT, _METADATA = 7, 5, 11, 14  # ModelProto / GraphProto fields
 
 
-def _dims_into(buf: memoryview, graph: tuple[int, int], out: dict) -> None:
-    """Name -> dims of every initializer of ``graph``, into ``out``."""
-    for tensor in _submessages(buf, _INITIALIZER, *graph):
-        dims: list[int] = []
-        name = ""
-        for number, wire, value in _fields(buf, *tensor):
-            if number == 1 and wire == 0:
-                dims.append(value)
-            elif number == 1 and wire == 2:  # packed dims
-                p, e = value
-                while p < e:
-                    d, p = _varint(buf, p)
-                    dims.append(d)
-            elif number == 8 and wire == 2:
-                name = _text(buf, value)
-        out[name] = tuple(dims)
-
-
 def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ...]]:
     """Name -> dims of every initializer in the main graph (see :func:`read_model`)."""
     return _part(read_model(model_bytes).dims)
@@ -174,8 +156,13 @@ _EXTERNAL_DATA, _DATA_LOCATION, _EXTERNAL = 13, 14, 1  # TensorProto fields, Dat
 MAX_GRAPH_DEPTH = 64
 
 
-def _tensor_location(buf: memoryview, span: tuple[int, int]) -> str | None:
+def _tensor_location(buf: memoryview, span: tuple[int, int],
+                     dims: dict[str, tuple[int, ...]] | None = None) -> str | None:
+    """A TensorProto's external data location (None when its data is inside the file); with
+    ``dims``, its name -> dims are put there too, from the same read of its fields."""
     external, location = False, None
+    shape: list[int] = []
+    name = ""
     for number, wire, value in _fields(buf, *span):
         if number == _DATA_LOCATION and wire == 0:
             external = value == _EXTERNAL
@@ -183,6 +170,17 @@ def _tensor_location(buf: memoryview, span: tuple[int, int]) -> str | None:
             entry = {n: _text(buf, v) for n, w, v in _fields(buf, *value) if w == 2}
             if entry.get(1) == "location":
                 location = entry.get(2, "")
+        elif dims is not None and number == 1 and wire == 0:
+            shape.append(value)
+        elif dims is not None and number == 1 and wire == 2:  # packed dims
+            p, e = value
+            while p < e:
+                d, p = _varint(buf, p)
+                shape.append(d)
+        elif dims is not None and number == 8 and wire == 2:
+            name = _text(buf, value)
+    if dims is not None:
+        dims[name] = tuple(shape)
     return location if external else None
 
 
@@ -237,16 +235,19 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
             if wire != 2:
                 continue
             if number == _GRAPH:
-                if not isinstance(dims, Exception):
+                # the main graph's initializers give their dims in the same visit that looks
+                # for external data; an error among them fails both, one in the nodes only
+                # the external data
+                want_dims = not isinstance(dims, Exception)
+                if want_dims or failed is None:
+                    read: list = []
                     try:
-                        _dims_into(buf, span, dims)
+                        graph(span, 0, in_graphs if failed is None else {},
+                              dims if want_dims else None, read)
                     except (ValueError, IndexError) as exc:
-                        dims = exc
-                if failed is None:
-                    try:
-                        graph(span, 0, in_graphs)
-                    except (ValueError, IndexError) as exc:
-                        failed = exc
+                        failed = failed or exc
+                        if want_dims and not read:
+                            dims = exc
             elif number == _METADATA and not isinstance(meta, Exception):
                 try:
                     fields = {n: _text(buf, v) for n, w, v in _fields(buf, *span) if w == 2}
@@ -275,8 +276,8 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
 def _location_walk(buf: memoryview):
     """The walkers of :func:`read_model` that find external data locations."""
 
-    def tensor(span: tuple[int, int], found: dict) -> None:
-        location = _tensor_location(buf, span)
+    def tensor(span: tuple[int, int], found: dict, dims: dict | None = None) -> None:
+        location = _tensor_location(buf, span, dims)
         if location is not None:
             found.setdefault(location)
 
@@ -298,11 +299,16 @@ def _location_walk(buf: memoryview):
                     elif number in (_ATTR_GRAPH, _ATTR_GRAPHS):
                         graph(value, depth + 1, found)
 
-    def graph(span: tuple[int, int], depth: int, found: dict) -> None:
+    def graph(span: tuple[int, int], depth: int, found: dict, dims: dict | None = None,
+              read: list | None = None) -> None:
+        """``dims``: the main graph's initializer dims go there; ``read`` is marked once
+        they are all read."""
         if depth > MAX_GRAPH_DEPTH:
             raise ValueError(f"subgraphs nested deeper than {MAX_GRAPH_DEPTH}")
         for initializer in _submessages(buf, _INITIALIZER, *span):
-            tensor(initializer, found)
+            tensor(initializer, found, dims)
+        if read is not None:
+            read.append(True)
         for initializer in _submessages(buf, _GRAPH_SPARSE, *span):
             sparse(initializer, found)
         nodes(span, _GRAPH_NODE, depth, found)
