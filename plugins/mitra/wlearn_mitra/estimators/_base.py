@@ -197,6 +197,7 @@ class _MitraEstimator(_Params):
             self.support_y_ = classes[support_y]
         self.n_features_in_ = support_x.shape[1]
         self.onnx_sha256_ = onnx_sha256
+        self._support_scan = self._scan_support()
 
     # -- prediction ---------------------------------------------------------------------------
 
@@ -216,19 +217,22 @@ class _MitraEstimator(_Params):
             return
         scan = self.__dict__.get("_support_scan")
         if scan is None or scan[0] is not self.support_x_ or scan[1] is not self.support_y_:
-            # The stored rows are scanned once per support set (fit, load and unpickling each
-            # store new arrays) and the finding kept with them, not on every prediction.
-            targets_finite = (self._task != "regression"
-                              or bool(np.isfinite(self.support_y_).all()))
-            scan = (self.support_x_, self.support_y_,
-                    _format.support_x_problem(self.support_x_), targets_finite)
-            self._support_scan = scan
+            scan = self._scan_support()  # support arrays replaced by hand: scanned, not kept
         if scan[2] is not None:
             raise ValidationError(scan[2])
         if not scan[3]:
             raise ValidationError(
                 "the support targets hold NaN or infinite values (a bundle @wlearn/mitra fit "
                 "on them); predictions would be NaN. target_scaling='js' runs them as JS does")
+
+    def _scan_support(self) -> tuple:
+        """The stored support set's scan, made once per support set (at fit, load and
+        unpickling, which each store new arrays) and kept with the arrays it scanned, not
+        repeated on every prediction: (support_x_, support_y_, what is wrong with the rows
+        or None, whether the targets are finite)."""
+        targets_finite = self._task != "regression" or bool(np.isfinite(self.support_y_).all())
+        return (self.support_x_, self.support_y_, _format.support_x_problem(self.support_x_),
+                targets_finite)
 
     def _query(self, X: Any) -> np.ndarray:
         """Query rows as the model's float64 [rows, n_features_in_]: names checked against
@@ -421,7 +425,7 @@ class _MitraEstimator(_Params):
         raises DisposedError."""
         if self._disposed:
             return
-        for name in self._learned:
+        for name in (*self._learned, "_support_scan"):
             self.__dict__.pop(name, None)
         release(self._handle)
         self._handle = None
@@ -442,3 +446,5 @@ class _MitraEstimator(_Params):
             learned=self._learned,
             check_learned=_pickling.learned_checker(self._task == "classification"),
         )
+        if "support_x_" in self.__dict__:
+            self._support_scan = self._scan_support()
