@@ -45,7 +45,8 @@ def encode(
     owner: object = None,
 ) -> tuple[np.ndarray, ...]:
     """The support encoder's tensors for a model-ready support set, cached by content
-    (while ``owner`` lives, when one is given: see :class:`~wlearn_mitra.engine._encoded.SupportCache`)."""
+    (while ``owner`` lives, when one is given: see
+    :class:`~wlearn_mitra.engine._encoded.SupportCache`)."""
     xs = np.ascontiguousarray(x_support, dtype=np.float32)
     ys = np.ascontiguousarray(y_support, dtype=graphs.y_dtype)
     key = support_key(xs, ys)

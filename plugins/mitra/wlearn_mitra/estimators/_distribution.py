@@ -1,6 +1,7 @@
 """Predictive distributions of bin-head Mitra regressors, in the caller's target units.
 
-A bin-head regressor (:mod:`wlearn_mitra.inputs._bins`) gives each query row a probability for each of
+A bin-head regressor (:mod:`wlearn_mitra.inputs._bins`) gives each query row a probability for
+each of
 ``n_bins`` value bins of the min-max scaled target. :class:`BinnedDistribution` holds them
 with the bins' edges scaled back to the caller's units (``low + span * edge``), read as a
 histogram density: uniform within each bin, so the CDF is piecewise linear between edges.

@@ -3,7 +3,7 @@
 A pickle carries the parameters, the support set and the model's location (a path, or None
 for the environment's model) with its SHA-256 (``onnx_sha256_``), never the model's bytes: a
 pickle shipped to every Dask or joblib worker stays as small as the support set, and each
-worker opens the model from its own disk once (``_sources`` shares the engine). The worker
+worker opens the model from its own disk once (``engine._shared`` shares the engine). The worker
 checks the model's hash when it opens it, so a pickle never predicts silently with other
 weights than those it was fitted with.
 

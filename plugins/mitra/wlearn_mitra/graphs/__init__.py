@@ -1,1 +1,1 @@
-"""Private: the ONNX files (where a model comes from, its identity and sizes, derived graphs, the cache folder)."""
+"""Private: the ONNX files (a model's source, identity, sizes, derived graphs, cache folder)."""

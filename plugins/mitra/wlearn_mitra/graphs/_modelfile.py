@@ -1,4 +1,5 @@
-"""Where a model's bytes come from, and its identity (:mod:`wlearn_mitra.graphs._identity`, what caches are keyed by)."""
+"""Where a model's bytes come from, and its identity (:mod:`._identity`, what caches are
+keyed by)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Private: the inputs users pass (matrices, frames, labels, categories, targets) and how they are coded for the model."""
+"""Private: what users pass (matrices, frames, labels, categories, targets), coded for the model."""

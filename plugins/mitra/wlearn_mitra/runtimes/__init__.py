@@ -1,1 +1,1 @@
-"""Private: the runtimes that run ONNX graphs, one module per runtime behind one interface (_graph)."""
+"""Private: the runtimes running ONNX graphs, one module each behind one interface (_graph)."""

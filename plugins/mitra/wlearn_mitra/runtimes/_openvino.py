@@ -94,7 +94,7 @@ def check_precision(precision: str) -> None:
 
 
 class OpenVinoGraph:
-    """A compiled graph, behind the interface every runtime gives (see :mod:`wlearn_mitra.runtimes._choice`)."""
+    """A compiled graph, behind the interface every runtime gives (see :mod:`._choice`)."""
 
     runtime = NAME
     key: tuple | None = None

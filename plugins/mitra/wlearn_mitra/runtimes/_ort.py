@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 NAME = "onnxruntime"
-#: ``int8`` is a graph transform (see :mod:`wlearn_mitra.graphs._int8`); the session itself runs as given.
+#: ``int8`` is a graph transform (see :mod:`wlearn_mitra.graphs._int8`); the session itself
+#: runs as given.
 PRECISIONS = ("fp32", "int8")
 
 
@@ -141,7 +142,7 @@ def _args(nodes) -> dict:
 
 
 class OrtGraph:
-    """A graph on ONNX Runtime, behind the interface every runtime gives (see :mod:`wlearn_mitra.runtimes._choice`)."""
+    """A graph on ONNX Runtime, behind the interface every runtime gives (see :mod:`._choice`)."""
 
     runtime = NAME
 
