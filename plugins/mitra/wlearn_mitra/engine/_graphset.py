@@ -68,8 +68,8 @@ class _Cut:
 
 class GraphSet:
     """The graphs of one model at one runtime and precision (see
-    :class:`~wlearn_mitra.engine.MitraEngine` for the parameters). ``onnx_sha256``, ``shape``, ``n_bins`` and the support targets'
-    dtype are read from the model once, here."""
+    :class:`~wlearn_mitra.engine.MitraEngine` for the parameters). ``onnx_sha256``,
+    ``shape``, ``n_bins`` and the support targets' dtype are read from the model once, here."""
 
     def __init__(
         self,
