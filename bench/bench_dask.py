@@ -42,7 +42,7 @@ N_CLASSES = 3
 
 def prepare_model(model: Path | None, folder: Path) -> tuple[Path, bool]:
     """The single graph to use and whether its encoder/decoder pair sits next to it."""
-    from wlearn_mitra._layout import split_paths
+    from wlearn_mitra.graphs._layout import split_paths
 
     if model is not None:
         return model, all(p.is_file() for p in split_paths(model))

@@ -38,7 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from wlearn_mitra import BuiltinModelWarning, MitraClassifier
-from wlearn_mitra._support import select_support
+from wlearn_mitra.inputs._support import select_support
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +122,7 @@ def run(table: str, seeds: int, configs: list[str], n_estimators: int, onnx, max
             if alphabet is None:
                 proba = clf.predict_proba(xq)
                 tree = clf.class_hierarchy_
-                from wlearn_mitra._manyclass import nodes
+                from wlearn_mitra.inputs._manyclass import nodes
                 passes = 1 if tree is None else len(nodes(tree))
             else:
                 proba = ecoc_proba(clf, xq, alphabet, redundancy, seed)

@@ -77,7 +77,7 @@ def engine_phase(name: str, w: Workload, single: Path, scratch: Path, threads: i
     np.testing.assert_allclose(warm, proba, atol=1e-6)
     result["peak_rss_mb"] = hwm_mb()
     if runtime == "openvino":
-        from wlearn_mitra import _openvino
+        from wlearn_mitra.runtimes import _openvino
 
         compiled = _openvino.compilations
         rows = max(2, len(xq) // 3)  # a query count not seen yet

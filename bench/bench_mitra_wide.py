@@ -33,7 +33,7 @@ def _rss_mb() -> float:
 
 
 def child(args) -> None:
-    from wlearn_mitra._preprocess import SupportStats
+    from wlearn_mitra.engine._preprocess import SupportStats
     from wlearn_mitra.engine import MitraEngine
 
     _, single = build_models(args.models, dict(FULL))

@@ -168,7 +168,9 @@ def main(argv: list[str]) -> None:
     with atheris.instrument_imports(include=["wlearn", "wlearn_mitra"]):
         import wlearn  # noqa: F401
         import wlearn_mitra  # noqa: F401
-        from wlearn_mitra import _onnxinfo, engine, loaders  # noqa: F401
+        from wlearn_mitra.graphs import _onnxinfo
+        from wlearn_mitra.engine import _engine as engine
+        from wlearn_mitra import loaders  # noqa: F401
     run = make_runner(opts)
     for seed in _seeds(opts.target):  # ONNX Runtime's sessions open before the limits apply
         try:

@@ -237,7 +237,8 @@ def _predict(model) -> None:
 
 def check_onnx(data: bytes, *, engine: bool = False) -> str:
     """Run the ONNX-model inspection on ``data``; with ``engine``, open and run it too."""
-    from wlearn_mitra import _identity, _onnxinfo, _planning
+    from wlearn_mitra.graphs import _identity, _onnxinfo
+    from wlearn_mitra.engine import _planning
 
     with bounded_allocation(len(data), "_onnxinfo"):
         for classification in (True, False):

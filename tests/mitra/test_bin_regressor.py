@@ -18,8 +18,8 @@ import wlearn
 import wlrn
 from wlearn.errors import BundleError, ValidationError
 from wlearn_mitra import MitraRegressor, register_loaders
-from wlearn_mitra import _bins
-from wlearn_mitra._artifacts import REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
+from wlearn_mitra.inputs import _bins
+from wlearn_mitra.bundles._format import REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from wlearn_mitra.engine import MitraEngine
 
 from _paths import fixtures_dir

@@ -15,7 +15,8 @@ import pytest
 
 import wlearn
 from wlearn.errors import ValidationError
-from wlearn_mitra import BuiltinModelWarning, MitraClassifier, MitraModel, MitraRegressor, _builtin
+from wlearn_mitra import BuiltinModelWarning, MitraClassifier, MitraModel, MitraRegressor
+from wlearn_mitra.graphs import _builtin
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn import datasets  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wlearn.errors import BundleError
-from wlearn_mitra import _categories
+from wlearn_mitra.inputs import _categories
 
 
 def _columns(indices):
@@ -39,7 +39,7 @@ def test_an_ensemble_over_support_columns_that_are_all_constant(task):
 
     from wlearn_mitra import MitraClassifier, MitraRegressor
 
-    data = Path(_categories.__file__).parent / "data"
+    data = Path(_categories.__file__).parents[1] / "data"
     X = np.tile([[1.0, 2.0, 3.0]], (4, 1))
     if task == "classification":
         model = MitraClassifier(onnx=str(data / "tiny-mitra-classifier.onnx"), n_estimators=3)
@@ -63,9 +63,9 @@ def test_n_estimators_out_of_bounds_is_refused_at_load(value):
     from wlearn import load
     from wlearn.errors import ValidationError
     from wlearn_mitra import MitraClassifier
-    from wlearn_mitra._inputs import MAX_N_ESTIMATORS
+    from wlearn_mitra.inputs._checks import MAX_N_ESTIMATORS
 
-    onnx = str(Path(_categories.__file__).parent / "data" / "tiny-mitra-classifier.onnx")
+    onnx = str(Path(_categories.__file__).parents[1] / "data" / "tiny-mitra-classifier.onnx")
     X, y = np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]
     good = MitraClassifier(onnx=onnx, n_estimators=MAX_N_ESTIMATORS).fit(X, y).save()
     assert MitraClassifier.load(good, onnx=onnx).n_estimators == MAX_N_ESTIMATORS

@@ -18,7 +18,7 @@ from wlearn_mitra.convert import (  # noqa: E402
     random_checkpoint,
     split_paths,
 )
-from wlearn_mitra._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names  # noqa: E402
+from wlearn_mitra.graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names  # noqa: E402
 from wlearn_mitra.convert.verify import verification_cases  # noqa: E402
 
 from _paths import fixtures_dir

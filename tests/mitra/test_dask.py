@@ -61,7 +61,7 @@ def data(n=900, n_features=5, seed=0):
 
 def _count_opens() -> None:
     """In a worker: count engines opened and support sets encoded from now on."""
-    from wlearn_mitra import _cache, _sources
+    from wlearn_mitra.engine import _encoded as _cache, _shared as _sources
 
     base = _sources.MitraEngine
 
@@ -86,7 +86,7 @@ def _count_opens() -> None:
 
 
 def _counts() -> tuple[int, int, int | None]:
-    from wlearn_mitra import _sources
+    from wlearn_mitra.engine import _shared as _sources
 
     engine = _sources.MitraEngine
     return engine.opened, engine.encoded, _sources.threads()

@@ -7,7 +7,8 @@ import re
 import pytest
 
 import wlearn
-from wlearn_mitra import _builtin, cli
+from wlearn_mitra.graphs import _builtin
+from wlearn_mitra import cli
 
 from _paths import fixtures_dir
 

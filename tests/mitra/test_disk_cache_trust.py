@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from wlearn_mitra import MitraClassifier, MitraRegressor
-from wlearn_mitra._errors import CacheWarning, ModelOutputError
+from wlearn_mitra.exceptions import CacheWarning, ModelOutputError
 from wlearn_mitra.engine import MitraEngine
 
 from _paths import fixtures_dir
@@ -96,7 +96,7 @@ def test_nan_weights_given_as_bytes_are_named_by_hash():
 
 def test_damaged_openvino_weights_of_the_right_size_are_made_again(tmp_path):
     pytest.importorskip("openvino")
-    from wlearn_mitra import _openvino
+    from wlearn_mitra.runtimes import _openvino
 
     model = _copy(CLF, tmp_path / "m")
     X, y, Xq = data()
@@ -238,7 +238,7 @@ def test_full_disk_cutting_the_pair_runs_the_single_graph(tmp_path, monkeypatch)
 def test_full_disk_with_int8_says_so(tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     from wlearn.errors import ResourceLimitError
-    from wlearn_mitra import _precision
+    from wlearn_mitra.graphs import _int8 as _precision
 
     monkeypatch.setattr(_precision, "_private", [])  # no private copy from an earlier test
     _full_disk(monkeypatch)
@@ -258,7 +258,7 @@ def test_truncated_write_without_an_error_is_caught(tmp_path, monkeypatch):
     import onnx
 
     from wlearn.errors import ResourceLimitError
-    from wlearn_mitra import _precision
+    from wlearn_mitra.graphs import _int8 as _precision
 
     monkeypatch.setattr(_precision, "_private", [])
     real = onnx.save_model

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wlearn.errors import ValidationError
-from wlearn_mitra._preprocess import MemberTransform
+from wlearn_mitra.engine._preprocess import MemberTransform
 from wlearn_mitra.engine import MitraEngine
 
 from _paths import fixtures_dir

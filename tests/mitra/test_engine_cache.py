@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wlearn_mitra._cache import SupportCache
+from wlearn_mitra.engine._encoded import SupportCache
 from wlearn_mitra.engine import MitraEngine
 
 pytest.importorskip("torch")
@@ -137,7 +137,7 @@ def test_cache_is_bounded_in_bytes():
 
 
 def test_split_pair_is_found_next_to_its_model_or_cut_from_it(models, tmp_path):
-    from wlearn_mitra._surgery import derived_paths
+    from wlearn_mitra.graphs._surgery import derived_paths
 
     lone = tmp_path / "lone.onnx"
     shutil.copy(models["classifier"], lone)
@@ -156,7 +156,7 @@ def test_split_pair_is_found_next_to_its_model_or_cut_from_it(models, tmp_path):
 def test_engine_cuts_the_pair_once_from_a_plain_graph(tmp_path):
     # the JS package's file has no pair; the engine cuts one out of it on first use and finds
     # it again by the graph's hash, from the file or from its bytes
-    from wlearn_mitra._surgery import derived_paths
+    from wlearn_mitra.graphs._surgery import derived_paths
 
     js = tmp_path / "js.onnx"
     shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)
@@ -273,7 +273,7 @@ def test_stacked_pair_given_is_refused(models, stale):
 
 
 def test_stacked_pair_beside_the_model_is_passed_over_for_a_cut_one(models, stale, tmp_path):
-    from wlearn_mitra._layout import split_paths
+    from wlearn_mitra.graphs._layout import split_paths
 
     model = tmp_path / "m.onnx"
     shutil.copy(models["classifier"], model)
@@ -292,8 +292,8 @@ def test_stacked_pair_beside_the_model_is_passed_over_for_a_cut_one(models, stal
 def test_model_shape_is_read_from_every_graph(models, variant):
     # Chunk sizes are planned from the model's width: the tiny models are dim 32, not the
     # full size the reader falls back to.
-    from wlearn_mitra._layout import split_paths
-    from wlearn_mitra._onnxinfo import model_shape
+    from wlearn_mitra.graphs._layout import split_paths
+    from wlearn_mitra.graphs._onnxinfo import model_shape
 
     classification = variant == "classifier"
     paths = [models[variant], *split_paths(models[variant]),
@@ -307,8 +307,8 @@ def test_opening_hashes_the_model_once(tmp_path, monkeypatch):
     # The engine's own work at open is dominated by hashing (290 MB at full size): the cut
     # pair's files are identified by their names, never hashed again, even when the runtime
     # keeps optimised graphs by identity
-    import wlearn_mitra._modelfile as modelfile
-    import wlearn_mitra.engine as engine_module
+    import wlearn_mitra.graphs._modelfile as modelfile
+    import wlearn_mitra.engine._graphset as engine_module
 
     js = tmp_path / "js.onnx"
     shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", js)

@@ -10,10 +10,11 @@ import numpy as np
 import onnxruntime  # noqa: F401  (imported before any timed interrupt below)
 import pytest
 
-from wlearn_mitra._chunking import ModelShape, bytes_per_query_row
-from wlearn_mitra._ort import run_interruptible
+from wlearn_mitra.engine._planning import bytes_per_query_row
+from wlearn_mitra.graphs._onnxinfo import ModelShape
+from wlearn_mitra.runtimes._ort import run_interruptible
 from wlearn_mitra.engine import MitraEngine
-from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
+from wlearn_mitra.engine._planning import plan, query_row_bytes, support_bytes
 
 
 def data(seed, n_support=80, n_query=203, n_features=6):

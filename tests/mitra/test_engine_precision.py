@@ -18,7 +18,8 @@ CLASSIFIER = FIXTURES / "onnx" / "tiny-mitra-classifier.onnx"
 
 
 def test_int8_weights_are_unsigned_where_the_cpu_saturates(tmp_path, monkeypatch):
-    from wlearn_mitra import _cpu, _precision
+    from wlearn_mitra import _cpu
+    from wlearn_mitra.graphs import _int8 as _precision
 
     for flags, machine, unsigned in [({"avx2"}, "x86_64", True),
                                      ({"avx2", "avx512_vnni"}, "x86_64", False),

@@ -11,7 +11,7 @@ import wlearn
 import wlrn
 from wlearn.errors import BundleError, DisposedError, NotFittedError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, detect_task
-from wlearn_mitra._planning import query_row_bytes, support_bytes
+from wlearn_mitra.engine._planning import query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
 from _paths import fixtures_dir
@@ -392,7 +392,8 @@ def test_deterministic_with_same_seed():
 def test_constructor_is_cheap_and_opens_nothing(monkeypatch):
     # Constructing and cloning open no model (scikit-learn clones a lot); with no model
     # anywhere, fit opens the built-in one.
-    from wlearn_mitra import BuiltinModelWarning, _builtin
+    from wlearn_mitra import BuiltinModelWarning
+    from wlearn_mitra.graphs import _builtin
 
     monkeypatch.setattr(_builtin, "_noticed", set())
     model = MitraClassifier(max_support=3)

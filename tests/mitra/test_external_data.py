@@ -163,7 +163,7 @@ def test_external_data_outside_the_folder_or_missing_is_refused(tmp_path, locati
 
 
 def test_external_tensors_are_found_in_attributes_and_subgraphs():
-    from wlearn_mitra._onnxinfo import external_locations
+    from wlearn_mitra.graphs._onnxinfo import external_locations
 
     def external(name, location):
         tensor = numpy_helper.from_array(np.ones(3, np.float32), name)

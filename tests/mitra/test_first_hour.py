@@ -54,7 +54,7 @@ def test_no_hint_names_a_package_pip_cannot_get():
 
 
 def test_int8_without_onnx_names_onnx_not_the_converter(monkeypatch, tmp_path):
-    from wlearn_mitra._precision import quantize_int8
+    from wlearn_mitra.graphs._int8 import quantize_int8
 
     monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # import fails
     with pytest.raises(ValidationError) as info:

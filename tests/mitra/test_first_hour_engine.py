@@ -12,13 +12,15 @@ import sys
 import pytest
 
 from wlearn.errors import ResourceLimitError
-from wlearn_mitra import MitraClassifier, MitraRegressor, _builtin, _sources
+from wlearn_mitra import MitraClassifier, MitraRegressor
+from wlearn_mitra.graphs import _builtin
+from wlearn_mitra.engine import _shared as _sources
 
 
 def test_out_of_memory_names_parameters_the_estimators_take():
     import inspect
 
-    from wlearn_mitra._ort import run_interruptible
+    from wlearn_mitra.runtimes._ort import run_interruptible
 
     class Fail(Exception):
         pass
@@ -59,7 +61,7 @@ def test_joblib_workers_share_the_cores():
     joblib = pytest.importorskip("joblib")
     import os
 
-    from wlearn_mitra import _sources as sources
+    from wlearn_mitra.engine import _shared as sources
 
     def threads_in_worker():
         return sources.threads(), os.environ.get("OMP_NUM_THREADS")

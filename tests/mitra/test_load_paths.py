@@ -15,7 +15,8 @@ import wlearn
 import wlrn
 from wlearn.cli import main
 from wlearn.errors import BundleError, ValidationError
-from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, _builtin, loaders
+from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor, loaders
+from wlearn_mitra.graphs import _builtin
 
 from _paths import fixtures_dir
 
@@ -144,7 +145,7 @@ def test_inspect_names_the_model_by_hash_and_the_builtin_by_name(tmp_path, capsy
 
 
 def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):
-    import wlearn_mitra.estimators as estimators
+    import wlearn_mitra.estimators._base as estimators
 
     monkeypatch.setenv(ENV_VAR, str(CLF_ONNX))
     opened = []

@@ -11,8 +11,8 @@ import pytest
 import wlrn
 from wlearn.errors import BundleError, ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel
-from wlearn_mitra import _manyclass
-from wlearn_mitra._support import select_support
+from wlearn_mitra.inputs import _manyclass
+from wlearn_mitra.inputs._support import select_support
 from wlearn_mitra.engine import MitraEngine
 
 from _paths import fixtures_dir

@@ -13,7 +13,7 @@ import pytest
 from wlearn_mitra.engine import MitraEngine
 
 openvino = pytest.importorskip("openvino")
-from wlearn_mitra import _openvino  # noqa: E402
+from wlearn_mitra.runtimes import _openvino  # noqa: E402
 
 from _paths import fixtures_dir
 
@@ -61,7 +61,7 @@ except ValidationError as exc:
 def test_graphs_are_compiled_from_openvinos_own_format_kept_by_hash(tmp_path, nan_rows):
     # The process maps the saved weights instead of holding the float32 ones it read
     # (bench/README.md): one file per model identity and precision, whole or not at all.
-    from wlearn_mitra._modelfile import sha256_of
+    from wlearn_mitra.graphs._modelfile import sha256_of
 
     xs, ys, xq = nan_rows(6)
     want = MitraEngine(CLF, task="classification", split=None).predict(xs, ys, xq, n_classes=3)

@@ -14,7 +14,7 @@ import pytest
 
 from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
-from wlearn_mitra import _sources
+from wlearn_mitra.engine import _shared as _sources
 
 from _paths import fixtures_dir
 

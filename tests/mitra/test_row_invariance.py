@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from wlearn_mitra import MitraClassifier, MitraRegressor
-from wlearn_mitra._planning import plan, query_row_bytes, support_bytes
+from wlearn_mitra.engine._planning import plan, query_row_bytes, support_bytes
 from wlearn_mitra.engine import MitraEngine
 
 from _paths import fixtures_dir

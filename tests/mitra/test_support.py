@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wlearn.errors import ValidationError
-from wlearn_mitra._labels import encode
-from wlearn_mitra._support import select_support
+from wlearn_mitra.inputs._labels import encode
+from wlearn_mitra.inputs._support import select_support
 
 from _paths import fixtures_dir
 
@@ -132,7 +132,7 @@ def test_seed_changes_selection():
 @given(counts=st.lists(st.integers(1, 400), min_size=1, max_size=10),
        budget=st.integers(1, 600))
 def test_stratified_counts_keep_the_class_shares(counts, budget):
-    from wlearn_mitra._support import stratified_counts
+    from wlearn_mitra.inputs._support import stratified_counts
 
     counts = np.asarray(counts)
     if budget >= counts.sum():

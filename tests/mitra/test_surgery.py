@@ -15,7 +15,7 @@ from wlearn.errors import ValidationError
 onnx = pytest.importorskip("onnx")
 import onnxruntime as ort  # noqa: E402
 
-from wlearn_mitra._surgery import cut, derive_pair, derived_paths  # noqa: E402
+from wlearn_mitra.graphs._surgery import cut, derive_pair, derived_paths  # noqa: E402
 
 from _paths import fixtures_dir
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from wlearn.errors import ValidationError
-from wlearn_mitra import _onnxinfo
+from wlearn_mitra.graphs import _onnxinfo
 from wlearn_mitra.engine import MitraEngine
 
 onnx = pytest.importorskip("onnx")

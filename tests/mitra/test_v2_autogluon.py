@@ -19,7 +19,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from wlearn_mitra import MitraRegressor, _bins
+from wlearn_mitra import MitraRegressor
+from wlearn_mitra.inputs import _bins
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mitra-v2"
 ONNX = DATA / "tiny-regressor-2.onnx"

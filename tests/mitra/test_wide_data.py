@@ -11,9 +11,9 @@ import pytest
 
 from wlearn.errors import ResourceLimitError
 from wlearn_mitra import MitraClassifier
-from wlearn_mitra._onnxinfo import FULL_SIZE
-from wlearn_mitra._planning import MAX_FEATURES, plan, query_row_bytes, support_bytes
-from wlearn_mitra._preprocess import feature_subsets
+from wlearn_mitra.graphs._onnxinfo import FULL_SIZE
+from wlearn_mitra.engine._planning import MAX_FEATURES, plan, query_row_bytes, support_bytes
+from wlearn_mitra.engine._preprocess import feature_subsets
 from wlearn_mitra.engine import softmax
 
 from _paths import fixtures_dir
@@ -120,7 +120,7 @@ def test_an_allocation_failure_inside_onnx_runtime_is_a_wlearn_error():
     # own allocation failure comes back as a ResourceLimitError saying what to change.
     import onnxruntime as ort
 
-    from wlearn_mitra._ort import run_interruptible
+    from wlearn_mitra.runtimes._ort import run_interruptible
 
     class Session:
         def run(self, outputs, feeds, options):
@@ -158,7 +158,7 @@ def test_without_a_budget_the_full_size_model_runs_ordinary_tables_whole():
 def test_without_a_budget_more_than_the_machine_has_is_refused_before_running(clf, monkeypatch):
     with pytest.raises(ResourceLimitError, match=r"needs about \d+ MB.*max_support.*max_memory_mb"):
         plan(FULL_SIZE, 512, 500, max_memory_mb=None, cache_layers=12, available_mb=8000)
-    import wlearn_mitra.engine as engine_module
+    import wlearn_mitra.engine._engine as engine_module
 
     xs, labels, _, xq = data(4, 64, 8)
     monkeypatch.setattr(engine_module, "available_memory_mb", lambda: 1.0)

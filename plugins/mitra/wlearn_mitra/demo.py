@@ -23,8 +23,9 @@ import numpy as np
 import wlearn
 from wlearn.errors import WlearnError
 
-from ._builtin import BuiltinModelWarning
-from ._sources import ENV_VARS, how_to_get
+from ._tasks import TASKS
+from .exceptions import BuiltinModelWarning
+from .engine._shared import ENV_VARS, how_to_get
 from .estimators import MitraClassifier, MitraRegressor
 from .loaders import register_loaders
 
@@ -54,7 +55,7 @@ def _array(name: str) -> np.ndarray:
 def _model(given: str | None, task: str) -> str | None:
     """The model file to use and a line saying which it is (None: the built-in one)."""
     path = given or os.environ.get(ENV_VARS[task])
-    name = "classifier" if task == "classification" else "regressor"
+    name = TASKS[task].kind
     if path:
         print(f"   Model: {path}")
     else:

@@ -30,10 +30,12 @@ import wlearn
 import wlearn.registry
 from wlearn.errors import ValidationError
 
-from . import _artifacts, _builtin, _runtime
-from ._artifacts import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
-from ._identity import model_buffer, model_identity
-from ._sources import ENV_VARS
+from .bundles import _format
+from .graphs import _builtin
+from .runtimes import _choice
+from .bundles._format import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
+from .graphs._identity import model_buffer, model_identity
+from .engine._shared import ENV_VARS
 from .estimators import MitraClassifier, MitraRegressor
 
 __all__ = ["register_loaders", "load_classifier", "load_regressor"]
@@ -150,10 +152,10 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
               context: Mapping[str, Any] | None) -> dict[str, Any]:
     """The loader's ``describe`` hook: the loader's own checks of the bundle (raising what
     it raises), then which model it needs and whether loading would find it."""
-    state = _artifacts.decode(manifest, toc, blobs)
+    state = _format.decode(manifest, toc, blobs)
     cls._check_bundle_task(state, manifest)
     options = _options(_own_type_id(type_id, manifest), context)
-    _runtime.check(options.get("runtime", "onnxruntime"), options.get("precision", "fp32"))
+    _choice.check(options.get("runtime", "onnxruntime"), options.get("precision", "fp32"))
     onnx, is_default = options.get("onnx"), False
     if onnx is None:
         with _lock:

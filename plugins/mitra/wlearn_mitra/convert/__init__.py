@@ -13,7 +13,9 @@ import importlib
 
 _EXPORTS = {
     "Tab2D": "tab2d",
-    "SupportCache": "tab2d",
+    "EncodedSupport": "tab2d",
+    # the former name of EncodedSupport (the engine's SupportCache is another class)
+    "SupportCache": ("tab2d", "EncodedSupport"),
     "convert": "export",
     "export_onnx": "export",
     "export_split": "export",
@@ -35,8 +37,9 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = module if isinstance(module, tuple) else (module, name)
     try:
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
     except ImportError as exc:
         from .._hints import install_hint
 

@@ -14,7 +14,7 @@ from typing import Union
 
 from wlearn.errors import ValidationError
 
-from .._hints import install_hint
+from ..exceptions import MissingDependencyError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -62,10 +62,9 @@ def _hub_files(repo_id: str) -> tuple[Path, Path]:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise ValidationError(
+        raise MissingDependencyError(
             f"{repo_id!r} is not a local folder, and downloading it from the Hugging Face Hub "
-            f"needs huggingface_hub: {install_hint('hub')}"
-        ) from None
+            "needs huggingface_hub", "hub") from None
     try:
         return tuple(Path(hf_hub_download(repo_id, name)) for name in (CONFIG_FILE, WEIGHTS_FILE))
     except Exception as exc:  # network, authentication and missing-repo errors all end here

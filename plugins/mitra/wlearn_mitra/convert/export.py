@@ -3,8 +3,8 @@
 Single graph: inputs ``x_support`` f32 [B,S,F], ``y_support`` int64 (classifier) or f32
 (regressor) [B,S], ``x_query`` f32 [B,Q,F], ``padding_obs_support`` bool [B,S]; output
 ``output`` f32 [B,Q,C] or [B,Q]. Split pair: a support encoder (the first three of those plus
-the padding -> the :class:`~wlearn_mitra.convert.tab2d.SupportCache` tensors, each layer's keys
-and values as tensors of their own, named by :func:`~wlearn_mitra._layout.cache_names`) and a
+the padding -> the :class:`~wlearn_mitra.convert.tab2d.EncodedSupport` tensors, each layer's keys
+and values as tensors of their own, named by :func:`~wlearn_mitra.graphs._layout.cache_names`) and a
 query decoder (``x_query`` + the cache -> ``output``). See spec/mitra-onnx.md.
 """
 
@@ -20,10 +20,10 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
-from .._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
+from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
-from .tab2d import SupportCache, Tab2D
+from .tab2d import EncodedSupport, Tab2D
 
 #: ONNX opset of every graph written here (the JS package's files use 17 too).
 OPSET = 17
@@ -78,11 +78,11 @@ class _Decoder(nn.Module):
         n_stats, n_layers = len(STAT_NAMES), self.model.n_layers
         keys = flat[n_stats : n_stats + n_layers]
         values = flat[n_stats + n_layers :]
-        cache = SupportCache(*flat[:n_stats], tuple(keys), tuple(values))
+        cache = EncodedSupport(*flat[:n_stats], tuple(keys), tuple(values))
         return self.model.decode_query(cache, x_query)
 
 
-def _flat(cache: SupportCache) -> tuple[torch.Tensor, ...]:
+def _flat(cache: EncodedSupport) -> tuple[torch.Tensor, ...]:
     """The cache as the graphs pass it, in :func:`cache_names` order."""
     return (*cache[: len(STAT_NAMES)], *cache.keys, *cache.values)
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from wlearn.errors import ValidationError
 
-#: ONNX metadata key under which this package's exports record the Tab2D config.
-CONFIG_METADATA_KEY = "mitra.config"
+from ..graphs._onnxinfo import CONFIG_METADATA_KEY  # the Tab2D config's metadata key
 
 _SUFFIX = re.compile(r"_\d+$")
 _LAYER = re.compile(r"^layers\.(\d+)\.")

@@ -10,7 +10,7 @@ CPU path step by step; only the formulation differs where ONNX lacks an operator
   number of values, never with values x 999.
 
 The support rows never look at query rows, so the model is written as two halves:
-``encode_support`` (support set -> :class:`SupportCache`) and ``decode_query`` (cache + query
+``encode_support`` (support set -> :class:`EncodedSupport`) and ``decode_query`` (cache + query
 rows -> output). ``forward`` is exactly ``decode_query(encode_support(...), x_query)``.
 """
 
@@ -32,7 +32,7 @@ _SEARCH_STEPS = 10
 TASKS = ("CLASSIFICATION", "REGRESSION")
 
 
-class SupportCache(NamedTuple):
+class EncodedSupport(NamedTuple):
     """Everything the query side needs from the support set.
 
     Shapes (B batch, F features, S support rows, L layers, H heads, E = dim / H):
@@ -269,7 +269,7 @@ class Tab2D(nn.Module):
 
     def encode_support(
         self, x_support: torch.Tensor, y_support: torch.Tensor, padding_obs_support: torch.Tensor
-    ) -> SupportCache:
+    ) -> EncodedSupport:
         padding = padding_obs_support.bool()
         valid = (~padding).float()
         n_valid = valid.sum(dim=1)
@@ -295,9 +295,9 @@ class Tab2D(nn.Module):
             tokens, k, v = layer(tokens, kv_only=index + 1 == len(self.layers))
             keys.append(k.reshape(b, t, self.n_heads, s, -1))
             values.append(v.reshape(b, t, self.n_heads, s, -1))
-        return SupportCache(quantiles, n_valid, mean, var, tuple(keys), tuple(values))
+        return EncodedSupport(quantiles, n_valid, mean, var, tuple(keys), tuple(values))
 
-    def decode_query(self, cache: SupportCache, x_query: torch.Tensor) -> torch.Tensor:
+    def decode_query(self, cache: EncodedSupport, x_query: torch.Tensor) -> torch.Tensor:
         quantiles, n_valid, mean, var, keys, values = cache
         buckets = bucketize(x_query.transpose(1, 2), quantiles).transpose(1, 2)  # [B, Q, F]
         x = self.x_embedding(_standardise(buckets, n_valid, mean, var))

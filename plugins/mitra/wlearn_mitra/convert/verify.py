@@ -11,7 +11,7 @@ import torch
 from wlearn.errors import ValidationError
 
 from .checkpoint import CheckpointSource, load_model
-from .._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names, split_paths
+from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_names, split_paths
 from .tab2d import Tab2D
 
 #: Default largest accepted |PyTorch - ONNX Runtime| on any output value.

@@ -40,13 +40,13 @@ Versions (a run records its version; an old run keeps drawing the tables it was 
     nonlinearity), because a plain logistic regression leads the real tables;
   - categorical columns, ordered (quantile cut points of a feature) or unordered (the levels
     in a random order, as sorting category names orders them), 2 to 64 levels, fed as the
-    codes :mod:`wlearn_mitra._categories` produces: the position of the level among the
+    codes :mod:`wlearn_mitra.inputs._categories` produces: the position of the level among the
     levels present in the support rows; levels the support lacks become missing;
   - lookup and identifier-like columns: a categorical column, up to one level per two rows,
     whose level adds its own random effect to the target (a brood code, a rater's id);
   - missing values that carry information: per column, missing completely at random, or
     with a probability that rises with the column's own value or with the target (MNAR);
-    then imputed with the support column's mean, as :mod:`wlearn_mitra._preprocess` does
+    then imputed with the support column's mean, as :mod:`wlearn_mitra.engine._preprocess` does
     (the estimators add no indicator column, so neither does the prior);
   - imbalanced classes: class shares drawn from a Dirichlet with concentration 0.3-10, in
     the ordinal and the argmax (per-class bias) class rules alike;
@@ -299,7 +299,7 @@ def _lookup(rng: np.random.Generator, x: np.ndarray, targets: np.ndarray) -> tup
 
 
 def _category_codes(values: np.ndarray, n_support: int) -> np.ndarray:
-    """The codes :mod:`wlearn_mitra._categories` feeds for a category column: each value's
+    """The codes :mod:`wlearn_mitra.inputs._categories` feeds for a category column: each value's
     position among the distinct values of the support rows (sorted); a value absent from
     the support rows becomes NaN."""
     present = np.unique(values[:n_support])
@@ -349,7 +349,7 @@ def _missing(rng: np.random.Generator, x: np.ndarray, signal: np.ndarray, n_supp
 
 
 def _impute(x: np.ndarray, n_support: int) -> np.ndarray:
-    """NaN replaced by the support column's mean (:mod:`wlearn_mitra._preprocess`); a column
+    """NaN replaced by the support column's mean (:mod:`wlearn_mitra.engine._preprocess`); a column
     with no value in the support rows becomes 0 (the model then sees a constant)."""
     nan = np.isnan(x)
     if not nan.any():

@@ -1,0 +1,200 @@
+"""Private: MitraClassifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wlearn.errors import ValidationError
+
+from ..engine._engine import MAX_CLASSES
+from ..inputs import _labels, _manyclass
+from ..inputs._checks import check_max_support, check_rows
+from ..inputs._support import SUPPORT_SELECTIONS
+from ..engine._progress import Progress
+from ._base import _MitraEstimator
+
+
+class MitraClassifier(_MitraEstimator):
+    """Mitra classification: in-context learning over a support set of labelled rows.
+
+    Parameters
+    ----------
+    onnx:
+        The Mitra classifier ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
+        Default: the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX``.
+    max_support:
+        At most this many training rows are kept (all of them when there are no more),
+        picked by ``support_selection``.
+    seed:
+        Seed of the support selection (wlearn's LCG) and of ensemble members, used when
+        ``random_state`` is None; @wlearn/mitra's name, and what bundles store.
+    random_state:
+        scikit-learn's name for the seed: None (default: ``seed`` is used, so default bundles
+        stay byte-identical to @wlearn/mitra's), an int (the seed, stored in bundles as
+        ``seed``), or a numpy ``Generator`` / ``RandomState``, from which each fit draws a seed
+        in [0, 2^31 - 1) (``seed_``, stored in bundles as ``seed``). A loaded model has
+        ``random_state=None`` and the bundle's ``seed``.
+    n_estimators:
+        Ensemble members averaged at prediction (1: one plain pass; at most 256).
+    max_memory_mb:
+        Working-memory budget of a whole prediction, in MB on top of the model's weights.
+        None (default): the model's plain answer, refused with ResourceLimitError before
+        running when the support set needs more memory than the machine has available. How
+        a budget and data wider than 500 features are met (query chunks, ensemble members on
+        feature subsets, with a UserWarning when the answer is no longer the plain one) is the
+        wide-data policy of :mod:`wlearn_mitra.engine._planning` (spec/mitra.md, "Wide
+        data"). A runtime setting, not saved in bundles.
+    progress:
+        ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
+    precision:
+        ``"fp32"`` (default, exact). Opt-in, faster at a measured accuracy cost
+        (bench/README.md): ``"int8"`` on ONNX Runtime (dynamic int8 quantisation of the weight
+        matrices; the quantised graph is made once and cached; needs the ``onnx`` package),
+        ``"bf16"`` on OpenVINO (needs a CPU with AMX or AVX512-BF16, else ValidationError).
+    runtime:
+        ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
+        Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
+        saved in bundles; estimators on the same model share an engine only at the same
+        runtime and precision. Threads: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS``
+        (which joblib's workers get as cores / ``n_jobs``, so ``cross_val_score(n_jobs=2)``
+        shares the cores), else one per core.
+    support_selection:
+        How ``max_support`` rows are picked from more: ``"stratified"`` (default) keeps each
+        class's share of the rows (scikit-learn's sense of the word; at least one row per
+        class), so the model sees the training prior; ``"balanced"`` keeps the same number
+        of rows per class, exactly @wlearn/mitra 0.1.0's pick (its bundles byte for byte),
+        which skews the prior of an imbalanced table towards the rare classes. Both are
+        deterministic by ``seed`` (``spec/mitra.md``, "Support selection"). A rule of fitting:
+        the bundle stores the rows picked, not the rule, and a loaded model has the default.
+
+    max_node_classes:
+        The most classes one pass of the model may see, 2..10 (the head's 10 outputs). A
+        table with more classes is predicted through a balanced class hierarchy of passes of
+        at most this many groups each, probabilities multiplied down the tree (TabICL's
+        scheme; spec/mitra.md, "More classes than the head"); the fit then keeps
+        ``max_support * ceil(K / max_node_classes)`` rows and each pass sees at most
+        ``max_support`` of them. None (default): 10, so a table of up to 10 classes runs
+        plain, as @wlearn/mitra does.
+
+    Labels may be integers, booleans, integral or other floats, or strings; any number of
+    classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
+    ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``,
+    ``class_hierarchy_`` (the class tree as nested lists of class indices, or None when the
+    model runs plain), and those of every Mitra estimator:
+
+    - ``feature_names_in_`` (object array of str): the column names when fitted on a
+      DataFrame whose names are all strings (absent otherwise, as in scikit-learn);
+      predicting on other names or another order raises ValidationError; names on one side
+      only warn.
+    - ``categories_`` (dict: column index -> object array): the categories of each category
+      or text column, learned from the support rows (a declared order kept, else sorted;
+      ``None`` first, "missing", when support rows miss the value); the model sees a
+      category's position in its array, and NaN (imputed as a missing value) for categories
+      the support set lacked.
+    - ``seed_``: the seed used (see ``random_state``).
+    """
+
+    _task = "classification"
+    _estimator_kind = "classifier"
+    _learned = _MitraEstimator._learned + ("class_hierarchy_",)
+
+    def __init__(
+        self,
+        onnx: Any = None,
+        max_support: int = 512,
+        seed: int = 42,
+        random_state: Any = None,
+        n_estimators: int = 1,
+        max_memory_mb: float | None = None,
+        progress: Progress | bool | None = None,
+        precision: str = "fp32",
+        runtime: str = "onnxruntime",
+        support_selection: str = SUPPORT_SELECTIONS[0],
+        max_node_classes: int | None = None,
+    ) -> None:
+        self.onnx = onnx
+        self.max_support = max_support
+        self.seed = seed
+        self.random_state = random_state
+        self.n_estimators = n_estimators
+        self.max_memory_mb = max_memory_mb
+        self.progress = progress
+        self.precision = precision
+        self.runtime = runtime
+        self.support_selection = support_selection
+        self.max_node_classes = max_node_classes
+
+    def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        classes, index = _labels.encode(y)
+        check_rows(X, index)
+        if (len(classes) > MAX_CLASSES and classes.dtype.kind == "f"
+                and not np.all(classes == np.round(classes))):
+            # As before the class hierarchy, and as scikit-learn's classifiers refuse them.
+            raise ValidationError(
+                f"y has {len(classes)} distinct non-integral numbers: a continuous target, "
+                "which MitraRegressor predicts (labels of that kind are taken up to "
+                f"{MAX_CLASSES} classes; pass them as strings for more)"
+            )
+        return index, classes
+
+    def _node_classes(self, n_classes: int) -> int | None:
+        """The hierarchy's largest node for ``n_classes``, or None to run plain."""
+        m = self.max_node_classes
+        m = MAX_CLASSES if m is None else _manyclass.check_max_groups(m)
+        return m if n_classes > m else None
+
+    def _checked_params(self) -> tuple[int | float, float | int]:
+        checked = super()._checked_params()
+        self._node_classes(1)
+        return checked
+
+    def _select(self, n_rows, max_support, seed, y, classes, handle) -> np.ndarray:
+        m = self._node_classes(len(classes))
+        if m is not None:
+            max_support = _manyclass.stored_support(max_support, len(classes), m)
+        return super()._select(n_rows, max_support, seed, y, classes, handle)
+
+    def fit(self, X: Any, y: Any) -> "MitraClassifier":
+        super().fit(X, y)
+        m = self._node_classes(len(self.classes_))
+        self.class_hierarchy_ = (None if m is None
+                                 else _manyclass.build_tree(len(self.classes_), m))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1.
+
+        A model with a class hierarchy (``class_hierarchy_``) runs each node of the tree
+        over all rows, one after another, and multiplies the probabilities down the tree.
+        Raises ValidationError for bad input, NotFittedError before fit() or load()."""
+        Xq = self._query(X)
+        tree = self.__dict__.get("class_hierarchy_")
+        if tree is None and len(self.classes_) > MAX_CLASSES:
+            raise ValidationError(
+                f"this model has {len(self.classes_)} classes and no class hierarchy; Mitra "
+                f"predicts at most {MAX_CLASSES} in one pass"
+            )
+        self._check_support()
+        if tree is None:
+            return self._run(Xq, self._support_index, len(self.classes_))
+        return _manyclass.predict_proba(
+            tree, len(self.classes_), len(Xq),
+            lambda rows, groups, n_groups: self._run(Xq, groups, n_groups, rows),
+            self._support_index, check_max_support(self.max_support), self._seed())
+
+    def _manifest_values(self) -> dict[str, Any]:
+        return {**super()._manifest_values(), "max_node_classes": self.max_node_classes}
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row (the first one on ties)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy of ``predict(X)`` against ``y``."""
+        truth = _labels.as_vector(y)
+        pred = self.predict(X)
+        check_rows(pred, truth)
+        correct = pred.astype(object) == truth.astype(object)
+        return float(np.average(correct, weights=sample_weight))

@@ -1,0 +1,145 @@
+"""Predictive distributions of bin-head Mitra regressors, in the caller's target units.
+
+A bin-head regressor (:mod:`wlearn_mitra.inputs._bins`) gives each query row a probability for
+each of
+``n_bins`` value bins of the min-max scaled target. :class:`BinnedDistribution` holds them
+with the bins' edges scaled back to the caller's units (``low + span * edge``), read as a
+histogram density: uniform within each bin, so the CDF is piecewise linear between edges.
+Its ``mean`` is the released decode (softmax-weighted mean of the bin centres, computed in
+the scaled target and scaled back, exactly as ``MitraRegressor.predict``), its
+``quantiles`` invert the piecewise-linear CDF. This is the reading of ``mitra-finetune``'s
+``predict_distribution`` histograms and of TabPFN's bar distribution (without its
+half-normal tails: Mitra's bins are bounded, covering the support targets' range widened
+by half of it on each side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wlearn.errors import ValidationError
+
+from ..inputs import _bins
+
+#: Query rows whose quantiles are searched at once.
+_ROWS = 4096
+
+
+def _levels(q: object, name: str = "quantiles") -> tuple[np.ndarray, bool]:
+    """``q`` as float64 [k] in [0, 1] and whether it was a scalar."""
+    try:
+        levels = np.asarray(q, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name} must be numbers in [0, 1]: {exc}") from None
+    scalar = levels.ndim == 0
+    levels = levels.reshape(-1)
+    if levels.ndim != 1 or not np.all((levels >= 0) & (levels <= 1)):  # also refuses NaN
+        raise ValidationError(f"{name} must be numbers in [0, 1], got {q!r}")
+    return levels, scalar
+
+
+def check_coverage(coverage: object) -> float:
+    """A central interval's probability, a number strictly between 0 and 1."""
+    if isinstance(coverage, bool) or not isinstance(coverage, (int, float, np.floating)):
+        raise ValidationError(f"coverage must be a number in (0, 1), got {coverage!r}")
+    if not 0 < coverage < 1:
+        raise ValidationError(f"coverage must be in (0, 1), got {coverage!r}")
+    return float(coverage)
+
+
+@dataclass(frozen=True)
+class BinnedDistribution:
+    """Per-row predictive distributions over shared value bins.
+
+    Attributes
+    ----------
+    probabilities:
+        float64 [rows, n_bins], each row summing to 1 (ensemble members averaged).
+    low, span:
+        The min-max scaling of the support targets: the model's scaled target ``s`` is the
+        caller's ``low + span * s`` (``span`` is 0 for constant support targets, whose every
+        edge is then ``low``).
+    """
+
+    probabilities: np.ndarray
+    low: float
+    span: float
+
+    @property
+    def n_bins(self) -> int:
+        return self.probabilities.shape[1]
+
+    @property
+    def edges(self) -> np.ndarray:
+        """float64 [n_bins + 1]: the bin edges in the caller's units, ascending (AutoGluon's
+        float32 ``linspace(-0.5, 1.5, n_bins + 1)`` of the scaled target, scaled back)."""
+        return self.low + self.span * _bins.edges(self.n_bins).astype(np.float64)
+
+    @property
+    def centres(self) -> np.ndarray:
+        """float64 [n_bins]: the bin centres (AutoGluon's float32 centres, scaled back)."""
+        return self.low + self.span * _bins.centres(self.n_bins).astype(np.float64)
+
+    def mean(self) -> np.ndarray:
+        """float64 [rows]: the softmax-weighted mean of the bin centres, what ``predict``
+        returns (computed in the scaled target, then scaled back)."""
+        return _bins.mean(self.probabilities) * self.span + self.low
+
+    def std(self) -> np.ndarray:
+        """float64 [rows]: the standard deviation of the histogram density (each bin uniform
+        over its width)."""
+        e = _bins.edges(self.n_bins).astype(np.float64)
+        left, right = e[:-1], e[1:]
+        p = self.probabilities
+        first = p @ ((left + right) / 2)
+        second = p @ ((left * left + left * right + right * right) / 3)
+        return np.sqrt(np.maximum(second - first * first, 0.0)) * self.span
+
+    def _cumulative(self) -> np.ndarray:
+        """float64 [rows, n_bins + 1]: the CDF at each edge, 0 first and exactly 1 last."""
+        p = self.probabilities
+        cum = np.concatenate([np.zeros((len(p), 1)), np.cumsum(p, axis=1)], axis=1)
+        total = cum[:, -1:]
+        return cum / np.where(total > 0, total, 1.0)
+
+    def cdf(self, y: object) -> np.ndarray:
+        """float64 [rows]: P(target <= y[row]) for one value per row (``y`` [rows] or a
+        scalar). With constant support targets, a step at ``low``."""
+        values = np.broadcast_to(np.asarray(y, dtype=np.float64), (len(self.probabilities),))
+        if self.span == 0:
+            return (values >= self.low).astype(np.float64)
+        cum, e = self._cumulative(), self.edges
+        index = np.clip(np.searchsorted(e, values, side="right") - 1, 0, self.n_bins - 1)
+        rows = np.arange(len(cum))
+        fraction = np.clip((values - e[index]) / (e[index + 1] - e[index]), 0.0, 1.0)
+        return cum[rows, index] + fraction * (cum[rows, index + 1] - cum[rows, index])
+
+    def quantiles(self, q: object) -> np.ndarray:
+        """float64 [rows, len(q)] (or [rows] for a scalar ``q``): the smallest value whose CDF
+        reaches each level (level 0: the left edge of the first bin with probability).
+        Raises ValidationError for levels outside [0, 1]."""
+        levels, scalar = _levels(q)
+        e = _bins.edges(self.n_bins).astype(np.float64)
+        cumulative = self._cumulative()
+        out = np.empty((len(cumulative), len(levels)))
+        for start in range(0, len(out), _ROWS):  # bounds the [rows, n_bins] comparisons
+            cum = cumulative[start:start + _ROWS]
+            rows = np.arange(len(cum))
+            for j, level in enumerate(levels):
+                # The first bin whose upper CDF reaches the level (exceeds 0 for level 0).
+                reached = cum[:, 1:] > level if level == 0 else cum[:, 1:] >= level
+                index = np.minimum(np.argmax(reached, axis=1), self.n_bins - 1)
+                below, above = cum[rows, index], cum[rows, index + 1]
+                mass = above - below
+                fraction = np.where(mass > 0, (level - below) / np.where(mass > 0, mass, 1), 0.0)
+                scaled = e[index] + np.clip(fraction, 0.0, 1.0) * (e[index + 1] - e[index])
+                out[start:start + len(cum), j] = self.low + self.span * scaled
+        return out[:, 0] if scalar else out
+
+    def interval(self, coverage: float = 0.9) -> np.ndarray:
+        """float64 [rows, 2]: the central interval holding ``coverage`` of the probability,
+        the quantiles ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``."""
+        c = check_coverage(coverage)
+        return self.quantiles([(1 - c) / 2, (1 + c) / 2])

@@ -1,0 +1,218 @@
+"""Private: MitraRegressor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wlearn.errors import ValidationError
+
+from ..bundles import _format
+from ..inputs._checks import beyond_float32, check_rows, targets
+from ..engine._progress import Progress
+from ._base import _MitraEstimator
+from ._distribution import BinnedDistribution
+
+TARGET_SCALINGS = ("minmax", "none", "js")
+
+
+class MitraRegressor(_MitraEstimator):
+    """Mitra regression: in-context learning over a support set of rows with targets.
+
+    Parameters
+    ----------
+    onnx:
+        The Mitra regressor ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
+        Default: the file named by ``WLEARN_MITRA_REGRESSOR_ONNX``.
+    max_support:
+        At most this many training rows are kept, picked at random (as @wlearn/mitra).
+    seed, random_state:
+        As for MitraClassifier.
+    n_estimators:
+        Ensemble members averaged at prediction (1: one plain pass; at most 256).
+    target_scaling:
+        ``"minmax"`` (upstream Mitra): support targets are scaled to [0, 1] for the model and
+        predictions scaled back; constant targets are predicted as that constant.
+        ``"none"``: raw targets in, raw output out, as @wlearn/mitra does, but with upstream's
+        feature preprocessing (NaN imputed with the support mean, constant support columns
+        dropped) and ensembles, so its numbers differ from JS's where those apply: a constant
+        column, a NaN, a single support row.
+        ``"js"``: exactly @wlearn/mitra 0.1's ``predict`` (``src/regressor.js``): the float32
+        support rows and targets and query rows go to the model as they are, in one pass of
+        all query rows (no imputation, no dropped columns, no ensemble, no chunking); the
+        numbers are JS's bit for bit.
+    max_memory_mb:
+        Working-memory budget of a whole prediction, as for :class:`MitraClassifier` (the
+        wide-data policy: :mod:`wlearn_mitra.engine._planning`). A runtime setting, not
+        saved in bundles.
+    progress:
+        ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
+    precision:
+        ``"fp32"`` (default, exact). Opt-in, faster at a measured accuracy cost
+        (bench/README.md): ``"int8"`` on ONNX Runtime (dynamic int8 quantisation of the weight
+        matrices; the quantised graph is made once and cached; needs the ``onnx`` package),
+        ``"bf16"`` on OpenVINO (needs a CPU with AMX or AVX512-BF16, else ValidationError).
+    runtime:
+        ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
+        Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
+        saved in bundles; estimators on the same model share an engine only at the same
+        runtime and precision. Threads: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS``
+        (which joblib's workers get as cores / ``n_jobs``, so ``cross_val_score(n_jobs=2)``
+        shares the cores), else one per core.
+
+    Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
+    (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),
+    ``support_indices_`` (rows of X kept), ``onnx_sha256_``, ``feature_names_in_``,
+    ``categories_`` and ``seed_`` (see MitraClassifier).
+    """
+
+    _task = "regression"
+    _estimator_kind = "regressor"
+
+    def __init__(
+        self,
+        onnx: Any = None,
+        max_support: int = 512,
+        seed: int = 42,
+        random_state: Any = None,
+        n_estimators: int = 1,
+        target_scaling: str = "minmax",
+        max_memory_mb: float | None = None,
+        progress: Progress | bool | None = None,
+        precision: str = "fp32",
+        runtime: str = "onnxruntime",
+    ) -> None:
+        self.onnx = onnx
+        self.max_support = max_support
+        self.seed = seed
+        self.random_state = random_state
+        self.n_estimators = n_estimators
+        self.target_scaling = target_scaling
+        self.max_memory_mb = max_memory_mb
+        self.progress = progress
+        self.precision = precision
+        self.runtime = runtime
+
+    def _scaling(self) -> str:
+        if self.target_scaling not in TARGET_SCALINGS:
+            raise ValidationError(
+                f"target_scaling must be one of {TARGET_SCALINGS}, got {self.target_scaling!r}"
+            )
+        return self.target_scaling
+
+    def _checked_params(self) -> tuple[int, float | int]:
+        checked = super()._checked_params()
+        self._scaling()
+        return checked
+
+    def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, None]:
+        y = targets(y)
+        check_rows(X, y)
+        if beyond_float32(y).any():
+            raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
+        if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
+            return y, None
+        return _format.stored_targets(y), None
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets, float64 [rows].
+
+        With ``target_scaling="minmax"`` the float64 targets are scaled to [0, 1] in float64
+        before the model sees them as float32, and the output is scaled back in float64, so
+        targets whose spread float32 cannot hold (1e8 + 1, 1e8 + 2, ...) stay distinct, and
+        constant targets are returned exactly as given, without running the model.
+        """
+        Xq = self._query(X)
+        scaling = self._scaling()
+        if self._open().engine.n_bins:  # a bin-head model: the mean of its distribution
+            return self._distribution(Xq).mean()
+        self._check_support(finite=scaling != "js")
+        if scaling == "js":
+            # @wlearn/mitra's predict: float32 rows and targets as they are, one pass.
+            out = self._open().engine.forward(self.support_x_, self.support_y_, Xq)
+            return out.astype(np.float64)
+        y = np.asarray(self.support_y_, dtype=np.float64)
+        if scaling == "none":
+            return self._run(Xq, y, None)
+        low, high = y.min(), y.max()
+        if high == low:
+            # Nothing to scale to [0, 1] (upstream refuses); the only sensible answer.
+            return np.full(len(Xq), low, dtype=np.float64)
+        span = high - low
+        scaled = self._run(Xq, (y - low) / span, None)
+        return scaled * span + low
+
+    # -- predictive distributions of bin-head models (spec/mitra.md "Predictive distributions")
+
+    def predict_distribution(self, X: Any) -> BinnedDistribution:
+        """The predictive distribution of each row of ``X``, in the units of ``y``.
+
+        Returns a :class:`~wlearn_mitra.BinnedDistribution`: ``probabilities`` float64
+        [rows, n_bins] over the shared bin ``edges`` float64 [n_bins + 1], with ``mean()``
+        (what ``predict`` returns), ``std()``, ``quantiles(q)``, ``interval(coverage)`` and
+        ``cdf(y)``. Only a bin-head model has one (Mitra-v2's ``autogluon/mitra-regressor-2``,
+        1000 bins over the min-max scaled target, as AutoGluon bins it); a scalar-head model
+        (Mitra v1) raises ValidationError, as does ``target_scaling`` other than ``"minmax"``.
+        With ``n_estimators > 1`` the members' distributions are averaged (a mixture).
+        """
+        return self._distribution(self._query(X))
+
+    def predict_quantiles(self, X: Any, quantiles: Any = (0.1, 0.5, 0.9)) -> np.ndarray:
+        """float64 [rows, len(quantiles)]: the predictive quantiles of each row (levels in
+        [0, 1]; a scalar level gives [rows]). Bin-head models only; see
+        :meth:`predict_distribution`."""
+        return self.predict_distribution(X).quantiles(quantiles)
+
+    def predict_interval(self, X: Any, coverage: float = 0.9) -> np.ndarray:
+        """float64 [rows, 2]: the central prediction interval of each row, its lower and
+        upper ends the quantiles ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``.
+        Bin-head models only; see :meth:`predict_distribution`."""
+        return self.predict_distribution(X).interval(coverage)
+
+    def _distribution(self, Xq: np.ndarray) -> BinnedDistribution:
+        n_bins = self._open().engine.n_bins
+        if not n_bins:
+            raise ValidationError(
+                "this MitraRegressor's model has a scalar head (one value per row, as Mitra v1): "
+                "it predicts no distribution. Bin-head models (Mitra-v2's "
+                "autogluon/mitra-regressor-2, converted with wlearn-mitra convert) do.")
+        if self._scaling() != "minmax":
+            raise ValidationError(
+                f"target_scaling={self.target_scaling!r} does not fit a bin-head model, whose "
+                "bins cover the min-max scaled targets: use target_scaling='minmax'")
+        self._check_support()
+        y = np.asarray(self.support_y_, dtype=np.float64)
+        low, high = float(y.min()), float(y.max())
+        if high == low:  # nothing to scale (upstream refuses): all mass at that constant
+            return BinnedDistribution(np.full((len(Xq), n_bins), 1.0 / n_bins), low, 0.0)
+        span = high - low
+        return BinnedDistribution(self._run(Xq, (y - low) / span, None), low, span)
+
+    # -- end predictive distributions
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2 of ``predict(X)`` against ``y``, float.
+
+        As scikit-learn's ``r2_score``: 1.0 when every prediction is exact, 0.0 for constant
+        ``y`` predicted otherwise. ``y`` counts as constant when all its values are equal,
+        whatever rounding its float mean picks up (so a perfect fit of y = 0.1 is 1.0, not a
+        ratio of rounding errors).
+        """
+        truth = targets(y)
+        pred = self.predict(X)
+        check_rows(pred, truth)
+        w = np.ones_like(truth) if sample_weight is None else np.asarray(sample_weight, float)
+        ss_res = float(np.sum(w * (truth - pred) ** 2))
+        if ss_res == 0:
+            return 1.0
+        if len(truth) == 0 or np.all(truth == truth[0]):
+            return 0.0
+        mean = np.average(truth, weights=w)
+        ss_tot = float(np.sum(w * (truth - mean) ** 2))
+        if ss_tot == 0:
+            return 0.0
+        return 1.0 - ss_res / ss_tot
+
+    def _manifest_values(self) -> dict[str, Any]:
+        return {**super()._manifest_values(), "target_scaling": self.target_scaling}

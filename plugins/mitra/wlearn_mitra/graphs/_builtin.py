@@ -1,0 +1,76 @@
+"""The built-in models: small Tab2Ds pretrained on synthetic tables, shipped in ``data/``.
+
+They are what an estimator uses when it is given no model and no environment variable names
+one, so that a fresh install predicts sensibly offline. They have Mitra's graph interface
+(10 logits / one value), so bundles, the support cache and the JS package work with them
+unchanged; a bundle records which model it needs by ``onnxSha256`` and ``wlearn.load`` finds
+the built-in one by that hash. Architecture, prior, training run and scores:
+``spec/builtin-models.md``. They are far smaller than the real Mitra (72M parameters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+from functools import lru_cache
+from importlib import resources
+
+from .._tasks import TASKS
+from ..exceptions import BuiltinModelWarning, user_stacklevel
+
+FILES = {name: task.builtin_file for name, task in TASKS.items()}
+
+_noticed: set[str] = set()
+_lock = threading.Lock()
+
+
+#: Set in the environment once the notice was given, so worker processes started afterwards
+#: (joblib, multiprocessing, Dask) do not repeat it.
+NOTICED_VAR = "WLEARN_MITRA_BUILTIN_NOTICED"
+
+
+def path(task: str) -> str:
+    """The file of the built-in model of ``task`` ('classification' or 'regression')."""
+    # Installed packages are plain folders, so the resource is a real file.
+    return str(resources.files("wlearn_mitra").joinpath("data", FILES[task]))
+
+
+@lru_cache(maxsize=None)
+def sha256(task: str) -> str:
+    """SHA-256 (hex) of the built-in model of ``task``: the ``onnxSha256`` of its bundles."""
+    return hashlib.sha256(resources.files("wlearn_mitra").joinpath("data", FILES[task])
+                          .read_bytes()).hexdigest()
+
+
+def _in_worker(task: str) -> bool:
+    """A worker of the user's session: started by another Python process (multiprocessing,
+    joblib's loky, Dask's nanny), or after this session gave the notice."""
+    import multiprocessing
+
+    pid, _, tasks = os.environ.get(NOTICED_VAR, "").partition(":")
+    if pid and pid != str(os.getpid()) and task in tasks.split(","):
+        return True  # given by the process that started this one
+    return multiprocessing.parent_process() is not None
+
+
+def notice(task: str, how_to_get: str, env_var: str) -> None:
+    """Say once per task in the user's session that the small built-in model is in use."""
+    with _lock:
+        if task in _noticed:
+            return
+        _noticed.add(task)
+        if _in_worker(task):
+            return
+        pid, _, tasks = os.environ.get(NOTICED_VAR, "").partition(":")
+        noticed = {t for t in tasks.split(",") if t} if pid == str(os.getpid()) else set()
+        os.environ[NOTICED_VAR] = f"{os.getpid()}:{','.join(sorted({*noticed, task}))}"
+    name = TASKS[task].kind
+    warnings.warn(
+        f"no Mitra {name} model given: using the small built-in one (0.67M parameters, "
+        f"pretrained on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter "
+        f"Mitra. For the real model: {how_to_get}; then pass onnx=<path> or set {env_var}.",
+        BuiltinModelWarning,
+        stacklevel=user_stacklevel(),
+    )

@@ -1,0 +1,1 @@
+"""Private: what users pass (matrices, frames, labels, categories, targets), coded for the model."""

@@ -1,0 +1,229 @@
+"""The ONNX Runtime runtime: CPU sessions, their options, optimised-graph files, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from wlearn.errors import ResourceLimitError, ValidationError
+
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard, ort_optimized_path
+from ..exceptions import ModelLoadError, ModelRunError
+from ._graph import Arg, check_threads
+from ..graphs._modelfile import ModelSource, sha256_of
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+NAME = "onnxruntime"
+#: ``int8`` is a graph transform (see :mod:`wlearn_mitra.graphs._int8`); the session itself
+#: runs as given.
+PRECISIONS = ("fp32", "int8")
+
+
+def session_options(
+    threads: int | None = None, optimized_path: Path | None = None
+) -> "ort.SessionOptions":
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # EXTENDED keeps the fusions that matter (GELU, LayerNorm, int8 MatMul); measured on the
+    # full-size model it runs as fast as ALL with a lower peak, and the optimised graphs it
+    # saves carry no CPU-specific layouts (bench/README.md).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    # The memory pattern planner keeps a plan per input shape; with shapes that change
+    # between calls it roughly doubles peak memory for no measurable speed-up.
+    options.enable_mem_pattern = False
+    check_threads(threads)
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+        options.log_severity_level = 3  # no advice about portability in the user's log
+    return options
+
+
+def new_session(
+    source: ModelSource,
+    threads: int | None = None,
+    *,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> "ort.InferenceSession":
+    """A CPU session; with ``optimized_dir``, ONNX Runtime's optimised graph is kept there.
+
+    The optimised file is keyed by the model's SHA-256 and the ONNX Runtime version, so a
+    later engine for the same model skips the graph optimisation. It is only a cache: one
+    that does not load is removed and made again, and a folder that cannot be written
+    (read-only, full, not a folder) leaves the model optimised in memory, each with a
+    :class:`~wlearn_mitra.exceptions.CacheWarning` naming the file.
+    """
+    return open_session(source, threads, sha256=sha256, optimized_dir=optimized_dir)[0]
+
+
+def open_session(
+    source: ModelSource,
+    threads: int | None = None,
+    *,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> tuple["ort.InferenceSession", list[Path]]:
+    """:func:`new_session` and the cache files the session was read from."""
+    import onnxruntime as ort
+
+    model: bytes | str = source if isinstance(source, bytes) else str(source)
+    if optimized_dir is None:
+        return _session(model, threads, None), []
+    sha256 = sha256 or sha256_of(source)
+    cached = ort_optimized_path(optimized_dir, sha256, ort.__version__)
+    if cached.is_file():
+        try:
+            return _session(str(cached), threads, None), [cached]
+        except ValidationError as exc:
+            discard(cached)
+            cache_warning(f"the optimised graph {cached} could not be loaded and was removed "
+                          f"({CACHE_NOTE}); optimising the model again: {exc}")
+    optimized_path = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        cache_warning(f"cannot keep the optimised graph {cached} ({exc}): the model is "
+                      "optimised in memory, for this engine only")
+        return _session(model, threads, None), []
+    try:
+        session = _session(model, threads, optimized_path)
+    except ValidationError:
+        discard(optimized_path)
+        session = _session(model, threads, None)  # the model's own error, if it has one
+        cache_warning(f"ONNX Runtime could not write the optimised graph {cached}: the model "
+                      "is optimised in memory, for this engine only")
+        return session, []
+    try:
+        if optimized_path.is_file():
+            os.replace(optimized_path, cached)  # atomic: readers never see half a file
+    except OSError as exc:
+        discard(optimized_path)
+        cache_warning(f"cannot keep the optimised graph {cached} ({exc})")
+    return session, []
+
+
+def _session(model: bytes | str, threads: int | None, optimized_path: Path | None):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(
+            model,
+            sess_options=session_options(threads, optimized_path),
+            providers=["CPUExecutionProvider"],
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelLoadError(f"ONNX Runtime could not load the model: {exc}") from exc
+
+
+def _dtype(type_name: str) -> str:
+    """``tensor(int64)`` -> ``int64``; ``tensor(float)`` -> ``float32``."""
+    inner = type_name[len("tensor(") : -1] if type_name.startswith("tensor(") else type_name
+    return {"float": "float32", "double": "float64"}.get(inner, inner)
+
+
+def _args(nodes) -> dict:
+    out = {}
+    for node in nodes:
+        shape = node.shape if isinstance(node.shape, list) else None
+        if shape is not None:
+            shape = [size if isinstance(size, int) else None for size in shape]
+        out[node.name] = Arg(node.name, _dtype(node.type), shape)
+    return out
+
+
+class OrtGraph:
+    """A graph on ONNX Runtime, behind the interface every runtime gives (see :mod:`._choice`)."""
+
+    runtime = NAME
+
+    def __init__(self, session: "ort.InferenceSession", cache_files: Sequence[Path] = ()) -> None:
+        self.session = session
+        #: Files of the disk cache this graph was read from (named when it misbehaves).
+        self.cache_files = list(cache_files)
+        try:
+            self.inputs = _args(session.get_inputs())
+            self.outputs = _args(session.get_outputs())
+        except UnicodeDecodeError:  # ONNX Runtime decodes names and dimension names lazily
+            raise ValidationError(
+                "ONNX model is not a Mitra graph: its inputs or outputs have names that are not "
+                "UTF-8"
+            ) from None
+
+    def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
+        """The named outputs for ``feeds``; ``one_off`` hands the run's working memory back
+        afterwards (for runs such as encoding a support set, whose peak would otherwise stay
+        reserved)."""
+        return run_interruptible(self.session, list(outputs), feeds, shrink_arena=one_off)
+
+
+def open_graph(
+    source: ModelSource,
+    *,
+    precision: str = "fp32",
+    threads: int | None = None,
+    sha256: str | None = None,
+    optimized_dir: str | os.PathLike | None = None,
+) -> OrtGraph:
+    del precision  # applied to the graph itself before it gets here
+    return OrtGraph(*open_session(source, threads, sha256=sha256, optimized_dir=optimized_dir))
+
+
+def run_interruptible(
+    session: Any, outputs: list[str] | None, feeds: dict, *, shrink_arena: bool = False
+) -> list:
+    """``session.run`` that answers Ctrl-C within a moment instead of after the whole run.
+
+    ONNX Runtime holds the calling thread until the graph finishes, so the run goes to a
+    worker thread; on KeyboardInterrupt the run is told to terminate, the worker is joined
+    (nothing keeps running in the background) and the interrupt is raised again.
+    ``shrink_arena`` hands the run's working memory back once it is done.
+    """
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    if shrink_arena:
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    result: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            result["value"] = session.run(outputs, feeds, options)
+        except BaseException as exc:  # handed to the calling thread
+            result["error"] = exc
+        finally:
+            finished.set()
+
+    # An interrupted Thread.join can mark a running thread as stopped (CPython 3.11), so
+    # completion is signalled with an Event instead.
+    threading.Thread(target=work, name="mitra-run", daemon=True).start()
+    try:
+        while not finished.wait(0.05):
+            pass
+    except KeyboardInterrupt:
+        options.terminate = True
+        finished.wait()
+        raise
+    if "error" in result:
+        error = result["error"]
+        if type(error).__module__.startswith("onnxruntime") and "alloc" in str(error).lower():
+            raise ResourceLimitError(
+                "ONNX Runtime could not allocate the memory this run needs; give the estimator "
+                "(or predict) a smaller max_memory_mb (the plan then runs fewer query rows or "
+                "features at a time), or fit with a smaller max_support "
+                f"({str(error).strip()[:300]})"
+            ) from error
+        if type(error).__module__.startswith("onnxruntime"):
+            raise ModelRunError(f"ONNX Runtime failed running the model: {error}") from error
+        raise error
+    return result["value"]
