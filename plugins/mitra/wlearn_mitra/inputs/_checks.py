@@ -85,6 +85,16 @@ def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | Non
     return None, raw
 
 
+
+def _put_objects(table: "Table", j: int, col: np.ndarray) -> None:
+    """Column ``j`` of ``table`` from a column of objects: numbers when it holds only numbers
+    and missing values, else its raw values (text or categories)."""
+    values, raw = _object_column(col)
+    if raw is None:
+        table.values[:, j] = values
+    else:
+        table.text[j] = raw
+
 def _is_narrow(dtype: Any) -> bool:
     """A float dtype below float64 (numpy's, pandas' or pyarrow's)."""
     pa_type = getattr(dtype, "pyarrow_dtype", None)
@@ -145,11 +155,7 @@ def _frame_columns(X: Any, table: Table) -> None:
         elif getattr(dtype, "kind", None) in ("b", "i", "u", "f") or arrow == "number":
             table.values[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
         elif getattr(dtype, "kind", None) == "O":
-            values, raw = _object_column(series.to_numpy(dtype=object))
-            if raw is None:
-                table.values[:, j] = values
-            else:
-                table.text[j] = raw
+            _put_objects(table, j, series.to_numpy(dtype=object))
         else:
             raise InputTypeError(
                 f"{where} has dtype {dtype}; Mitra takes numbers, booleans, and category, "
@@ -228,11 +234,7 @@ def _narwhals_columns(frame: Any, table: Table, name: str) -> None:
                 table.declared[j] = _arrow_dictionary_of(native)
             table.text[j] = _objects(column.to_list())
         elif dtype == nw.Object:
-            values, raw = _object_column(_objects(column.to_list()))
-            if raw is None:
-                table.values[:, j] = values
-            else:
-                table.text[j] = raw
+            _put_objects(table, j, _objects(column.to_list()))
         else:
             raise InputTypeError(
                 f"{where} has dtype {dtype}; Mitra takes numbers, booleans, and categorical, "
@@ -248,11 +250,7 @@ def _arrow_dictionary_of(chunked: Any) -> list:
 def _array_columns(arr: np.ndarray, table: Table) -> None:
     """Columns of an object or string array that is not all numbers."""
     for j in range(arr.shape[1]):
-        values, raw = _object_column(arr[:, j].astype(object))
-        if raw is None:
-            table.values[:, j] = values
-        else:
-            table.text[j] = raw
+        _put_objects(table, j, arr[:, j].astype(object))
 
 
 def read_table(X: Any, name: str = "X") -> Table:
