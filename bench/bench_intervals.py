@@ -50,6 +50,7 @@ from sklearn.metrics import r2_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from benchlib import realtables  # noqa: E402
+from benchlib.results import save_results  # noqa: E402
 
 from wlearn_mitra import BuiltinModelWarning, MitraRegressor  # noqa: E402
 
@@ -256,10 +257,7 @@ def main(argv=None) -> int:
         print(f"R^2: bins mean {m['r2']:.3f}, scalar built-in {m['r2_Mitra']:.3f}, "
               f"RandomForest {m['r2_RandomForest']:.3f}; targets outside the bins "
               f"{m['outside_bins']:.4f}")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1, default=str))
-    print(f"\nresults: {out}")
+    save_results(results, args.json)
     return 0
 
 

@@ -71,6 +71,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler  # noqa: E402
 
 from benchlib import realtables as _realtables  # noqa: E402
+from benchlib.results import save_results  # noqa: E402
 
 from wlearn_mitra import BuiltinModelWarning, MitraClassifier, MitraRegressor  # noqa: E402
 
@@ -387,10 +388,7 @@ def main(argv=None) -> int:
         for task, res in by_task.items():
             names = list(next(iter(res["scores"].values())))
             print_summary(f"{label} / {which}", res["summary"], task, names)
-    out = Path(args.json) if args.json else RESULTS / f"realtables-{label}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1, default=str))
-    print(f"\nresults: {out}")
+    save_results(results, args.json or RESULTS / f"realtables-{label}.json")
     return 0
 
 

@@ -66,6 +66,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from benchlib.mitra import hwm_mb, rss_mb  # noqa: E402
+from benchlib.results import save_results  # noqa: E402
 
 from wlearn_mitra import BuiltinModelWarning, MitraClassifier  # noqa: E402
 
@@ -308,10 +309,7 @@ def main(argv=None) -> int:
            or platform.machine(), "argv": sys.argv[1:] if argv is None else list(argv),
            "onnx": args.onnx or "built-in classifier", "seeds": args.seeds, "tables": shapes,
            "facts": facts, "scores": results, "summary": summary}
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str))
-    print(f"results: {path}")
+    save_results(out, args.json)
     return 0
 
 
