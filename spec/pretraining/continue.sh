@@ -4,6 +4,8 @@
 # state.pt and exits (every run also saves at each report, every 5 training minutes).
 # Usage, from anywhere, with `wlearn-mitra` on PATH:
 #   nohup spec/pretraining/continue.sh [RUN MINUTES]... > spec/pretraining/continue.log 2>&1 &
+# To free the cores for a while, stop it (TERM) and start it again later: a step's time is
+# wall-clock, so a process paused with SIGSTOP counts the pause as training minutes.
 # Default schedule: regressor-bins 50, classifier-v2prior 50, repeated.
 set -u
 cd "$(dirname "$0")"
