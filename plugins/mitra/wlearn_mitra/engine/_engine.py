@@ -280,6 +280,10 @@ class MitraEngine:
             )
         members = self._members(plan, n_features, int(n_estimators), seed, transforms)
         rows = plan.rows
+        # Members on feature subsets encode their subset for this predict only: one member's
+        # encoded set is alive at a time, as the plan counts (_planning); whole data is kept
+        # in the support cache between predicts.
+        cache = self.cache if plan.width >= n_features else None
 
         graphs = self.graphs
         classification, n_bins = graphs.classification, graphs.n_bins
@@ -296,8 +300,8 @@ class MitraEngine:
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
                 if plan.cached and n_query and n_features:
-                    encoded = _runs.encode(graphs, self.cache, xs_m, ys_m, owner)
-                    run = partial(_runs.decode, graphs, encoded)
+                    run = partial(_runs.decode, graphs,
+                                  _runs.encode(graphs, cache, xs_m, ys_m, owner))
                 else:
                     run = partial(_runs.forward, graphs, xs_m, ys_m)
                 for part in chunks(n_query, rows):
@@ -312,6 +316,7 @@ class MitraEngine:
                     else:
                         total[part] += member.value(output)
                     report.advance(part.stop - part.start)
+                run = None  # this member's encoded set goes before the next is encoded
         total /= len(members)
         return total
 

@@ -41,16 +41,17 @@ def forward(
 
 
 def encode(
-    graphs: GraphSet, cache: SupportCache, x_support: np.ndarray, y_support: np.ndarray,
+    graphs: GraphSet, cache: SupportCache | None, x_support: np.ndarray, y_support: np.ndarray,
     owner: object = None,
 ) -> tuple[np.ndarray, ...]:
     """The support encoder's tensors for a model-ready support set, cached by content
     (while ``owner`` lives, when one is given: see
-    :class:`~wlearn_mitra.engine._encoded.SupportCache`)."""
+    :class:`~wlearn_mitra.engine._encoded.SupportCache`); ``cache`` None encodes without
+    looking up or keeping anything."""
     xs = np.ascontiguousarray(x_support, dtype=np.float32)
     ys = np.ascontiguousarray(y_support, dtype=graphs.y_dtype)
-    key = support_key(xs, ys)
-    entry = cache.get(key, owner)
+    key = support_key(xs, ys) if cache is not None else None
+    entry = cache.get(key, owner) if cache is not None else None
     if entry is None:
         feeds = {
             "x_support": xs[None],
@@ -58,8 +59,9 @@ def encode(
             "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
         }
         entry = tuple(graphs.encoder.run(graphs.cache_names, feeds, one_off=True))
-        cache.put(key, entry)  # only a finished encoding is ever stored
-        cache.own(key, owner)
+        if cache is not None:
+            cache.put(key, entry)  # only a finished encoding is ever stored
+            cache.own(key, owner)
     return entry
 
 
