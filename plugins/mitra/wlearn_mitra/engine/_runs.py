@@ -65,11 +65,14 @@ def encode(
     return entry
 
 
-def decode(graphs: GraphSet, encoded: tuple[np.ndarray, ...], x_query: np.ndarray) -> np.ndarray:
-    """The query decoder's raw output [Q, 10] or [Q] for an encoded support set."""
+def decode(graphs: GraphSet, encoded: tuple[np.ndarray, ...], x_query: np.ndarray,
+           one_off: bool = False) -> np.ndarray:
+    """The query decoder's raw output [Q, 10] or [Q] for an encoded support set; ``one_off``
+    hands the run's working memory back once it is done (the last chunk of a member that
+    another member's encoding follows)."""
     feeds = dict(zip(graphs.cache_names, encoded))
     feeds["x_query"] = np.ascontiguousarray(x_query, dtype=np.float32)[None]
-    (output,) = graphs.decoder.run(["output"], feeds)
+    (output,) = graphs.decoder.run(["output"], feeds, one_off=one_off)
     return checked(graphs, output, len(x_query))
 
 
