@@ -3,7 +3,8 @@
 Data wider than 500 features is split across ensemble members on feature subsets
 (spec/mitra.md "Wide data"). This script times ``MitraClassifier().fit(xs, ys).predict_proba(xq)``
 (built-in classifier, one thread) on the two wide tables of ``bench_wide_policy.py``
-(pd_speech, 126 support rows x 751 features; grants_other, a 600-row sample, 300 x 768), each
+(``benchlib.wide``: pd_speech, 126 support rows x 751 features; grants_other, a 600-row
+sample, 300 x 768), each
 run in a fresh process, once with this tree's ``wlearn_mitra`` and once with the one in
 ``--before`` (a folder holding an older ``wlearn_mitra``, e.g. from ``git archive``),
 interleaved, so the two are timed side by side under the same load. Reported per table: seconds
@@ -43,9 +44,8 @@ MB = 2**20
 
 
 def child(table: str, mode: str, out: str) -> None:
-    sys.path.insert(0, str(HERE))
-    from bench_wide_policy import _reset_peak, _split, _warm, load
     from benchlib.mitra import hwm_mb, rss_mb
+    from benchlib.wide import load, reset_peak, split, warm
 
     import wlearn_mitra
     from wlearn_mitra import MitraClassifier
@@ -53,11 +53,11 @@ def child(table: str, mode: str, out: str) -> None:
 
     warnings.simplefilter("ignore")
     X, y = load(table, 600)
-    xs, xq, ys, _, _ = _split(X, y, 0)
-    _warm(None)
+    xs, xq, ys, _, _ = split(X, y, 0)
+    warm(None)
     model = MitraClassifier()
     before = rss_mb()
-    _reset_peak()
+    reset_peak()
     began = time.perf_counter()
     model.fit(xs, ys)
     if mode == "support-only":
@@ -68,7 +68,7 @@ def child(table: str, mode: str, out: str) -> None:
                              split=None)
         engine.single  # noqa: B018 - opened before the peak is reset
         before = rss_mb()
-        _reset_peak()
+        reset_peak()
         began = time.perf_counter()
         sub = np.arange(500)
         engine.forward(np.nan_to_num(xs[:, sub]), np.arange(len(xs)) % 2,
