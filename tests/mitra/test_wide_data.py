@@ -193,3 +193,101 @@ def test_the_budget_warning_names_the_callers_line():
     with pytest.warns(UserWarning, match="too small to run all 120 features") as record:
         model.predict(xq)
     assert [Path(w.filename).resolve() for w in record] == [Path(__file__).resolve()]
+
+
+# -- members on feature subsets through the support cache -------------------------------------
+
+
+def _engines(name, tmp_path_factory):
+    from wlearn_mitra.engine import MitraEngine
+    from wlearn_mitra.graphs import _builtin
+
+    if name.startswith("builtin"):
+        task = "classification" if name.endswith("classifier") else "regression"
+        return MitraEngine(_builtin.path(task), task=task)
+    if name == "converted":
+        pytest.importorskip("torch")
+        pytest.importorskip("safetensors")
+        from wlearn_mitra.convert import convert
+
+        out = tmp_path_factory.mktemp("wide-converted")
+        single = convert(ONNX / "tiny-mitra-classifier", out / "m.onnx", split=True)
+        return MitraEngine(single, task="classification")
+    task = "classification" if name.endswith("classifier") else "regression"
+    return MitraEngine(ONNX / f"{name}.onnx", task=task)
+
+
+@pytest.mark.parametrize("name", ["tiny-mitra-classifier", "tiny-mitra-regressor",
+                                  "builtin-classifier", "builtin-regressor", "converted"])
+def test_wider_than_the_model_runs_each_member_through_the_support_cache(
+        name, tmp_path_factory, monkeypatch):
+    import wlearn_mitra.engine._runs as runs
+
+    engine = _engines(name, tmp_path_factory)
+    assert engine.uses_cache
+    n_features = MAX_FEATURES + 100
+    xs, labels, targets, xq = data(6, 40, n_features, n_query=9)
+    chosen = engine.plan(len(xs), n_features)
+    assert (chosen.width, chosen.members, chosen.cached) == (MAX_FEATURES, 2, True)
+    subsets = feature_subsets(n_features, MAX_FEATURES, 2, seed=5)
+    classification = engine.classification
+    ys = labels if classification else targets
+    if engine.n_bins:
+        ys = ys / ys.max()
+    # the answer before: every member's subset through the single graph
+    from wlearn_mitra.inputs import _bins
+
+    total = 0.0
+    for subset in subsets:
+        y_member = _bins.bin_ids(ys, engine.n_bins) if engine.n_bins else ys
+        out = engine.forward(xs[:, subset], y_member, xq[:, subset]).astype(np.float64)
+        total = total + (softmax(out[:, :3]) if classification
+                         else softmax(out) if engine.n_bins else out)
+    want = total / len(subsets)
+
+    calls = {"forward": 0, "encode": 0}
+    for fn in ("forward", "encode"):
+        original = getattr(runs, fn)
+
+        def counted(*args, _fn=fn, _original=original, **kwargs):
+            calls[_fn] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(runs, fn, counted)
+    kept = len(engine.cache)
+    got = engine.predict(xs, ys, xq, n_classes=3 if classification else None, seed=5,
+                         chunk_size=4)  # 3 query chunks per member
+    # one encoding per member, no support pass per chunk; nothing kept between predicts
+    assert calls == {"forward": 0, "encode": 2}
+    assert len(engine.cache) == kept
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    if classification or engine.n_bins:
+        np.testing.assert_array_equal(got.argmax(axis=1), want.argmax(axis=1))
+
+
+def test_the_builtin_plans_for_wide_tables_use_the_support_cache():
+    # pd_speech (126 support rows x 751 features) and grants_other (300 x 768) with the
+    # built-in classifier: before, the members' subsets ran through the single graph.
+    from wlearn_mitra.engine import MitraEngine
+    from wlearn_mitra.graphs import _builtin
+
+    engine = MitraEngine(_builtin.path("classification"), task="classification")
+    for n_support, n_features in ((126, 751), (300, 768)):
+        chosen = engine.plan(n_support, n_features)
+        assert (chosen.width, chosen.members, chosen.cached) == (MAX_FEATURES, 2, True)
+
+
+def test_a_budget_runs_wide_members_through_the_cache_when_one_encoded_set_fits(clf):
+    from wlearn_mitra.engine._planning import cache_bytes
+
+    n_features = MAX_FEATURES + 100
+    chosen = plan(clf.shape, 40, n_features, max_memory_mb=4096, cache_layers=2)
+    assert (chosen.width, chosen.cached) == (MAX_FEATURES, True)
+    # the whole predict fits: one member's encoding (its support pass and encoded set)
+    # and one chunk of query rows beside one encoded set
+    stored = cache_bytes(clf.shape, 2, 40, MAX_FEATURES)
+    assert support_bytes(clf.shape, 40, MAX_FEATURES) + stored <= 4096 * 2**20
+    assert stored + chosen.rows * query_row_bytes(clf.shape, 40, MAX_FEATURES) <= 4096 * 2**20
+    # no room for the encoded set beside the support pass: the single graph, as before
+    tight = (support_bytes(clf.shape, 40, MAX_FEATURES) + stored) / 2**20 - 0.01
+    assert not plan(clf.shape, 40, n_features, max_memory_mb=tight, cache_layers=2).cached

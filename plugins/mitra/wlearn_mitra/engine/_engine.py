@@ -280,6 +280,10 @@ class MitraEngine:
             )
         members = self._members(plan, n_features, int(n_estimators), seed, transforms)
         rows = plan.rows
+        # Members on feature subsets encode their subset for this predict only: one member's
+        # encoded set is alive at a time, as the plan counts (_planning); whole data is kept
+        # in the support cache between predicts.
+        cache = self.cache if plan.width >= n_features else None
 
         graphs = self.graphs
         classification, n_bins = graphs.classification, graphs.n_bins
@@ -289,20 +293,27 @@ class MitraEngine:
             total = np.zeros((n_query, n_bins))
         with Reporter(progress, n_query * len(members), "mitra predict",
                       members=len(members)) as report:
-            for member in members:
+            for index, member in enumerate(members):
                 xs_m, ys_m = member.x(xs), member.y(y_support, classification)
                 if n_bins:
                     ys_m = _bins.bin_ids(ys_m, n_bins)
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
-                if plan.cached and n_query and n_features:
-                    encoded = _runs.encode(graphs, self.cache, xs_m, ys_m, owner)
-                    run = partial(_runs.decode, graphs, encoded)
+                cached = plan.cached and n_query and n_features
+                if cached:
+                    run = partial(_runs.decode, graphs,
+                                  _runs.encode(graphs, cache, xs_m, ys_m, owner))
                 else:
                     run = partial(_runs.forward, graphs, xs_m, ys_m)
-                for part in chunks(n_query, rows):
+                parts = list(chunks(n_query, rows))
+                for part in parts:
                     xq = member.x(stats.apply(x_query[part]))
-                    output = run(padded(xq))[: len(xq)].astype(np.float64)
+                    if cached and part is parts[-1] and index < len(members) - 1:
+                        # the decoder's working memory goes before the next member's encoding
+                        output = run(padded(xq), one_off=True)
+                    else:
+                        output = run(padded(xq))
+                    output = output[: len(xq)].astype(np.float64)
                     if classification:
                         total[part] += softmax(member.logits(output, n_classes))
                     elif n_bins:
@@ -312,6 +323,7 @@ class MitraEngine:
                     else:
                         total[part] += member.value(output)
                     report.advance(part.stop - part.start)
+                run = None  # this member's encoded set goes before the next is encoded
         total /= len(members)
         return total
 

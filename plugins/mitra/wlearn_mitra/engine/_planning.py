@@ -25,7 +25,10 @@ first that fits:
    enough members that every feature is seen by one.
 
 Data wider than :data:`MAX_FEATURES` (the model's comfortable width) is split the same way
-whatever the budget. When not even one feature fits, the plan refuses before anything is
+whatever the budget, "all features" then meaning subsets of :data:`MAX_FEATURES`: with the
+pair, each member's subset is encoded once and its query chunks decoded against it (one
+member's encoded set alive at a time: encode, decode every chunk, drop it, next member), not
+run again with every chunk through the single graph. When not even one feature fits, the plan refuses before anything is
 allocated, saying what to change. Estimates are deliberately generous; they were calibrated
 on measured peaks of ONNX Runtime (bench/README.md, "Wide data").
 """
@@ -167,10 +170,11 @@ def plan(
 
     cached = False
     width = widest
-    if widest == n_features and cache_layers:
-        stored = cache_bytes(shape, cache_layers, n_support, n_features)
-        encode = support_bytes(shape, n_support, n_features) + stored
-        per_row = query_row_bytes(shape, n_support, n_features)
+    if cache_layers:
+        # one member's encoded set alive at a time (the engine drops it before the next)
+        stored = cache_bytes(shape, cache_layers, n_support, widest)
+        encode = support_bytes(shape, n_support, widest) + stored
+        per_row = query_row_bytes(shape, n_support, widest)
         if encode <= budget and _fits(stored, per_row, budget):
             cached = True
     if not cached and not _fits(*single(widest), budget):
@@ -188,8 +192,8 @@ def plan(
             )
         width = low
     if cached:
-        fixed = cache_bytes(shape, cache_layers, n_support, n_features)
-        per_row = query_row_bytes(shape, n_support, n_features)
+        fixed = cache_bytes(shape, cache_layers, n_support, width)
+        per_row = query_row_bytes(shape, n_support, width)
     else:
         fixed, per_row = single(width)
     rows = _chunk_rows(chunk_size, budget - fixed, per_row)
@@ -211,10 +215,12 @@ def _members(n_estimators: int, n_features: int, width: int) -> int:
 def _plain(shape, n_support, n_features, width, chunk_size, n_estimators, cache_layers,
            cache_mb, open_bytes, available_mb) -> Plan:
     """No budget: every feature up to the model's width together, refused (before anything
-    is allocated) only when that needs more than the machine has available."""
+    is allocated) only when that needs more than the machine has available. Members on
+    feature subsets (data wider than the model's width) go through the support cache as
+    whole data does: each member's encoded set must fit ``cache_mb``, and only one member's
+    is alive at a time."""
     stored = cache_bytes(shape, cache_layers, n_support, width) if cache_layers else 0
-    cached = bool(cache_layers) and width == n_features and (
-        cache_mb is None or stored <= cache_mb * MB)
+    cached = bool(cache_layers) and (cache_mb is None or stored <= cache_mb * MB)
     per_row = query_row_bytes(shape, n_support, width)
     rows = _chunk_rows(chunk_size, DEFAULT_MEMORY_MB * MB, per_row)
     support = support_bytes(shape, n_support, width)

@@ -41,16 +41,17 @@ def forward(
 
 
 def encode(
-    graphs: GraphSet, cache: SupportCache, x_support: np.ndarray, y_support: np.ndarray,
+    graphs: GraphSet, cache: SupportCache | None, x_support: np.ndarray, y_support: np.ndarray,
     owner: object = None,
 ) -> tuple[np.ndarray, ...]:
     """The support encoder's tensors for a model-ready support set, cached by content
     (while ``owner`` lives, when one is given: see
-    :class:`~wlearn_mitra.engine._encoded.SupportCache`)."""
+    :class:`~wlearn_mitra.engine._encoded.SupportCache`); ``cache`` None encodes without
+    looking up or keeping anything."""
     xs = np.ascontiguousarray(x_support, dtype=np.float32)
     ys = np.ascontiguousarray(y_support, dtype=graphs.y_dtype)
-    key = support_key(xs, ys)
-    entry = cache.get(key, owner)
+    key = support_key(xs, ys) if cache is not None else None
+    entry = cache.get(key, owner) if cache is not None else None
     if entry is None:
         feeds = {
             "x_support": xs[None],
@@ -58,16 +59,20 @@ def encode(
             "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
         }
         entry = tuple(graphs.encoder.run(graphs.cache_names, feeds, one_off=True))
-        cache.put(key, entry)  # only a finished encoding is ever stored
-        cache.own(key, owner)
+        if cache is not None:
+            cache.put(key, entry)  # only a finished encoding is ever stored
+            cache.own(key, owner)
     return entry
 
 
-def decode(graphs: GraphSet, encoded: tuple[np.ndarray, ...], x_query: np.ndarray) -> np.ndarray:
-    """The query decoder's raw output [Q, 10] or [Q] for an encoded support set."""
+def decode(graphs: GraphSet, encoded: tuple[np.ndarray, ...], x_query: np.ndarray,
+           one_off: bool = False) -> np.ndarray:
+    """The query decoder's raw output [Q, 10] or [Q] for an encoded support set; ``one_off``
+    hands the run's working memory back once it is done (the last chunk of a member that
+    another member's encoding follows)."""
     feeds = dict(zip(graphs.cache_names, encoded))
     feeds["x_query"] = np.ascontiguousarray(x_query, dtype=np.float32)[None]
-    (output,) = graphs.decoder.run(["output"], feeds)
+    (output,) = graphs.decoder.run(["output"], feeds, one_off=one_off)
     return checked(graphs, output, len(x_query))
 
 
