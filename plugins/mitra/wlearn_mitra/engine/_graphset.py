@@ -19,7 +19,7 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ..exceptions import user_stacklevel
+from ..exceptions import MissingDependencyError, user_stacklevel
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
 from ..graphs._identity import model_identity
 from ..graphs._int8 import quantize_int8
@@ -83,6 +83,9 @@ class GraphSet:
         runtime: str,
     ) -> None:
         _choice.check(runtime, precision)
+        # before any file of the disk cache is read: an unavailable runtime or precision is
+        # refused as such, never taken for a damaged cache file
+        _choice.check_ready(runtime, precision)
         self.runtime, self.precision = runtime, precision
         if task not in ("classification", "regression"):
             raise ValidationError(f"task must be 'classification' or 'regression', not {task!r}")
@@ -148,7 +151,9 @@ class GraphSet:
         try:
             return tuple(self._open(source) for source in pair)
         except ValidationError as exc:
-            if not all(isinstance(part, _Cut) for part in pair):
+            # only a file that does not load is damaged; a missing package is not the file's
+            if (isinstance(exc, MissingDependencyError)
+                    or not all(isinstance(part, _Cut) for part in pair)):
                 raise
             discard(*(part.path for part in pair))
             cache_warning(f"the support cache's graphs {pair[0].path} and {pair[1].path} could "
@@ -224,6 +229,8 @@ class GraphSet:
             return open_it()
         try:
             return _with_cache_file(open_it(), precise)
+        except MissingDependencyError:
+            raise
         except ValidationError as exc:  # a damaged int8 file of the disk cache: made again
             discard(precise)
             cache_warning(f"the int8 graph {precise} could not be loaded and was removed "
