@@ -228,6 +228,25 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
     assert sorted(os.listdir(tmp_path)) == ["model.wlrn"]
 
 
+def test_a_save_that_cannot_write_names_the_users_path_and_writes_nothing(tmp_path):
+    """The OSError write_bundle_output(data, path) raises (wlearn 0.3), about the user's path:
+    never the temporary file's name, and nothing left in any folder."""
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    model = MitraClassifier(onnx=CLF_ONNX).fit(X, np.arange(20) % 2)
+    missing = tmp_path / "no-such-folder" / "model.wlrn"
+    with pytest.raises(FileNotFoundError) as raised:
+        model.save(missing)
+    assert raised.value.filename == str(missing)
+    assert str(missing) in str(raised.value) and ".tmp" not in str(raised.value)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for path in (folder, str(folder)):
+        with pytest.raises(IsADirectoryError) as raised:
+            model.save(path)
+        assert raised.value.filename == str(folder) and ".tmp" not in str(raised.value)
+    assert sorted(os.listdir(tmp_path)) == ["a-folder"] and not os.listdir(folder)
+
+
 def test_regressor_save_path(tmp_path):
     reg_onnx = FIXTURES / "onnx" / "tiny-mitra-regressor.onnx"
     X = np.arange(40, dtype=np.float32).reshape(20, 2)

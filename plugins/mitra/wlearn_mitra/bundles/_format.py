@@ -10,6 +10,7 @@ category/text columns write ``support_x_encoded`` and ``meta.categories`` instea
 
 from __future__ import annotations
 
+import errno
 import numbers
 import os
 import tempfile
@@ -240,10 +241,21 @@ def write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed to
     disk, then renamed over ``path`` (``os.replace``), so no reader sees a partial bundle and a
     failed write (full disk, no permission) leaves an existing file untouched and no temporary
-    file behind. Raises the ``OSError``."""
+    file behind.
+
+    Raises the ``OSError`` that the core's ``write_bundle_output(data, path)`` (wlearn 0.3's
+    contract: ``Path(path).write_bytes``) raises for the same path, of the same class and
+    naming the caller's ``path`` (``filename``), never the temporary file: FileNotFoundError
+    for a missing folder, IsADirectoryError for a folder (refused before anything is
+    written), PermissionError, ``OSError(ENOSPC)`` for a full disk."""
     target = os.fspath(path)
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), target)
     folder = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(prefix=".wlrn-", suffix=".tmp", dir=folder)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".wlrn-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _naming(exc, target) from None
     try:
         os.chmod(temporary, _file_mode(target))
         with os.fdopen(handle, "wb") as stream:
@@ -251,12 +263,21 @@ def write(path: str | os.PathLike[str], data: bytes) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _naming(exc, target) from None
         raise
+
+
+def _naming(exc: OSError, target: str) -> OSError:
+    """``exc`` as the same OSError class about ``target`` (the user's path)."""
+    if exc.errno is None:
+        return type(exc)(f"{exc}: {target!r}")
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), target)
 
 
 def _int_field(meta: dict, name: str, minimum: int = 1) -> int:
