@@ -28,7 +28,9 @@ from .._tasks import REGRESSOR_BINS_TYPE_ID as _REGRESSOR_BINS_TYPE_ID
 from .._tasks import TASK_OF_TYPE_ID
 from .._tasks import TASKS as _TASKS
 from ..inputs import _categories, _labels, _manyclass
-from ..inputs._checks import beyond_float32, check_n_estimators
+from ..inputs._checks import beyond_float32, check_max_support, check_n_estimators, check_seed
+from ..inputs._checks import check_target_scaling, check_task
+from ..inputs._support import check_support_selection
 
 CLASSIFIER_TYPE_ID = _TASKS["classification"].type_id
 REGRESSOR_TYPE_ID = _TASKS["regression"].type_id
@@ -62,6 +64,44 @@ JS_PARAMS = {
 #: had them (a JS caller may write nEstimators: 1); maxSupport and seed are always written.
 _WRITTEN_UNLESS_DEFAULT = {"nEstimators": 1, "targetScaling": "minmax", "maxNodeClasses": None}
 _ALWAYS_WRITTEN = ("maxSupport", "seed")
+
+
+def _stored_max_support(value: Any) -> None:
+    """``maxSupport`` as fit checks ``max_support``, but for 0: @wlearn/mitra writes that
+    (a bundle of no rows, which predict refuses)."""
+    if type(value) in (int, float) and value == 0:
+        return
+    check_max_support(value)
+
+
+def _max_node_classes(value: Any) -> None:
+    if value is not None:
+        _manyclass.check_max_groups(value)
+
+
+#: The estimators' own check of each param a bundle can carry (the same rule and message as
+#: at fit), keyed by its name in bundles.
+_PARAM_CHECKS = {
+    "maxSupport": _stored_max_support,
+    "seed": check_seed,
+    "nEstimators": check_n_estimators,
+    "targetScaling": check_target_scaling,
+    "maxNodeClasses": _max_node_classes,
+    "task": check_task,
+    "supportSelection": check_support_selection,
+}
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """BundleError naming ``manifest.params.<key>`` for a param (of :data:`JS_PARAMS`) that
+    the estimator would refuse at fit: a bundle is untrusted input. Unknown params are kept,
+    as @wlearn/mitra keeps them."""
+    for key, check in _PARAM_CHECKS.items():
+        if key in params:
+            try:
+                check(params[key])
+            except ValidationError as exc:
+                raise BundleError(f"manifest.params.{key}: {exc}") from None
 
 
 def json_number(value: Any) -> Any:
@@ -338,11 +378,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     params = manifest.get("params", {})
     if not isinstance(params, dict):
         raise BundleError("manifest.params must be an object")
-    if "nEstimators" in params:
-        try:
-            check_n_estimators(params["nEstimators"])
-        except ValidationError as exc:
-            raise BundleError(f"manifest.params.nEstimators: {exc}") from None
+    check_params(params)
     blobs = _views(toc, blobs)
     if "meta" not in blobs:
         raise BundleError("the bundle has no 'meta' artifact")

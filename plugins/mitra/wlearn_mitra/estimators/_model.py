@@ -13,7 +13,7 @@ from wlearn.errors import BundleError, ValidationError
 from .._tasks import TASKS
 from ..bundles import _format
 from ..exceptions import not_fitted
-from ..inputs._checks import detect_task, require_y
+from ..inputs._checks import check_task, detect_task, require_y
 from ..inputs._support import SUPPORT_SELECTIONS
 from . import _pickling
 from ..engine._progress import Progress
@@ -114,11 +114,7 @@ class MitraModel(_Params):
         return model
 
     def _checked_task(self) -> str | None:
-        if self.task not in (None, "classification", "regression"):
-            raise ValidationError(
-                f"task must be 'classification', 'regression' or None, got {self.task!r}"
-            )
-        return self.task
+        return check_task(self.task)
 
     @property
     def _estimator_kind(self) -> str | None:  # type: ignore[override]

@@ -9,12 +9,13 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from ..bundles import _format
-from ..inputs._checks import beyond_float32, check_rows, targets
+from ..inputs._checks import TARGET_SCALINGS, beyond_float32, check_rows, check_target_scaling
+from ..inputs._checks import targets
 from ..engine._progress import Progress
 from ._base import _MitraEstimator
 from ._distribution import BinnedDistribution
 
-TARGET_SCALINGS = ("minmax", "none", "js")
+__all__ = ["MitraRegressor", "TARGET_SCALINGS"]
 
 
 class MitraRegressor(_MitraEstimator):
@@ -95,11 +96,7 @@ class MitraRegressor(_MitraEstimator):
         self.runtime = runtime
 
     def _scaling(self) -> str:
-        if self.target_scaling not in TARGET_SCALINGS:
-            raise ValidationError(
-                f"target_scaling must be one of {TARGET_SCALINGS}, got {self.target_scaling!r}"
-            )
-        return self.target_scaling
+        return check_target_scaling(self.target_scaling)
 
     def _checked_params(self) -> tuple[int, float | int]:
         checked = super()._checked_params()
