@@ -19,6 +19,7 @@ from . import _pickling
 from ..engine._progress import Progress
 from ._base import _MitraEstimator, capabilities, model_repr
 from ._classifier import MitraClassifier
+from ._distribution import BinnedDistribution
 from ._params import _Params
 from ._regressor import MitraRegressor
 
@@ -176,6 +177,35 @@ class MitraModel(_Params):
         if not isinstance(inner, MitraClassifier):
             raise ValidationError("predict_proba needs a classification model; this one regresses")
         return inner.predict_proba(X)
+
+    # -- predictive distributions of bin-head regressors: MitraRegressor's, delegated --------
+
+    def _regressor(self, method: str) -> MitraRegressor:
+        """The fitted regressor, or ValidationError naming ``method`` for a classifier."""
+        inner = self._fitted()
+        if not isinstance(inner, MitraRegressor):
+            raise ValidationError(f"{method} needs a regression model; this one classifies")
+        return inner
+
+    def predict_distribution(self, X: Any) -> BinnedDistribution:
+        return self._regressor("predict_distribution").predict_distribution(X)
+
+    def predict_quantiles(self, X: Any, quantiles: Any = (0.1, 0.5, 0.9)) -> np.ndarray:
+        return self._regressor("predict_quantiles").predict_quantiles(X, quantiles)
+
+    def predict_interval(self, X: Any, coverage: float = 0.9) -> np.ndarray:
+        return self._regressor("predict_interval").predict_interval(X, coverage)
+
+    # The regressor's docstrings by reference (none under python -OO), and what differs.
+    _DELEGATED = ("\n\n        MitraModel: the fitted MitraRegressor's answer and errors; a "
+                  "classification model\n        raises ValidationError, and NotFittedError "
+                  "comes before fit() or load().")
+    for _method in (predict_distribution, predict_quantiles, predict_interval):
+        _doc = getattr(MitraRegressor, _method.__name__).__doc__
+        _method.__doc__ = None if _doc is None else _doc + _DELEGATED
+    del _DELEGATED, _method, _doc
+
+    # -- end predictive distributions
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (classification) or R^2 (regression) of ``predict(X)`` against ``y``
