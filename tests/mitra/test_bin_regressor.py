@@ -400,3 +400,28 @@ def test_mitra_model_distributions_refuse_as_the_regressor_does():
             getattr(classifier, name)(Xq, *args)
         with pytest.raises(NotFittedError):
             getattr(MitraModel(regressor_onnx=ONNX), name)(Xq, *args)
+
+
+# -- an InferenceSession of a bin-head model ---------------------------------------------------
+
+
+def test_a_session_of_a_bin_head_model_reads_its_head_from_the_metadata(session):
+    """The session's metadata (``mitra.config``) gives the head and the sizes, so a session
+    predicts what the same model given as a path predicts."""
+    by_path = MitraEngine(ONNX, task="regression", split=None)
+    engine = MitraEngine(session, task="regression")
+    assert engine.n_bins == by_path.n_bins == N_BINS
+    assert engine.shape == by_path.shape
+    X, y, Xq = table(14)
+    y01 = (y - y.min()) / (y.max() - y.min())
+    for members in (1, 3):
+        np.testing.assert_array_equal(
+            engine.predict(X, y01, Xq, n_estimators=members, seed=1),
+            by_path.predict(X, y01, Xq, n_estimators=members, seed=1))
+    regressor = MitraRegressor(onnx=session).fit(X, y)
+    np.testing.assert_array_equal(regressor.predict(Xq), MitraRegressor(onnx=ONNX).fit(X, y)
+                                  .predict(Xq))
+    with pytest.raises(ValidationError, match="1000-bin head, which does not fit task 'classif"):
+        MitraEngine(session, task="classification")
+    v1 = ort.InferenceSession(str(V1), providers=["CPUExecutionProvider"])
+    assert MitraEngine(v1, task="regression").n_bins is None  # no metadata: a scalar head

@@ -25,8 +25,9 @@ from ..graphs._identity import model_identity
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
+from ..graphs._onnxinfo import bins_in_metadata as read_bins_in_metadata
 from ..graphs._onnxinfo import declared_bins as read_declared_bins
-from ..graphs._onnxinfo import model_shape
+from ..graphs._onnxinfo import model_shape, session_shape
 from ..graphs._cachedir import derived_paths
 from ..graphs._surgery import derive_pair
 from ..runtimes import _choice
@@ -102,8 +103,10 @@ class GraphSet:
             from ..runtimes._ort import OrtGraph
 
             self._single, self.onnx_sha256 = OrtGraph(onnx), None
-            self.shape = model_shape(None, task == "classification")
-            declared_bins = None  # a session's metadata is not read: no bin head
+            # the converter's mitra.config, as the session carries it: sizes and a bin head
+            properties = dict(onnx.get_modelmeta().custom_metadata_map)
+            self.shape = session_shape(properties, task == "classification")
+            declared_bins = read_bins_in_metadata(properties)
         else:
             self._source = model_source(onnx)
             with buffer(self._source) as view:
