@@ -144,6 +144,35 @@ def test_inspect_names_the_model_by_hash_and_the_builtin_by_name(tmp_path, capsy
     assert "built-in mitra-builtin-classifier.onnx" in capsys.readouterr().out
 
 
+def test_inspect_says_the_model_found_has_another_hash(capsys, monkeypatch):
+    """A bundle of a custom model, with only the built-in (or the environment's) model at
+    hand: the text view names the model found, its other sha256, and the refusal, as the
+    JSON's sourceSha256 does; it never says load would take it."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    sha = wlrn.decode_json(wlrn.decode_bundle(BUNDLE)[2]["meta"])["onnxSha256"]
+    builtin = _builtin.sha256("classification")
+    for env, name in ((None, "the built-in mitra-builtin-classifier.onnx (wlearn-mitra)"),
+                      (_builtin.path("classification"),
+                       "the built-in mitra-builtin-classifier.onnx (wlearn-mitra)")):
+        if env:
+            monkeypatch.setenv(ENV_VAR, env)
+        assert main(["inspect", "--json", str(BUNDLE)]) == 1
+        report = json.loads(capsys.readouterr().out)
+        assert report["model"]["sourceSha256"] == builtin != sha
+        assert main(["inspect", str(BUNDLE)]) == 1
+        out = capsys.readouterr().out
+        line = next(line for line in out.splitlines() if line.startswith("model "))
+        assert "load would take" not in line
+        assert (f"found {name} at {_builtin.path('classification')}, which has another "
+                f"sha256, {builtin}: load would refuse it") in line
+        assert out.rstrip().endswith("loadable  no")
+    other = Path(__file__).resolve().parents[1] / "data" / "mitra-v2" / "tiny-regressor-2.onnx"
+    monkeypatch.setenv(ENV_VAR, str(other))  # an environment model of another hash
+    assert main(["inspect", str(BUNDLE)]) == 1
+    assert (f"found the model of {ENV_VAR} at {other}, which has another sha256"
+            in capsys.readouterr().out)
+
+
 def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):
     import wlearn_mitra.estimators._base as estimators
 
