@@ -55,10 +55,16 @@ class MitraModel(_Params):
     regressor's).
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
-    ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
-    MitraClassifier) and use plain K-fold for continuous targets (as for MitraRegressor);
-    each fold's model then detects its task, and scores with accuracy or R^2 accordingly.
-    Give ``task`` when the detection might differ between folds.
+    ``cross_val_score`` and ``GridSearchCV`` with an integer ``cv`` pick their folds by
+    scikit-learn's ``type_of_target(y)``: ``StratifiedKFold`` for "binary" and "multiclass"
+    targets, which include integral floats (the diabetes targets 151.0, 75.0, ... are
+    "multiclass", so their folds are stratified by value, with scikit-learn's warning when a
+    value occurs fewer times than there are folds), and plain ``KFold`` only for targets with
+    a non-integral value ("continuous"). Each fold's model then detects its task (integral
+    floats with more than 20 distinct values are a regression, see :func:`detect_task`), and
+    scores with accuracy or R^2 accordingly. For a regression, pass ``task="regression"`` (a
+    regressor's folds: ``KFold``) or ``cv=KFold(n_splits)`` explicitly; give ``task`` too
+    when the detection might differ between folds.
     """
 
     _inner: _MitraEstimator | None = None
@@ -122,9 +128,9 @@ class MitraModel(_Params):
         task = self.__dict__.get("task_") or self.task
         if task is None:
             # scikit-learn asks before fit (cross_val_score and GridSearchCV pick their folds
-            # by it). "classifier" gives class targets stratified folds, while check_cv still
-            # uses plain KFold for continuous targets, as for a regressor; once fitted, the
-            # model reports the task it detected.
+            # by it). "classifier" gives class targets stratified folds, and integral floats
+            # too (type_of_target calls them multiclass); check_cv uses plain KFold only for
+            # continuous targets; once fitted, the model reports the task it detected.
             return "classifier"
         return TASKS[task].kind if task in TASKS else None
 
