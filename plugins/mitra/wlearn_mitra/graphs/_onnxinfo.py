@@ -108,7 +108,11 @@ def _positive_int(value: object) -> int | None:
 
 
 def _shape_from_config(model_bytes: bytes | memoryview, slots: int) -> ModelShape | None:
-    return _shape_in_metadata(metadata(model_bytes), slots)
+    try:
+        properties = metadata(model_bytes)
+    except (ValueError, RecursionError):  # as a config that does not parse
+        return None
+    return _shape_in_metadata(properties, slots)
 
 
 def _shape_in_metadata(properties: Mapping[str, str], slots: int) -> ModelShape | None:
@@ -340,7 +344,11 @@ def declared_bins(model_bytes: bytes | memoryview) -> int | None:
     its ``y_support`` then takes int64 bin ids and its output is [B, Q, dim_output] logits.
     Raises ValidationError when that config declares an unusable number of bins.
     """
-    return bins_in_metadata(metadata(model_bytes))
+    try:
+        properties = metadata(model_bytes)
+    except (ValueError, IndexError, RecursionError):  # not readable: declares nothing
+        return None
+    return bins_in_metadata(properties)
 
 
 def bins_in_metadata(properties: Mapping[str, str]) -> int | None:
