@@ -132,8 +132,20 @@ def test_mitra_under_pypi_core_writes_js_bytes(envs, name):
     assert (envs["upstream"] / f"mitra_{name}_resaved.wlrn").read_bytes() == js
 
 
+@pytest.fixture
+def _unbound_after():
+    """The models this test binds are unbound after it (tests/mitra's conftest does the same
+    for its own tests): a later test loading with no model must not find them."""
+    from wlearn_mitra import loaders
+
+    saved = dict(loaders._bound)
+    yield
+    loaders._bound.clear()
+    loaders._bound.update(saved)
+
+
 @pytest.mark.parametrize("name", CASES)
-def test_mitra_predictions_agree_across_cores(envs, name):
+def test_mitra_predictions_agree_across_cores(envs, name, _unbound_after):
     from wlearn_mitra import register_loaders
 
     onnx = FIXTURES / "onnx"
