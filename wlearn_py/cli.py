@@ -94,7 +94,10 @@ def _verdict(path: str, strict: bool = False, open_model: bool = False
     return parts, (dict(model) if isinstance(model, dict) else None), problems
 
 
-def _show_model(model: dict[str, Any] | None) -> str:
+def _show_model(model: dict[str, Any] | None, loadable: bool = True) -> str:
+    """The model line: what the bundle needs, and what load would find. A model found with
+    another hash than the bundle records (the describe hook's ``sourceSha256``) is named as
+    such, with the load's verdict, never as the one load would take."""
     if model is None:
         return "(the loader does not say)"
     sha = model.get("sha256")
@@ -103,7 +106,15 @@ def _show_model(model: dict[str, Any] | None) -> str:
     if name and sha:
         needed += f", sha256 {sha}"
     source = model.get("source")
-    return needed + (f"; load would take {source}" if source else "")
+    if not source:
+        return needed
+    found = model.get("sourceSha256")
+    if sha and isinstance(found, str) and found != sha:
+        what = model.get("sourceName") or "the model"
+        verdict = "load would refuse it" if not loadable else "load would take it anyway"
+        return (f"{needed}; found {what} at {source}, which has another sha256, {found}: "
+                f"{verdict}")
+    return needed + f"; load would take {source}"
 
 
 def _show_id(artifact_id: Any) -> str:
@@ -139,7 +150,7 @@ def _human(report: dict[str, Any]) -> str:
         f"file      {report['file']} ({report['size']:,} bytes)",
         f"typeId    {type_id if type_id is not None else '(missing)'}",
         f"loader    {loader}",
-        f"model     {_show_model(report['model'])}",
+        f"model     {_show_model(report['model'], report['loadable'])}",
         "manifest",
         *("  " + line for line in json.dumps(report["manifest"], indent=2,
                                              ensure_ascii=False).splitlines()),

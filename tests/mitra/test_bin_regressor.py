@@ -355,3 +355,73 @@ def test_pickles_and_clones_keep_the_bin_head():
     copy = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(copy.predict_distribution(Xq).probabilities, expected)
     np.testing.assert_array_equal(clone(model).fit(X, y).predict(Xq), model.predict(Xq))
+
+
+# -- MitraModel ------------------------------------------------------------------------------------
+
+
+def test_mitra_model_offers_the_regressors_distributions():
+    from wlearn_mitra import MitraModel
+
+    X, y, Xq = table(12)
+    regressor = MitraRegressor(onnx=ONNX, n_estimators=2).fit(X, y)
+    for model in (MitraModel(regressor_onnx=ONNX, n_estimators=2).fit(X, y),
+                  MitraModel.load(regressor.save(), ONNX)):
+        assert model.task_ == "regression"
+        want = regressor.predict_distribution(Xq)
+        got = model.predict_distribution(Xq)
+        np.testing.assert_array_equal(got.probabilities, want.probabilities)
+        np.testing.assert_array_equal(got.edges, want.edges)
+        np.testing.assert_array_equal(model.predict_quantiles(Xq, [0.05, 0.5]),
+                                      regressor.predict_quantiles(Xq, [0.05, 0.5]))
+        np.testing.assert_array_equal(model.predict_quantiles(Xq),
+                                      regressor.predict_quantiles(Xq))
+        np.testing.assert_array_equal(model.predict_interval(Xq, 0.8),
+                                      regressor.predict_interval(Xq, 0.8))
+        np.testing.assert_array_equal(model.predict_interval(Xq), regressor.predict_interval(Xq))
+        with pytest.raises(ValidationError, match="coverage must be"):
+            model.predict_interval(Xq, 1.5)
+    for name in ("predict_distribution", "predict_quantiles", "predict_interval"):
+        assert getattr(MitraRegressor, name).__doc__ in getattr(MitraModel, name).__doc__
+
+
+def test_mitra_model_distributions_refuse_as_the_regressor_does():
+    from wlearn_mitra import MitraModel
+    from wlearn_mitra.exceptions import NotFittedError
+
+    X, y, Xq = table(13)
+    scalar = MitraModel(regressor_onnx=V1).fit(X, y)
+    classifier = MitraModel(classifier_onnx=V1_CLASSIFIER).fit(X, (y > 10).astype(int))
+    for name, args in (("predict_distribution", ()), ("predict_quantiles", ([0.5],)),
+                       ("predict_interval", (0.9,))):
+        with pytest.raises(ValidationError, match="scalar head .* no distribution"):
+            getattr(scalar, name)(Xq, *args)
+        with pytest.raises(ValidationError, match=f"{name} needs a regression model"):
+            getattr(classifier, name)(Xq, *args)
+        with pytest.raises(NotFittedError):
+            getattr(MitraModel(regressor_onnx=ONNX), name)(Xq, *args)
+
+
+# -- an InferenceSession of a bin-head model ---------------------------------------------------
+
+
+def test_a_session_of_a_bin_head_model_reads_its_head_from_the_metadata(session):
+    """The session's metadata (``mitra.config``) gives the head and the sizes, so a session
+    predicts what the same model given as a path predicts."""
+    by_path = MitraEngine(ONNX, task="regression", split=None)
+    engine = MitraEngine(session, task="regression")
+    assert engine.n_bins == by_path.n_bins == N_BINS
+    assert engine.shape == by_path.shape
+    X, y, Xq = table(14)
+    y01 = (y - y.min()) / (y.max() - y.min())
+    for members in (1, 3):
+        np.testing.assert_array_equal(
+            engine.predict(X, y01, Xq, n_estimators=members, seed=1),
+            by_path.predict(X, y01, Xq, n_estimators=members, seed=1))
+    regressor = MitraRegressor(onnx=session).fit(X, y)
+    np.testing.assert_array_equal(regressor.predict(Xq), MitraRegressor(onnx=ONNX).fit(X, y)
+                                  .predict(Xq))
+    with pytest.raises(ValidationError, match="1000-bin head, which does not fit task 'classif"):
+        MitraEngine(session, task="classification")
+    v1 = ort.InferenceSession(str(V1), providers=["CPUExecutionProvider"])
+    assert MitraEngine(v1, task="regression").n_bins is None  # no metadata: a scalar head

@@ -78,3 +78,63 @@ def test_n_estimators_out_of_bounds_is_refused_at_load(value):
         load(bad)
     with pytest.raises(ValidationError, match="n_estimators"):
         MitraClassifier(onnx=onnx, n_estimators=value).fit(X, y)
+
+
+_BAD_PARAMS = [  # (bundle key, estimator parameter, a value fit refuses)
+    ("maxNodeClasses", "max_node_classes", 99),
+    ("maxNodeClasses", "max_node_classes", 1),
+    ("maxNodeClasses", "max_node_classes", "4"),
+    ("maxSupport", "max_support", -5),
+    ("maxSupport", "max_support", "512"),
+    ("maxSupport", "max_support", None),
+    ("seed", "seed", "abc"),
+    ("seed", "seed", [1]),
+    ("supportSelection", "support_selection", "random"),
+    ("targetScaling", "target_scaling", "log"),
+    ("task", "task", "ranking"),
+    ("nEstimators", "n_estimators", 0),
+]
+
+
+@pytest.mark.parametrize(("key", "name", "value"), _BAD_PARAMS)
+def test_every_param_a_bundle_carries_is_checked_at_load_as_at_fit(key, name, value):
+    """A bundle is untrusted input: a param out of the estimator's range is refused at load
+    with the estimator's own message, in a BundleError naming the manifest key."""
+    from pathlib import Path
+
+    import wlrn
+    from wlearn import load
+    from wlearn.errors import ValidationError
+    from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
+    from wlearn_mitra.bundles import _format
+
+    assert set(_format._PARAM_CHECKS) == set(_format.JS_PARAMS)  # every param has its check
+    data = Path(_categories.__file__).parents[1] / "data"
+    kind = MitraRegressor if key == "targetScaling" else MitraClassifier
+    onnx = str(data / ("tiny-mitra-regressor.onnx" if kind is MitraRegressor
+                       else "tiny-mitra-classifier.onnx"))
+    X, y = np.arange(8.0).reshape(4, 2), [0, 1, 0, 1]
+    good = kind(onnx=onnx).fit(X, y).save()
+    manifest, toc, blobs = wlrn.decode_bundle(good)
+    manifest["params"][key] = value
+    bad = wlrn.encode_bundle(manifest, [{"id": e["id"], "data": blobs[e["id"]]} for e in toc])
+    fit_model = MitraModel if key == "task" else kind
+    with pytest.raises(ValidationError) as at_fit:
+        fit_model(**{name: value}).set_params(**{
+            "classifier_onnx" if fit_model is MitraModel else "onnx": onnx}).fit(X, y)
+    message = str(at_fit.value)
+    for loading in (lambda: kind.load(bad, onnx=onnx), lambda: MitraModel.load(bad, onnx),
+                    lambda: load(bad, loader_options={manifest["typeId"]: {"onnx": onnx}})):
+        with pytest.raises(BundleError) as at_load:
+            loading()
+        assert str(at_load.value) == f"manifest.params.{key}: {message}"
+
+
+def test_a_js_bundle_of_max_support_zero_still_loads():
+    """@wlearn/mitra writes maxSupport 0 (no rows; predict refuses it): the one value that
+    loads though fit refuses it."""
+    from wlearn_mitra.bundles import _format
+
+    _format.check_params({"maxSupport": 0, "maxNodeClasses": None, "seed": "42"})
+    with pytest.raises(BundleError, match="maxSupport"):
+        _format.check_params({"maxSupport": -1})

@@ -166,6 +166,47 @@ def test_a_damaged_cache_file_is_removed_and_made_again(tmp_path, monkeypatch, k
             X, y, Xq, n_classes=2)
 
 
+# -- an unavailable runtime or precision is not a damaged file ------------------------------
+
+
+class _NoBf16Core:
+    """An OpenVINO core of a CPU without bfloat16 arithmetic."""
+
+    def get_property(self, device, name):
+        return ["FP32", "INT8", "EXPORT_IMPORT"]
+
+
+@pytest.mark.parametrize("refusal", ["openvino-missing", "bf16-missing"])
+def test_a_refused_runtime_or_precision_leaves_the_cache_files_alone(tmp_path, monkeypatch,
+                                                                     refusal):
+    pytest.importorskip("onnx")
+    from wlearn_mitra.runtimes import _openvino
+
+    from wlearn.errors import ValidationError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    model = _copy(CLF, tmp_path / "m")
+    X, y, Xq = data()
+    MitraClassifier(onnx=str(model)).fit(X, y).predict(Xq)
+    files = sorted((tmp_path / "xdg").rglob("*.onnx"))
+    assert [f.name.split(".", 1)[1] for f in files] == ["pair1.decoder.onnx",
+                                                       "pair1.encoder.onnx"]
+    before = {f: f.read_bytes() for f in files}
+    if refusal == "openvino-missing":
+        monkeypatch.setitem(__import__("sys").modules, "openvino", None)
+        monkeypatch.setattr(_openvino, "_core", None)
+        kwargs, match = {"runtime": "openvino"}, "needs OpenVINO"
+    else:
+        monkeypatch.setattr(_openvino, "core", lambda: _NoBf16Core())
+        kwargs, match = {"runtime": "openvino", "precision": "bf16"}, "bfloat16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        with pytest.raises(ValidationError, match=match):
+            MitraClassifier(onnx=str(model), **kwargs).fit(X, y).predict(Xq)
+    assert sorted((tmp_path / "xdg").rglob("*.onnx")) == files
+    assert {f: f.read_bytes() for f in files} == before
+
+
 # -- a cache folder that cannot be written ---------------------------------------------------
 
 

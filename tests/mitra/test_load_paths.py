@@ -144,6 +144,35 @@ def test_inspect_names_the_model_by_hash_and_the_builtin_by_name(tmp_path, capsy
     assert "built-in mitra-builtin-classifier.onnx" in capsys.readouterr().out
 
 
+def test_inspect_says_the_model_found_has_another_hash(capsys, monkeypatch):
+    """A bundle of a custom model, with only the built-in (or the environment's) model at
+    hand: the text view names the model found, its other sha256, and the refusal, as the
+    JSON's sourceSha256 does; it never says load would take it."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    sha = wlrn.decode_json(wlrn.decode_bundle(BUNDLE)[2]["meta"])["onnxSha256"]
+    builtin = _builtin.sha256("classification")
+    for env, name in ((None, "the built-in mitra-builtin-classifier.onnx (wlearn-mitra)"),
+                      (_builtin.path("classification"),
+                       "the built-in mitra-builtin-classifier.onnx (wlearn-mitra)")):
+        if env:
+            monkeypatch.setenv(ENV_VAR, env)
+        assert main(["inspect", "--json", str(BUNDLE)]) == 1
+        report = json.loads(capsys.readouterr().out)
+        assert report["model"]["sourceSha256"] == builtin != sha
+        assert main(["inspect", str(BUNDLE)]) == 1
+        out = capsys.readouterr().out
+        line = next(line for line in out.splitlines() if line.startswith("model "))
+        assert "load would take" not in line
+        assert (f"found {name} at {_builtin.path('classification')}, which has another "
+                f"sha256, {builtin}: load would refuse it") in line
+        assert out.rstrip().endswith("loadable  no")
+    other = Path(__file__).resolve().parents[1] / "data" / "mitra-v2" / "tiny-regressor-2.onnx"
+    monkeypatch.setenv(ENV_VAR, str(other))  # an environment model of another hash
+    assert main(["inspect", str(BUNDLE)]) == 1
+    assert (f"found the model of {ENV_VAR} at {other}, which has another sha256"
+            in capsys.readouterr().out)
+
+
 def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):
     import wlearn_mitra.estimators._base as estimators
 
@@ -226,6 +255,25 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError):
         model.save(tmp_path / "no-such-folder" / "model.wlrn")
     assert sorted(os.listdir(tmp_path)) == ["model.wlrn"]
+
+
+def test_a_save_that_cannot_write_names_the_users_path_and_writes_nothing(tmp_path):
+    """The OSError write_bundle_output(data, path) raises (wlearn 0.3), about the user's path:
+    never the temporary file's name, and nothing left in any folder."""
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    model = MitraClassifier(onnx=CLF_ONNX).fit(X, np.arange(20) % 2)
+    missing = tmp_path / "no-such-folder" / "model.wlrn"
+    with pytest.raises(FileNotFoundError) as raised:
+        model.save(missing)
+    assert raised.value.filename == str(missing)
+    assert str(missing) in str(raised.value) and ".tmp" not in str(raised.value)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for path in (folder, str(folder)):
+        with pytest.raises(IsADirectoryError) as raised:
+            model.save(path)
+        assert raised.value.filename == str(folder) and ".tmp" not in str(raised.value)
+    assert sorted(os.listdir(tmp_path)) == ["a-folder"] and not os.listdir(folder)
 
 
 def test_regressor_save_path(tmp_path):

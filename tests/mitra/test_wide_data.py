@@ -140,6 +140,25 @@ def test_no_warning_when_every_feature_fits_or_the_data_is_wider_than_the_model(
         clf.predict(xs, labels, xq, n_classes=3)
 
 
+def test_a_budget_narrower_than_the_models_width_warns_on_wider_data(clf):
+    """Above MAX_FEATURES the plain answer runs subsets of MAX_FEATURES; a budget that makes
+    members narrower than that changes the answer, and says so, as for narrower data."""
+    import warnings
+
+    n_features = MAX_FEATURES + 100
+    xs, labels, _, xq = data(3, 40, n_features, n_query=2)
+    budget = 20.0
+    assert plan(clf.shape, len(xs), n_features, max_memory_mb=budget).width < MAX_FEATURES
+    with pytest.warns(UserWarning, match=rf"too small to run {MAX_FEATURES} of the "
+                      rf"{n_features} features \(the model's width\) of this 40-row support "
+                      r"set together: .* feature subsets of \d+\..*raise max_memory_mb"):
+        clf.predict(xs, labels, xq, n_classes=3, max_memory_mb=budget)
+    with warnings.catch_warnings():  # the plain answer's own subsets of MAX_FEATURES: no warning
+        warnings.simplefilter("error", UserWarning)
+        clf.predict(xs, labels, xq, n_classes=3)
+        clf.predict(xs, labels, xq, n_classes=3, max_memory_mb=4096)
+
+
 def test_without_a_budget_the_full_size_model_runs_ordinary_tables_whole():
     # A 1024 MB budget splits these (the warning's case); no budget gives the plain answer.
     for n_support, n_features in ((512, 64), (1024, 30), (512, 100)):

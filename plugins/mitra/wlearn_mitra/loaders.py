@@ -170,13 +170,20 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
     problems: list[str] = []
     try:
         source = cls._bundle_model(wanted, onnx, is_default)
+        # how the text view names the model found (sourceName), beside where it is (source)
+        origin = ("the model bound with register_loaders" if is_default
+                  else "the model given (loader_options onnx)")
         if source is None:
             env = os.environ.get(ENV_VARS[cls._task])
             if env and not Path(env).is_file():
                 raise ValidationError(f"{ENV_VARS[cls._task]} names {env!r}, which is not a "
                                       "file")
             source = env or _builtin.path(cls._task)
+            origin = f"the model of {ENV_VARS[cls._task]}" if env else None
+        if source == _builtin.path(cls._task):
+            origin = f"the built-in {_builtin.FILES[cls._task]} (wlearn-mitra)"
         model["source"] = _where(source)
+        model["sourceName"] = origin
         found = builtin if source == _builtin.path(cls._task) else _identity(source)
         model["sourceSha256"] = found
         if (wanted and found and wanted != found and options.get("check_onnx_hash", True)):

@@ -10,6 +10,7 @@ category/text columns write ``support_x_encoded`` and ``meta.categories`` instea
 
 from __future__ import annotations
 
+import errno
 import numbers
 import os
 import tempfile
@@ -27,7 +28,9 @@ from .._tasks import REGRESSOR_BINS_TYPE_ID as _REGRESSOR_BINS_TYPE_ID
 from .._tasks import TASK_OF_TYPE_ID
 from .._tasks import TASKS as _TASKS
 from ..inputs import _categories, _labels, _manyclass
-from ..inputs._checks import beyond_float32, check_n_estimators
+from ..inputs._checks import beyond_float32, check_max_support, check_n_estimators, check_seed
+from ..inputs._checks import check_target_scaling, check_task
+from ..inputs._support import check_support_selection
 
 CLASSIFIER_TYPE_ID = _TASKS["classification"].type_id
 REGRESSOR_TYPE_ID = _TASKS["regression"].type_id
@@ -61,6 +64,44 @@ JS_PARAMS = {
 #: had them (a JS caller may write nEstimators: 1); maxSupport and seed are always written.
 _WRITTEN_UNLESS_DEFAULT = {"nEstimators": 1, "targetScaling": "minmax", "maxNodeClasses": None}
 _ALWAYS_WRITTEN = ("maxSupport", "seed")
+
+
+def _stored_max_support(value: Any) -> None:
+    """``maxSupport`` as fit checks ``max_support``, but for 0: @wlearn/mitra writes that
+    (a bundle of no rows, which predict refuses)."""
+    if type(value) in (int, float) and value == 0:
+        return
+    check_max_support(value)
+
+
+def _max_node_classes(value: Any) -> None:
+    if value is not None:
+        _manyclass.check_max_groups(value)
+
+
+#: The estimators' own check of each param a bundle can carry (the same rule and message as
+#: at fit), keyed by its name in bundles.
+_PARAM_CHECKS = {
+    "maxSupport": _stored_max_support,
+    "seed": check_seed,
+    "nEstimators": check_n_estimators,
+    "targetScaling": check_target_scaling,
+    "maxNodeClasses": _max_node_classes,
+    "task": check_task,
+    "supportSelection": check_support_selection,
+}
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """BundleError naming ``manifest.params.<key>`` for a param (of :data:`JS_PARAMS`) that
+    the estimator would refuse at fit: a bundle is untrusted input. Unknown params are kept,
+    as @wlearn/mitra keeps them."""
+    for key, check in _PARAM_CHECKS.items():
+        if key in params:
+            try:
+                check(params[key])
+            except ValidationError as exc:
+                raise BundleError(f"manifest.params.{key}: {exc}") from None
 
 
 def json_number(value: Any) -> Any:
@@ -240,10 +281,21 @@ def write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed to
     disk, then renamed over ``path`` (``os.replace``), so no reader sees a partial bundle and a
     failed write (full disk, no permission) leaves an existing file untouched and no temporary
-    file behind. Raises the ``OSError``."""
+    file behind.
+
+    Raises the ``OSError`` that the core's ``write_bundle_output(data, path)`` (wlearn 0.3's
+    contract: ``Path(path).write_bytes``) raises for the same path, of the same class and
+    naming the caller's ``path`` (``filename``), never the temporary file: FileNotFoundError
+    for a missing folder, IsADirectoryError for a folder (refused before anything is
+    written), PermissionError, ``OSError(ENOSPC)`` for a full disk."""
     target = os.fspath(path)
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), target)
     folder = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(prefix=".wlrn-", suffix=".tmp", dir=folder)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".wlrn-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _naming(exc, target) from None
     try:
         os.chmod(temporary, _file_mode(target))
         with os.fdopen(handle, "wb") as stream:
@@ -251,12 +303,21 @@ def write(path: str | os.PathLike[str], data: bytes) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _naming(exc, target) from None
         raise
+
+
+def _naming(exc: OSError, target: str) -> OSError:
+    """``exc`` as the same OSError class about ``target`` (the user's path)."""
+    if exc.errno is None:
+        return type(exc)(f"{exc}: {target!r}")
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), target)
 
 
 def _int_field(meta: dict, name: str, minimum: int = 1) -> int:
@@ -317,11 +378,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     params = manifest.get("params", {})
     if not isinstance(params, dict):
         raise BundleError("manifest.params must be an object")
-    if "nEstimators" in params:
-        try:
-            check_n_estimators(params["nEstimators"])
-        except ValidationError as exc:
-            raise BundleError(f"manifest.params.nEstimators: {exc}") from None
+    check_params(params)
     blobs = _views(toc, blobs)
     if "meta" not in blobs:
         raise BundleError("the bundle has no 'meta' artifact")

@@ -267,12 +267,15 @@ class MitraEngine:
         budget = self.max_memory_mb if max_memory_mb is None else max_memory_mb
         plan = self.plan(len(xs), n_features, n_estimators=int(n_estimators),
                          max_memory_mb=budget, chunk_size=chunk_size)
-        if plan.width < n_features <= MAX_FEATURES:
+        plain = min(n_features, MAX_FEATURES)  # the width of the plain plan (_planning)
+        if plan.width < plain:
             # Not the model's plain answer: say so rather than change predictions silently.
-            need = full_width_mb(self.shape, len(xs), n_features)
+            need = full_width_mb(self.shape, len(xs), plain)
+            features = (f"all {n_features} features" if plain == n_features
+                        else f"{plain} of the {n_features} features (the model's width)")
             warnings.warn(
                 f"max_memory_mb={budget:g} is too "
-                f"small to run all {n_features} features of this {len(xs)}-row support set "
+                f"small to run {features} of this {len(xs)}-row support set "
                 f"together: predicting with {plan.members} ensemble members on feature subsets "
                 f"of {plan.width}. For the model's plain answer raise max_memory_mb to about "
                 f"{need:g} (or fit with a smaller max_support).",

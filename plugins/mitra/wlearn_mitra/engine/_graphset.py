@@ -19,14 +19,15 @@ import numpy as np
 
 from wlearn.errors import ValidationError
 
-from ..exceptions import user_stacklevel
+from ..exceptions import MissingDependencyError, user_stacklevel
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
 from ..graphs._identity import model_identity
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
+from ..graphs._onnxinfo import bins_in_metadata as read_bins_in_metadata
 from ..graphs._onnxinfo import declared_bins as read_declared_bins
-from ..graphs._onnxinfo import model_shape
+from ..graphs._onnxinfo import model_shape, session_shape
 from ..graphs._cachedir import derived_paths
 from ..graphs._surgery import derive_pair
 from ..runtimes import _choice
@@ -83,6 +84,9 @@ class GraphSet:
         runtime: str,
     ) -> None:
         _choice.check(runtime, precision)
+        # before any file of the disk cache is read: an unavailable runtime or precision is
+        # refused as such, never taken for a damaged cache file
+        _choice.check_ready(runtime, precision)
         self.runtime, self.precision = runtime, precision
         if task not in ("classification", "regression"):
             raise ValidationError(f"task must be 'classification' or 'regression', not {task!r}")
@@ -99,8 +103,10 @@ class GraphSet:
             from ..runtimes._ort import OrtGraph
 
             self._single, self.onnx_sha256 = OrtGraph(onnx), None
-            self.shape = model_shape(None, task == "classification")
-            declared_bins = None  # a session's metadata is not read: no bin head
+            # the converter's mitra.config, as the session carries it: sizes and a bin head
+            properties = dict(onnx.get_modelmeta().custom_metadata_map)
+            self.shape = session_shape(properties, task == "classification")
+            declared_bins = read_bins_in_metadata(properties)
         else:
             self._source = model_source(onnx)
             with buffer(self._source) as view:
@@ -148,7 +154,9 @@ class GraphSet:
         try:
             return tuple(self._open(source) for source in pair)
         except ValidationError as exc:
-            if not all(isinstance(part, _Cut) for part in pair):
+            # only a file that does not load is damaged; a missing package is not the file's
+            if (isinstance(exc, MissingDependencyError)
+                    or not all(isinstance(part, _Cut) for part in pair)):
                 raise
             discard(*(part.path for part in pair))
             cache_warning(f"the support cache's graphs {pair[0].path} and {pair[1].path} could "
@@ -224,6 +232,8 @@ class GraphSet:
             return open_it()
         try:
             return _with_cache_file(open_it(), precise)
+        except MissingDependencyError:
+            raise
         except ValidationError as exc:  # a damaged int8 file of the disk cache: made again
             discard(precise)
             cache_warning(f"the int8 graph {precise} could not be loaded and was removed "

@@ -309,8 +309,11 @@ class _MitraEstimator(_Params):
         records its sha256). With ``path``, the bundle is also written to that file, as
         AutoGluon's and TabPFN's ``save(path)`` do, atomically: a temporary file beside it is
         renamed over it (``os.replace``), so readers never see a partial bundle and a failed
-        write leaves an existing file as it was (the ``OSError`` is raised). ``load`` takes the
-        path back. Raises NotFittedError before fit() or load()."""
+        write leaves an existing file as it was. A path that cannot be written raises the
+        ``OSError`` the core's ``write_bundle_output`` raises for it (FileNotFoundError for a
+        missing folder, IsADirectoryError for a folder, PermissionError, ...), naming ``path``
+        (its ``filename``) and leaving nothing behind. ``load`` takes the path back. Raises
+        NotFittedError before fit() or load()."""
         data = self._bundle()
         if path is not None:
             _format.write(path, data)

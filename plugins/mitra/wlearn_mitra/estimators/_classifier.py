@@ -68,6 +68,8 @@ class MitraClassifier(_MitraEstimator):
         which skews the prior of an imbalanced table towards the rare classes. Both are
         deterministic by ``seed`` (``spec/mitra.md``, "Support selection"). A rule of fitting:
         the bundle stores the rows picked, not the rule, and a loaded model has the default.
+        With rare classes, ``predict``'s argmax may answer only the majority class: read
+        ``predict_proba`` and pick a threshold, or use ``"balanced"``.
 
     max_node_classes:
         The most classes one pass of the model may see, 2..10 (the head's 10 outputs). A

@@ -13,12 +13,13 @@ from wlearn.errors import BundleError, ValidationError
 from .._tasks import TASKS
 from ..bundles import _format
 from ..exceptions import not_fitted
-from ..inputs._checks import detect_task, require_y
+from ..inputs._checks import check_task, detect_task, require_y
 from ..inputs._support import SUPPORT_SELECTIONS
 from . import _pickling
 from ..engine._progress import Progress
 from ._base import _MitraEstimator, capabilities, model_repr
 from ._classifier import MitraClassifier
+from ._distribution import BinnedDistribution
 from ._params import _Params
 from ._regressor import MitraRegressor
 
@@ -54,10 +55,16 @@ class MitraModel(_Params):
     regressor's).
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
-    ``cross_val_score`` and ``GridSearchCV`` stratify the folds of class targets (as for
-    MitraClassifier) and use plain K-fold for continuous targets (as for MitraRegressor);
-    each fold's model then detects its task, and scores with accuracy or R^2 accordingly.
-    Give ``task`` when the detection might differ between folds.
+    ``cross_val_score`` and ``GridSearchCV`` with an integer ``cv`` pick their folds by
+    scikit-learn's ``type_of_target(y)``: ``StratifiedKFold`` for "binary" and "multiclass"
+    targets, which include integral floats (the diabetes targets 151.0, 75.0, ... are
+    "multiclass", so their folds are stratified by value, with scikit-learn's warning when a
+    value occurs fewer times than there are folds), and plain ``KFold`` only for targets with
+    a non-integral value ("continuous"). Each fold's model then detects its task (integral
+    floats with more than 20 distinct values are a regression, see :func:`detect_task`), and
+    scores with accuracy or R^2 accordingly. For a regression, pass ``task="regression"`` (a
+    regressor's folds: ``KFold``) or ``cv=KFold(n_splits)`` explicitly; give ``task`` too
+    when the detection might differ between folds.
     """
 
     _inner: _MitraEstimator | None = None
@@ -114,20 +121,16 @@ class MitraModel(_Params):
         return model
 
     def _checked_task(self) -> str | None:
-        if self.task not in (None, "classification", "regression"):
-            raise ValidationError(
-                f"task must be 'classification', 'regression' or None, got {self.task!r}"
-            )
-        return self.task
+        return check_task(self.task)
 
     @property
     def _estimator_kind(self) -> str | None:  # type: ignore[override]
         task = self.__dict__.get("task_") or self.task
         if task is None:
             # scikit-learn asks before fit (cross_val_score and GridSearchCV pick their folds
-            # by it). "classifier" gives class targets stratified folds, while check_cv still
-            # uses plain KFold for continuous targets, as for a regressor; once fitted, the
-            # model reports the task it detected.
+            # by it). "classifier" gives class targets stratified folds, and integral floats
+            # too (type_of_target calls them multiclass); check_cv uses plain KFold only for
+            # continuous targets; once fitted, the model reports the task it detected.
             return "classifier"
         return TASKS[task].kind if task in TASKS else None
 
@@ -180,6 +183,35 @@ class MitraModel(_Params):
         if not isinstance(inner, MitraClassifier):
             raise ValidationError("predict_proba needs a classification model; this one regresses")
         return inner.predict_proba(X)
+
+    # -- predictive distributions of bin-head regressors: MitraRegressor's, delegated --------
+
+    def _regressor(self, method: str) -> MitraRegressor:
+        """The fitted regressor, or ValidationError naming ``method`` for a classifier."""
+        inner = self._fitted()
+        if not isinstance(inner, MitraRegressor):
+            raise ValidationError(f"{method} needs a regression model; this one classifies")
+        return inner
+
+    def predict_distribution(self, X: Any) -> BinnedDistribution:
+        return self._regressor("predict_distribution").predict_distribution(X)
+
+    def predict_quantiles(self, X: Any, quantiles: Any = (0.1, 0.5, 0.9)) -> np.ndarray:
+        return self._regressor("predict_quantiles").predict_quantiles(X, quantiles)
+
+    def predict_interval(self, X: Any, coverage: float = 0.9) -> np.ndarray:
+        return self._regressor("predict_interval").predict_interval(X, coverage)
+
+    # The regressor's docstrings by reference (none under python -OO), and what differs.
+    _DELEGATED = ("\n\n        MitraModel: the fitted MitraRegressor's answer and errors; a "
+                  "classification model\n        raises ValidationError, and NotFittedError "
+                  "comes before fit() or load().")
+    for _method in (predict_distribution, predict_quantiles, predict_interval):
+        _doc = getattr(MitraRegressor, _method.__name__).__doc__
+        _method.__doc__ = None if _doc is None else _doc + _DELEGATED
+    del _DELEGATED, _method, _doc
+
+    # -- end predictive distributions
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (classification) or R^2 (regression) of ``predict(X)`` against ``y``

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import weakref
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 from wlearn.errors import ValidationError
 
@@ -108,9 +108,17 @@ def _positive_int(value: object) -> int | None:
 
 
 def _shape_from_config(model_bytes: bytes | memoryview, slots: int) -> ModelShape | None:
+    try:
+        properties = metadata(model_bytes)
+    except (ValueError, RecursionError):  # as a config that does not parse
+        return None
+    return _shape_in_metadata(properties, slots)
+
+
+def _shape_in_metadata(properties: Mapping[str, str], slots: int) -> ModelShape | None:
     # Graphs written by our converter carry their config; the JS package's do not.
     try:
-        config = json.loads(metadata(model_bytes).get("mitra.config", "null"))
+        config = json.loads(properties.get("mitra.config", "null"))
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
         return None
     if not isinstance(config, dict):
@@ -119,6 +127,14 @@ def _shape_from_config(model_bytes: bytes | memoryview, slots: int) -> ModelShap
     if dim is None or n_heads is None:
         return None
     return ModelShape(dim=dim, n_heads=n_heads, n_slots=slots)
+
+
+def session_shape(properties: Mapping[str, str], classification: bool) -> ModelShape:
+    """The sizes of a graph known only by its metadata properties (an ONNX Runtime session's
+    ``get_modelmeta().custom_metadata_map``): its ``mitra.config``, else upstream's full size."""
+    slots = FULL_SIZE.n_slots if classification else 1
+    shape = _shape_in_metadata(properties, slots)
+    return shape if shape is not None else ModelShape(FULL_SIZE.dim, FULL_SIZE.n_heads, slots)
 
 
 def model_shape(model_bytes: bytes | memoryview | None, classification: bool) -> ModelShape:
@@ -329,7 +345,18 @@ def declared_bins(model_bytes: bytes | memoryview) -> int | None:
     Raises ValidationError when that config declares an unusable number of bins.
     """
     try:
-        config = json.loads(metadata(model_bytes).get(CONFIG_METADATA_KEY, "null"))
+        properties = metadata(model_bytes)
+    except (ValueError, IndexError, RecursionError):  # not readable: declares nothing
+        return None
+    return bins_in_metadata(properties)
+
+
+def bins_in_metadata(properties: Mapping[str, str]) -> int | None:
+    """:func:`declared_bins` of a graph's metadata properties (``key -> value``), as
+    :func:`metadata` reads them or an ONNX Runtime session's ``custom_metadata_map`` gives
+    them."""
+    try:
+        config = json.loads(properties.get(CONFIG_METADATA_KEY, "null"))
     except (ValueError, IndexError, RecursionError):
         return None
     if not isinstance(config, dict):

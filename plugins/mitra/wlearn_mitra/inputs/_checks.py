@@ -439,6 +439,28 @@ def check_n_estimators(value: Any) -> int:
     return check_int(value, "n_estimators", 1, MAX_N_ESTIMATORS)
 
 
+#: ``target_scaling`` values of MitraRegressor (and MitraModel).
+TARGET_SCALINGS = ("minmax", "none", "js")
+
+
+def check_target_scaling(value: Any) -> str:
+    """``value`` if it is one of :data:`TARGET_SCALINGS`, else ValidationError."""
+    if not isinstance(value, str) or value not in TARGET_SCALINGS:
+        raise ValidationError(f"target_scaling must be one of {TARGET_SCALINGS}, got {value!r}")
+    return value
+
+
+def check_task(value: Any) -> str | None:
+    """MitraModel's ``task``: ``"classification"``, ``"regression"`` or None, else
+    ValidationError."""
+    if value is not None and (not isinstance(value, str)
+                              or value not in ("classification", "regression")):
+        raise ValidationError(
+            f"task must be 'classification', 'regression' or None, got {value!r}"
+        )
+    return value
+
+
 def _exact_number(value: Any, name: str) -> int | float:
     """A finite real that JSON (a double) carries exactly, so a bundle can hold it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or (

@@ -41,6 +41,14 @@ def check(runtime: str, precision: str) -> None:
         )
 
 
+def check_ready(runtime: str, precision: str) -> None:
+    """Raise unless ``runtime`` (which :func:`check` passed) is installed and this machine runs
+    ``precision`` on it: MissingDependencyError without the runtime's package, ValidationError
+    for a precision the CPU lacks. An engine asks this before it reads or makes any file of
+    the disk cache, so an unavailable runtime or precision never passes for a damaged file."""
+    RUNTIMES[runtime].check_ready(precision)
+
+
 def open_graph(
     runtime: str,
     source: ModelSource,

@@ -67,6 +67,13 @@ def cpu_has_amx() -> bool:
     return has_amx_bf16()
 
 
+def check_ready(precision: str) -> None:
+    """MissingDependencyError without OpenVINO, and :func:`check_precision`'s refusal of bf16
+    on a CPU without bfloat16 arithmetic (asked before any file of the disk cache is used)."""
+    core()
+    check_precision(precision)
+
+
 def check_precision(precision: str) -> None:
     """Refuse bf16 where the CPU has no bf16 arithmetic (OpenVINO would quietly run fp32)
     and say so where it has bf16 but no AMX (a smaller speed-up than bench/README.md's)."""

@@ -25,6 +25,10 @@ NAME = "onnxruntime"
 PRECISIONS = ("fp32", "int8")
 
 
+def check_ready(precision: str) -> None:
+    """Nothing to check: ONNX Runtime is a dependency and runs both precisions anywhere."""
+
+
 def session_options(
     threads: int | None = None, optimized_path: Path | None = None
 ) -> "ort.SessionOptions":
