@@ -50,20 +50,11 @@ class MitraRegressor(_MitraEstimator):
         Working-memory budget of a whole prediction, as for :class:`MitraClassifier` (the
         wide-data policy: :mod:`wlearn_mitra.engine._planning`). A runtime setting, not
         saved in bundles.
-    progress:
-        ``progress(rows_done, rows_total)`` during prediction, or True for a progress bar.
-    precision:
-        ``"fp32"`` (default, exact). Opt-in, faster at a measured accuracy cost
-        (bench/README.md): ``"int8"`` on ONNX Runtime (dynamic int8 quantisation of the weight
-        matrices; the quantised graph is made once and cached; needs the ``onnx`` package),
-        ``"bf16"`` on OpenVINO (needs a CPU with AMX or AVX512-BF16, else ValidationError).
-    runtime:
-        ``"onnxruntime"`` (default) or ``"openvino"`` (the ``openvino`` extra).
-        Same graphs, outputs and bundles. Like ``precision``, a setting of this machine, not
-        saved in bundles; estimators on the same model share an engine only at the same
-        runtime and precision. Threads: ``WLEARN_MITRA_THREADS``, else ``OMP_NUM_THREADS``
-        (which joblib's workers get as cores / ``n_jobs``, so ``cross_val_score(n_jobs=2)``
-        shares the cores), else one per core.
+    progress, precision, runtime:
+        As for :class:`MitraClassifier`: a progress callback or bar; ``"fp32"`` (default,
+        exact) or an opt-in reduced precision (``"int8"`` on ONNX Runtime, ``"bf16"`` on
+        OpenVINO); ``"onnxruntime"`` (default) or ``"openvino"``. Settings of this machine,
+        not saved in bundles.
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
     (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),
