@@ -35,6 +35,7 @@ from wlearn import WlearnError, registry
 DATA = Path(__file__).resolve().parents[2] / "plugins" / "mitra" / "wlearn_mitra" / "data"
 CLASSIFIER = DATA / "tiny-mitra-classifier.onnx"
 REGRESSOR = DATA / "tiny-mitra-regressor.onnx"
+CLASSIFIER_BYTES, REGRESSOR_BYTES = CLASSIFIER.read_bytes(), REGRESSOR.read_bytes()
 
 
 class Finding(AssertionError):
@@ -70,22 +71,23 @@ _ready = False
 
 
 def setup() -> None:
-    """Bind the tiny models to the Mitra typeIds (once)."""
+    """Bind the tiny models to the Mitra typeIds (every call: tests/conftest.py unbinds
+    models after each test) and quieten ONNX Runtime's log (once)."""
     global _ready
+    from wlearn_mitra import register_loaders
+
+    # Bound as bytes: the engine cache then knows them by identity, where a path is stat'ed
+    # and its protobuf walked (for external data files) on every load.
+    register_loaders(classifier=CLASSIFIER_BYTES, regressor=REGRESSOR_BYTES)
     if _ready:
         return
     import onnxruntime as ort
-
-    from wlearn_mitra import register_loaders
 
     ort.set_default_logger_severity(4)  # malformed graphs are expected; keep the log quiet
     # The installed plugins do not change during a run; scanning every distribution's
     # metadata again for each unknown typeId would take most of the run's time.
     entry_points = registry._entry_points()
     registry._entry_points = lambda: entry_points
-    # Bound as bytes: the engine cache then knows them by identity, where a path is stat'ed
-    # and its protobuf walked (for external data files) on every load.
-    register_loaders(classifier=CLASSIFIER.read_bytes(), regressor=REGRESSOR.read_bytes())
     _ready = True
 
 
