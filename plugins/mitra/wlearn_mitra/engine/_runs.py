@@ -50,19 +50,25 @@ def encode(
     looking up or keeping anything."""
     xs = np.ascontiguousarray(x_support, dtype=np.float32)
     ys = np.ascontiguousarray(y_support, dtype=graphs.y_dtype)
-    key = support_key(xs, ys) if cache is not None else None
-    entry = cache.get(key, owner) if cache is not None else None
+    if cache is None:
+        return _encoded(graphs, xs, ys)
+    key = support_key(xs, ys)
+    entry = cache.get(key, owner)
     if entry is None:
-        feeds = {
-            "x_support": xs[None],
-            "y_support": ys[None],
-            "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
-        }
-        entry = tuple(graphs.encoder.run(graphs.cache_names, feeds, one_off=True))
-        if cache is not None:
-            cache.put(key, entry)  # only a finished encoding is ever stored
-            cache.own(key, owner)
+        entry = _encoded(graphs, xs, ys)
+        cache.put(key, entry)  # only a finished encoding is ever stored
+        cache.own(key, owner)
     return entry
+
+
+def _encoded(graphs: GraphSet, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One run of the support encoder, its working memory handed back afterwards."""
+    feeds = {
+        "x_support": xs[None],
+        "y_support": ys[None],
+        "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
+    }
+    return tuple(graphs.encoder.run(graphs.cache_names, feeds, one_off=True))
 
 
 def decode(graphs: GraphSet, encoded: tuple[np.ndarray, ...], x_query: np.ndarray,
