@@ -178,13 +178,98 @@ def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):
 
     monkeypatch.setenv(ENV_VAR, str(CLF_ONNX))
     opened = []
-    real = estimators.open_engine
+    real_open = estimators._MitraEstimator._open
 
-    def spy(*args, **kwargs):
-        opened.append(args)
-        return real(*args, **kwargs)
+    def spy_open(self):  # every way to the model: open(), fit, predict
+        opened.append(self)
+        return real_open(self)
 
-    monkeypatch.setattr(estimators, "open_engine", spy)
+    monkeypatch.setattr(estimators._MitraEstimator, "_open", spy_open)
+    assert main(["validate", str(BUNDLE)]) == 0
+    assert main(["inspect", str(BUNDLE)]) == 0
+    assert opened == []
+    assert main(["validate", "--open", str(BUNDLE)]) == 0
+    assert len(opened) == 1 and "(opened)" in capsys.readouterr().out
+
+
+def test_validate_refuses_a_bundle_with_no_loader(tmp_path, capsys):
+    manifest, artifacts = _parts()
+    path = tmp_path / "other.wlrn"
+    path.write_bytes(wlrn.encode_bundle({**manifest, "typeId": "acme.nothing.here@1"},
+                                        artifacts))
+    assert main(["validate", str(path)]) == 1
+    assert 'No loader registered for typeId "acme.nothing.here@1"' in capsys.readouterr().err
+
+
+def test_inspect_names_the_model_by_hash_and_the_builtin_by_name(tmp_path, capsys,
+                                                                   monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(CLF_ONNX))
+    assert main(["inspect", "--json", str(BUNDLE)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    sha = wlrn.decode_json(wlrn.decode_bundle(BUNDLE)[2]["meta"])["onnxSha256"]
+    assert report["model"]["sha256"] == sha and report["model"]["name"] is None
+    assert report["model"]["source"] == str(CLF_ONNX) and report["loadable"] is True
+    assert main(["inspect", str(BUNDLE)]) == 0
+    assert f"model     the ONNX model of sha256 {sha}" in capsys.readouterr().out
+
+    monkeypatch.delenv(ENV_VAR)
+    builtin = _rewrite(tmp_path, meta={"onnxSha256": _builtin.sha256("classification")})
+    assert main(["inspect", "--json", str(builtin)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["name"] == "built-in mitra-builtin-classifier.onnx (wlearn-mitra)"
+    assert report["model"]["source"] == _builtin.path("classification")
+    assert main(["inspect", str(builtin)]) == 0
+    assert "built-in mitra-builtin-classifier.onnx" in capsys.readouterr().out
+
+
+def test_inspect_says_the_model_found_has_another_hash(capsys, monkeypatch):
+    """A bundle of a custom model, with only the built-in (or the environment's) model at
+    hand: the text view names the model found, its other sha256, and the refusal, as the
+    JSON's sourceSha256 does; it never says load would take it."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    sha = wlrn.decode_json(wlrn.decode_bundle(BUNDLE)[2]["meta"])["onnxSha256"]
+    builtin = _builtin.sha256("classification")
+    for env, name in ((None, "the built-in mitra-builtin-classifier.onnx (wlearn-mitra)"),
+                      (_builtin.path("classification"),
+                       "the built-in mitra-builtin-classifier.onnx (wlearn-mitra)")):
+        if env:
+            monkeypatch.setenv(ENV_VAR, env)
+        assert main(["inspect", "--json", str(BUNDLE)]) == 1
+        report = json.loads(capsys.readouterr().out)
+        assert report["model"]["sourceSha256"] == builtin != sha
+        assert main(["inspect", str(BUNDLE)]) == 1
+        out = capsys.readouterr().out
+        line = next(line for line in out.splitlines() if line.startswith("model "))
+        assert "load would take" not in line
+        assert (f"found {name} at {_builtin.path('classification')}, which has another "
+                f"sha256, {builtin}: load would refuse it") in line
+        assert out.rstrip().endswith("loadable  no")
+    other = Path(__file__).resolve().parents[1] / "data" / "mitra-v2" / "tiny-regressor-2.onnx"
+    monkeypatch.setenv(ENV_VAR, str(other))  # an environment model of another hash
+    assert main(["inspect", str(BUNDLE)]) == 1
+    assert (f"found the model of {ENV_VAR} at {other}, which has another sha256"
+            in capsys.readouterr().out)
+
+
+def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):
+    import wlearn_mitra.estimators._base as estimators
+
+    monkeypatch.setenv(ENV_VAR, str(CLF_ONNX))
+    opened, loaded = [], []
+    real_open, real_load = estimators._MitraEstimator._open, estimators._MitraEstimator._from_bundle
+
+    def spy_open(self):
+        opened.append(self)
+        return real_open(self)
+
+    def spy_load(*args, **kwargs):
+        loaded.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(estimators._MitraEstimator, "_open", spy_open)
+    monkeypatch.setattr(estimators._MitraEstimator, "_from_bundle", classmethod(
+        lambda cls, *args, **kwargs: spy_load(cls, *args, **kwargs).__func__(cls, *args, **kwargs)
+        if False else real_load.__func__(cls, *args, **kwargs)))
     assert main(["validate", str(BUNDLE)]) == 0
     assert main(["inspect", str(BUNDLE)]) == 0
     assert opened == []

@@ -9,6 +9,7 @@ copied.
 from __future__ import annotations
 
 import json
+import mmap
 import weakref
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
@@ -239,13 +240,16 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
     last = _last
     if last is not None and isinstance(model_bytes, memoryview) and last[0]() is model_bytes:
         return last[1]
+    # Without the bytes of the key "location" nowhere can a tensor name an external file:
+    # the walk through every node's attributes (most of a large model's fields) is skipped.
+    external = _may_name_external_data(model_bytes)
     buf = memoryview(model_bytes)
     meta: dict | Exception = {}
     dims: dict | Exception = {}
     in_graphs: dict[str, None] = {}
     in_functions: dict[str, None] = {}
     failed: Exception | None = None
-    graph, nodes = _location_walk(buf)
+    graph, nodes = _location_walk(buf, external)
     try:
         for number, wire, span in _fields(buf):
             if wire != 2:
@@ -270,7 +274,7 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
                     meta[fields.get(1, "")] = fields.get(2, "")
                 except (ValueError, IndexError) as exc:
                     meta = exc
-            elif number == _FUNCTIONS and failed is None:
+            elif number == _FUNCTIONS and failed is None and external:
                 try:
                     nodes(span, _FUNCTION_NODE, 0, in_functions)
                 except (ValueError, IndexError) as exc:
@@ -289,8 +293,22 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
     return facts
 
 
-def _location_walk(buf: memoryview):
-    """The walkers of :func:`read_model` that find external data locations."""
+def _may_name_external_data(model_bytes: bytes | memoryview) -> bool:
+    """False when the model's bytes hold no ``location`` at all (a C-speed search), which
+    proves that no tensor keeps its data outside the file: external data is named by an
+    ``external_data`` entry whose key is that word. True when it may (or cannot be told)."""
+    whole = model_bytes.obj if isinstance(model_bytes, memoryview) else model_bytes
+    if not isinstance(whole, (bytes, mmap.mmap)) or len(whole) != len(model_bytes):
+        return True
+    return whole.find(_LOCATION_KEY) >= 0
+
+
+_LOCATION_KEY = b"location"
+
+
+def _location_walk(buf: memoryview, external: bool = True):
+    """The walkers of :func:`read_model` that find external data locations (``external``
+    False: the main graph's initializers only, read for their dims)."""
 
     def tensor(span: tuple[int, int], found: dict, dims: dict | None = None) -> None:
         location = _tensor_location(buf, span, dims)
@@ -325,6 +343,8 @@ def _location_walk(buf: memoryview):
             tensor(initializer, found, dims)
         if read is not None:
             read.append(True)
+        if not external:
+            return
         for initializer in _submessages(buf, _GRAPH_SPARSE, *span):
             sparse(initializer, found)
         nodes(span, _GRAPH_NODE, depth, found)
