@@ -146,7 +146,22 @@ def open_engine_if_open(
     """The :class:`Handle` :func:`open_engine` would return, when that engine is open in
     this process already; None (nothing opened) otherwise."""
     source = locate(onnx, task)
+    if isinstance(source, (str, os.PathLike)) and not _may_be_open(source):
+        return None  # the full key reads the model for its external files: not needed
     return _lookup(_key(source, task, precision, runtime, threads()), source, task)
+
+
+def _may_be_open(path: str | os.PathLike) -> bool:
+    """Whether an open engine's key names the model file ``path`` as it is now (its path,
+    size and modification time), judged without reading the file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    own = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+    with _lock:
+        keys = list(_cache.keys())
+    return any(key[0] == "file" and key[-1][0] == own for key in keys)
 
 
 def open_engine(

@@ -82,7 +82,7 @@ _GRAPH, _INITIALIZER, _INPUT, _METADATA = 7, 5, 11, 14  # ModelProto / GraphProt
 
 def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ...]]:
     """Name -> dims of every initializer in the main graph (see :func:`read_model`)."""
-    return _part(read_model(model_bytes).dims)
+    return _part(read_model(model_bytes, locations=False).dims)
 
 
 def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
@@ -96,7 +96,7 @@ def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
 
 def metadata(model_bytes: bytes | memoryview) -> dict[str, str]:
     """The model's metadata properties (``key -> value``; see :func:`read_model`)."""
-    return _part(read_model(model_bytes).metadata)
+    return _part(read_model(model_bytes, locations=False).metadata)
 
 
 def _positive_int(value: object) -> int | None:
@@ -218,7 +218,7 @@ class ModelFacts(NamedTuple):
 
     metadata: "dict[str, str] | Exception"
     dims: "dict[str, tuple[int, ...]] | Exception"
-    locations: "list[str] | Exception"
+    locations: "list[str] | Exception | None"  #: None: not looked for
 
 
 def _part(value):
@@ -232,17 +232,19 @@ def _part(value):
 _last: "tuple[weakref.ref, ModelFacts] | None" = None
 
 
-def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
+def read_model(model_bytes: bytes | memoryview, locations: bool = True) -> ModelFacts:
     """The model's metadata, its main graph's initializer dims and its external data
     locations, from one walk of the protobuf (tensor data skipped, never copied). A buffer
-    read last time is not read again."""
+    read last time is not read again. ``locations=False``: the locations are not looked
+    for (``ModelFacts.locations`` is None), which spares a search through every byte."""
     global _last
     last = _last
-    if last is not None and isinstance(model_bytes, memoryview) and last[0]() is model_bytes:
+    if (last is not None and isinstance(model_bytes, memoryview) and last[0]() is model_bytes
+            and (last[1].locations is not None or not locations)):
         return last[1]
     # Without the bytes of the key "location" nowhere can a tensor name an external file:
     # the walk through every node's attributes (most of a large model's fields) is skipped.
-    external = _may_name_external_data(model_bytes)
+    external = locations and _may_name_external_data(model_bytes)
     buf = memoryview(model_bytes)
     meta: dict | Exception = {}
     dims: dict | Exception = {}
@@ -285,9 +287,9 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
         failed = failed or exc
     finally:
         buf.release()  # the nested walkers hold it in a cycle; a mapped file must close
-    locations: list | Exception = (failed if failed is not None
-                                   else list({**in_graphs, **in_functions}))
-    facts = ModelFacts(meta, dims, locations)
+    found: list | Exception | None = (None if not locations else failed if failed is not None
+                                      else list({**in_graphs, **in_functions}))
+    facts = ModelFacts(meta, dims, found)
     if isinstance(model_bytes, memoryview):
         _last = (weakref.ref(model_bytes), facts)
     return facts
