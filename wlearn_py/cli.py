@@ -4,7 +4,9 @@ Both answer what :func:`wlearn.load` would do with the file, through the same st
 core's reading policy (:func:`wlearn.reading.read_bundle`), the loader of the typeId, and the
 loader's ``describe`` hook (:func:`wlearn.registry.describe`), which checks the bundle's
 contents and says which model it needs and whether it is at hand, by hash. Neither command
-opens or runs a model unless asked: ``validate --open`` calls :func:`wlearn.load` itself.
+opens or runs a model unless asked: ``validate --open`` calls :func:`wlearn.load` itself,
+then the loaded model's ``open()`` when it has one (a loader may leave its model closed until
+first use, as wlearn-mitra's do).
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ def _verdict(path: str, strict: bool = False, open_model: bool = False
     problems = [str(p) for p in described.get("problems", ())]
     if open_model and not problems:
         try:
-            load(path)
+            model_object = load(path)
+            # a loader may leave its model closed until first use; open() opens it now
+            opener = getattr(model_object, "open", None)
+            if callable(opener):
+                opener()
         except Exception as exc:  # whatever a plugin raises is reported, not a traceback
             problems.append(str(exc) if isinstance(exc, WlearnError)
                             else f"{type(exc).__name__}: {exc}")
@@ -256,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", help="a .wlrn bundle")
     validate.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     validate.add_argument("--open", action="store_true",
-                          help="also load it with wlearn.load, opening the model (slower)")
+                          help="also load it with wlearn.load and open its model (its open(), when it "
+                               "has one; slower)")
     validate.set_defaults(run=_validate)
     return parser
 

@@ -178,13 +178,13 @@ def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):
 
     monkeypatch.setenv(ENV_VAR, str(CLF_ONNX))
     opened = []
-    real = estimators.open_engine
+    real_open = estimators._MitraEstimator._open
 
-    def spy(*args, **kwargs):
-        opened.append(args)
-        return real(*args, **kwargs)
+    def spy_open(self):  # every way to the model: open(), fit, predict
+        opened.append(self)
+        return real_open(self)
 
-    monkeypatch.setattr(estimators, "open_engine", spy)
+    monkeypatch.setattr(estimators._MitraEstimator, "_open", spy_open)
     assert main(["validate", str(BUNDLE)]) == 0
     assert main(["inspect", str(BUNDLE)]) == 0
     assert opened == []

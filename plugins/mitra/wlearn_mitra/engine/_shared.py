@@ -111,6 +111,59 @@ def _key(
     return None  # sessions are cheap to wrap; bytearrays may change
 
 
+def locate(onnx: Any, task: str) -> Any:
+    """The model source :func:`open_engine` would open for ``onnx`` (see :func:`resolve`),
+    without opening it: a path is checked to be a file. Raises ValidationError for a missing
+    file, as opening would."""
+    source = resolve(onnx, task)
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
+        raise ValidationError(f"ONNX model file not found: {os.fspath(source)}")
+    return source
+
+
+def known_identity(onnx: Any, task: str) -> str | None:
+    """The identity of the model ``onnx`` resolves to when it is known without reading the
+    model (the built-in one's), else None."""
+    source = locate(onnx, task)
+    if isinstance(source, (str, os.PathLike)) and os.fspath(source) == _builtin.path(task):
+        return _builtin.sha256(task)
+    return None
+
+
+def _lookup(key: tuple | None, source: Any, task: str) -> Handle | None:
+    with _lock:
+        handle = _cache.get(key) if key is not None else None
+        # An id() can be reused once its object is gone; the handle keeps its own.
+        if handle is not None and (key[0] != "bytes" or handle.source is source):
+            _recent[task] = handle
+            return handle
+    return None
+
+
+def open_engine_if_open(
+    onnx: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime"
+) -> Handle | None:
+    """The :class:`Handle` :func:`open_engine` would return, when that engine is open in
+    this process already; None (nothing opened) otherwise."""
+    source = locate(onnx, task)
+    if isinstance(source, (str, os.PathLike)) and not _may_be_open(source):
+        return None  # the full key reads the model for its external files: not needed
+    return _lookup(_key(source, task, precision, runtime, threads()), source, task)
+
+
+def _may_be_open(path: str | os.PathLike) -> bool:
+    """Whether an open engine's key names the model file ``path`` as it is now (its path,
+    size and modification time), judged without reading the file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    own = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+    with _lock:
+        keys = list(_cache.keys())
+    return any(key[0] == "file" and key[-1][0] == own for key in keys)
+
+
 def open_engine(
     onnx: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime"
 ) -> Handle:
@@ -119,12 +172,9 @@ def open_engine(
     source = resolve(onnx, task)
     n_threads = threads()
     key = _key(source, task, precision, runtime, n_threads)
-    with _lock:
-        handle = _cache.get(key) if key is not None else None
-        # An id() can be reused once its object is gone; the handle keeps its own.
-        if handle is not None and (key[0] != "bytes" or handle.source is source):
-            _recent[task] = handle
-            return handle
+    handle = _lookup(key, source, task)
+    if handle is not None:
+        return handle
     handle = Handle(
         MitraEngine(source, task=task, precision=precision, runtime=runtime,
                     threads=n_threads), source

@@ -8,7 +8,7 @@ are one ONNX Runtime pass over support and query rows (see :mod:`wlearn_mitra.en
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -16,7 +16,9 @@ from wlearn.errors import BundleError, ValidationError
 from wlrn.rng import to_int32
 
 from ..bundles import _format
-from ..engine._shared import ENV_VARS, Handle, how_to_get, open_engine, release
+from ..engine._shared import (
+    ENV_VARS, Handle, how_to_get, known_identity, open_engine, open_engine_if_open, release,
+)
 from ..exceptions import not_fitted
 from ..graphs import _builtin
 from ..inputs import _categories
@@ -53,6 +55,17 @@ def model_repr(value: Any) -> str:
     return repr(value)
 
 
+class _BundleCheck(NamedTuple):
+    """What a loaded bundle asks of its model, checked when the model opens (at load when
+    it is open in this process already, else at first use)."""
+
+    sha256: str | None  #: the bundle's ``onnxSha256``
+    check_hash: bool  #: ``check_onnx_hash``
+    n_bins: int | None  #: a regressor's bin head (``@2``), else None
+    type_id: str | None
+    model_given: Any  #: the ``onnx`` of the load (for the message), not the model itself
+
+
 class _MitraEstimator(_Params):
     """What MitraClassifier and MitraRegressor share."""
 
@@ -72,6 +85,7 @@ class _MitraEstimator(_Params):
 
     def _model_replaced(self) -> None:
         self._handle = None
+        self.__dict__.pop("_bundle_check", None)  # the loaded bundle's model is not wanted
         # A deliberate change of model: its hash replaces the fitted one at next use.
         self._onnx_replaced = True
 
@@ -86,6 +100,16 @@ class _MitraEstimator(_Params):
         model._open()
         return model
 
+    def open(self):
+        """Open the ONNX model now rather than at first use, and return self: a loaded
+        bundle's model is checked (its hash, its head) and the runtime's sessions are built,
+        so the first predict pays for neither (a server's start-up, ``wlearn validate
+        --open``). Raises what the first predict would: ValidationError for a missing model
+        or one the loaded bundle was not made with, ModelLoadError for a model the runtime
+        cannot load."""
+        self._open()
+        return self
+
     def _open(self) -> Handle:
         """The engine of the ``onnx``, ``runtime`` and ``precision`` parameters, opened on
         first use."""
@@ -97,9 +121,18 @@ class _MitraEstimator(_Params):
             # open engine's runtime and precision were checked when it opened
             _choice.check(runtime, precision)
             handle = open_engine(self.onnx, self._task, precision, runtime)
-            self._check_model(handle.engine.onnx_sha256)
-            self._handle = handle
+            self._adopt(handle)
         return self._handle
+
+    def _adopt(self, handle: Handle) -> None:
+        """Use the engine of ``handle`` once it runs the model this estimator needs: the
+        loaded bundle's (its hash and head) or the fitted one's."""
+        check = self.__dict__.get("_bundle_check")
+        if check is not None:
+            self._check_bundle_model(check, handle.engine)
+            del self._bundle_check
+        self._check_model(handle.engine.onnx_sha256)
+        self._handle = handle
 
     def _check_model(self, sha: str | None) -> None:
         """A fitted (or unpickled) estimator runs only the model it was fitted with, unless
@@ -321,6 +354,8 @@ class _MitraEstimator(_Params):
 
     def _bundle(self) -> bytes:
         self._check_fitted()
+        if self.__dict__.get("_onnx_replaced"):
+            self._open()  # a model adopted but not opened yet: the bundle records its hash
         is_clf = self._task == "classification"
         state = _format.MitraState(
             task=self._task,
@@ -333,9 +368,15 @@ class _MitraEstimator(_Params):
             feature_names=self.__dict__.get("feature_names_in_"),
             categories=self.__dict__.get("categories_", {}),
             class_hierarchy=self.__dict__.get("class_hierarchy_"),
-            n_bins=None if is_clf else self._open().engine.n_bins,  # a bin head: regressor@2
+            n_bins=None if is_clf else self._n_bins(),  # a bin head: regressor@2
         )
         return _format.encode(state)
+
+    def _n_bins(self) -> int | None:
+        """The model's bin head (None: a scalar head), from the loaded bundle while the
+        model is not open (a bundle passed on unopened), else from the engine."""
+        check = self.__dict__.get("_bundle_check")
+        return check.n_bins if check is not None else self._open().engine.n_bins
 
     @classmethod
     def load(
@@ -345,9 +386,15 @@ class _MitraEstimator(_Params):
         """A model from bundle bytes, a path or a binary file, read as ``wlearn.load`` reads
         it (the same checks: a bundle one refuses, the other refuses). ``onnx``, ``precision``
         and ``runtime`` as for the constructor (bundles hold neither); the bundle's
-        ``onnxSha256`` must match ``onnx`` unless ``check_onnx_hash=False``. Raises
-        BundleError for a malformed bundle, ValidationError for a model of another hash or
-        none at hand."""
+        ``onnxSha256`` must match ``onnx`` unless ``check_onnx_hash=False``.
+
+        Loading takes milliseconds: the ONNX model is not opened until first needed. Raises
+        at once BundleError for a malformed bundle and ValidationError for bad params, an
+        unknown runtime or precision, or a model file that does not exist. A model of
+        another hash (or, for a regressor, of another head) raises ValidationError when the
+        model opens: here, if this process has that model open already, else at the first
+        predict (or fit, score, distribution call), and on every call after it until a model
+        is given with ``set_params(onnx=...)``."""
         manifest, toc, blobs = _format.read(data)
         return cls._from_bundle(
             manifest, toc, blobs, onnx=onnx, check_onnx_hash=check_onnx_hash, precision=precision,
@@ -357,37 +404,62 @@ class _MitraEstimator(_Params):
     @classmethod
     def _from_bundle(cls, manifest, toc, blobs, *, onnx=None, check_onnx_hash=True,
                      precision="fp32", runtime="onnxruntime", onnx_is_default=False):
-        """``onnx_is_default``: ``onnx`` is a registered default (``register_loaders``), which
-        a bundle naming the built-in model by hash overrides."""
+        """The model of a decoded bundle, its ONNX model not opened yet.
+
+        Checked now: the bundle, its params, ``runtime`` and ``precision``, and that the
+        model it will run is at hand (a missing file raises here). The model's hash and head
+        are checked when the model opens: now if this process has it open already, else at
+        the first call that needs it (predict, fit, score), which then raises what a load
+        would have. ``onnx_is_default``: ``onnx`` is a registered default
+        (``register_loaders``), which a bundle naming the built-in model by hash overrides.
+        """
         state = _format.decode(manifest, toc, blobs)
         cls._check_bundle_task(state, manifest)
         params = dict(state.params)
         kwargs = _format.constructor_params(params, cls._param_names())
+        given = onnx
         onnx = cls._bundle_model(state.onnx_sha256, onnx, onnx_is_default)
         model = cls(onnx=onnx, precision=precision, runtime=runtime, **kwargs)
         # Every param the bundle had stays in it on save, known ones with their current value.
         model._extra_params = _format.kept_params(params)
         model._extra_meta = state.extra_meta
-        engine = model._open().engine
-        if check_onnx_hash and state.onnx_sha256 and engine.onnx_sha256:
-            if state.onnx_sha256 != engine.onnx_sha256:
-                raise ValidationError(cls._wrong_model(state.onnx_sha256, engine.onnx_sha256,
-                                                       onnx, manifest.get("typeId")))
-        if state.task == "regression" and engine.n_bins != state.n_bins:  # bin head or not
-            def head(n_bins: int | None) -> str:
-                return "a scalar head" if n_bins is None else f"a {n_bins}-bin head"
-            raise ValidationError(
-                f"the bundle ({manifest.get('typeId')}) was made with a regressor of "
-                f"{head(state.n_bins)}, but the model given has {head(engine.n_bins)}")
-        sha = engine.onnx_sha256 or state.onnx_sha256
-        model._store(state.support_x, state.support_y, sha, state.classes)
+        _choice.check(runtime, precision)
+        model._store(state.support_x, state.support_y, state.onnx_sha256, state.classes)
         model.seed_ = model.seed
         model.categories_ = state.categories
         if state.task == "classification":
             model.class_hierarchy_ = state.class_hierarchy
         if state.feature_names is not None:
             model.feature_names_in_ = np.asarray(state.feature_names, dtype=object)
+        model._bundle_check = _BundleCheck(
+            state.onnx_sha256, bool(check_onnx_hash),
+            state.n_bins if state.task == "regression" else None,
+            manifest.get("typeId"), given)
+        if not check_onnx_hash:
+            model._onnx_replaced = True  # whichever model opens is adopted, its hash recorded
+        handle = open_engine_if_open(onnx, cls._task, precision, runtime)  # a missing file raises
+        if handle is not None:
+            model._adopt(handle)
+        elif check_onnx_hash and state.onnx_sha256:
+            known = known_identity(onnx, cls._task)  # the built-in model's, without opening it
+            if known is not None and known != state.onnx_sha256:
+                raise ValidationError(cls._wrong_model(state.onnx_sha256, known, given,
+                                                       manifest.get("typeId")))
         return model
+
+    def _check_bundle_model(self, check: _BundleCheck, engine: Any) -> None:
+        """Refuse an engine whose model is not the loaded bundle's: another hash (unless
+        ``check_onnx_hash=False``), or another head."""
+        if check.check_hash and check.sha256 and engine.onnx_sha256:
+            if check.sha256 != engine.onnx_sha256:
+                raise ValidationError(self._wrong_model(check.sha256, engine.onnx_sha256,
+                                                        check.model_given, check.type_id))
+        if self._task == "regression" and engine.n_bins != check.n_bins:  # bin head or not
+            def head(n_bins: int | None) -> str:
+                return "a scalar head" if n_bins is None else f"a {n_bins}-bin head"
+            raise ValidationError(
+                f"the bundle ({check.type_id}) was made with a regressor of "
+                f"{head(check.n_bins)}, but the model given has {head(engine.n_bins)}")
 
     @classmethod
     def _check_bundle_task(cls, state: _format.MitraState, manifest: dict) -> None:
@@ -428,7 +500,7 @@ class _MitraEstimator(_Params):
         raises DisposedError."""
         if self._disposed:
             return
-        for name in (*self._learned, "_support_scan"):
+        for name in (*self._learned, "_support_scan", "_bundle_check"):
             self.__dict__.pop(name, None)
         release(self._handle)
         self._handle = None
@@ -438,8 +510,10 @@ class _MitraEstimator(_Params):
 
     def __getstate__(self) -> dict[str, Any]:
         # The engine is reopened from the model's location on first use, its hash checked.
+        # A loaded model not opened yet: its bundle's hash travels as onnx_sha256_, checked
+        # by the unpickled copy when it opens the model (the head is checked by hash alone).
         return _pickling.state_of(self, self._param_names(),
-                                  transient=("_handle", "_support_scan"))
+                                  transient=("_handle", "_support_scan", "_bundle_check"))
 
     def __setstate__(self, state: Any) -> None:
         _pickling.restore(

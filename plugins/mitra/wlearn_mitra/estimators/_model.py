@@ -141,6 +141,13 @@ class MitraModel(_Params):
         params["onnx"] = self.classifier_onnx if task == "classification" else self.regressor_onnx
         return params
 
+    def open(self) -> "MitraModel":
+        """Open the fitted (or loaded) estimator's ONNX model now rather than at first use
+        (see ``MitraClassifier.open``); returns self. Raises NotFittedError before fit() or
+        load()."""
+        self._fitted().open()
+        return self
+
     def _fitted(self) -> _MitraEstimator:
         self._check_alive()
         if self._inner is None:

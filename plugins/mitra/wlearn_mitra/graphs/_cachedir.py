@@ -72,6 +72,12 @@ def ort_optimized_path(folder: str | os.PathLike, sha256: str, ort_version: str)
     return Path(folder) / f"{sha256}.ort{ort_version}.opt.onnx"
 
 
+def identity_memo_path(folder: Path, key: str) -> Path:
+    """Where the identity of a model file is remembered, under the SHA-256 ``key`` of the
+    file's path and status (see :mod:`._identity`)."""
+    return Path(folder) / "identity" / f"{key}.json"
+
+
 def ir_path(folder: Path, sha256: str, precision: str) -> Path:
     """Where the graph of identity ``sha256`` is kept in OpenVINO's format (``.xml`` with
     its weights in the ``.bin`` beside it): float16 weights for bf16, float32 for fp32."""

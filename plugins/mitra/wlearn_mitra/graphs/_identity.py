@@ -15,13 +15,26 @@ one line per distinct external ``location``, sorted, each line ending in ``\\n``
 the weights in ``model.onnx.data`` therefore changes the identity, so bundles made with the
 old weights are refused by ``check_onnx_hash`` and no cache serves graphs built from them.
 See spec/mitra.md.
+
+Hashing a 290 MB model takes a third of a second or more, on every first open in a process.
+A file's identity is therefore remembered in the cache folder (``identity/``) under its
+path and status - device, inode, size, modification and status-change times in nanoseconds,
+of the model file and of each external file - and trusted while all of them are unchanged,
+as git trusts its index. Rewriting a file changes its status-change time, which no user tool
+can set back; a file changed within the file system's timestamp granularity of its hashing
+could keep its status, so files changed less than :data:`SETTLED_S` seconds before they are
+hashed are not remembered (git's "racily clean" entries). A memo that is missing, damaged or
+unwritable is only a cache: the file is hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import mmap
 import os
+import re
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +42,7 @@ from typing import Iterator
 
 from wlearn.errors import ValidationError
 
+from ._cachedir import default_cache_dir, identity_memo_path
 from ._onnxinfo import external_locations
 
 IDENTITY_HEADER = "wlearn-onnx-model 1"
@@ -76,6 +90,10 @@ def model_identity(source: bytes | Path, view: memoryview) -> str:
     ONNX Runtime cannot find without the model's folder, and for external data that
     :func:`external_files` refuses.
     """
+    if not isinstance(source, (bytes, bytearray, memoryview)):
+        remembered = _remembered(Path(source))
+        if remembered is not None:
+            return remembered
     own = hashlib.sha256(view).hexdigest()
     if isinstance(source, (bytes, bytearray, memoryview)):
         try:
@@ -88,11 +106,79 @@ def model_identity(source: bytes | Path, view: memoryview) -> str:
                 "model's path (with those files beside it), not its bytes"
             )
         return own
-    files = external_files(Path(source), view)
+    model = Path(source)
+    before = _status(model)
+    files = external_files(model, view)
+    statuses = [(location, _status(path)) for location, path in files]
     if not files:
-        return own
-    lines = [IDENTITY_HEADER, own] + [f"{_file_sha256(path)} {loc}" for loc, path in files]
-    return hashlib.sha256("".join(f"{line}\n" for line in lines).encode()).hexdigest()
+        identity = own
+    else:
+        lines = [IDENTITY_HEADER, own] + [f"{_file_sha256(path)} {loc}" for loc, path in files]
+        identity = hashlib.sha256("".join(f"{line}\n" for line in lines).encode()).hexdigest()
+    _remember(model, before, statuses, identity)
+    return identity
+
+
+#: Files changed less than this many seconds before they are hashed are not remembered.
+SETTLED_S = 2.0
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _status(path: Path) -> list[int] | None:
+    """The status a remembered identity holds the file to, or None if it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _memo(model: Path, status: list[int]) -> Path:
+    key = json.dumps([os.path.realpath(model), status])
+    return identity_memo_path(default_cache_dir(), hashlib.sha256(key.encode()).hexdigest())
+
+
+def _remembered(model: Path) -> str | None:
+    """The remembered identity of the file ``model``, if the file and each external file it
+    reads are as they were when it was hashed; else None."""
+    status = _status(model)
+    if status is None:
+        return None
+    try:
+        memo = json.loads(_memo(model, status).read_text())
+        identity, externals = memo["identity"], memo["external"]
+        if not (isinstance(identity, str) and _HEX64.fullmatch(identity)
+                and isinstance(externals, list)):
+            return None
+        folder = model.resolve().parent
+        for location, recorded in externals:
+            if _status(folder / str(location)) != recorded:
+                return None  # an external file changed: hashed again
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no memo, or a damaged one: only a cache
+    return identity
+
+
+def _remember(model: Path, status: list[int] | None, externals: list, identity: str) -> None:
+    """Keep ``identity`` for the file ``model`` as it was (``status``) before it was hashed,
+    unless it or an external file may still be changing; never raises."""
+    now = time.time_ns()
+    settled = SETTLED_S * 1e9
+    every = [status] + [recorded for _, recorded in externals]
+    if any(s is None or now - max(s[3], s[4]) < settled for s in every):
+        return
+    target = _memo(model, status)
+    scratch = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_text(json.dumps({"identity": identity,
+                                       "external": [list(e) for e in externals]}))
+        os.replace(scratch, target)  # whole or not at all
+    except OSError:
+        try:
+            scratch.unlink()
+        except OSError:
+            pass
 
 
 @contextmanager

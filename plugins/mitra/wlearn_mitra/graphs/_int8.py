@@ -85,15 +85,15 @@ def quantize_int8(
     :class:`~wlearn_mitra.exceptions.CacheWarning`; where no folder can, ResourceLimitError
     says so (a disk full is not reported as a damaged model).
     """
+    folder = Path(folder) if folder is not None else default_cache_dir()
+    target = int8_path(folder, sha256, int8_saturates())
+    if target.is_file():
+        return target  # made before: the quantisation tools (2-3 s to import) are not needed
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: F401
     except ImportError as exc:  # the quantisation tools need the onnx package
         raise MissingDependencyError("precision='int8' needs the onnx package", "int8",
                                      detail=str(exc)) from exc
-    folder = Path(folder) if folder is not None else default_cache_dir()
-    target = int8_path(folder, sha256, int8_saturates())
-    if target.is_file():
-        return target
     try:
         _quantize(model, target)
         return target

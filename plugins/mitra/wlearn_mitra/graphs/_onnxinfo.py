@@ -9,6 +9,7 @@ copied.
 from __future__ import annotations
 
 import json
+import mmap
 import weakref
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
@@ -81,7 +82,7 @@ _GRAPH, _INITIALIZER, _INPUT, _METADATA = 7, 5, 11, 14  # ModelProto / GraphProt
 
 def initializer_dims(model_bytes: bytes | memoryview) -> dict[str, tuple[int, ...]]:
     """Name -> dims of every initializer in the main graph (see :func:`read_model`)."""
-    return _part(read_model(model_bytes).dims)
+    return _part(read_model(model_bytes, locations=False).dims)
 
 
 def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
@@ -95,7 +96,7 @@ def graph_input_names(model_bytes: bytes | memoryview) -> list[str]:
 
 def metadata(model_bytes: bytes | memoryview) -> dict[str, str]:
     """The model's metadata properties (``key -> value``; see :func:`read_model`)."""
-    return _part(read_model(model_bytes).metadata)
+    return _part(read_model(model_bytes, locations=False).metadata)
 
 
 def _positive_int(value: object) -> int | None:
@@ -217,7 +218,7 @@ class ModelFacts(NamedTuple):
 
     metadata: "dict[str, str] | Exception"
     dims: "dict[str, tuple[int, ...]] | Exception"
-    locations: "list[str] | Exception"
+    locations: "list[str] | Exception | None"  #: None: not looked for
 
 
 def _part(value):
@@ -231,21 +232,26 @@ def _part(value):
 _last: "tuple[weakref.ref, ModelFacts] | None" = None
 
 
-def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
+def read_model(model_bytes: bytes | memoryview, locations: bool = True) -> ModelFacts:
     """The model's metadata, its main graph's initializer dims and its external data
     locations, from one walk of the protobuf (tensor data skipped, never copied). A buffer
-    read last time is not read again."""
+    read last time is not read again. ``locations=False``: the locations are not looked
+    for (``ModelFacts.locations`` is None), which spares a search through every byte."""
     global _last
     last = _last
-    if last is not None and isinstance(model_bytes, memoryview) and last[0]() is model_bytes:
+    if (last is not None and isinstance(model_bytes, memoryview) and last[0]() is model_bytes
+            and (last[1].locations is not None or not locations)):
         return last[1]
+    # Without the bytes of the key "location" nowhere can a tensor name an external file:
+    # the walk through every node's attributes (most of a large model's fields) is skipped.
+    external = locations and _may_name_external_data(model_bytes)
     buf = memoryview(model_bytes)
     meta: dict | Exception = {}
     dims: dict | Exception = {}
     in_graphs: dict[str, None] = {}
     in_functions: dict[str, None] = {}
     failed: Exception | None = None
-    graph, nodes = _location_walk(buf)
+    graph, nodes = _location_walk(buf, external)
     try:
         for number, wire, span in _fields(buf):
             if wire != 2:
@@ -270,7 +276,7 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
                     meta[fields.get(1, "")] = fields.get(2, "")
                 except (ValueError, IndexError) as exc:
                     meta = exc
-            elif number == _FUNCTIONS and failed is None:
+            elif number == _FUNCTIONS and failed is None and external:
                 try:
                     nodes(span, _FUNCTION_NODE, 0, in_functions)
                 except (ValueError, IndexError) as exc:
@@ -281,16 +287,30 @@ def read_model(model_bytes: bytes | memoryview) -> ModelFacts:
         failed = failed or exc
     finally:
         buf.release()  # the nested walkers hold it in a cycle; a mapped file must close
-    locations: list | Exception = (failed if failed is not None
-                                   else list({**in_graphs, **in_functions}))
-    facts = ModelFacts(meta, dims, locations)
+    found: list | Exception | None = (None if not locations else failed if failed is not None
+                                      else list({**in_graphs, **in_functions}))
+    facts = ModelFacts(meta, dims, found)
     if isinstance(model_bytes, memoryview):
         _last = (weakref.ref(model_bytes), facts)
     return facts
 
 
-def _location_walk(buf: memoryview):
-    """The walkers of :func:`read_model` that find external data locations."""
+def _may_name_external_data(model_bytes: bytes | memoryview) -> bool:
+    """False when the model's bytes hold no ``location`` at all (a C-speed search), which
+    proves that no tensor keeps its data outside the file: external data is named by an
+    ``external_data`` entry whose key is that word. True when it may (or cannot be told)."""
+    whole = model_bytes.obj if isinstance(model_bytes, memoryview) else model_bytes
+    if not isinstance(whole, (bytes, mmap.mmap)) or len(whole) != len(model_bytes):
+        return True
+    return whole.find(_LOCATION_KEY) >= 0
+
+
+_LOCATION_KEY = b"location"
+
+
+def _location_walk(buf: memoryview, external: bool = True):
+    """The walkers of :func:`read_model` that find external data locations (``external``
+    False: the main graph's initializers only, read for their dims)."""
 
     def tensor(span: tuple[int, int], found: dict, dims: dict | None = None) -> None:
         location = _tensor_location(buf, span, dims)
@@ -325,6 +345,8 @@ def _location_walk(buf: memoryview):
             tensor(initializer, found, dims)
         if read is not None:
             read.append(True)
+        if not external:
+            return
         for initializer in _submessages(buf, _GRAPH_SPARSE, *span):
             sparse(initializer, found)
         nodes(span, _GRAPH_NODE, depth, found)

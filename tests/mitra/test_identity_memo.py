@@ -1,0 +1,119 @@
+"""A model file's identity is remembered by its status, and never trusted past a change.
+
+The memo spares hashing the model on every first open; these tests hold it to the rules of
+``wlearn_mitra.graphs._identity``: remembered only for settled files, forgotten when the file
+or an external data file is rewritten (even with its size and modification time put back),
+and a damaged memo is only a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+
+import pytest
+
+from wlearn_mitra.graphs import _identity
+from wlearn_mitra.graphs._identity import model_buffer, model_identity
+
+
+@pytest.fixture(autouse=True)
+def _settled_at_once(monkeypatch):
+    """Files count as settled as soon as they are written (the rule is tested apart)."""
+    monkeypatch.setattr(_identity, "SETTLED_S", 0.0)
+
+
+@pytest.fixture
+def hashed(monkeypatch):
+    """The list of files hashed by model_identity (one entry per hash of a model's bytes)."""
+    calls: list = []
+    real = hashlib.sha256
+
+    def counting(data=b"", *args, **kwargs):
+        if isinstance(data, memoryview) and len(data) > 1000:
+            calls.append(len(data))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(_identity.hashlib, "sha256", counting)
+    return calls
+
+
+def identity(path) -> str:
+    with model_buffer(path) as view:
+        return model_identity(path, view)
+
+
+def test_a_settled_file_is_hashed_once(tmp_path, fixtures_dir, hashed):
+    path = tmp_path / "m.onnx"
+    shutil.copyfile(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx", path)
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert identity(path) == expected and len(hashed) == 1
+    assert identity(path) == expected and len(hashed) == 1  # remembered
+
+
+def test_a_rewritten_file_is_hashed_again_even_with_its_times_put_back(tmp_path, fixtures_dir):
+    path = tmp_path / "m.onnx"
+    shutil.copyfile(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx", path)
+    first = identity(path)
+    info = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # modification time put back
+    assert identity(path) == hashlib.sha256(bytes(data)).hexdigest() != first
+
+
+def test_a_file_changed_just_before_hashing_is_not_remembered(tmp_path, fixtures_dir,
+                                                             monkeypatch, hashed):
+    monkeypatch.setattr(_identity, "SETTLED_S", 3600.0)
+    path = tmp_path / "m.onnx"
+    shutil.copyfile(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx", path)
+    identity(path)
+    identity(path)
+    assert len(hashed) == 2
+
+
+def test_a_damaged_memo_is_only_a_cache(tmp_path, fixtures_dir, hashed):
+    path = tmp_path / "m.onnx"
+    shutil.copyfile(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx", path)
+    expected = identity(path)
+    memo = _identity._memo(path, _identity._status(path))
+    assert memo.is_file()
+    for damage in ('{"identity": "not hex", "external": []}', "{", '["a"]',
+                   '{"identity": "' + "0" * 64 + '", "external": [["x", 1]]}'):
+        memo.write_text(damage)
+        assert identity(path) == expected
+    folder = memo.parent
+    aside = folder.with_name("identity-aside")
+    folder.rename(aside)
+    folder.write_text("a file where the memo folder should be")  # memos cannot be written
+    try:
+        before = len(hashed)
+        assert identity(path) == expected
+        assert identity(path) == expected
+        assert len(hashed) == before + 2  # hashed each time, never an error
+    finally:
+        folder.unlink()
+        aside.rename(folder)
+
+
+def test_new_external_weights_are_hashed_again(tmp_path, fixtures_dir):
+    onnx = pytest.importorskip("onnx")
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    model = onnx.load(fixtures_dir / "onnx" / "tiny-mitra-regressor.onnx")
+    convert_model_to_external_data(model, all_tensors_to_one_file=True,
+                                   location="model.onnx.data", size_threshold=0)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path)
+    first = identity(path)
+    data = tmp_path / "model.onnx.data"
+    info = os.stat(data)
+    weights = bytearray(data.read_bytes())
+    weights[0] ^= 0xFF
+    data.write_bytes(bytes(weights))
+    os.utime(data, ns=(info.st_atime_ns, info.st_mtime_ns))
+    second = identity(path)
+    assert second != first
+    assert identity(path) == second
