@@ -20,7 +20,7 @@ graph: a warm disk cache), each phase in a fresh process:
     python bench/bench_first_answer.py --torch-python PATH/TO/python [--workloads W1,W3]
     python bench/bench_first_answer.py --quick        # small sizes, a smoke run
 
-Prints seconds, peak RSS (VmHWM of each phase's process) and the ratios issue targets name:
+Prints seconds, peak RSS (VmHWM of each phase's process) and the ratios with their targets:
 bare / fp32 (>= 1.2), fp32 peak / torch peak (<= 1), torch / int8 (>= 5).
 """
 
