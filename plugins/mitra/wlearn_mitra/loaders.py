@@ -11,8 +11,10 @@ options are ``onnx``, ``check_onnx_hash``, ``precision`` and ``runtime``, as the
 project's and PyPI's 0.3) give loaders registered with ``accepts_context``.
 
 Each loader also carries ``describe``, the core's hook for ``wlearn inspect`` / ``validate``
-(``wlearn.registry.describe``): the checks the loader makes before it opens the model, and
-which model the bundle needs and whether it is at hand, judged by hash without opening it.
+(``wlearn.registry.describe``): the checks the loader makes at load, and which model the
+bundle needs and whether it is at hand, judged by hash without opening it. A loader leaves
+the model closed: it opens at the model's first predict or ``open()`` (spec/mitra.md "When the
+model opens").
 
 PyPI's wlearn 0.3 core has no entry-point discovery: its plugins register when imported, and
 so does this one there (:func:`register_with_core`, called by ``import wlearn_mitra``).
