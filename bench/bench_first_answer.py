@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib.mitra import FULL, QUICK, WORKLOADS, build_models, hwm_mb, softmax
+from benchlib.mitra import (FULL, QUICK, WORKLOADS, build_models, hwm_mb, single_graph_feeds,
+                            softmax, torch_eager)
 from benchlib.results import save_results
 
 PARTS = ("identity", "graph reading", "sessions", "encode", "decode")
@@ -82,9 +82,7 @@ def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool) ->
         start = time.perf_counter()
         session = ort.InferenceSession(str(single), providers=["CPUExecutionProvider"])
         result["open_s"] = time.perf_counter() - start
-        feeds = {"x_support": xs[None], "y_support": ys.astype(np.int64)[None],
-                 "x_query": xq[None], "padding_obs_support": np.zeros((1, len(xs)), dtype=bool)}
-        (output,) = session.run(["output"], feeds)
+        (output,) = session.run(["output"], single_graph_feeds(xs, ys, xq))
         result["seconds"] = time.perf_counter() - start
         proba = softmax(output[0][:, : w.n_classes])
     elif name in ("fp32", "int8", "int8-first"):
@@ -146,19 +144,9 @@ def run_phase(name: str, workload: str, args, scratch: Path) -> dict | None:
 
 def torch_phase(python: str, checkpoint: Path, workload: str, quick: bool) -> dict | None:
     w = (QUICK if quick else WORKLOADS)[workload]
-    xs, ys, xq = w.data()
-    script = Path(__file__).resolve().parent / "_mitra_torch_eager.py"
-    with tempfile.TemporaryDirectory() as scratch:
-        inputs, output = Path(scratch) / "in.npz", Path(scratch) / "out.npz"
-        np.savez(inputs, x_support=xs, y_support=ys.astype(np.int64), x_query=xq)
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)}
-        done = subprocess.run([python, str(script), str(checkpoint), str(inputs), str(output)],
-                              capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            print(f"  torch failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
-            return None
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        result["proba"] = softmax(np.load(output)["output"][:, : w.n_classes])
+    result = torch_eager(python, checkpoint, *w.data())
+    if result is not None:
+        result["proba"] = softmax(result.pop("output")[:, : w.n_classes])
     return result
 
 

@@ -34,24 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from benchlib.mitra import (FULL, QUICK, WORKLOADS, Workload, build_models, forward_flops,
-                            gemm_peak, hwm_mb, softmax, timed)
+                            gemm_peak, hwm_mb, single_graph_feeds, softmax, timed, torch_eager)
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
-
-
-def torch_eager(python: str, checkpoint: Path, xs, ys, xq, bf16: bool = False) -> dict | None:
-    script = Path(__file__).resolve().parent / "_mitra_torch_eager.py"
-    with tempfile.TemporaryDirectory() as scratch:
-        inputs, output = Path(scratch) / "in.npz", Path(scratch) / "out.npz"
-        np.savez(inputs, x_support=xs, y_support=ys.astype(np.int64), x_query=xq)
-        command = [python, str(script), str(checkpoint), str(inputs), str(output)]
-        done = subprocess.run(command + (["--bf16"] if bf16 else []), capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"  torch eager failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
-            return None
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        result["output"] = np.load(output)["output"]
-    return result
 
 
 def agreement(reference: np.ndarray, other: np.ndarray) -> tuple[float, float]:
@@ -97,12 +82,7 @@ def phase(name: str, w: Workload, single: Path, scratch: Path, threads: int | No
         start = time.perf_counter()
         session = ort.InferenceSession(str(single), providers=["CPUExecutionProvider"])
         result["load_s"] = time.perf_counter() - start
-        feeds = {
-            "x_support": xs[None],
-            "y_support": ys.astype(np.int64)[None],
-            "x_query": xq[None],
-            "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
-        }
+        feeds = single_graph_feeds(xs, ys, xq)
         cpu = time.process_time()
         result["seconds"], _, (output,) = timed(session.run, ["output"], feeds)
         result["cpu_seconds"] = time.process_time() - cpu

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from benchlib.mitra import (FULL, QUICK, WORKLOADS, Workload, build_models, forward_flops,
-                            hwm_mb, softmax)
+                            hwm_mb, softmax, torch_eager)
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 ENGINE_PATHS = {  # name -> (runtime, precision)
@@ -121,18 +121,11 @@ def child_result(command: list[str], label: str) -> dict | None:
 
 
 def torch_phase(bf16: bool, w: Workload, checkpoint: Path, args) -> dict | None:
-    script = Path(__file__).resolve().parent / "_mitra_torch_eager.py"
     xs, ys, xq = w.data()
-    python = args.torch_python or sys.executable
-    with tempfile.TemporaryDirectory() as scratch:
-        inputs, output = Path(scratch) / "in.npz", Path(scratch) / "out.npz"
-        np.savez(inputs, x_support=xs, y_support=ys.astype(np.int64), x_query=xq)
-        command = [python, str(script), str(checkpoint), str(inputs), str(output)]
-        command += ["--bf16"] if bf16 else []
-        command += [] if args.torch_python else ["--converter"]
-        result = child_result(command, "torch")
-        if result is not None:
-            result["logits"] = np.load(output)["output"][:, : w.n_classes]
+    result = torch_eager(args.torch_python or sys.executable, checkpoint, xs, ys, xq,
+                         bf16=bf16, converter=not args.torch_python)
+    if result is not None:
+        result["logits"] = result.pop("output")[:, : w.n_classes]
     return result
 
 

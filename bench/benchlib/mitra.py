@@ -1,9 +1,13 @@
 """Shared pieces of the Mitra benchmarks: the workloads, full-size random models built with the
-project's converter, FLOP counts, a GEMM peak, peak-RSS sampling."""
+project's converter, FLOP counts, a GEMM peak, peak-RSS sampling, the single graph's feeds and
+AutoGluon's PyTorch eager run."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -160,3 +164,33 @@ def build_models(folder: Path, size: dict) -> tuple[Path, Path]:
         convert(checkpoint, single, split=True)
         print(f"converted in {time.perf_counter() - start:.1f} s", flush=True)
     return checkpoint, single
+
+
+def single_graph_feeds(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray) -> dict:
+    """The feeds of one run of the single graph (batch 1, no padding), as the JS package
+    gives them: float32 rows, int64 class indices."""
+    return {"x_support": xs[None], "y_support": ys.astype(np.int64)[None], "x_query": xq[None],
+            "padding_obs_support": np.zeros((1, len(xs)), dtype=bool)}
+
+
+def torch_eager(python: str, checkpoint: Path, xs: np.ndarray, ys: np.ndarray, xq: np.ndarray,
+                *, bf16: bool = False, converter: bool = False) -> dict | None:
+    """Tab2D in PyTorch eager on ``checkpoint``, run by ``bench/_mitra_torch_eager.py`` under
+    ``python`` (AutoGluon's Tab2D, or with ``converter`` this project's): its JSON result
+    (seconds, cpu_seconds, first_seconds, peak_rss_mb, threads) with ``output``, the raw
+    output [Q, slots]; None when it fails, said with its last error line."""
+    script = Path(__file__).resolve().parents[1] / "_mitra_torch_eager.py"
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs, output = Path(scratch) / "in.npz", Path(scratch) / "out.npz"
+        np.savez(inputs, x_support=xs, y_support=ys.astype(np.int64), x_query=xq)
+        command = [python, str(script), str(checkpoint), str(inputs), str(output)]
+        command += (["--bf16"] if bf16 else []) + (["--converter"] if converter else [])
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            print(f"  torch eager: not run: {lines[-1] if lines else done.returncode}",
+                  flush=True)
+            return None
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["output"] = np.load(output)["output"]
+    return result

@@ -37,7 +37,7 @@ from .graphs import _builtin
 from .runtimes import _choice
 from .bundles._format import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from .graphs._identity import model_buffer, model_identity
-from .engine._shared import ENV_VARS
+from .engine._shared import ENV_VARS, resolve
 from .estimators import MitraClassifier, MitraRegressor
 
 __all__ = ["register_loaders", "load_classifier", "load_regressor"]
@@ -175,13 +175,9 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
         # how the text view names the model found (sourceName), beside where it is (source)
         origin = ("the model bound with register_loaders" if is_default
                   else "the model given (loader_options onnx)")
-        if source is None:
-            env = os.environ.get(ENV_VARS[cls._task])
-            if env and not Path(env).is_file():
-                raise ValidationError(f"{ENV_VARS[cls._task]} names {env!r}, which is not a "
-                                      "file")
-            source = env or _builtin.path(cls._task)
-            origin = f"the model of {ENV_VARS[cls._task]}" if env else None
+        if source is None:  # the environment's model, else the built-in one (unannounced)
+            source = resolve(None, cls._task, notice=False)
+            origin = f"the model of {ENV_VARS[cls._task]}"
         if source == _builtin.path(cls._task):
             origin = f"the built-in {_builtin.FILES[cls._task]} (wlearn-mitra)"
         model["source"] = _where(source)

@@ -31,7 +31,8 @@ from wlearn.errors import ValidationError
 from .._tasks import TASKS
 from ..graphs import _builtin
 from .._hints import install_hint
-from ..graphs._identity import stamp
+from ..graphs._identity import file_stamp, stamp
+from ..graphs._modelfile import model_source
 from ._engine import MitraEngine
 
 ENV_VARS = {name: task.env_var for name, task in TASKS.items()}
@@ -49,15 +50,17 @@ def how_to_get(task: str) -> str:
     )
 
 
-def resolve(onnx: Any, task: str) -> Any:
+def resolve(onnx: Any, task: str, notice: bool = True) -> Any:
     """The ONNX source to use: ``onnx`` itself, else the file named by the environment
     variable of ``task``, else the built-in model (said once, with a
-    :class:`~wlearn_mitra.BuiltinModelWarning`)."""
+    :class:`~wlearn_mitra.BuiltinModelWarning`, unless ``notice`` is False: a look at the
+    model, not a use of it)."""
     if onnx is not None:
         return onnx
     path = os.environ.get(ENV_VARS[task])
     if not path:
-        _builtin.notice(task, how_to_get(task), ENV_VARS[task])
+        if notice:
+            _builtin.notice(task, how_to_get(task), ENV_VARS[task])
         return _builtin.path(task)
     if not Path(path).is_file():
         raise ValidationError(f"{ENV_VARS[task]} names {path!r}, which is not a file")
@@ -114,17 +117,16 @@ def _key(
 def locate(onnx: Any, task: str) -> Any:
     """The model source :func:`open_engine` would open for ``onnx`` (see :func:`resolve`),
     without opening it: a path is checked to be a file. Raises ValidationError for a missing
-    file, as opening would."""
+    file, as opening would (:func:`~wlearn_mitra.graphs._modelfile.model_source`'s check)."""
     source = resolve(onnx, task)
-    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-        raise ValidationError(f"ONNX model file not found: {os.fspath(source)}")
+    if isinstance(source, (str, os.PathLike)):
+        model_source(source)
     return source
 
 
-def known_identity(onnx: Any, task: str) -> str | None:
-    """The identity of the model ``onnx`` resolves to when it is known without reading the
-    model (the built-in one's), else None."""
-    source = locate(onnx, task)
+def known_identity(source: Any, task: str) -> str | None:
+    """The identity of the model ``source`` (as :func:`locate` returns it) when it is known
+    without reading the model (the built-in one's), else None."""
     if isinstance(source, (str, os.PathLike)) and os.fspath(source) == _builtin.path(task):
         return _builtin.sha256(task)
     return None
@@ -141,11 +143,11 @@ def _lookup(key: tuple | None, source: Any, task: str) -> Handle | None:
 
 
 def open_engine_if_open(
-    onnx: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime"
+    source: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime"
 ) -> Handle | None:
-    """The :class:`Handle` :func:`open_engine` would return, when that engine is open in
-    this process already; None (nothing opened) otherwise."""
-    source = locate(onnx, task)
+    """The :class:`Handle` :func:`open_engine` would return for ``source`` (as :func:`locate`
+    returns it), when that engine is open in this process already; None (nothing opened)
+    otherwise."""
     if isinstance(source, (str, os.PathLike)) and not _may_be_open(source):
         return None  # the full key reads the model for its external files: not needed
     return _lookup(_key(source, task, precision, runtime, threads()), source, task)
@@ -155,10 +157,9 @@ def _may_be_open(path: str | os.PathLike) -> bool:
     """Whether an open engine's key names the model file ``path`` as it is now (its path,
     size and modification time), judged without reading the file."""
     try:
-        info = os.stat(path)
+        own = file_stamp(path)
     except OSError:
         return False
-    own = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
     with _lock:
         keys = list(_cache.keys())
     return any(key[0] == "file" and key[-1][0] == own for key in keys)

@@ -17,7 +17,8 @@ from wlrn.rng import to_int32
 
 from ..bundles import _format
 from ..engine._shared import (
-    ENV_VARS, Handle, how_to_get, known_identity, open_engine, open_engine_if_open, release,
+    ENV_VARS, Handle, how_to_get, known_identity, locate, open_engine, open_engine_if_open,
+    release,
 )
 from ..exceptions import not_fitted
 from ..graphs import _builtin
@@ -437,29 +438,31 @@ class _MitraEstimator(_Params):
             manifest.get("typeId"), given)
         if not check_onnx_hash:
             model._onnx_replaced = True  # whichever model opens is adopted, its hash recorded
-        handle = open_engine_if_open(onnx, cls._task, precision, runtime)  # a missing file raises
+        source = locate(onnx, cls._task)  # a missing file raises here
+        handle = open_engine_if_open(source, cls._task, precision, runtime)
         if handle is not None:
             model._adopt(handle)
-        elif check_onnx_hash and state.onnx_sha256:
-            known = known_identity(onnx, cls._task)  # the built-in model's, without opening it
-            if known is not None and known != state.onnx_sha256:
-                raise ValidationError(cls._wrong_model(state.onnx_sha256, known, given,
-                                                       manifest.get("typeId")))
+        else:  # the built-in model's hash is known without opening it
+            model._check_bundle_hash(model._bundle_check, known_identity(source, cls._task))
         return model
 
     def _check_bundle_model(self, check: _BundleCheck, engine: Any) -> None:
         """Refuse an engine whose model is not the loaded bundle's: another hash (unless
         ``check_onnx_hash=False``), or another head."""
-        if check.check_hash and check.sha256 and engine.onnx_sha256:
-            if check.sha256 != engine.onnx_sha256:
-                raise ValidationError(self._wrong_model(check.sha256, engine.onnx_sha256,
-                                                        check.model_given, check.type_id))
+        self._check_bundle_hash(check, engine.onnx_sha256)
         if self._task == "regression" and engine.n_bins != check.n_bins:  # bin head or not
             def head(n_bins: int | None) -> str:
                 return "a scalar head" if n_bins is None else f"a {n_bins}-bin head"
             raise ValidationError(
                 f"the bundle ({check.type_id}) was made with a regressor of "
                 f"{head(check.n_bins)}, but the model given has {head(engine.n_bins)}")
+
+    def _check_bundle_hash(self, check: _BundleCheck, sha: str | None) -> None:
+        """Refuse a model of hash ``sha`` (None: unknown, nothing to refuse) that is not the
+        loaded bundle's, unless ``check_onnx_hash=False``."""
+        if check.check_hash and check.sha256 and sha and check.sha256 != sha:
+            raise ValidationError(self._wrong_model(check.sha256, sha, check.model_given,
+                                                    check.type_id))
 
     @classmethod
     def _check_bundle_task(cls, state: _format.MitraState, manifest: dict) -> None:

@@ -207,17 +207,18 @@ def _listed_files(real: str, size: int, mtime_ns: int) -> tuple[tuple[str, Path]
         return tuple(external_files(Path(real), view))
 
 
+def file_stamp(path: str | os.PathLike) -> tuple[str, int, int]:
+    """``(real path, size, mtime in ns)`` of one file, read from its status alone. Raises
+    OSError for a file that cannot be read."""
+    info = os.stat(path)
+    return os.path.realpath(path), info.st_size, info.st_mtime_ns
+
+
 def stamp(model: str | os.PathLike) -> tuple | None:
-    """``(path, size, mtime)`` of the model file and of each external file it reads: what
-    tells a cached engine for this file from one for a changed model. None if unreadable."""
-    path = Path(model)
+    """:func:`file_stamp` of the model file and of each external file it reads: what tells a
+    cached engine for this file from one for a changed model. None if unreadable."""
     try:
-        info = path.stat()
-        real = os.path.realpath(path)
-        stats = [(real, info.st_size, info.st_mtime_ns)]
-        for _, extra in _listed_files(real, info.st_size, info.st_mtime_ns):
-            info = extra.stat()
-            stats.append((str(extra), info.st_size, info.st_mtime_ns))
+        own = file_stamp(model)
+        return (own, *(file_stamp(extra) for _, extra in _listed_files(*own)))
     except (OSError, ValidationError):
         return None
-    return tuple(stats)
