@@ -163,12 +163,8 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
         with _lock:
             onnx, is_default = _bound.get(type_id), True
     wanted = state.onnx_sha256
-    builtin = _builtin.sha256(cls._task)
-    model: dict[str, Any] = {
-        "sha256": wanted,
-        "name": f"built-in {_builtin.FILES[cls._task]} (wlearn-mitra)" if wanted == builtin
-        else None,
-    }
+    name = _builtin.describe(cls._task, wanted)
+    model: dict[str, Any] = {"sha256": wanted, "name": name and name.removeprefix("the ")}
     problems: list[str] = []
     try:
         source = cls._bundle_model(wanted, onnx, is_default)
@@ -178,11 +174,13 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
         if source is None:  # the environment's model, else the built-in one (unannounced)
             source = resolve(None, cls._task, notice=False)
             origin = f"the model of {ENV_VARS[cls._task]}"
-        if source == _builtin.path(cls._task):
-            origin = f"the built-in {_builtin.FILES[cls._task]} (wlearn-mitra)"
+        found = _builtin.identity(source, cls._task)
+        if found is not None:
+            origin = _builtin.describe(cls._task, found)
+        else:
+            found = _identity(source)
         model["source"] = _where(source)
         model["sourceName"] = origin
-        found = builtin if source == _builtin.path(cls._task) else _identity(source)
         model["sourceSha256"] = found
         if (wanted and found and wanted != found and options.get("check_onnx_hash", True)):
             problems.append(cls._wrong_model(wanted, found, onnx, manifest.get("typeId")))

@@ -50,18 +50,20 @@ def how_to_get(task: str) -> str:
     )
 
 
-def resolve(onnx: Any, task: str, notice: bool = True) -> Any:
+def resolve(onnx: Any, task: str, notice: bool = True, sha: str | None = None) -> Any:
     """The ONNX source to use: ``onnx`` itself, else the file named by the environment
     variable of ``task``, else the built-in model (said once, with a
     :class:`~wlearn_mitra.BuiltinModelWarning`, unless ``notice`` is False: a look at the
-    model, not a use of it)."""
+    model, not a use of it). ``sha``: the hash of the model the caller was fitted with; when
+    it is a built-in model an earlier release shipped, that one is the built-in model
+    (:func:`~wlearn_mitra.graphs._builtin.find`), so a pickle outlives a new built-in model."""
     if onnx is not None:
         return onnx
     path = os.environ.get(ENV_VARS[task])
     if not path:
         if notice:
             _builtin.notice(task, how_to_get(task), ENV_VARS[task])
-        return _builtin.path(task)
+        return _builtin.find(task, sha) or _builtin.path(task)
     if not Path(path).is_file():
         raise ValidationError(f"{ENV_VARS[task]} names {path!r}, which is not a file")
     return path
@@ -126,10 +128,8 @@ def locate(onnx: Any, task: str) -> Any:
 
 def known_identity(source: Any, task: str) -> str | None:
     """The identity of the model ``source`` (as :func:`locate` returns it) when it is known
-    without reading the model (the built-in one's), else None."""
-    if isinstance(source, (str, os.PathLike)) and os.fspath(source) == _builtin.path(task):
-        return _builtin.sha256(task)
-    return None
+    without reading the model (a built-in one's), else None."""
+    return _builtin.identity(source, task)
 
 
 def _lookup(key: tuple | None, source: Any, task: str) -> Handle | None:
@@ -166,11 +166,13 @@ def _may_be_open(path: str | os.PathLike) -> bool:
 
 
 def open_engine(
-    onnx: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime"
+    onnx: Any, task: str, precision: str = "fp32", runtime: str = "onnxruntime",
+    sha: str | None = None,
 ) -> Handle:
-    """A :class:`Handle` for the model ``onnx`` (or the environment's), ``task``,
+    """A :class:`Handle` for the model ``onnx`` (or the environment's, or the built-in one:
+    of hash ``sha`` when an earlier release shipped it, see :func:`resolve`), ``task``,
     ``precision`` and ``runtime`` (see :class:`MitraEngine`)."""
-    source = resolve(onnx, task)
+    source = resolve(onnx, task, sha=sha)
     n_threads = threads()
     key = _key(source, task, precision, runtime, n_threads)
     handle = _lookup(key, source, task)

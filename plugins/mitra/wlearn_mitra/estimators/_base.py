@@ -121,7 +121,8 @@ class _MitraEstimator(_Params):
             # checked here, before the model is looked for, and by the engine it opens; an
             # open engine's runtime and precision were checked when it opened
             _choice.check(runtime, precision)
-            handle = open_engine(self.onnx, self._task, precision, runtime)
+            handle = open_engine(self.onnx, self._task, precision, runtime,
+                                 sha=self.__dict__.get("onnx_sha256_"))
             self._adopt(handle)
         return self._handle
 
@@ -474,11 +475,13 @@ class _MitraEstimator(_Params):
 
     @classmethod
     def _bundle_model(cls, sha: str | None, onnx: Any, onnx_is_default: bool) -> Any:
-        """The ``onnx`` a bundle recording model ``sha`` loads with: a bundle made with the
-        built-in model names it by hash, so it needs no model given (a registered default
-        does not override it); otherwise ``onnx`` (None: the environment's, else built-in)."""
-        if (onnx is None or onnx_is_default) and sha == _builtin.sha256(cls._task):
-            return _builtin.path(cls._task)
+        """The ``onnx`` a bundle recording model ``sha`` loads with: a bundle made with a
+        built-in model (this release's or an earlier one's) names it by hash, so it needs no
+        model given (a registered default does not override it); otherwise ``onnx`` (None:
+        the environment's, else built-in)."""
+        builtin = _builtin.find(cls._task, sha)
+        if (onnx is None or onnx_is_default) and builtin is not None:
+            return builtin
         return onnx
 
     @classmethod

@@ -6,6 +6,12 @@ one, so that a fresh install predicts sensibly offline. They have Mitra's graph 
 unchanged; a bundle records which model it needs by ``onnxSha256`` and ``wlearn.load`` finds
 the built-in one by that hash. Architecture, prior, training run and scores:
 ``spec/builtin-models.md``. They are far smaller than the real Mitra (72M parameters).
+
+When a release ships a better built-in model, the one it replaces stays in the package, in
+``data/previous/``, named ``<file stem>-<sha256>.onnx`` (``mitra-builtin-classifier-defad4d5...
+.onnx``): bundles and pickles made with it name it by hash, and :func:`find` gives it back, so
+they load and answer as they did. A file's hash is computed when it is used (the name only
+finds it), so a renamed or damaged file is refused, never run under another's name.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from .._tasks import TASKS
 from ..exceptions import BuiltinModelWarning, user_stacklevel
 
 FILES = {name: task.builtin_file for name, task in TASKS.items()}
+
+#: The folder, beside the current models, of the built-in models earlier releases shipped.
+PREVIOUS = "previous"
 
 _noticed: set[str] = set()
 _lock = threading.Lock()
@@ -42,6 +51,63 @@ def sha256(task: str) -> str:
     """SHA-256 (hex) of the built-in model of ``task``: the ``onnxSha256`` of its bundles."""
     return hashlib.sha256(resources.files("wlearn_mitra").joinpath("data", FILES[task])
                           .read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def previous(task: str) -> dict[str, str]:
+    """The built-in models of ``task`` that earlier releases shipped: SHA-256 (hex) -> file,
+    read from their names (``<file stem>-<sha256>.onnx`` in ``data/previous/``)."""
+    folder = resources.files("wlearn_mitra").joinpath("data", PREVIOUS)
+    stem = FILES[task].removesuffix(".onnx") + "-"
+    found = {}
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            name = entry.name
+            sha = name[len(stem):-len(".onnx")]
+            if (name.startswith(stem) and name.endswith(".onnx") and len(sha) == 64
+                    and all(c in "0123456789abcdef" for c in sha)):
+                found[sha] = str(entry)
+    return found
+
+
+def find(task: str, sha: str | None) -> str | None:
+    """The file of the built-in model of ``task`` whose SHA-256 is ``sha``, the current one
+    or one an earlier release shipped; None when none has it."""
+    if not sha:
+        return None
+    if sha == sha256(task):
+        return path(task)
+    return previous(task).get(sha)
+
+
+def identity(source: object, task: str) -> str | None:
+    """The SHA-256 of ``source`` when it is one of the built-in model files of ``task``, else
+    None. Computed once per file and process (a few milliseconds for a built-in model); an
+    earlier model's is computed too, not taken from its name, so a damaged file is refused by
+    the hash check of the bundle that names it."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    source = os.fspath(source)
+    if source == path(task):
+        return sha256(task)
+    if source in previous(task).values():
+        return _file_sha256(source)
+    return None
+
+
+@lru_cache(maxsize=None)
+def _file_sha256(file: str) -> str:
+    with open(file, "rb") as handle:  # a few MB
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def describe(task: str, sha: str | None) -> str | None:
+    """How messages name the built-in model of hash ``sha``, or None when it is none."""
+    if sha and sha == sha256(task):
+        return f"the built-in {FILES[task]} (wlearn-mitra)"
+    if sha and sha in previous(task):
+        return f"the built-in {FILES[task]} of an earlier wlearn-mitra (sha256 {sha[:12]}...)"
+    return None
 
 
 def _in_worker(task: str) -> bool:
