@@ -282,10 +282,11 @@ def print_summary(title, summary, task, names):
     print(head)
     for m in names:
         row = f"{m:<22} {summary['mean'][m][primary]:13.4f}"
+        nan = float("nan")  # columns against RandomForest when it did not run
         if task == "classification":
             core_acc = summary["rank_core"]["accuracy"].get(m)
             core_ll = summary["rank_core"]["log_loss"].get(m)
-            row += (f" {summary['geomean_accuracy_vs_rf'][m]:11.4f}"
+            row += (f" {summary.get('geomean_accuracy_vs_rf', {}).get(m, nan):11.4f}"
                     f" {summary['mean'][m]['roc_auc']:8.4f} {summary['mean'][m]['log_loss']:8.4f}"
                     f" {summary['rank_all']['accuracy'][m]:8.2f}"
                     f" {summary['rank_all']['log_loss'][m]:8.2f}"
@@ -293,10 +294,10 @@ def print_summary(title, summary, task, names):
                     f" {core_ll if core_ll is not None else float('nan'):8.2f}")
         else:
             core = summary["rank_core"]["r2"].get(m)
-            row += (f" {summary['mean_r2_minus_rf'][m]:8.4f}"
+            row += (f" {summary.get('mean_r2_minus_rf', {}).get(m, nan):8.4f}"
                     f" {summary['rank_all']['r2'][m]:6.2f}"
                     f" {core if core is not None else float('nan'):6.2f}")
-        w, t, l_ = summary["wins_ties_losses_vs_rf"][m]
+        w, t, l_ = summary.get("wins_ties_losses_vs_rf", {}).get(m, ("-", "-", "-"))
         row += f" {f'{w}/{t}/{l_}':>12} {summary['seconds'][m]:9.1f} {summary['failures'][m]:5d}"
         print(row)
     what = "geometric-mean accuracy ratio" if task == "classification" else "mean R^2 - RF's"
@@ -362,8 +363,9 @@ def main(argv=None) -> int:
             if task not in tasks:
                 continue
             names = list(models(task, None, None))
-            if args.models:
-                names = [n for n in names if n in args.models.split(",")]
+            if args.models:  # a baselines file's models cost nothing: they always join
+                names = [n for n in names if n in args.models.split(",")
+                         or (previous is not None and n not in MITRA)]
             scores, metas = {}, {}
             for table in tables:
                 done = None
@@ -384,11 +386,11 @@ def main(argv=None) -> int:
             summary = summarise(metas, scores, task, names)
             results["sets"].setdefault(which, {})[task] = {
                 "tables": metas, "scores": scores, "summary": summary}
+    save_results(results, args.json or RESULTS / f"realtables-{label}.json")
     for which, by_task in results["sets"].items():
         for task, res in by_task.items():
             names = list(next(iter(res["scores"].values())))
             print_summary(f"{label} / {which}", res["summary"], task, names)
-    save_results(results, args.json or RESULTS / f"realtables-{label}.json")
     return 0
 
 
