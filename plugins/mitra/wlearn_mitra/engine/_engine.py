@@ -334,16 +334,21 @@ class MitraEngine:
                      progress) -> np.ndarray:
         """The answer when no support column varies (one row, identical rows, every column
         constant or missing): nothing tells one query row from another, so every row gets
-        the support set's class shares (a classifier) or the mean target (a regressor), what
-        scikit-learn's ``DummyClassifier(strategy="prior")`` / ``DummyRegressor()`` answer.
+        the support set's class shares (a classifier), the mean target (a regressor), what
+        scikit-learn's ``DummyClassifier(strategy="prior")`` / ``DummyRegressor()`` answer,
+        or, for a bin-head regressor, the shares of the support targets' bins (the targets'
+        histogram, whose mean is their mean to within half a bin).
         The graph is not run: with no feature left a Mitra graph has nothing to read, and
         the built-in models' Reshape divides by that zero (SIGFPE in ONNX Runtime 1.23-1.24).
         Upstream Mitra has no answer of its own here (AutoGluon drops a model whose
         features were all removed, ``NoValidFeatures``)."""
+        n_bins = self.n_bins
         with Reporter(progress, n_query, "mitra predict") as report:
-            if self.classification:
-                prior = np.bincount(np.asarray(y_support, dtype=np.int64),
-                                    minlength=n_classes)[:n_classes] / len(y_support)
+            if self.classification or n_bins:
+                labels = (_bins.bin_ids(y_support, n_bins) if n_bins
+                          else np.asarray(y_support, dtype=np.int64))
+                width = n_bins or n_classes
+                prior = np.bincount(labels, minlength=width)[:width] / len(y_support)
                 out = np.tile(prior.astype(np.float64), (n_query, 1))
             else:
                 out = np.full(n_query, float(np.mean(y_support)), dtype=np.float64)
