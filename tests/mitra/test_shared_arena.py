@@ -87,3 +87,15 @@ def test_answers_are_bit_identical_to_sessions_with_their_own_arenas(monkeypatch
             a = shared.predict(*args, n_classes=n_classes, n_estimators=n_estimators)
             b = own.predict(*args, n_classes=n_classes, n_estimators=n_estimators)
             assert np.array_equal(a, b), (name, n_estimators)
+
+
+def test_a_support_pass_over_the_bound_still_hands_its_memory_back(monkeypatch):
+    """Only runs whose estimated working memory is over ``_runs.KEEP_MB`` (a long context's
+    support pass) give their memory back to the system; the decoder's never need to."""
+    from wlearn_mitra.engine import _runs
+
+    engine = _engine()
+    monkeypatch.setattr(_runs, "KEEP_MB", 0)
+    shrinks = _recorded(monkeypatch)
+    engine.predict(*_data(seed=1), n_classes=3, n_estimators=2)
+    assert shrinks == [True, False, True, False]  # encode, decode, encode, decode

@@ -45,8 +45,9 @@ def shared_arena() -> bool:
     took it again page by page (with ``n_estimators=4`` on small tables, 15-20% of a predict;
     bench/README.md, "bench_small_tables.py"). With one shared arena a run's freed memory
     serves the next run of any graph, so a predict's peak is its largest run, as the plan
-    counts (:mod:`wlearn_mitra.engine._planning`), without handing anything back. False when
-    the arena cannot be registered: sessions then keep their own, as before.
+    counts (:mod:`wlearn_mitra.engine._planning`), and only runs larger than the decoder's
+    chunk budget hand their memory back (:func:`wlearn_mitra.engine._runs.hand_back`). False
+    when the arena cannot be registered: sessions then keep their own, as before.
     """
     with _arena_lock:
         if not _arena:
@@ -204,10 +205,9 @@ class OrtGraph:
     def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
         """The named outputs for ``feeds``; ``one_off`` hands the run's working memory back
         afterwards (for runs such as encoding a support set, whose peak would otherwise stay
-        reserved). A session on the shared arena needs nothing more: what its run frees goes
-        back to the arena the next run of any graph allocates from."""
-        return run_interruptible(self.session, list(outputs), feeds,
-                                 shrink_arena=one_off and not self.shares_arena)
+        reserved; on the shared arena the engine asks it only of large runs,
+        :func:`wlearn_mitra.engine._runs.hand_back`)."""
+        return run_interruptible(self.session, list(outputs), feeds, shrink_arena=one_off)
 
 
 def _shares_arena(session: "ort.InferenceSession") -> bool:
