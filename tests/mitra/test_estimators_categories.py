@@ -264,3 +264,77 @@ def test_malformed_category_extensions_are_refused():
     no_categories = {k: v for k, v in meta.items() if k != "categories"}
     refused("a 'support_x_encoded' artifact; without meta.categories it must have 'support_x'",
             no_categories)
+
+
+# -- coding each distinct value once (inputs/_categories) -------------------------------------
+
+MIXED = [None, np.nan, "a", "b", "", 1, 2, True, False, np.True_, 1.0, 2.5, -0.0, 0.0,
+         np.float32(0.1), 0.1, np.float16(2.5), np.int64(2), np.float32(1.0), pd.NA, pd.NaT]
+
+
+def _objects(values):
+    values = list(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
+
+
+def _outcome(function, *args):
+    try:
+        return "ok", function(*args)
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return "error", type(exc).__name__, str(exc)
+
+
+def test_a_column_is_coded_as_its_rows_one_by_one():
+    """Coding a whole column gives, bit for bit, what each row coded alone gives, and the same
+    error for the same first bad row: values equal across types (1, 1.0, True, float32 1.0)
+    and NaN, pandas NA and NaT are never taken for one another."""
+    from wlearn_mitra.inputs import _categories
+
+    rng = np.random.default_rng(0)
+    numeric = _objects([0.0, 1.0, 2.5, 0.1, None])
+    for _ in range(300):
+        raw = _objects(MIXED[i] for i in rng.integers(0, len(MIXED), rng.integers(1, 15)))
+        for categories in (_objects(["a", "b", None]), numeric, _objects([1, 2, 3])):
+            for narrow in (False, True):
+                whole = _outcome(_categories.encode, raw, categories, "column x", narrow)
+                rows = [_outcome(_categories.encode, raw[i:i + 1], categories, "column x",
+                                 narrow) for i in range(len(raw))]
+                errors = [row for row in rows if row[0] == "error"]
+                if errors:
+                    assert whole == errors[0]
+                else:
+                    assert whole[0] == "ok"
+                    assert np.array_equal(whole[1], np.concatenate([row[1] for row in rows]),
+                                          equal_nan=True)
+
+
+def test_learned_categories_report_the_first_bad_row():
+    from wlearn.errors import ValidationError
+    from wlearn_mitra.inputs import _categories
+
+    with pytest.raises(ValidationError, match=r"holds the category inf"):
+        _categories.learn(_objects(["x", 1.0, float("inf"), float("-inf")]), "column x")
+    learned = _categories.learn(_objects([2, np.nan, 1, np.int64(2), None, 1.0]), "column x")
+    assert list(learned) == [None, 1.0, 2.0]
+    assert [type(v) for v in learned[1:]] == [float, float]
+
+
+def test_each_distinct_value_is_checked_once(monkeypatch):
+    """A column's values are checked and looked up once per distinct value, not once per row:
+    the Python cost of a category column grows with its categories, not its rows."""
+    from wlearn_mitra.inputs import _categories
+
+    calls = []
+    real = _categories.value_kind
+    monkeypatch.setattr(_categories, "value_kind",
+                        lambda value, where: calls.append(value) or real(value, where))
+    raw = _objects(["red", "green", "blue", None] * 500)
+    categories = _categories.learn(raw, "column color")
+    assert len(calls) <= 3
+    calls.clear()
+    codes = _categories.encode(raw, categories, "column color")
+    assert len(calls) <= 6  # the categories' kind (3), then each distinct value once
+    assert np.array_equal(codes[:4], [3.0, 2.0, 1.0, 0.0])
+    assert np.array_equal(codes, np.tile(codes[:4], 500))

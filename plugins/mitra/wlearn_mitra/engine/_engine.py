@@ -313,7 +313,7 @@ class MitraEngine:
                     xq = member.x(stats.apply(x_query[part]))
                     if cached and part is parts[-1] and index < len(members) - 1:
                         # the decoder's working memory goes before the next member's encoding
-                        output = run(padded(xq), one_off=True)
+                        output = run(padded(xq), one_off=_runs.hand_back(graphs.decoder))
                     else:
                         output = run(padded(xq))
                     output = output[: len(xq)].astype(np.float64)

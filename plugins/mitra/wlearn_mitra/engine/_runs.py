@@ -17,6 +17,7 @@ from ..graphs._cachedir import CACHE_NOTE
 from ._contract import output_shape
 from ._encoded import SupportCache, support_key
 from ._graphset import GraphSet
+from ._planning import DEFAULT_MEMORY_MB, MB, support_bytes
 
 
 def forward(
@@ -62,13 +63,39 @@ def encode(
 
 
 def _encoded(graphs: GraphSet, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One run of the support encoder, its working memory handed back afterwards."""
+    """One run of the support encoder, its working memory handed back afterwards as
+    :func:`hand_back` says."""
     feeds = {
         "x_support": xs[None],
         "y_support": ys[None],
         "padding_obs_support": np.zeros((1, len(xs)), dtype=bool),
     }
-    return tuple(graphs.encoder.run(graphs.cache_names, feeds, one_off=True))
+    working = support_bytes(graphs.shape, len(xs), xs.shape[1])
+    return tuple(graphs.encoder.run(graphs.cache_names, feeds,
+                                    one_off=hand_back(graphs.encoder, working)))
+
+
+#: Working memory (MB) a run on ONNX Runtime's shared arena leaves there for the next run
+#: instead of handing it to the system: the query side's default chunk budget, which the
+#: decoder's chunks keep reserved in any case.
+KEEP_MB = DEFAULT_MEMORY_MB
+
+
+def hand_back(graph: object, working_bytes: float | None = None) -> bool:
+    """Whether a run that another graph's run follows (encoding before decoding, one member's
+    last chunk before the next member's encoding) hands its working memory back to the system
+    (the runtime's ``one_off``).
+
+    Always, for a graph with memory of its own (OpenVINO; an InferenceSession given ready):
+    kept, it would serve no other graph. Not, for a graph on ONNX Runtime's shared arena
+    (:func:`wlearn_mitra.runtimes._ort.shared_arena`), where the next run takes it over
+    instead of faulting fresh memory in, unless the run's estimated working memory is over
+    :data:`KEEP_MB` (a long context's support pass), which would otherwise stay reserved
+    after the predict.
+    """
+    if not getattr(graph, "shares_arena", False):
+        return True
+    return working_bytes is not None and working_bytes > KEEP_MB * MB
 
 
 def decode(graphs: GraphSet, encoded: tuple[np.ndarray, ...], x_query: np.ndarray,

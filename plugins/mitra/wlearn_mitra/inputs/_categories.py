@@ -84,8 +84,11 @@ def learn(raw: np.ndarray, where: str, declared: list[Any] | None = None) -> np.
 
     ``declared``: a pandas ``category`` dtype's categories, whose order is kept.
     """
-    present = [v for v in raw if not is_missing(v)]
-    has_missing = len(present) < len(raw)
+    # Each distinct value once, in the order of first appearance (so a bad value is reported
+    # as by a walk over the rows); values are told apart by type as well as value.
+    values = _distinct(raw)
+    present = [v for v in values if not is_missing(v)]
+    has_missing = len(present) < len(values)
     kind = _kind_of(present, where)
     if kind is None:
         return np.empty(1 if has_missing else 0, dtype=object)  # [None]: all rows miss it
@@ -144,11 +147,11 @@ def encode(raw: np.ndarray, categories: np.ndarray, where: str,
     lookup = {v: i for i, v in enumerate(categories) if v is not None}
     missing = next((i for i, v in enumerate(categories) if v is None), np.nan)
     narrow_lookup = None
-    out = np.full(len(raw), np.nan)
-    for i, value in enumerate(raw):
+
+    def code_of(value: Any) -> float:
+        nonlocal narrow_lookup
         if is_missing(value):
-            out[i] = missing
-            continue
+            return missing
         got = value_kind(value, where)
         if kind is not None and (got == "string") != (kind == "string"):
             raise ValidationError(
@@ -161,8 +164,52 @@ def encode(raw: np.ndarray, categories: np.ndarray, where: str,
             if narrow_lookup is None:
                 narrow_lookup = _narrow_lookup(categories)
             code = narrow_lookup.get(float(np.float32(value)))
-        if code is not None:
-            out[i] = code
+        return np.nan if code is None else code
+
+    # A value's code depends on its type and value only, so each distinct (type, value) is
+    # checked and looked up once, at its first row (the row a bad value is reported from).
+    out = np.full(len(raw), np.nan)
+    seen: dict = {}
+    for i, value in enumerate(raw):
+        key = _key(value)
+        code = seen.get(key, _UNSEEN) if key is not None else _UNSEEN
+        if code is _UNSEEN:
+            code = code_of(value)
+            if key is not None:
+                seen[key] = code
+        out[i] = code
+    return out
+
+
+_UNSEEN = object()
+
+
+def _key(value: Any) -> tuple | None:
+    """``(type, value)``, the identity of a value for :func:`encode` and :func:`learn`, or
+    None when the value cannot be a dict key (unhashable, or compared as neither equal nor
+    unequal, as pandas ``NA``)."""
+    key = (type(value), value)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    if type(value).__name__ == "NAType":
+        return None
+    return key
+
+
+def _distinct(raw: np.ndarray) -> list[Any]:
+    """The values of ``raw``, each distinct ``(type, value)`` once, in order of first
+    appearance; values without a key (:func:`_key`) are all kept."""
+    seen: set = set()
+    out = []
+    for value in raw:
+        key = _key(value)
+        if key is None:
+            out.append(value)
+        elif key not in seen:
+            seen.add(key)
+            out.append(value)
     return out
 
 

@@ -29,12 +29,48 @@ def check_ready(precision: str) -> None:
     """Nothing to check: ONNX Runtime is a dependency and runs both precisions anywhere."""
 
 
+#: Session config entry of sessions that allocate from the process's shared CPU arena.
+ENV_ALLOCATORS = "session.use_env_allocators"
+_arena_lock = threading.Lock()
+_arena: list[bool] = []  # [registered], once tried
+
+
+def shared_arena() -> bool:
+    """Whether ONNX Runtime's environment has the CPU arena every session of this module
+    allocates from; registered on first use, once per process.
+
+    With one arena per session (ONNX Runtime's default) the memory a run frees stays reserved
+    for that session: the support encoder's working memory could not serve the query decoder,
+    so the engine had each such run hand its memory back to the system, and the next run
+    took it again page by page (with ``n_estimators=4`` on small tables, 15-20% of a predict;
+    bench/README.md, "bench_small_tables.py"). With one shared arena a run's freed memory
+    serves the next run of any graph, so a predict's peak is its largest run, as the plan
+    counts (:mod:`wlearn_mitra.engine._planning`), and only runs larger than the decoder's
+    chunk budget hand their memory back (:func:`wlearn_mitra.engine._runs.hand_back`). False
+    when the arena cannot be registered: sessions then keep their own, as before.
+    """
+    with _arena_lock:
+        if not _arena:
+            import onnxruntime as ort
+
+            try:
+                info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                         ort.OrtMemType.DEFAULT)
+                ort.create_and_register_allocator(info, None)  # ONNX Runtime's arena defaults
+                _arena.append(True)
+            except Exception:  # noqa: BLE001 - an older or trimmed build: per-session arenas
+                _arena.append(False)
+        return _arena[0]
+
+
 def session_options(
     threads: int | None = None, optimized_path: Path | None = None
 ) -> "ort.SessionOptions":
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if shared_arena():
+        options.add_session_config_entry(ENV_ALLOCATORS, "1")
     # EXTENDED keeps the fusions that matter (GELU, LayerNorm, int8 MatMul); measured on the
     # full-size model it runs as fast as ALL with a lower peak, and the optimised graphs it
     # saves carry no CPU-specific layouts (bench/README.md).
@@ -154,6 +190,9 @@ class OrtGraph:
         self.session = session
         #: Files of the disk cache this graph was read from (named when it misbehaves).
         self.cache_files = list(cache_files)
+        #: Whether the session allocates from the process's shared arena (:func:`shared_arena`);
+        #: False for an InferenceSession made elsewhere with its own.
+        self.shares_arena = _shares_arena(session)
         try:
             self.inputs = _args(session.get_inputs())
             self.outputs = _args(session.get_outputs())
@@ -166,8 +205,17 @@ class OrtGraph:
     def run(self, outputs: Sequence[str], feeds: dict, *, one_off: bool = False) -> list:
         """The named outputs for ``feeds``; ``one_off`` hands the run's working memory back
         afterwards (for runs such as encoding a support set, whose peak would otherwise stay
-        reserved)."""
+        reserved; on the shared arena the engine asks it only of large runs,
+        :func:`wlearn_mitra.engine._runs.hand_back`)."""
         return run_interruptible(self.session, list(outputs), feeds, shrink_arena=one_off)
+
+
+def _shares_arena(session: "ort.InferenceSession") -> bool:
+    try:
+        options = session.get_session_options()
+        return options.get_session_config_entry(ENV_ALLOCATORS) == "1"
+    except Exception:  # noqa: BLE001 - no such entry (ONNX Runtime raises for a missing key)
+        return False
 
 
 def open_graph(
