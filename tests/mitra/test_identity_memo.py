@@ -117,3 +117,23 @@ def test_new_external_weights_are_hashed_again(tmp_path, fixtures_dir):
     second = identity(path)
     assert second != first
     assert identity(path) == second
+
+
+def test_a_slice_of_the_mapped_model_outliving_the_read_is_no_error(tmp_path):
+    # Dask's workers sample their threads' frames, which keeps a reader's slices of the map
+    # alive past its block: closing the map then raised BufferError in the middle of a fit.
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"abcdefgh")
+    kept = []
+    with model_buffer(path) as view:
+        kept.append(view[2:5])
+    assert bytes(kept[0]) == b"cde"
+
+
+def test_an_error_while_reading_the_mapped_model_is_the_one_raised(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"abcdefgh")
+    with pytest.raises(ValueError, match="not a model"):
+        with model_buffer(path) as view:
+            part = view[1:3]  # noqa: F841 - held by the traceback's frame
+            raise ValueError("not a model")

@@ -183,7 +183,8 @@ def _remember(model: Path, status: list[int] | None, externals: list, identity: 
 
 @contextmanager
 def model_buffer(source: bytes | Path) -> Iterator[memoryview]:
-    """The model's bytes, memory-mapped for a file so nothing stays resident afterwards."""
+    """The model's bytes, memory-mapped for a file so nothing stays resident afterwards (the
+    map is closed on leaving, or, while something still holds a slice of it, when that goes)."""
     if isinstance(source, bytes):
         yield memoryview(source)
         return
@@ -191,12 +192,20 @@ def model_buffer(source: bytes | Path) -> Iterator[memoryview]:
         if os.fstat(handle.fileno()).st_size == 0:
             yield memoryview(b"")
             return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(mapped)
+        try:
+            yield view
+        finally:
+            view.release()
             try:
-                yield view
-            finally:
-                view.release()
+                mapped.close()
+            except BufferError:
+                # A slice of the view is still referenced: by a frame a profiler sampled
+                # (Dask's workers sample theirs), or by an exception's traceback. The map
+                # is closed when the last of them goes; closing it now is not worth
+                # replacing the caller's result or exception with this one.
+                pass
 
 
 @lru_cache(maxsize=64)
