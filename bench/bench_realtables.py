@@ -103,14 +103,17 @@ def _onehot(X):
          ("cat", OneHotEncoder(handle_unknown="ignore"), cat)])
 
 
-def models(task: str, clf_onnx, reg_onnx) -> dict:
-    """Name -> factory(X_train) of a fresh estimator."""
+def models(task: str, clf_onnx, reg_onnx, mitra: dict | None = None) -> dict:
+    """Name -> factory(X_train) of a fresh estimator; ``mitra``: more parameters of the Mitra
+    models (``--mitra-params``)."""
     import lightgbm
 
+    mitra = mitra or {}
     if task == "classification":
         return {
-            "Mitra": lambda X: MitraClassifier(onnx=clf_onnx),
-            "Mitra n_estimators=4": lambda X: MitraClassifier(onnx=clf_onnx, n_estimators=4),
+            "Mitra": lambda X: MitraClassifier(onnx=clf_onnx, **mitra),
+            "Mitra n_estimators=4": lambda X: MitraClassifier(onnx=clf_onnx, n_estimators=4,
+                                                              **mitra),
             "RandomForest": lambda X: make_pipeline(
                 _ordinal(X), RandomForestClassifier(random_state=0, n_jobs=1)),
             "LightGBM": lambda X: lightgbm.LGBMClassifier(random_state=0, n_jobs=1,
@@ -122,8 +125,8 @@ def models(task: str, clf_onnx, reg_onnx) -> dict:
             "kNN": lambda X: make_pipeline(_onehot(X), KNeighborsClassifier(5)),
         }
     return {
-        "Mitra": lambda X: MitraRegressor(onnx=reg_onnx),
-        "Mitra n_estimators=4": lambda X: MitraRegressor(onnx=reg_onnx, n_estimators=4),
+        "Mitra": lambda X: MitraRegressor(onnx=reg_onnx, **mitra),
+        "Mitra n_estimators=4": lambda X: MitraRegressor(onnx=reg_onnx, n_estimators=4, **mitra),
         "RandomForest": lambda X: make_pipeline(
             _ordinal(X), RandomForestRegressor(random_state=0, n_jobs=1)),
         "LightGBM": lambda X: lightgbm.LGBMRegressor(random_state=0, n_jobs=1, verbose=-1),
@@ -164,9 +167,9 @@ def score_split(task, make, xs, ys, xq, yq) -> dict:
             "rmse": float(np.sqrt(np.mean((pred - yq) ** 2))), "seconds": seconds}
 
 
-def score_table(table, seeds, names, clf_onnx, reg_onnx, done=None) -> dict:
+def score_table(table, seeds, names, clf_onnx, reg_onnx, done=None, mitra=None) -> dict:
     task = table.meta["task"]
-    factories = models(task, clf_onnx, reg_onnx)
+    factories = models(task, clf_onnx, reg_onnx, mitra)
     out = {name: [] for name in names}
     for seed in range(seeds):
         xs, xq, ys, yq = train_test_split(
@@ -322,6 +325,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sets", default="main,held-out", help="main, held-out or both")
     parser.add_argument("--tasks", default="classification,regression")
     parser.add_argument("--models", help="comma-separated subset of the models")
+    parser.add_argument("--mitra-params", default="",
+                        help="more integer parameters of the Mitra models, e.g. max_support=1024")
     parser.add_argument("--baselines", help="take non-Mitra scores from this results file")
     parser.add_argument("--json", help="results file (default bench/results/realtables-LABEL.json)")
     args = parser.parse_args(argv)
@@ -348,6 +353,8 @@ def main(argv=None) -> int:
                                                            t.name))[:QUICK[task]]
                 sets.setdefault(which, {})[task] = tables
     previous = json.loads(Path(args.baselines).read_text()) if args.baselines else None
+    mitra = {key: int(value) for key, _, value in
+             (item.partition("=") for item in args.mitra_params.split(",") if item)}
 
     # open the models' sessions once before timing anything
     x0 = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3})
@@ -375,7 +382,7 @@ def main(argv=None) -> int:
                             if m not in MITRA and len(r) == seeds}
                 began = time.perf_counter()
                 scores[table.name] = score_table(table, seeds, names, args.model,
-                                                 args.regressor_model, done)
+                                                 args.regressor_model, done, mitra)
                 metas[table.name] = table.meta
                 primary = "accuracy" if task == "classification" else "r2"
                 print(f"[{which}] {table.name:<34} rows={table.meta['rows']:<5} "
