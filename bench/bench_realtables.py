@@ -322,7 +322,8 @@ def main(argv=None) -> int:
                         help="the 3 smallest classification and 2 smallest regression tables "
                              "of the main set, 2 seeds (a smoke run)")
     parser.add_argument("--tables", help="comma-separated package/item names to run instead")
-    parser.add_argument("--sets", default="main,held-out", help="main, held-out or both")
+    parser.add_argument("--sets", default="main,held-out",
+                        help="comma-separated sets: main, held-out (default: both)")
     parser.add_argument("--tasks", default="classification,regression")
     parser.add_argument("--models", help="comma-separated subset of the models")
     parser.add_argument("--mitra-params", default="",
