@@ -25,6 +25,7 @@ import pytest
 
 import wlearn
 import wlrn
+import wlearn_mitra
 
 from _paths import fixtures_dir
 
@@ -115,8 +116,8 @@ def test_03_api_behaves_the_same_on_both_cores(envs):
 
 def test_adding_mitra_to_pypi_core_changes_nothing(envs):
     versions = _summary(envs["upstream"])["versions"]
-    assert versions == {"wlearn": "0.3.2", "wlearn-rf": "0.4.1", "wlearn-mitra": "0.1.0",
-                        "wlrn": wlrn.__version__}
+    assert versions == {"wlearn": "0.3.2", "wlearn-rf": "0.4.1",
+                        "wlearn-mitra": wlearn_mitra.__version__, "wlrn": wlrn.__version__}
     assert "Uninstalling" not in envs["log"]
     assert "site-packages/wlearn/__init__.py" in _summary(envs["upstream"])["wlearn_file"]
     assert _summary(envs["upstream"])["mitra_registered"] == [

@@ -304,14 +304,20 @@ def test_values_beyond_float32_stored_by_js_load_and_predict_refuses(js, task):
         model.predict(X[:2] * 0)
 
 
+#: The built-in models with Mitra v1's interface: the classifier, and the scalar regressor
+#: wlearn-mitra 0.1 shipped (kept in data/previous/; the current built-in regressor has a bin
+#: head, which @wlearn/mitra 0.1 refuses: test_js_refuses_bin_head_regressors_loudly).
+SCALAR_BUILTIN_REGRESSOR = DATA / "previous" / (
+    "mitra-builtin-regressor-88ced6906105ceab8296d32214fe11f3098a47cf605e36e5e63ed41b853612c3.onnx")
 BUILTIN = {"classification": DATA / "mitra-builtin-classifier.onnx",
-           "regression": DATA / "mitra-builtin-regressor.onnx"}
+           "regression": SCALAR_BUILTIN_REGRESSOR}
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_the_built_in_models_run_in_the_js_package(js, task):
-    """The built-in models have Mitra's interface: @wlearn/mitra fits and saves the bytes the
-    Python defaults save, and its runInference gives the same raw outputs."""
+    """The built-in models of Mitra v1's interface run in @wlearn/mitra: it fits and saves the
+    bytes Python saves (the classifier: with no model given, the default), and its
+    runInference gives the same raw outputs."""
     import warnings
 
     rng = np.random.default_rng(21)
@@ -322,8 +328,9 @@ def test_the_built_in_models_run_in_the_js_package(js, task):
                   y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())}, Xq=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
-        # no model: the built-in one
-        model = CLASSES[task](max_support=40, seed=42, **JS_PICK[task]).fit(X, y)
+        # the classifier: no model given, the built-in one
+        given = {} if task == "classification" else {"onnx": str(BUILTIN[task])}
+        model = CLASSES[task](max_support=40, seed=42, **given, **JS_PICK[task]).fit(X, y)
     assert model.save() == unb64(out["bundle"])
 
     session = ort.InferenceSession(str(BUILTIN[task]), providers=["CPUExecutionProvider"])
@@ -356,23 +363,26 @@ def test_stratified_support_bundles_load_in_js(js):
 BIN_HEAD = Path(__file__).resolve().parents[1] / "data" / "mitra-v2" / "tiny-regressor-2.onnx"
 
 
-def test_js_refuses_bin_head_regressors_loudly(js):
-    """A bin-head regressor (Mitra-v2) takes bin ids, which @wlearn/mitra 0.1 cannot make: its
-    bundle (regressor@2, no float32 support_y) must make JS throw whichever way it is loaded
-    and whichever graph it is given, and JS must not run the graph on float targets either."""
+@pytest.mark.parametrize("bin_head", [BIN_HEAD, DATA / "mitra-builtin-regressor.onnx"],
+                         ids=["tiny", "built-in"])
+def test_js_refuses_bin_head_regressors_loudly(js, bin_head):
+    """A bin-head regressor (Mitra-v2's, and the built-in one) takes bin ids, which
+    @wlearn/mitra 0.1 cannot make: its bundle (regressor@2, no float32 support_y) must make JS
+    throw whichever way it is loaded and whichever graph it is given, and JS must not run the
+    graph on float targets either."""
     rng = np.random.default_rng(18)
     X, Xq = rng.standard_normal((30, 3)), rng.standard_normal((4, 3))
     y = rng.standard_normal(30)
-    bundle = MitraRegressor(onnx=BIN_HEAD).fit(X, y).save()
+    bundle = MitraRegressor(onnx=bin_head).fit(X, y).save()
     assert wlrn.decode_bundle(bundle)[0]["typeId"] == "wlearn.mitra_onnx.regressor@2"
-    for graph in (ONNX["regression"], BIN_HEAD):
+    for graph in (ONNX["regression"], bin_head):
         with pytest.raises(JsError, match="TypeError"):
             js.call("mitraLoad", task="regression", onnx=str(graph), bundle=b64(bundle),
                     Xq=matrix(Xq))
     with pytest.raises(JsError, match="regressor@2"):
         js.call("registryLoad", bundle=b64(bundle), classifier=str(ONNX["classification"]),
-                regressor=str(BIN_HEAD))
+                regressor=str(bin_head))
     with pytest.raises(JsError, match="int64|type"):
-        js.call("mitraFit", task="regression", onnx=str(BIN_HEAD), params=to_wire({}),
+        js.call("mitraFit", task="regression", onnx=str(bin_head), params=to_wire({}),
                 X=matrix(X), y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())},
                 Xq=matrix(Xq))

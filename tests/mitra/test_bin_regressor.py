@@ -2,8 +2,9 @@
 decode, ensembles with mirrored targets, predictive distributions and bundles.
 
 Runs on a tiny random bin-head graph committed under tests/data/mitra-v2 (made by its
-``make_reference.py``); every expected number is computed here from the raw graph output with
-numpy, independently of the package's code.
+``make_reference.py``) and, where a trained model's peaked probabilities could show what a
+nearly flat one hides, on the built-in regressor too; every expected number is computed here
+from the raw graph output with numpy, independently of the package's code.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from wlearn_mitra import MitraRegressor, register_loaders
 from wlearn_mitra.inputs import _bins
 from wlearn_mitra.bundles._format import REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from wlearn_mitra.engine import MitraEngine
+from wlearn_mitra.graphs import _builtin
 
 from _paths import fixtures_dir
 
@@ -36,9 +38,20 @@ NAMES = ("x_support", "y_support", "x_query", "padding_obs_support")
 # -- independent reference: numpy on the raw graph ----------------------------------------------
 
 
+#: The bin-head models the package has: the tiny random graph, and the built-in regressor
+#: (trained, so its probabilities are peaked where the tiny one's are nearly flat).
+BIN_MODELS = {"tiny": ONNX, "built-in": _builtin.path("regression")}
+
+
+@pytest.fixture(scope="module", params=sorted(BIN_MODELS))
+def bin_model(request):
+    """The path of one bin-head model; the tests that take it run on each."""
+    return BIN_MODELS[request.param]
+
+
 @pytest.fixture(scope="module")
-def session():
-    return ort.InferenceSession(str(ONNX), providers=["CPUExecutionProvider"])
+def bin_session(bin_model):
+    return ort.InferenceSession(str(bin_model), providers=["CPUExecutionProvider"])
 
 
 def reference_edges() -> np.ndarray:
@@ -130,19 +143,19 @@ def test_engine_reads_the_bin_head_from_the_graph():
         MitraEngine(V1_CLASSIFIER, task="regression")
 
 
-def test_engine_bins_each_member_and_reverses_mirrored_ones(session):
+def test_engine_bins_each_member_and_reverses_mirrored_ones(bin_model, bin_session):
     """An ensemble of mirror_y members is a mix of the plain member A = p(bins(y)) and the
     mirrored member B = reverse(p(bins(1 - y))); B's mean is AutoGluon's 1 - mean of the
     mirrored output up to the float32 asymmetry of the edges."""
     X, y, Xq = table(2)
     s = (y - y.min()) / (y.max() - y.min())
-    a = raw_probabilities(session, X, count_below(s, reference_edges()), Xq)
-    mirrored = raw_probabilities(session, X, count_below(1 - s, reference_edges()), Xq)
+    a = raw_probabilities(bin_session, X, count_below(s, reference_edges()), Xq)
+    mirrored = raw_probabilities(bin_session, X, count_below(1 - s, reference_edges()), Xq)
     b = mirrored[:, ::-1]
     np.testing.assert_allclose(mean_decode(b), 1 - mean_decode(mirrored), rtol=0, atol=1e-7)
     assert np.max(np.abs(a - b)) > 1e-3  # mirroring is visible in this model's output
 
-    engine = MitraEngine(ONNX, task="regression", split=None)
+    engine = MitraEngine(bin_model, task="regression", split=None)
     k = 8
     got = engine.predict(X, s, Xq, n_estimators=k, transforms={"mirror_y"}, seed=5)
     errors = [np.max(np.abs(got - (m * a + (k - m) * b) / k)) for m in range(k + 1)]
@@ -156,19 +169,19 @@ def test_engine_bins_each_member_and_reverses_mirrored_ones(session):
 # -- the estimator: predict is the mean of the bins ---------------------------------------------
 
 
-def test_predict_is_the_mean_decode_of_autogluons_bins(session):
+def test_predict_is_the_mean_decode_of_autogluons_bins(bin_model, bin_session):
     X, y, Xq = table(3)
-    model = MitraRegressor(onnx=ONNX).fit(X, y)
+    model = MitraRegressor(onnx=bin_model).fit(X, y)
     low, span = y.min(), y.max() - y.min()
     s = (y - low) / span  # float64, then float32 for the bins, as AutoGluon
-    p = raw_probabilities(session, X.astype(np.float32), count_below(s, reference_edges()), Xq)
+    p = raw_probabilities(bin_session, X.astype(np.float32), count_below(s, reference_edges()), Xq)
     expected = mean_decode(p) * span + low
     np.testing.assert_allclose(model.predict(Xq), expected, rtol=0, atol=1e-6 * span)
     # Binning against numpy's linspace instead moves some targets one bin, which the model sees.
     wrong = np.clip(np.searchsorted(np.linspace(-0.5, 1.5, 1001).astype(np.float32),
                                     s.astype(np.float32)) - 1, 0, 999)
     if not np.array_equal(wrong, count_below(s, reference_edges())):
-        other = mean_decode(raw_probabilities(session, X, wrong, Xq)) * span + low
+        other = mean_decode(raw_probabilities(bin_session, X, wrong, Xq)) * span + low
         assert np.max(np.abs(other - expected)) > 1e-6 * span
 
 
@@ -181,9 +194,9 @@ def test_a_bin_head_model_keeps_the_exact_targets():
     assert np.array_equal(MitraRegressor.load(model.save(), ONNX).support_y_, y)
 
 
-def test_ensembles_predict_the_mean_of_the_mixture():
+def test_ensembles_predict_the_mean_of_the_mixture(bin_model):
     X, y, Xq = table(4)
-    model = MitraRegressor(onnx=ONNX, n_estimators=4).fit(X, y)
+    model = MitraRegressor(onnx=bin_model, n_estimators=4).fit(X, y)
     dist = model.predict_distribution(Xq)
     np.testing.assert_allclose(dist.probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-9)
     assert np.array_equal(model.predict(Xq), dist.mean())
@@ -202,14 +215,14 @@ def reference_quantile(p_row: np.ndarray, edges: np.ndarray, level: float) -> fl
     return edges[-1]
 
 
-def test_distribution_against_numpy(session):
+def test_distribution_against_numpy(bin_model, bin_session):
     X, y, Xq = table(5)
-    model = MitraRegressor(onnx=ONNX).fit(X, y)
+    model = MitraRegressor(onnx=bin_model).fit(X, y)
     dist = model.predict_distribution(Xq)
     y = model.support_y_  # the targets as the model keeps them (float32-rounded here)
     low, span = y.min(), y.max() - y.min()
     s = (y - low) / span
-    p = raw_probabilities(session, X.astype(np.float32), count_below(s, reference_edges()), Xq)
+    p = raw_probabilities(bin_session, X.astype(np.float32), count_below(s, reference_edges()), Xq)
     edges = low + span * reference_edges().astype(np.float64)
     assert dist.probabilities.shape == (len(Xq), N_BINS) and dist.edges.shape == (N_BINS + 1,)
     np.testing.assert_allclose(dist.probabilities, p, rtol=0, atol=1e-6)
@@ -221,7 +234,10 @@ def test_distribution_against_numpy(session):
     assert got.shape == (len(Xq), len(levels))
     expected = np.array([[reference_quantile(row, edges, q) for q in levels]
                          for row in dist.probabilities])
+    # The ends are the support of the histogram: the first bin with mass's lower edge and the
+    # last one's upper edge (a cumulative sum in floating point may reach 1 a bin early).
     expected[:, 0] = [edges[np.argmax(row > 0)] for row in dist.probabilities]
+    expected[:, -1] = [edges[len(row) - np.argmax(row[::-1] > 0)] for row in dist.probabilities]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9 * span)
     assert np.all(np.diff(got, axis=1) >= 0)
     np.testing.assert_array_equal(model.predict_quantiles(Xq, 0.5), got[:, 3])
@@ -248,9 +264,9 @@ def test_quantile_levels_and_coverage_are_checked():
             model.predict_interval(Xq, bad)
 
 
-def test_constant_targets_give_a_point_mass():
+def test_constant_targets_give_a_point_mass(bin_model):
     X, _, Xq = table(7)
-    model = MitraRegressor(onnx=ONNX).fit(X, np.full(len(X), 2.5))
+    model = MitraRegressor(onnx=bin_model).fit(X, np.full(len(X), 2.5))
     np.testing.assert_array_equal(model.predict(Xq), 2.5)
     np.testing.assert_array_equal(model.predict_quantiles(Xq, [0.0, 0.5, 1.0]), 2.5)
     np.testing.assert_array_equal(model.predict_interval(Xq), 2.5)
@@ -406,11 +422,11 @@ def test_mitra_model_distributions_refuse_as_the_regressor_does():
 # -- an InferenceSession of a bin-head model ---------------------------------------------------
 
 
-def test_a_session_of_a_bin_head_model_reads_its_head_from_the_metadata(session):
+def test_a_session_of_a_bin_head_model_reads_its_head_from_the_metadata(bin_model, bin_session):
     """The session's metadata (``mitra.config``) gives the head and the sizes, so a session
     predicts what the same model given as a path predicts."""
-    by_path = MitraEngine(ONNX, task="regression", split=None)
-    engine = MitraEngine(session, task="regression")
+    by_path = MitraEngine(bin_model, task="regression", split=None)
+    engine = MitraEngine(bin_session, task="regression")
     assert engine.n_bins == by_path.n_bins == N_BINS
     assert engine.shape == by_path.shape
     X, y, Xq = table(14)
@@ -419,10 +435,10 @@ def test_a_session_of_a_bin_head_model_reads_its_head_from_the_metadata(session)
         np.testing.assert_array_equal(
             engine.predict(X, y01, Xq, n_estimators=members, seed=1),
             by_path.predict(X, y01, Xq, n_estimators=members, seed=1))
-    regressor = MitraRegressor(onnx=session).fit(X, y)
-    np.testing.assert_array_equal(regressor.predict(Xq), MitraRegressor(onnx=ONNX).fit(X, y)
+    regressor = MitraRegressor(onnx=bin_session).fit(X, y)
+    np.testing.assert_array_equal(regressor.predict(Xq), MitraRegressor(onnx=bin_model).fit(X, y)
                                   .predict(Xq))
     with pytest.raises(ValidationError, match="1000-bin head, which does not fit task 'classif"):
-        MitraEngine(session, task="classification")
+        MitraEngine(bin_session, task="classification")
     v1 = ort.InferenceSession(str(V1), providers=["CPUExecutionProvider"])
     assert MitraEngine(v1, task="regression").n_bins is None  # no metadata: a scalar head

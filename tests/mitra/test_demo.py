@@ -33,6 +33,9 @@ def test_demo_with_the_built_in_models(capsys, tmp_path):
     assert accuracy["Mitra (built-in model)"] >= 0.9
     assert accuracy["Mitra (built-in model)"] >= max(accuracy.values()) - 0.06
     assert r2["Mitra (built-in model)"] >= 0.3
+    # The built-in regressor's 80% intervals hold about 80% of the scored targets.
+    held = re.search(r"80% intervals \(predict_interval\) hold ([0-9.]+)% of the 221", text)
+    assert held and 70 <= float(held.group(1)) <= 90
     assert "predictions agree on all 285 rows" in text and text.rstrip().endswith("Done.")
     # The bundle written names the built-in model, which wlearn.load finds by itself.
     assert wlearn.load(out).onnx_sha256_ == _builtin.sha256("classification")

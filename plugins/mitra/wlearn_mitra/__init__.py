@@ -20,7 +20,7 @@ from .loaders import load_classifier, load_regressor, register_loaders, register
 
 register_with_core()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "MitraClassifier", "MitraRegressor", "MitraModel", "detect_task",

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 import wlearn
-from wlearn.errors import WlearnError
+from wlearn.errors import ValidationError, WlearnError
 
-from ._tasks import TASKS
 from .exceptions import BuiltinModelWarning
 from .engine._shared import ENV_VARS, how_to_get
+from .graphs import _builtin
 from .estimators import MitraClassifier, MitraRegressor
 from .loaders import register_loaders
 
@@ -55,12 +55,10 @@ def _array(name: str) -> np.ndarray:
 def _model(given: str | None, task: str) -> str | None:
     """The model file to use and a line saying which it is (None: the built-in one)."""
     path = given or os.environ.get(ENV_VARS[task])
-    name = TASKS[task].kind
     if path:
         print(f"   Model: {path}")
     else:
-        print(f"   Model: the small built-in {name} (0.67M parameters, pretrained on synthetic "
-              "tables, spec/builtin-models.md), not the real 72M-parameter Mitra.")
+        print(f"   Model: {_builtin.what(task)}.")
         print(f"   For the real model: {how_to_get(task)}.")
     return path or None
 
@@ -156,6 +154,15 @@ def _score(step: str, table: str, stem: str, given: str | None, task: str):
           f"({'given' if onnx else 'built-in'} model)")
     for name, score in _baselines(X, y, train, test, classification):
         print(f"   {metric} {score:.3f}  {name}")
+    if not classification:
+        try:
+            low, high = model.predict_interval(X[test], coverage=0.8).T
+        except ValidationError:  # a scalar head (Mitra v1's): no distribution
+            print("   (the model given has a scalar head: no predictive distribution)")
+        else:
+            held = np.mean((low <= y[test]) & (y[test] <= high))
+            print(f"   80% intervals (predict_interval) hold {100 * held:.1f}% of the "
+                  f"{len(test)} scored targets, {np.mean(high - low):.1f} wide on average.")
     return model, onnx
 
 

@@ -41,12 +41,20 @@ RELEASES = "https://github.com/wlearn-org/mitra-onnx/releases/tag/models-v1.0.0"
 
 
 def how_to_get(task: str) -> str:
-    """Where the real Mitra ONNX model of ``task`` comes from."""
+    """Where the real Mitra ONNX model of ``task`` comes from. For regression, Mitra-v2's
+    bin-head regressor comes first: it predicts distributions, as the built-in regressor does."""
     name = TASKS[task].kind
+    convert = f"{install_hint('convert', 'hub')}, then `wlearn-mitra convert --checkpoint "
+    if task == "regression":
+        return (
+            f"{convert}autogluon/mitra-regressor-2 --out mitra-regressor-2.onnx` (Mitra-v2, "
+            "with predictive distributions; autogluon/mitra-regressor for Mitra v1); or "
+            f"download mitra-regressor.onnx (v1) released for the JS package @wlearn/mitra "
+            f"({RELEASES})"
+        )
     return (
-        f"{install_hint('convert', 'hub')}, then `wlearn-mitra convert --checkpoint "
-        f"autogluon/mitra-{name} --out mitra-{name}.onnx`; or download mitra-{name}.onnx "
-        f"released for the JS package @wlearn/mitra ({RELEASES})"
+        f"{convert}autogluon/mitra-{name} --out mitra-{name}.onnx`; or download "
+        f"mitra-{name}.onnx released for the JS package @wlearn/mitra ({RELEASES})"
     )
 
 

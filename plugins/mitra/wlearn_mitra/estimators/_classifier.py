@@ -23,7 +23,8 @@ class MitraClassifier(_MitraEstimator):
     ----------
     onnx:
         The Mitra classifier ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
-        Default: the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX``.
+        Default: the file named by ``WLEARN_MITRA_CLASSIFIER_ONNX``, else the small built-in
+        model (``spec/builtin-models.md``).
     max_support:
         At most this many training rows are kept (all of them when there are no more),
         picked by ``support_selection``.

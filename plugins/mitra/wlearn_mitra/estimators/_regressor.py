@@ -25,7 +25,8 @@ class MitraRegressor(_MitraEstimator):
     ----------
     onnx:
         The Mitra regressor ONNX model: a path, its bytes or an ``onnxruntime.InferenceSession``.
-        Default: the file named by ``WLEARN_MITRA_REGRESSOR_ONNX``.
+        Default: the file named by ``WLEARN_MITRA_REGRESSOR_ONNX``, else the small built-in
+        model, whose 1,000-bin head predicts distributions (``spec/builtin-models.md``).
     max_support:
         At most this many training rows are kept, picked at random (as @wlearn/mitra).
     seed, random_state:
@@ -43,9 +44,9 @@ class MitraRegressor(_MitraEstimator):
         support rows and targets and query rows go to the model as they are, in one pass of
         all query rows (no imputation, no dropped columns, no ensemble, no chunking); the
         numbers are JS's bit for bit.
-        ``"none"`` and ``"js"`` are for parity with @wlearn/mitra: the built-in regressor,
-        pretrained on scaled targets, does poorly with them (R^2 -4.6 against 0.31 for
-        ``"minmax"`` on a diabetes split).
+        ``"none"`` and ``"js"`` are for parity with @wlearn/mitra and Mitra v1's scalar head:
+        a bin-head model (Mitra-v2's, the built-in regressor) refuses them at predict, its
+        bins covering the min-max scaled targets.
     max_memory_mb:
         Working-memory budget of a whole prediction, as for :class:`MitraClassifier` (the
         wide-data policy: :mod:`wlearn_mitra.engine._planning`). A runtime setting, not
@@ -166,8 +167,9 @@ class MitraRegressor(_MitraEstimator):
         if not n_bins:
             raise ValidationError(
                 "this MitraRegressor's model has a scalar head (one value per row, as Mitra v1): "
-                "it predicts no distribution. Bin-head models (Mitra-v2's "
-                "autogluon/mitra-regressor-2, converted with wlearn-mitra convert) do.")
+                "it predicts no distribution. Bin-head models do: the built-in regressor "
+                "(given no model) and Mitra-v2's autogluon/mitra-regressor-2, converted with "
+                "wlearn-mitra convert.")
         if self._scaling() != "minmax":
             raise ValidationError(
                 f"target_scaling={self.target_scaling!r} does not fit a bin-head model, whose "

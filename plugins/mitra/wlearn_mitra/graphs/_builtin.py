@@ -1,9 +1,10 @@
 """The built-in models: small Tab2Ds pretrained on synthetic tables, shipped in ``data/``.
 
 They are what an estimator uses when it is given no model and no environment variable names
-one, so that a fresh install predicts sensibly offline. They have Mitra's graph interface
-(10 logits / one value), so bundles, the support cache and the JS package work with them
-unchanged; a bundle records which model it needs by ``onnxSha256`` and ``wlearn.load`` finds
+one, so that a fresh install predicts sensibly offline. They have Mitra's graph interfaces
+(the classifier's 10 logits; the regressor's 1,000-bin head, as Mitra-v2's, so it predicts
+distributions), so bundles, the support cache and int8 work with them unchanged (the JS
+package @wlearn/mitra 0.1 runs the classifier and refuses bin heads); a bundle records which model it needs by ``onnxSha256`` and ``wlearn.load`` finds
 the built-in one by that hash. Architecture, prior, training run and scores:
 ``spec/builtin-models.md``. They are far smaller than the real Mitra (72M parameters).
 
@@ -27,6 +28,15 @@ from .._tasks import TASKS
 from ..exceptions import BuiltinModelWarning, user_stacklevel
 
 FILES = {name: task.builtin_file for name, task in TASKS.items()}
+
+#: Parameters of each built-in model, as messages give them (spec/builtin-models.md).
+PARAMETERS = {"classification": "0.67M", "regression": "0.86M"}
+
+
+def what(task: str) -> str:
+    """How the notice and the demo name the built-in model of ``task``."""
+    return (f"the small built-in {TASKS[task].kind} ({PARAMETERS[task]} parameters, pretrained "
+            "on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter Mitra")
 
 #: The folder, beside the current models, of the built-in models earlier releases shipped.
 PREVIOUS = "previous"
@@ -132,11 +142,9 @@ def notice(task: str, how_to_get: str, env_var: str) -> None:
         pid, _, tasks = os.environ.get(NOTICED_VAR, "").partition(":")
         noticed = {t for t in tasks.split(",") if t} if pid == str(os.getpid()) else set()
         os.environ[NOTICED_VAR] = f"{os.getpid()}:{','.join(sorted({*noticed, task}))}"
-    name = TASKS[task].kind
     warnings.warn(
-        f"no Mitra {name} model given: using the small built-in one (0.67M parameters, "
-        f"pretrained on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter "
-        f"Mitra. For the real model: {how_to_get}; then pass onnx=<path> or set {env_var}.",
+        f"no Mitra {TASKS[task].kind} model given: using {what(task)}. For the real model: "
+        f"{how_to_get}; then pass onnx=<path> or set {env_var}.",
         BuiltinModelWarning,
         stacklevel=user_stacklevel(),
     )
