@@ -259,9 +259,38 @@ def test_quantile_levels_and_coverage_are_checked():
     for bad in (-0.1, 1.5, np.nan, "half", [0.2, 2]):
         with pytest.raises(ValidationError, match="quantiles must be numbers in"):
             model.predict_quantiles(Xq, bad)
-    for bad in (0, 1, 1.2, -0.5, np.nan, True, "0.9"):
+    for bad in (0, 1, 1.2, -0.5, np.nan, True, np.bool_(True), "0.9", np.array([0.8])):
         with pytest.raises(ValidationError, match="coverage must be"):
             model.predict_interval(Xq, bad)
+    # numpy's scalars and 0-d arrays are numbers, as the quantile levels are
+    expected = model.predict_interval(Xq, 0.8)
+    for same in (np.float64(0.8), np.array(0.8)):
+        np.testing.assert_array_equal(model.predict_interval(Xq, same), expected)
+
+
+def test_cdf_takes_one_value_or_one_per_row():
+    X, y, Xq = table(6)
+    d = MitraRegressor(onnx=ONNX).fit(X, y).predict_distribution(Xq)
+    np.testing.assert_array_equal(d.cdf(float(np.median(y))),
+                                  d.cdf(np.full(len(Xq), np.median(y))))
+    grid = np.linspace(y.min() - np.ptp(y), y.max() + np.ptp(y), 25)
+    cdfs = np.stack([d.cdf(v) for v in grid])  # [levels, rows]: 0 to 1, never falling
+    assert np.all(np.diff(cdfs, axis=0) >= 0) and cdfs[0].max() == 0 and cdfs[-1].min() == 1
+    per_row = d.cdf(grid[5:5 + len(Xq)])  # one value per row: each row's own CDF there
+    np.testing.assert_array_equal(per_row, cdfs[5:5 + len(Xq)].diagonal())
+    assert np.isnan(d.cdf(np.nan)).all()
+    for bad in ([1.0, 2.0], np.zeros((len(Xq), 1)), "a", None, [object()] * len(Xq)):
+        with pytest.raises(ValidationError, match="cdf takes"):
+            d.cdf(bad)
+
+
+def test_distributions_compare_by_identity():
+    """Arrays have no single truth value: == and hash() answer by identity, never raise."""
+    X, y, Xq = table(6)
+    model = MitraRegressor(onnx=ONNX).fit(X, y)
+    a, b = model.predict_distribution(Xq), model.predict_distribution(Xq)
+    assert a == a and a != b and len({a, b}) == 2
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
 
 
 def test_constant_targets_give_a_point_mass(bin_model):
@@ -281,12 +310,17 @@ def test_scalar_head_models_have_no_distribution():
             call()
 
 
-def test_a_bin_head_needs_minmax_scaling():
+@pytest.mark.parametrize("scaling", ["none", "js"])
+def test_a_bin_head_needs_minmax_scaling(bin_model, scaling):
+    """Refused at fit (a grid search sees the error, not NaN scores), and at predict when
+    set after fit; the built-in regressor as Mitra-v2's tiny fixture."""
     X, y, Xq = table(9)
-    for scaling in ("none", "js"):
-        model = MitraRegressor(onnx=ONNX, target_scaling=scaling).fit(X, y)
+    with pytest.raises(ValidationError, match="does not fit a bin-head model"):
+        MitraRegressor(onnx=bin_model, target_scaling=scaling).fit(X, y)
+    model = MitraRegressor(onnx=bin_model).fit(X, y).set_params(target_scaling=scaling)
+    for call in (model.predict, model.predict_distribution, model.predict_interval):
         with pytest.raises(ValidationError, match="does not fit a bin-head model"):
-            model.predict(Xq)
+            call(Xq)
 
 
 # -- bundles ---------------------------------------------------------------------------------------

@@ -41,17 +41,24 @@ def _levels(q: object, name: str = "quantiles") -> tuple[np.ndarray, bool]:
 
 
 def check_coverage(coverage: object) -> float:
-    """A central interval's probability, a number strictly between 0 and 1."""
-    if isinstance(coverage, bool) or not isinstance(coverage, (int, float, np.floating)):
+    """A central interval's probability, a number strictly between 0 and 1 (a Python or
+    numpy number, or a 0-d array of one)."""
+    if isinstance(coverage, np.ndarray) and coverage.ndim == 0:
+        coverage = coverage[()]
+    if isinstance(coverage, (bool, np.bool_)) or not isinstance(
+            coverage, (int, float, np.integer, np.floating)):
         raise ValidationError(f"coverage must be a number in (0, 1), got {coverage!r}")
     if not 0 < coverage < 1:
         raise ValidationError(f"coverage must be in (0, 1), got {coverage!r}")
     return float(coverage)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BinnedDistribution:
     """Per-row predictive distributions over shared value bins.
+
+    Compared and hashed by identity, as arrays are not (compare ``probabilities``, ``low``
+    and ``span`` to compare two predictions).
 
     Attributes
     ----------
@@ -106,8 +113,22 @@ class BinnedDistribution:
 
     def cdf(self, y: object) -> np.ndarray:
         """float64 [rows]: P(target <= y[row]) for one value per row (``y`` [rows] or a
-        scalar). With constant support targets, a step at ``low``."""
-        values = np.broadcast_to(np.asarray(y, dtype=np.float64), (len(self.probabilities),))
+        scalar). With constant support targets, a step at ``low``. Raises ValidationError
+        for anything else (another length, more dimensions, values that are not numbers);
+        NaN gives NaN."""
+        rows = len(self.probabilities)
+        try:
+            if y is None:
+                raise TypeError
+            values = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                f"cdf takes numbers: one value, or one per row ({rows}); got {y!r}") from None
+        if values.ndim > 1 or (values.ndim == 1 and len(values) != rows):
+            raise ValidationError(
+                f"cdf takes one value, or one per row ({rows}); got an array of shape "
+                f"{values.shape}")
+        values = np.broadcast_to(values, (rows,))
         if self.span == 0:
             return (values >= self.low).astype(np.float64)
         cum, e = self._cumulative(), self.edges

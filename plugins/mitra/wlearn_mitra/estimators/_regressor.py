@@ -45,8 +45,8 @@ class MitraRegressor(_MitraEstimator):
         all query rows (no imputation, no dropped columns, no ensemble, no chunking); the
         numbers are JS's bit for bit.
         ``"none"`` and ``"js"`` are for parity with @wlearn/mitra and Mitra v1's scalar head:
-        a bin-head model (Mitra-v2's, the built-in regressor) refuses them at predict, its
-        bins covering the min-max scaled targets.
+        a bin-head model (Mitra-v2's, the built-in regressor) refuses them at fit (and at
+        predict, when set after fit), its bins covering the min-max scaled targets.
     max_memory_mb:
         Working-memory budget of a whole prediction, as for :class:`MitraClassifier` (the
         wide-data policy: :mod:`wlearn_mitra.engine._planning`). A runtime setting, not
@@ -104,6 +104,7 @@ class MitraRegressor(_MitraEstimator):
         if beyond_float32(y).any():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
         if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
+            self._check_bin_scaling()  # refused here, not first at predict
             return y, None
         return _format.stored_targets(y), None
 
@@ -170,10 +171,7 @@ class MitraRegressor(_MitraEstimator):
                 "it predicts no distribution. Bin-head models do: the built-in regressor "
                 "(given no model) and Mitra-v2's autogluon/mitra-regressor-2, converted with "
                 "wlearn-mitra convert.")
-        if self._scaling() != "minmax":
-            raise ValidationError(
-                f"target_scaling={self.target_scaling!r} does not fit a bin-head model, whose "
-                "bins cover the min-max scaled targets: use target_scaling='minmax'")
+        self._check_bin_scaling()
         self._check_support()
         y = np.asarray(self.support_y_, dtype=np.float64)
         low, high = float(y.min()), float(y.max())
@@ -181,6 +179,16 @@ class MitraRegressor(_MitraEstimator):
             return BinnedDistribution(np.full((len(Xq), n_bins), 1.0 / n_bins), low, 0.0)
         span = high - low
         return BinnedDistribution(self._run(Xq, (y - low) / span, None), low, span)
+
+    def _check_bin_scaling(self) -> None:
+        """A bin-head model reads min-max scaled targets only: ValidationError otherwise (at
+        fit, and at predict for a model whose target_scaling was set after fit)."""
+        if self._scaling() != "minmax":
+            raise ValidationError(
+                f"target_scaling={self.target_scaling!r} does not fit a bin-head model, whose "
+                "bins cover the min-max scaled targets (the built-in regressor, Mitra-v2): "
+                "use target_scaling='minmax', or a scalar-head model (Mitra v1) for 'none' "
+                "and 'js'")
 
     # -- end predictive distributions
 

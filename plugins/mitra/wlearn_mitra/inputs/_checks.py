@@ -269,7 +269,10 @@ def read_table(X: Any, name: str = "X") -> Table:
     :func:`check_float32`). ``X`` itself is never written to.
     """
     if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
-        raise ValidationError(f"sparse input is not supported; pass {name}.toarray()")
+        raise ValidationError(
+            f"sparse input is not supported; pass {name}.toarray() (in a scikit-learn "
+            "pipeline, make its encoders dense: OneHotEncoder(sparse_output=False), "
+            "ColumnTransformer(sparse_threshold=0))")
     frame = _narwhals_frame(X, name) if _is_foreign_frame(X) else None
     if frame is not None:
         names = _checked_names(list(frame.columns))
