@@ -14,7 +14,7 @@ the support set), this measures for the central 50%, 80% and 90% intervals
 - **CRPS** of the whole distribution (exact for the histogram: the CDF is piecewise linear
   between bin edges) and the **pinball loss** at q = 0.1, 0.5, 0.9 (``predict_quantiles``),
   both divided by the held-out targets' standard deviation;
-- **R^2 of the mean** (``predict``), next to the shipped scalar built-in regressor's and
+- **R^2 of the mean** (``predict``), next to 0.1.0's scalar built-in regressor's and
   RandomForest's R^2 on the same splits, read from ``--baselines`` (default
   ``bench/results/realtables-builtin.json``).
 
