@@ -15,6 +15,7 @@ import wlrn
 from wlearn_mitra import MitraClassifier, MitraRegressor
 from wlearn.errors import ValidationError
 from wlearn_mitra.engine import MitraEngine
+from wlearn_mitra.graphs import _builtin
 
 from ._node import JsError, b64, matrix, to_wire, unb64
 
@@ -307,8 +308,8 @@ def test_values_beyond_float32_stored_by_js_load_and_predict_refuses(js, task):
 #: The built-in models with Mitra v1's interface: the classifier, and the scalar regressor
 #: wlearn-mitra 0.1 shipped (kept in data/previous/; the current built-in regressor has a bin
 #: head, which @wlearn/mitra 0.1 refuses: test_js_refuses_bin_head_regressors_loudly).
-SCALAR_BUILTIN_REGRESSOR = DATA / "previous" / (
-    "mitra-builtin-regressor-88ced6906105ceab8296d32214fe11f3098a47cf605e36e5e63ed41b853612c3.onnx")
+SCALAR_BUILTIN_REGRESSOR = Path(_builtin.find(
+    "regression", "88ced6906105ceab8296d32214fe11f3098a47cf605e36e5e63ed41b853612c3"))
 BUILTIN = {"classification": DATA / "mitra-builtin-classifier.onnx",
            "regression": SCALAR_BUILTIN_REGRESSOR}
 

@@ -60,6 +60,12 @@ def test_models_are_small_and_have_mitras_interface(task, outputs):
         (i.name, i.type) for i in theirs.get_inputs()]
     assert [o.name for o in ours.get_outputs()] == [o.name for o in theirs.get_outputs()]
     assert ours.get_outputs()[0].shape[-1] == outputs
+    # the parameter count the notice and the demo give is this file's (its float weights)
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    count = sum(int(np.prod(w.dims)) for w in graph.initializer
+                if w.data_type == onnx.TensorProto.FLOAT)
+    assert f"{count / 1e6:.2f}M" == _builtin.PARAMETERS[task]
 
 
 def test_no_model_anywhere_means_the_built_in_one_said_once():

@@ -38,6 +38,7 @@ def what(task: str) -> str:
     return (f"the small built-in {TASKS[task].kind} ({PARAMETERS[task]} parameters, pretrained "
             "on synthetic tables; see spec/builtin-models.md), not the real 72M-parameter Mitra")
 
+
 #: The folder, beside the current models, of the built-in models earlier releases shipped.
 PREVIOUS = "previous"
 
