@@ -8,8 +8,10 @@ graph: a warm disk cache), each phase in a fresh process:
 
   bare    ``onnxruntime.InferenceSession(single graph)`` with ONNX Runtime's defaults, one run
   fp32    ``MitraClassifier(onnx=single).fit(xs, ys).predict_proba(xq)``, timed by parts:
-          identity (hashing), graph reading (the protobuf walk), session creation, encode,
-          decode, the rest
+          identity (hashing), graph reading (the protobuf walk), session creation, the single
+          graph's run (a support set's first predict), encode, decode, the rest; with
+          ``--second-predict`` also a second and a third predict of the same support set
+          (the pair opens at the second)
   int8    the same with ``precision="int8"`` (the opt-in path; its int8 graphs kept in the
           disk cache by an untimed first run), argmax agreement and max probability difference
           against fp32
@@ -40,7 +42,7 @@ from benchlib.mitra import (FULL, QUICK, WORKLOADS, build_models, hwm_mb, single
                             softmax, torch_eager)
 from benchlib.results import save_results
 
-PARTS = ("identity", "graph reading", "sessions", "encode", "decode")
+PARTS = ("identity", "graph reading", "sessions", "single graph", "encode", "decode")
 
 
 def _timers() -> dict[str, float]:
@@ -66,12 +68,14 @@ def _timers() -> dict[str, float]:
     wrap(_graphset, "model_shape", "graph reading")
     wrap(_graphset, "read_declared_bins", "graph reading")
     wrap(_ort, "_session", "sessions")
+    wrap(_runs, "forward", "single graph")
     wrap(_runs, "_encoded", "encode")
     wrap(_runs, "decode", "decode")
     return spent
 
 
-def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool) -> dict:
+def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool,
+          second: bool = False) -> dict:
     """One phase in this fresh process; its output goes to ``scratch``."""
     w = (QUICK if quick else WORKLOADS)[workload]
     xs, ys, xq = w.data()
@@ -100,6 +104,21 @@ def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool) ->
         proba = model.predict_proba(xq)
         result["seconds"] = time.perf_counter() - start
         result["parts"] = dict(spent)
+        if second and name == "fp32":
+            # the same support set again: the pair opens, encodes it and keeps it
+            result["peak_rss_mb"] = hwm_mb()
+            spent.update(dict.fromkeys(spent, 0.0))
+            start = time.perf_counter()
+            again = model.predict_proba(xq)
+            result["second_s"] = time.perf_counter() - start
+            result["second_parts"] = dict(spent)
+            result["second_equal"] = bool(np.array_equal(again, proba))
+            result["second_peak_rss_mb"] = hwm_mb()
+            start = time.perf_counter()
+            model.predict_proba(xq)
+            result["third_s"] = time.perf_counter() - start
+            np.save(scratch / f"{workload}-{name}.npy", proba)
+            return result
     elif name == "load":
         import warnings
 
@@ -135,6 +154,8 @@ def run_phase(name: str, workload: str, args, scratch: Path) -> dict | None:
                "--scratch", str(scratch), "--models", str(args.models)]
     if args.quick:
         command.append("--quick")
+    if args.second_predict:
+        command.append("--second-predict")
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"  {name} failed: {done.stderr.strip().splitlines()[-3:]}", flush=True)
@@ -142,9 +163,10 @@ def run_phase(name: str, workload: str, args, scratch: Path) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def torch_phase(python: str, checkpoint: Path, workload: str, quick: bool) -> dict | None:
+def torch_phase(python: str, checkpoint: Path, workload: str, quick: bool,
+                converter: bool = False) -> dict | None:
     w = (QUICK if quick else WORKLOADS)[workload]
-    result = torch_eager(python, checkpoint, *w.data())
+    result = torch_eager(python, checkpoint, *w.data(), converter=converter)
     if result is not None:
         result["proba"] = softmax(result.pop("output")[:, : w.n_classes])
     return result
@@ -172,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every phase this many times, interleaved, keeping the fastest")
     parser.add_argument("--skip-int8", action="store_true")
+    parser.add_argument("--torch-converter", action="store_true",
+                        help="torch phase: this project's Tab2D re-statement "
+                             "(wlearn_mitra.convert.tab2d) where AutoGluon is not installed")
+    parser.add_argument("--second-predict", action="store_true",
+                        help="fp32 phase: also time a second and a third predict of the same "
+                             "support set (the pair opens at the second); the peak RSS "
+                             "reported is the first predict's")
     parser.add_argument("--json", help="results file (default bench/results/first-answer.json)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
@@ -180,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args.models.mkdir(parents=True, exist_ok=True)
     checkpoint, single = build_models(args.models, size)
     if args.phase:
-        print(json.dumps(phase(args.phase, args.workloads, single, args.scratch, args.quick)))
+        print(json.dumps(phase(args.phase, args.workloads, single, args.scratch, args.quick,
+                               args.second_predict)))
         return 0
 
     rows = {}
@@ -212,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                     best["runs"] = runs
                     row[name] = best
             if args.torch_python:
-                row["torch"] = torch_phase(args.torch_python, checkpoint, workload, args.quick)
+                row["torch"] = torch_phase(args.torch_python, checkpoint, workload, args.quick,
+                                           converter=args.torch_converter)
             fp32 = np.load(scratch / f"{workload}-fp32.npy")
             print(f"\n{workload}", flush=True)
             for name, result in row.items():
@@ -229,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
                 if name == "torch":
                     line += f"  (forward only; first call {result['first_seconds']:.2f} s)"
                 print(line, flush=True)
+                if "second_s" in result:
+                    parts = ", ".join(f"{k} {v:.2f}" for k, v in result["second_parts"].items())
+                    print(f"         second predict {result['second_s']:.2f} s = {parts} "
+                          f"(equal to the first: {result['second_equal']}; peak RSS then "
+                          f"{result['second_peak_rss_mb']:.0f} MB); third {result['third_s']:.2f} s",
+                          flush=True)
             other = {"bare": row["bare"] and np.load(scratch / f"{workload}-bare.npy"),
                      "int8": row.get("int8") and np.load(scratch / f"{workload}-int8.npy"),
                      "torch": row.get("torch") and row["torch"].pop("proba")}

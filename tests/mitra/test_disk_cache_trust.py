@@ -158,12 +158,15 @@ def test_a_damaged_cache_file_is_removed_and_made_again(tmp_path, monkeypatch, k
     with pytest.warns(CacheWarning, match=rf"{damaged.name}.*deleting it is always safe"):
         engine = MitraEngine(model, task="classification", optimized_dir=store, **kwargs)
         got = engine.predict(X, y, Xq, n_classes=2)
+        if kind == "pair":  # the pair opens when a support set comes back
+            got = engine.predict(X, y, Xq, n_classes=2)
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert damaged.read_bytes() != b"not a model" * 10
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)  # made whole: no warning any more
-        MitraEngine(model, task="classification", optimized_dir=store, **kwargs).predict(
-            X, y, Xq, n_classes=2)
+        engine = MitraEngine(model, task="classification", optimized_dir=store, **kwargs)
+        for _ in range(2):
+            engine.predict(X, y, Xq, n_classes=2)
 
 
 # -- an unavailable runtime or precision is not a damaged file ------------------------------

@@ -320,5 +320,6 @@ def test_opening_hashes_the_model_once(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "model_identity",
                             lambda source, view, real=real: hashed.append(source) or real(source, view))
     engine = MitraEngine(js, task="classification", optimized_dir=store)
+    engine.graphs.open_pair()
     assert engine.uses_cache and hashed == [js]
-    assert len(list(store.glob("*.opt.onnx"))) == 2  # encoder and decoder, by their names
+    assert len(list(store.glob("*.pair*.opt.onnx"))) == 2  # encoder and decoder, by their names

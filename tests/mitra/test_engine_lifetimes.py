@@ -38,6 +38,7 @@ def test_the_support_cache_holds_nothing_for_dead_estimators(cls, model):
         y = (X[:, 0] > 0).astype(int) if cls is MitraClassifier else X[:, 0]
         est = cls(onnx=str(model), n_estimators=1 + i % 2).fit(X, y)
         est.predict(X[:5])
+        est.predict(X[5:9])  # a support set is encoded and kept from its second predict on
         engine = est._open().engine
         assert engine.uses_cache
         assert len(engine.cache) >= 1

@@ -16,7 +16,11 @@ pytest.importorskip("onnx")  # the built-in model's support-cache pair is cut wi
 
 
 def _engine() -> MitraEngine:
-    return MitraEngine(_builtin.path("classification"), task="classification", threads=1)
+    """The built-in classifier with its pair open, as from a support set's second predict
+    on (the first runs the single graph: tests/mitra/test_first_use.py)."""
+    engine = MitraEngine(_builtin.path("classification"), task="classification", threads=1)
+    engine.graphs.open_pair()
+    return engine
 
 
 def _recorded(monkeypatch) -> list:

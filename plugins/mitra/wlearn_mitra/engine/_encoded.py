@@ -17,6 +17,10 @@ import numpy as np
 #: Default bound on the encoded support sets kept between predicts.
 DEFAULT_CACHE_MB = 2048
 
+#: Support sets whose first predict is remembered (by digest) so that their second one
+#: encodes and keeps them.
+SEEN_KEYS = 4096
+
 
 def support_key(x_support: np.ndarray, y_support: np.ndarray) -> str:
     """A digest of exactly what the encoder is fed."""
@@ -43,6 +47,7 @@ class SupportCache:
         self._entries: OrderedDict[str, tuple[np.ndarray, ...]] = OrderedDict()
         self._owners: dict[str, set[int]] = {}  # key -> ids of its live owners
         self._owned: dict[int, set[str]] = {}  # owner id -> its keys
+        self._seen: OrderedDict[str, None] = OrderedDict()  # keys of support sets met once
         self._lock = threading.Lock()
 
     def _nbytes(self) -> int:
@@ -69,6 +74,18 @@ class SupportCache:
                 self._entries.move_to_end(key)
                 self._attach(key, owner)
             return entry
+
+    def seen_before(self, key: str) -> bool:
+        """Whether the support set ``key`` was met before (cached, or noted by an earlier
+        call); notes it if not. Only digests are noted, the last :data:`SEEN_KEYS` of them."""
+        with self._lock:
+            if key in self._entries or key in self._seen:
+                self._seen.pop(key, None)
+                return True
+            self._seen[key] = None
+            while len(self._seen) > SEEN_KEYS:
+                self._seen.popitem(last=False)
+            return False
 
     def put(self, key: str, entry: tuple[np.ndarray, ...], owner: object = None) -> None:
         """Keep ``entry`` if it fits the bound, dropping older ones to make room; with
@@ -123,6 +140,7 @@ class SupportCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._seen.clear()
             self._owners.clear()
             for keys in self._owned.values():
                 keys.clear()

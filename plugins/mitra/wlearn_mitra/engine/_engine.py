@@ -28,7 +28,7 @@ from ._chunks import chunks, padded
 from ._contract import MAX_CLASSES
 from ._encoded import DEFAULT_CACHE_MB, SupportCache
 from ._graphset import GraphSet, OnnxSource
-from ._planning import MAX_FEATURES, Plan, available_memory_mb, full_width_mb
+from ._planning import MAX_FEATURES, Plan, available_memory_mb, full_width_mb, single_first_fits
 from ._planning import plan as plan_predict
 from ._progress import Reporter
 from ._preprocess import TRANSFORMS, MemberTransform, SupportStats, feature_subsets
@@ -94,6 +94,13 @@ class MitraEngine:
         A converter's pair in the older stacked layout (all layers' keys/values in one tensor)
         is refused when given and passed over with a warning by ``"auto"``. With the pair, a
         support set is encoded once and reused by later predicts and by every query chunk.
+        A pair found or cut by ``"auto"``/``"derive"`` at fp32 on ONNX Runtime opens only
+        when a support set comes back: until then a support set's first predict runs the
+        single graph over all its query rows in one run (bit-identical to the pair; the
+        weights held once and nothing kept, as a bare session), unless a ``chunk_size`` or
+        ``max_memory_mb`` is asked for or the query side is too large for one run
+        (:func:`wlearn_mitra.engine._planning.single_first_fits`); from the pair's opening on,
+        every predict goes through it and the single graph is closed.
     cache_mb:
         Bound on the encoded support sets kept between predicts (default 2048 MB).
     optimized_dir:
@@ -287,10 +294,17 @@ class MitraEngine:
         # encoded set is alive at a time, as the plan counts (_planning); whole data is kept
         # in the support cache between predicts.
         cache = self.cache if plan.width >= n_features else None
-
         graphs = self.graphs
-        classification, n_bins = graphs.classification, graphs.n_bins
         n_query = len(x_query)
+        # While the pair is pending, a support set's first predict runs the single graph over
+        # every query row in one run (bit-identical to the pair at fp32; weights held once,
+        # nothing kept), where that run's query side fits what the cache's way would hold;
+        # the pair opens when a support set comes back (spec/mitra.md, "The support cache").
+        first_use = (plan.cached and cache is not None and n_query and budget is None
+                     and chunk_size is None and graphs.pair_pending
+                     and single_first_fits(self.shape, len(xs), n_features, n_query,
+                                           self.cache_layer_count))
+        classification, n_bins = graphs.classification, graphs.n_bins
         total = np.zeros((n_query, n_classes) if classification else n_query)
         if n_bins:
             total = np.zeros((n_query, n_bins))
@@ -303,12 +317,16 @@ class MitraEngine:
                 # Without a single feature left, ONNX Runtime mis-shapes an empty reduction
                 # of the JS package's graph when it is cut in two; the single graph is right.
                 cached = plan.cached and n_query and n_features
+                parts = list(chunks(n_query, rows))
+                if (cached and first_use and graphs.pair_pending
+                        and not cache.seen_before(_runs.digest(graphs, xs_m, ys_m))):
+                    cached, parts = False, [slice(0, n_query)]
                 if cached:
+                    graphs.open_pair()  # when pending: a support set came back
                     run = partial(_runs.decode, graphs,
                                   _runs.encode(graphs, cache, xs_m, ys_m, owner))
                 else:
                     run = partial(_runs.forward, graphs, xs_m, ys_m)
-                parts = list(chunks(n_query, rows))
                 for part in parts:
                     xq = member.x(stats.apply(x_query[part]))
                     if cached and part is parts[-1] and index < len(members) - 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -27,7 +28,7 @@ from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_pa
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
 from ..graphs._onnxinfo import bins_in_metadata as read_bins_in_metadata
 from ..graphs._onnxinfo import declared_bins as read_declared_bins
-from ..graphs._onnxinfo import model_shape, session_shape
+from ..graphs._onnxinfo import graph_input_names, model_shape, session_shape
 from ..graphs._cachedir import derived_paths
 from ..graphs._surgery import derive_pair
 from ..runtimes import _choice
@@ -115,14 +116,22 @@ class GraphSet:
                 declared_bins = read_declared_bins(view)
 
         self._split = split
-        self.encoder = self.decoder = None
-        pair = self._open_pair(split)
-        if pair is not None:
-            self.encoder, self.decoder = pair
-            self.y_dtype = y_dtype(self.encoder, ENCODER_INPUTS, "support encoder")
-            self.cache_names = cache_names_between(self.encoder, self.decoder)
-        else:
+        self._encoder = self._decoder = None
+        self._cache_names: tuple = ()
+        self._pending: tuple | None = None  # the pair's files, found but not opened yet
+        self._lock = threading.Lock()
+        sources = self._find_split(split)
+        if sources is not None and self._lazy_pair(split, sources):
+            # A support set's first predict runs the single graph (bit-identical to the pair
+            # at fp32 on ONNX Runtime); the pair opens when a support set comes back.
+            self._pending = sources
             self.y_dtype = y_dtype(self.single, INPUT_NAMES, "graph")
+        else:
+            pair = None if sources is None else self._open_pair(sources)
+            if pair is not None:
+                self._set_pair(pair)
+            else:
+                self.y_dtype = y_dtype(self.single, INPUT_NAMES, "graph")
         expected = np.int64 if task == "classification" else np.float32
         # -- bin-head regressors (Mitra-v2; _bins, spec/mitra-onnx.md "Bin-head regressors") --
         #: Value bins of a bin-head regressor's output, None for any other graph.
@@ -139,18 +148,91 @@ class GraphSet:
             kind = "classifier" if self.y_dtype is np.int64 else "regressor"
             raise ValidationError(f"ONNX model is a Mitra {kind}, which does not fit task {task!r}")
         # [batch, query, 10] logits, [batch, query, n_bins] bin logits or [batch, query] values
-        rank = 3 if task == "classification" or self.n_bins else 2
-        if pair is not None:
-            check_output(self.decoder, rank, "query decoder")
+        self._rank = 3 if task == "classification" or self.n_bins else 2
+        if self._decoder is not None:
+            check_output(self._decoder, self._rank, "query decoder")
         else:
-            check_output(self.single, rank, "graph")
+            check_output(self.single, self._rank, "graph")
 
-    def _open_pair(self, split) -> tuple | None:
-        """The split pair opened, or None for the single graph. A cut pair of the disk cache
-        that does not load is removed and cut again (with a CacheWarning naming it)."""
-        pair = self._find_split(split)
-        if pair is None:
-            return None
+    def _lazy_pair(self, split, sources: tuple) -> bool:
+        """Whether the pair may wait until a support set comes back: only for the pair found
+        or cut by ``"auto"``/``"derive"`` (files), at fp32 on ONNX Runtime, where the single
+        graph's answers equal the pair's bit for bit (tests/mitra/test_first_use.py)."""
+        return (split in ("auto", "derive") and self.runtime == "onnxruntime"
+                and self.precision == "fp32" and self._source is not None
+                and all(isinstance(part, (_Cut, Path)) for part in sources))
+
+    def _set_pair(self, pair: tuple) -> None:
+        """Take ``pair`` (opened) as the graphs predictions run through, checked against
+        Mitra's contract and the single graph's targets."""
+        encoder, decoder = pair
+        dtype = y_dtype(encoder, ENCODER_INPUTS, "support encoder")
+        names = cache_names_between(encoder, decoder)
+        if getattr(self, "y_dtype", dtype) is not dtype:
+            raise ValidationError(
+                f"the support encoder of {self.model_name} takes y_support as "
+                f"{np.dtype(dtype).name}, the single graph as {np.dtype(self.y_dtype).name}: "
+                "the pair is not cut from this model")
+        if hasattr(self, "_rank"):
+            check_output(decoder, self._rank, "query decoder")
+        self._encoder, self._decoder, self._cache_names = encoder, decoder, names
+        self.y_dtype = dtype
+
+    @property
+    def pair_pending(self) -> bool:
+        """True while the pair is found but not opened: a support set's first predict runs
+        the single graph."""
+        return self._pending is not None
+
+    def open_pair(self) -> None:
+        """Open the pending pair (once; safe from several threads). The single graph is
+        closed then, if it was opened from the model: from now on predictions go through the
+        pair, and its weights would otherwise be held three times."""
+        with self._lock:
+            if self._pending is None:
+                return
+            pair = self._open_pair(self._pending)
+            self._pending = None
+            if pair is None:  # pragma: no cover - _open_pair returns a pair or raises
+                return
+            self._set_pair(pair)
+            if self._source is not None:
+                self._single = None
+
+    def _pair(self, index: int):
+        if self._pending is not None:
+            self.open_pair()
+        return (self._encoder, self._decoder, self._cache_names)[index]
+
+    @property
+    def cache_names(self) -> tuple:
+        """The tensors the support encoder hands the decoder (opens a pending pair)."""
+        return self._pair(2)
+
+    @property
+    def encoder(self):
+        """The support encoder (opened on first use), None without a pair."""
+        return self._pair(0)
+
+    @encoder.setter
+    def encoder(self, graph) -> None:
+        self.open_pair()
+        self._encoder = graph
+
+    @property
+    def decoder(self):
+        """The query decoder (opened on first use), None without a pair."""
+        return self._pair(1)
+
+    @decoder.setter
+    def decoder(self, graph) -> None:
+        self.open_pair()
+        self._decoder = graph
+
+    def _open_pair(self, pair: tuple) -> tuple | None:
+        """The split pair ``pair`` (as :meth:`_find_split` gives it) opened. A cut pair of the
+        disk cache that does not load is removed and cut again (with a CacheWarning naming
+        it)."""
         try:
             return tuple(self._open(source) for source in pair)
         except ValidationError as exc:
@@ -162,7 +244,7 @@ class GraphSet:
             cache_warning(f"the support cache's graphs {pair[0].path} and {pair[1].path} could "
                           f"not be loaded and were removed ({CACHE_NOTE}); cutting them again: "
                           f"{exc}")
-            pair = self._find_split(split)
+            pair = self._find_split(self._split)
             return None if pair is None else tuple(self._open(source) for source in pair)
 
     @property
@@ -178,7 +260,7 @@ class GraphSet:
         """Drop every opened graph, removing the disk cache files they were read from, and
         open them again (cut, quantised, optimised anew)."""
         files = self.cache_files()
-        for graph in (self._single, self.encoder, self.decoder):
+        for graph in (self._single, self._encoder, self._decoder):
             if graph is not None and graph.runtime == "openvino":
                 from ..runtimes._openvino import forget
 
@@ -186,14 +268,16 @@ class GraphSet:
         discard(*files)
         if self._source is not None:
             self._single = None
-        self.encoder = self.decoder = None
-        pair = self._open_pair(self._split)
+        self._encoder = self._decoder = None
+        self._pending = None
+        sources = self._find_split(self._split)
+        pair = None if sources is None else self._open_pair(sources)
         if pair is not None:
-            self.encoder, self.decoder = pair
+            self._set_pair(pair)
 
     def cache_files(self) -> list[Path]:
         files: list[Path] = []
-        for graph in (self._single, self.encoder, self.decoder):
+        for graph in (self._single, self._encoder, self._decoder):
             for path in getattr(graph, "cache_files", ()) if graph is not None else ():
                 if path not in files:
                     files.append(path)
@@ -322,7 +406,7 @@ class GraphSet:
         the converter's decoder inputs, else the layer indices in a cut pair's tensor names
         (both exporters name them ``/layers.<i>/...``), else the model's width says nothing
         and every released Mitra model's 12 is assumed."""
-        names = self.cache_names
+        names = self._cache_names if self._pending is None else self._pending_cache_names()
         known = self.__dict__.get("_layer_count")
         if known is not None and known[0] is names:  # read once per pair opened
             return known[1]
@@ -332,14 +416,26 @@ class GraphSet:
         self._layer_count = (names, count)
         return count
 
+    def _pending_cache_names(self) -> tuple:
+        """The pending decoder's inputs after ``x_query``, read from its file (not opened)."""
+        known = self.__dict__.get("_pending_names")
+        if known is None:
+            decoder = self._pending[1]
+            path = decoder.path if isinstance(decoder, _Cut) else decoder
+            with buffer(model_source(path)) as view:
+                known = tuple(name for name in graph_input_names(view) if name != "x_query")
+            self._pending_names = known
+        return known
+
     @property
     def classification(self) -> bool:
         return self.task == "classification"
 
     @property
     def uses_cache(self) -> bool:
-        """True when predictions go through the support encoder and query decoder."""
-        return self.encoder is not None
+        """True when predictions go through the support encoder and query decoder (from a
+        support set's second predict on while the pair is pending)."""
+        return self._pending is not None or self._encoder is not None
 
 
 

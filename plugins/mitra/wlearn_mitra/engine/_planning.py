@@ -113,6 +113,19 @@ def query_row_bytes(shape: ModelShape, n_support: int, n_features: int) -> int:
     return bytes_per_query_row(shape, n_support, n_features) + shape.n_heads * tokens**2 * 4 * 3
 
 
+def single_first_fits(shape: ModelShape, n_support: int, n_features: int, n_query: int,
+                      cache_layers: int) -> bool:
+    """Whether a support set's first predict may run the single graph over all ``n_query``
+    rows at once: when that run's query side is estimated no larger than what the support
+    cache's way holds besides the support pass (the encoded set, plus a chunk of
+    :data:`DEFAULT_MEMORY_MB`). The pair then opens only when a support set comes back
+    (:class:`~wlearn_mitra.engine.MitraEngine`); a query side larger than that is decoded in
+    chunks against the encoded set, as before."""
+    stored = cache_bytes(shape, cache_layers, n_support, n_features)
+    per_row = query_row_bytes(shape, n_support, n_features)
+    return n_query * per_row <= stored + DEFAULT_MEMORY_MB * MB
+
+
 def _fits(fixed: int, per_row: int, budget: float, rows: int = MIN_CHUNK_ROWS) -> bool:
     return fixed + rows * per_row <= budget
 

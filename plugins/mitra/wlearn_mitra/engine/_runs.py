@@ -41,6 +41,13 @@ def forward(
                          finite_inputs=bool(np.isfinite(feeds["y_support"]).all()))
 
 
+def digest(graphs: GraphSet, x_support: np.ndarray, y_support: np.ndarray) -> str:
+    """The support cache's key of a model-ready support set: a digest of exactly what the
+    encoder would be fed."""
+    return support_key(np.ascontiguousarray(x_support, dtype=np.float32),
+                       np.ascontiguousarray(y_support, dtype=graphs.y_dtype))
+
+
 def encode(
     graphs: GraphSet, cache: SupportCache | None, x_support: np.ndarray, y_support: np.ndarray,
     owner: object = None,
