@@ -137,3 +137,32 @@ def test_an_error_while_reading_the_mapped_model_is_the_one_raised(tmp_path):
         with model_buffer(path) as view:
             part = view[1:3]  # noqa: F841 - held by the traceback's frame
             raise ValueError("not a model")
+
+
+def test_a_remembered_model_names_its_external_files_without_a_scan(tmp_path, fixtures_dir,
+                                                                    monkeypatch):
+    """The engine's key (``stamp``) lists the external files; for a remembered model they come
+    from the memo, not from reading the whole model file, and a changed one is noticed."""
+    onnx = pytest.importorskip("onnx")
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    model = onnx.load(fixtures_dir / "onnx" / "tiny-mitra-regressor.onnx")
+    convert_model_to_external_data(model, all_tensors_to_one_file=True,
+                                   location="model.onnx.data", size_threshold=0)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path)
+    scanned = _identity.stamp(path)
+    assert len(scanned) == 2 and scanned[1][0] == os.path.realpath(tmp_path / "model.onnx.data")
+    identity(path)  # remembered from here on
+    _identity._listed_files.cache_clear()
+    real = _identity.external_files
+    monkeypatch.setattr(_identity, "external_files",
+                        lambda *args: pytest.fail("the model file was scanned"))
+    assert _identity.stamp(path) == scanned
+    # the external file rewritten: the memo no longer holds, the file is read again
+    data = tmp_path / "model.onnx.data"
+    data.write_bytes(data.read_bytes())
+    _identity._listed_files.cache_clear()
+    monkeypatch.setattr(_identity, "external_files", real)
+    again = _identity.stamp(path)
+    assert again[1][0] == scanned[1][0] and again[0] == scanned[0]
