@@ -172,3 +172,53 @@ def test_two_threads_open_the_pair_once():
     for thread in threads:
         thread.join()
     assert opened == [1] and np.array_equal(*results)
+
+
+def test_a_support_set_comes_back_only_while_its_estimator_lives():
+    """Digests noted for an owner (the estimators pass their support array) go with it: a
+    new estimator fit on the same rows predicts for the first time again (a GridSearchCV or a
+    benchmark's rounds), while the same estimator's second predict opens the pair."""
+    import gc
+
+    from wlearn_mitra.engine._encoded import SupportCache
+
+    cache = SupportCache()
+
+    class Owner:
+        pass
+
+    first, second = Owner(), Owner()
+    assert not cache.seen_before("a", first) and cache.seen_before("a", first)
+    assert not cache.seen_before("b", second)
+    del second
+    gc.collect()
+    assert not cache.seen_before("b")  # its owner died: noted anew, unowned
+    assert cache.seen_before("b")
+    # a key noted, then kept by another way (a chunked predict), is not lost when notes
+    # overflow
+    assert not cache.seen_before("c")
+    cache.put("c", (np.zeros(3),))
+    for index in range(4100):
+        cache.seen_before(f"k{index}")
+    assert cache.get("c") is not None and len(cache._seen) <= 4096
+
+
+def test_estimators_predicting_once_never_open_the_pair():
+    import gc
+
+    from wlearn_mitra import MitraClassifier
+
+    xs, ys, xq = _data("classification", seed=5)
+    xs = np.nan_to_num(xs)
+    for _ in range(3):  # refits on the same rows: each a first predict
+        model = MitraClassifier().fit(xs, ys)
+        engine = model._open().engine
+        model.predict_proba(xq)
+        del model
+        gc.collect()
+    if engine.graphs.pair_pending:  # another test of this process may have opened it
+        assert len(engine.cache) == 0
+    model = MitraClassifier().fit(xs, ys)
+    once = model.predict_proba(xq)
+    assert np.array_equal(model.predict_proba(xq), once)
+    assert not engine.graphs.pair_pending and len(engine.cache) >= 1

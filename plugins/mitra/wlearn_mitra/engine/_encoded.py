@@ -75,16 +75,19 @@ class SupportCache:
                 self._attach(key, owner)
             return entry
 
-    def seen_before(self, key: str) -> bool:
+    def seen_before(self, key: str, owner: object = None) -> bool:
         """Whether the support set ``key`` was met before (cached, or noted by an earlier
-        call); notes it if not. Only digests are noted, the last :data:`SEEN_KEYS` of them."""
+        call); notes it if not, while ``owner`` lives when one is given (a refitted or
+        garbage-collected estimator's support set counts as new), else among the last
+        :data:`SEEN_KEYS` digests noted. Only digests are noted."""
         with self._lock:
             if key in self._entries or key in self._seen:
                 self._seen.pop(key, None)
                 return True
             self._seen[key] = None
+            self._attach(key, owner)
             while len(self._seen) > SEEN_KEYS:
-                self._seen.popitem(last=False)
+                self._drop(self._seen.popitem(last=False)[0])
             return False
 
     def put(self, key: str, entry: tuple[np.ndarray, ...], owner: object = None) -> None:
@@ -92,6 +95,7 @@ class SupportCache:
         ``owner``, only while ``owner`` (or another owner of the same key) lives."""
         size = sum(a.nbytes for a in entry)
         with self._lock:
+            self._seen.pop(key, None)  # a kept entry is met before by being kept
             self._drop(key)
             if size > self.max_bytes:
                 return
@@ -136,6 +140,7 @@ class SupportCache:
                 if not owners:
                     self._owners.pop(key)
                     self._entries.pop(key, None)
+                    self._seen.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

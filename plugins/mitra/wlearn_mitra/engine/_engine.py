@@ -319,7 +319,7 @@ class MitraEngine:
                 cached = plan.cached and n_query and n_features
                 parts = list(chunks(n_query, rows))
                 if (cached and first_use and graphs.pair_pending
-                        and not cache.seen_before(_runs.digest(graphs, xs_m, ys_m))):
+                        and not cache.seen_before(_runs.digest(graphs, xs_m, ys_m), owner)):
                     cached, parts = False, [slice(0, n_query)]
                 if cached:
                     graphs.open_pair()  # when pending: a support set came back
