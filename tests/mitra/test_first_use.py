@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wlearn_mitra.engine import MitraEngine, _planning, _runs
+from wlearn_mitra.engine import MitraEngine, _graphset, _planning, _runs
 from wlearn_mitra.graphs import _builtin
 
 from _paths import fixtures_dir
@@ -39,6 +39,13 @@ MODELS = {
     "converted-classifier": (lambda f: _converted(f, "classifier"), "classification"),
     "converted-regressor": (lambda f: _converted(f, "regressor"), "regression"),
 }
+
+
+@pytest.fixture(autouse=True)
+def _every_model_opens_its_pair_lazily(monkeypatch):
+    """Only models of 64 MB or more wait with their pair by default (a full-size Mitra, as
+    bench_first_answer.py measures); the rule is tested on every shipped model here."""
+    monkeypatch.setattr(_graphset, "LAZY_PAIR_MIN_BYTES", 0)
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -203,22 +210,35 @@ def test_a_support_set_comes_back_only_while_its_estimator_lives():
     assert cache.get("c") is not None and len(cache._seen) <= 4096
 
 
-def test_estimators_predicting_once_never_open_the_pair():
+def test_estimators_predicting_once_never_open_the_pair(tmp_path):
     import gc
+    import shutil
 
     from wlearn_mitra import MitraClassifier
 
+    path = tmp_path / "model.onnx"  # an engine of its own (engines are shared by path)
+    shutil.copyfile(_builtin.path("classification"), path)
     xs, ys, xq = _data("classification", seed=5)
     xs = np.nan_to_num(xs)
     for _ in range(3):  # refits on the same rows: each a first predict
-        model = MitraClassifier().fit(xs, ys)
+        model = MitraClassifier(onnx=path).fit(xs, ys)
         engine = model._open().engine
         model.predict_proba(xq)
         del model
         gc.collect()
-    if engine.graphs.pair_pending:  # another test of this process may have opened it
-        assert len(engine.cache) == 0
-    model = MitraClassifier().fit(xs, ys)
+    assert engine.graphs.pair_pending and len(engine.cache) == 0
+    model = MitraClassifier(onnx=path).fit(xs, ys)
     once = model.predict_proba(xq)
     assert np.array_equal(model.predict_proba(xq), once)
     assert not engine.graphs.pair_pending and len(engine.cache) >= 1
+
+
+def test_only_large_models_wait_with_their_pair(monkeypatch):
+    path = _builtin.path("classification")
+    monkeypatch.setattr(_graphset, "LAZY_PAIR_MIN_BYTES", 64 * 2**20)
+    assert not MitraEngine(path, task="classification").graphs.pair_pending  # 3 MB
+    size = len(open(path, "rb").read())
+    monkeypatch.setattr(_graphset, "LAZY_PAIR_MIN_BYTES", size)
+    assert MitraEngine(path, task="classification").graphs.pair_pending
+    monkeypatch.setattr(_graphset, "LAZY_PAIR_MIN_BYTES", size + 1)
+    assert not MitraEngine(path, task="classification").graphs.pair_pending

@@ -94,8 +94,9 @@ class MitraEngine:
         A converter's pair in the older stacked layout (all layers' keys/values in one tensor)
         is refused when given and passed over with a warning by ``"auto"``. With the pair, a
         support set is encoded once and reused by later predicts and by every query chunk.
-        A pair found or cut by ``"auto"``/``"derive"`` at fp32 on ONNX Runtime opens only
-        when a support set comes back: until then a support set's first predict runs the
+        For a model of 64 MB or more (a full-size Mitra), a pair found or cut by
+        ``"auto"``/``"derive"`` at fp32 on ONNX Runtime opens only when a support set comes
+        back: until then a support set's first predict runs the
         single graph over all its query rows in one run (bit-identical to the pair; the
         weights held once and nothing kept, as a bare session), unless a ``chunk_size`` or
         ``max_memory_mb`` is asked for or the query side is too large for one run

@@ -22,7 +22,7 @@ from wlearn.errors import ValidationError
 
 from ..exceptions import MissingDependencyError, user_stacklevel
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
-from ..graphs._identity import model_identity
+from ..graphs._identity import model_identity, stamp
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
@@ -51,6 +51,13 @@ def open_session(onnx: OnnxSource) -> tuple["ort.InferenceSession", str | None]:
     source = model_source(onnx)
     return new_session(source), sha256_of(source)
 
+
+#: Models of at least this many bytes of weights (a full-size Mitra: 290 MB) open their
+#: encoder/decoder pair only when a support set comes back; a support set's first predict runs
+#: the single graph, holding the weights once and keeping nothing. Smaller models (the built-in
+#: ones: 3 MB) open the pair at once: its second copy of the weights, its sessions and the
+#: encoded set cost little, and a second predict of the same support set then decodes only.
+LAZY_PAIR_MIN_BYTES = 64 * 2**20
 
 _warned_no_onnx = False
 _LAYER = re.compile(r"layers\.(\d+)[/.]")
@@ -155,12 +162,21 @@ class GraphSet:
             check_output(self.single, self._rank, "graph")
 
     def _lazy_pair(self, split, sources: tuple) -> bool:
-        """Whether the pair may wait until a support set comes back: only for the pair found
-        or cut by ``"auto"``/``"derive"`` (files), at fp32 on ONNX Runtime, where the single
-        graph's answers equal the pair's bit for bit (tests/mitra/test_first_use.py)."""
+        """Whether the pair may wait until a support set comes back: for a model of at least
+        :data:`LAZY_PAIR_MIN_BYTES` of weights, with the pair found or cut by
+        ``"auto"``/``"derive"`` (files), at fp32 on ONNX Runtime, where the single graph's
+        answers equal the pair's bit for bit (tests/mitra/test_first_use.py)."""
         return (split in ("auto", "derive") and self.runtime == "onnxruntime"
                 and self.precision == "fp32" and self._source is not None
-                and all(isinstance(part, (_Cut, Path)) for part in sources))
+                and all(isinstance(part, (_Cut, Path)) for part in sources)
+                and self._weight_bytes() >= LAZY_PAIR_MIN_BYTES)
+
+    def _weight_bytes(self) -> int:
+        """The model's size in bytes: its file and the external data files it reads."""
+        if not isinstance(self._source, Path):
+            return len(self._source)
+        found = stamp(self._source)
+        return sum(size for _, size, _ in found) if found else self._source.stat().st_size
 
     def _set_pair(self, pair: tuple) -> None:
         """Take ``pair`` (opened) as the graphs predictions run through, checked against
