@@ -12,6 +12,8 @@ graph: a warm disk cache), each phase in a fresh process:
           graph's run (a support set's first predict), encode, decode, the rest; with
           ``--second-predict`` also a second and a third predict of the same support set
           (the pair opens at the second)
+  pair    (``--pair-phase``) fp32 with the encoder/decoder pair opened at once, as for a
+          model under 64 MB: the way every first predict went before
   int8    the same with ``precision="int8"`` (the opt-in path; its int8 graphs kept in the
           disk cache by an untimed first run), argmax agreement and max probability difference
           against fp32
@@ -89,7 +91,7 @@ def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool,
         (output,) = session.run(["output"], single_graph_feeds(xs, ys, xq))
         result["seconds"] = time.perf_counter() - start
         proba = softmax(output[0][:, : w.n_classes])
-    elif name in ("fp32", "int8", "int8-first"):
+    elif name in ("fp32", "pair", "int8", "int8-first"):
         import warnings
 
         warnings.simplefilter("ignore")
@@ -98,13 +100,19 @@ def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool,
         spent = _timers()
         from wlearn_mitra import MitraClassifier
 
+        if name == "pair":  # the encoder/decoder pair from the first predict on, as small models
+            from wlearn_mitra.engine import _graphset
+
+            _graphset.LAZY_PAIR_MIN_BYTES = float("inf")
+
         start = time.perf_counter()
         # every support row, as the bare run sees (the default max_support is 512)
-        model = MitraClassifier(onnx=single, precision=name[:4], max_support=len(xs)).fit(xs, ys)
+        precision = "int8" if name.startswith("int8") else "fp32"
+        model = MitraClassifier(onnx=single, precision=precision, max_support=len(xs)).fit(xs, ys)
         proba = model.predict_proba(xq)
         result["seconds"] = time.perf_counter() - start
         result["parts"] = dict(spent)
-        if second and name == "fp32":
+        if second and name in ("fp32", "pair"):
             # the same support set again: the pair opens, encodes it and keeps it
             result["peak_rss_mb"] = hwm_mb()
             spent.update(dict.fromkeys(spent, 0.0))
@@ -197,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-converter", action="store_true",
                         help="torch phase: this project's Tab2D re-statement "
                              "(wlearn_mitra.convert.tab2d) where AutoGluon is not installed")
+    parser.add_argument("--pair-phase", action="store_true",
+                        help="also time fp32 with the encoder/decoder pair opened at once (a "
+                             "small model's way, and every model's before 0.2.0)")
     parser.add_argument("--second-predict", action="store_true",
                         help="fp32 phase: also time a second and a third predict of the same "
                              "support set (the pair opens at the second); the peak RSS "
@@ -226,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             rows["load"] = load
         for workload in args.workloads.split(","):
             phases = ("bare", "fp32") if args.skip_int8 else ("bare", "fp32", "int8")
+            if args.pair_phase:
+                phases += ("pair",)
             if not args.skip_int8:
                 run_phase("int8-first", workload, args, scratch)  # int8 graphs into the cache
             row: dict = {}
@@ -268,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
             other = {"bare": row["bare"] and np.load(scratch / f"{workload}-bare.npy"),
                      "int8": row.get("int8") and np.load(scratch / f"{workload}-int8.npy"),
+                     "pair": row.get("pair") and np.load(scratch / f"{workload}-pair.npy"),
                      "torch": row.get("torch") and row["torch"].pop("proba")}
             for name, proba in other.items():
                 if proba is not None and proba is not False:
@@ -282,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             if row.get("torch") and row["fp32"]:
                 ratios["fp32 peak RSS / torch peak RSS (target <= 1)"] = (
                     row["fp32"]["peak_rss_mb"] / row["torch"]["peak_rss_mb"])
+            if row.get("pair") and row["fp32"]:
+                ratios["pair / fp32, first predict"] = row["pair"]["seconds"] / row["fp32"]["seconds"]
+                ratios["fp32 peak RSS / pair peak RSS"] = (row["fp32"]["peak_rss_mb"]
+                                                          / row["pair"]["peak_rss_mb"])
             if row.get("torch") and row.get("int8"):
                 ratios["torch forward / int8 fit + first predict (target >= 5)"] = (
                     row["torch"]["seconds"] / row["int8"]["seconds"])
