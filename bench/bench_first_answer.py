@@ -112,7 +112,7 @@ def phase(name: str, workload: str, single: Path, scratch: Path, quick: bool,
         proba = model.predict_proba(xq)
         result["seconds"] = time.perf_counter() - start
         result["parts"] = dict(spent)
-        if second and name in ("fp32", "pair"):
+        if second and name == "fp32":
             # the same support set again: the pair opens, encodes it and keeps it
             result["peak_rss_mb"] = hwm_mb()
             spent.update(dict.fromkeys(spent, 0.0))
