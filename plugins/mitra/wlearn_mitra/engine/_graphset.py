@@ -208,10 +208,9 @@ class GraphSet:
             if self._pending is None:
                 return
             pair = self._open_pair(self._pending)
-            self._pending = None
-            if pair is None:  # pragma: no cover - _open_pair returns a pair or raises
-                return
-            self._set_pair(pair)
+            if pair is not None:  # _open_pair returns a pair or raises
+                self._set_pair(pair)
+            self._pending = None  # only now: other threads read the pair once it is not pending
             if self._source is not None:
                 self._single = None
 
