@@ -324,6 +324,8 @@ class MitraEngine:
                     cached, parts = False, [slice(0, n_query)]
                 if cached:
                     graphs.open_pair()  # when pending: a support set came back
+                    cached = graphs.uses_cache  # no pair, if its files proved unusable
+                if cached:
                     run = partial(_runs.decode, graphs,
                                   _runs.encode(graphs, cache, xs_m, ys_m, owner))
                 else:
