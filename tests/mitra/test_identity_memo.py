@@ -98,15 +98,21 @@ def test_a_damaged_memo_is_only_a_cache(tmp_path, fixtures_dir, hashed):
         aside.rename(folder)
 
 
-def test_new_external_weights_are_hashed_again(tmp_path, fixtures_dir):
+def _with_external_weights(folder, fixtures_dir):
+    """The tiny regressor saved as ``model.onnx`` with its weights in ``model.onnx.data``."""
     onnx = pytest.importorskip("onnx")
     from onnx.external_data_helper import convert_model_to_external_data
 
     model = onnx.load(fixtures_dir / "onnx" / "tiny-mitra-regressor.onnx")
     convert_model_to_external_data(model, all_tensors_to_one_file=True,
                                    location="model.onnx.data", size_threshold=0)
-    path = tmp_path / "model.onnx"
+    path = folder / "model.onnx"
     onnx.save(model, path)
+    return path
+
+
+def test_new_external_weights_are_hashed_again(tmp_path, fixtures_dir):
+    path = _with_external_weights(tmp_path, fixtures_dir)
     first = identity(path)
     data = tmp_path / "model.onnx.data"
     info = os.stat(data)
@@ -143,14 +149,7 @@ def test_a_remembered_model_names_its_external_files_without_a_scan(tmp_path, fi
                                                                     monkeypatch):
     """The engine's key (``stamp``) lists the external files; for a remembered model they come
     from the memo, not from reading the whole model file, and a changed one is noticed."""
-    onnx = pytest.importorskip("onnx")
-    from onnx.external_data_helper import convert_model_to_external_data
-
-    model = onnx.load(fixtures_dir / "onnx" / "tiny-mitra-regressor.onnx")
-    convert_model_to_external_data(model, all_tensors_to_one_file=True,
-                                   location="model.onnx.data", size_threshold=0)
-    path = tmp_path / "model.onnx"
-    onnx.save(model, path)
+    path = _with_external_weights(tmp_path, fixtures_dir)
     scanned = _identity.stamp(path)
     assert len(scanned) == 2 and scanned[1][0] == os.path.realpath(tmp_path / "model.onnx.data")
     identity(path)  # remembered from here on
