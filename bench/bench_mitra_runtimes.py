@@ -6,9 +6,10 @@ per workload W1, W2, W3 and per round, each path in a fresh process (its peak RS
   torch_fp32   PyTorch eager fp32: AutoGluon's Tab2D with --torch-python, else the
                converter's Tab2D in this python (labelled "converter Tab2D")
   torch_bf16   the same under torch.autocast(bfloat16), as AutoGluon's predict runs it
-  ort_fp32     our engine, ONNX Runtime fp32 (the default): cold (fit + first predict, the
-               support encoded) and warm (the third predict: the cache; a full-size model's
-               second predict opens its pair and encodes the support set, timed apart)
+  ort_fp32     our engine, ONNX Runtime fp32 (the default): cold (fit + first predict: the
+               single graph at full size, else the support encoded) and warm (the third
+               predict: the cache; a full-size model's second predict opens its pair and
+               encodes the support set, timed apart)
   ort_int8     precision="int8" on ONNX Runtime, cold and warm
   ov_fp32      runtime="openvino", precision="fp32", cold and warm
   ov_bf16      runtime="openvino", precision="bf16", cold and warm (skipped, with the reason,
