@@ -109,6 +109,44 @@ def test_wlearn_load_finds_the_built_in_model_by_hash(monkeypatch):
     np.testing.assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))
 
 
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_loaded_built_in_bundle_names_no_path(monkeypatch, capsys, tmp_path, earlier):
+    """A bundle made with a built-in model (this release's or an earlier one's) loads with
+    ``onnx=None``, as the estimator was made: its params, clones and pickles carry no path of
+    this installation, the model is found by the bundle's hash, and nothing is said about the
+    built-in model the bundle named."""
+    import pickle
+
+    from sklearn.base import clone
+    from wlearn.cli import main
+
+    monkeypatch.delenv("WLEARN_MITRA_CLASSIFIER_ONNX", raising=False)
+    sha, file = (next(iter(_builtin.previous("classification").items())) if earlier else
+                 (_builtin.sha256("classification"), _builtin.path("classification")))
+    X_train, X_test, y_train, _ = _split("iris", 0, True)
+    made = MitraClassifier(onnx=file).fit(X_train, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BuiltinModelWarning)
+        loaded = wlearn.load(made.save())
+        assert loaded.get_params()["onnx"] is None
+        np.testing.assert_array_equal(loaded.predict_proba(X_test), made.predict_proba(X_test))
+        assert loaded.onnx_sha256_ == sha
+        blob = pickle.dumps(loaded)
+        assert Path(file).name.encode() not in blob and b"wlearn_mitra/data" not in blob
+        np.testing.assert_array_equal(pickle.loads(blob).predict_proba(X_test),
+                                      made.predict_proba(X_test))
+        again = wlearn.load(loaded.save())
+        assert again.get_params()["onnx"] is None and again.onnx_sha256_ == sha
+    assert clone(loaded).get_params()["onnx"] is None
+    # inspect names the file that load runs: the earlier model's, not today's built-in one
+    bundle = tmp_path / "builtin.wlrn"
+    bundle.write_bytes(made.save())
+    assert main(["inspect", "--json", str(bundle)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"]["source"] == file and report["model"]["sourceSha256"] == sha
+    assert not report["problems"]
+
+
 def test_a_bundle_of_another_model_says_none_was_given():
     tiny = MitraClassifier(onnx=str(TINY_CLF)).fit([[0.0], [1.0]], [0, 1]).save()
     with pytest.raises(ValidationError, match="no model was given"):

@@ -172,7 +172,7 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
         origin = ("the model bound with register_loaders" if is_default
                   else "the model given (loader_options onnx)")
         if source is None:  # the environment's model, else the built-in one (unannounced)
-            source = resolve(None, cls._task, notice=False)
+            source = resolve(None, cls._task, notice=False, sha=wanted)
             origin = f"the model of {ENV_VARS[cls._task]}"
         found = _builtin.identity(source, cls._task)
         if found is not None:

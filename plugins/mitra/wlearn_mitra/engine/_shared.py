@@ -62,16 +62,19 @@ def resolve(onnx: Any, task: str, notice: bool = True, sha: str | None = None) -
     """The ONNX source to use: ``onnx`` itself, else the file named by the environment
     variable of ``task``, else the built-in model (said once, with a
     :class:`~wlearn_mitra.BuiltinModelWarning`, unless ``notice`` is False: a look at the
-    model, not a use of it). ``sha``: the hash of the model the caller was fitted with; when
-    it is a built-in model an earlier release shipped, that one is the built-in model
-    (:func:`~wlearn_mitra.graphs._builtin.find`), so a pickle outlives a new built-in model."""
+    model, not a use of it, or when ``sha`` names a built-in model: the caller was fitted with
+    it, or loaded from a bundle that names it). ``sha``: the hash of the model the caller was
+    fitted with; when it is a built-in model an earlier release shipped, that one is the
+    built-in model (:func:`~wlearn_mitra.graphs._builtin.find`), so a pickle or a bundle
+    outlives a new built-in model."""
     if onnx is not None:
         return onnx
     path = os.environ.get(ENV_VARS[task])
     if not path:
-        if notice:
+        recorded = _builtin.find(task, sha)
+        if notice and recorded is None:  # a model fitted with a built-in one was told so then
             _builtin.notice(task, how_to_get(task), ENV_VARS[task])
-        return _builtin.find(task, sha) or _builtin.path(task)
+        return recorded or _builtin.path(task)
     if not Path(path).is_file():
         raise ValidationError(f"{ENV_VARS[task]} names {path!r}, which is not a file")
     return path
@@ -124,11 +127,12 @@ def _key(
     return None  # sessions are cheap to wrap; bytearrays may change
 
 
-def locate(onnx: Any, task: str) -> Any:
-    """The model source :func:`open_engine` would open for ``onnx`` (see :func:`resolve`),
-    without opening it: a path is checked to be a file. Raises ValidationError for a missing
-    file, as opening would (:func:`~wlearn_mitra.graphs._modelfile.model_source`'s check)."""
-    source = resolve(onnx, task)
+def locate(onnx: Any, task: str, sha: str | None = None) -> Any:
+    """The model source :func:`open_engine` would open for ``onnx`` and ``sha`` (see
+    :func:`resolve`), without opening it: a path is checked to be a file. Raises
+    ValidationError for a missing file, as opening would
+    (:func:`~wlearn_mitra.graphs._modelfile.model_source`'s check)."""
+    source = resolve(onnx, task, sha=sha)
     if isinstance(source, (str, os.PathLike)):
         model_source(source)
     return source

@@ -439,7 +439,7 @@ class _MitraEstimator(_Params):
             manifest.get("typeId"), given)
         if not check_onnx_hash:
             model._onnx_replaced = True  # whichever model opens is adopted, its hash recorded
-        source = locate(onnx, cls._task)  # a missing file raises here
+        source = locate(onnx, cls._task, sha=state.onnx_sha256)  # a missing file raises here
         handle = open_engine_if_open(source, cls._task, precision, runtime)
         if handle is not None:
             model._adopt(handle)
@@ -478,10 +478,16 @@ class _MitraEstimator(_Params):
         """The ``onnx`` a bundle recording model ``sha`` loads with: a bundle made with a
         built-in model (this release's or an earlier one's) names it by hash, so it needs no
         model given (a registered default does not override it); otherwise ``onnx`` (None:
-        the environment's, else built-in)."""
+        the environment's, else built-in).
+
+        For a built-in model the parameter stays None, as for an estimator made without one
+        (``get_params``, clones and pickles carry no path of this installation): the model is
+        found by the hash at open (:func:`~wlearn_mitra.engine._shared.resolve`), unless the
+        environment variable names another file, which the built-in one then has to
+        override by its path."""
         builtin = _builtin.find(cls._task, sha)
         if (onnx is None or onnx_is_default) and builtin is not None:
-            return builtin
+            return None if not os.environ.get(ENV_VARS[cls._task]) else builtin
         return onnx
 
     @classmethod
