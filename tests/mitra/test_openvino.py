@@ -119,6 +119,29 @@ def test_encoding_hands_the_compiled_models_working_memory_back(nan_rows):
         encoder.compiled, decoder.compiled = encoder.compiled.compiled, decoder.compiled.compiled
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_outputs_kept_from_a_run_outlive_later_runs_and_the_memory_hand_back(
+        nan_rows, precision):
+    # A run's outputs are the request's tensors, not copies: an encoded support set kept in
+    # the cache must not change when the encoder runs again, hands its memory back, or the
+    # process allocates more.
+    if precision == "bf16" and not has_bf16():
+        pytest.skip("no bf16 on this CPU")
+    engine = MitraEngine(CLF, task="classification", runtime="openvino", threads=1,
+                         split="derive", precision=precision)
+    xs, ys, xq = nan_rows(3, n_support=60)
+    encoded = engine.encode(xs, ys)
+    kept = [np.array(part, copy=True) for part in encoded]
+    want = engine.decode(encoded, xq)
+    for i in range(3):
+        other_xs, other_ys, _ = nan_rows(40 + i, n_support=60 + 25 * i)
+        engine.encode(other_xs, other_ys)
+        filler = np.ones(2_000_000, np.float32)  # memory handed back may be reused
+        assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(encoded, kept))
+        del filler
+    np.testing.assert_array_equal(engine.decode(encoded, xq), want)
+
+
 def test_threads_encoding_at_once_get_the_serial_answers(nan_rows):
     # Releasing an encoder's memory while another thread runs on it must neither fail nor
     # change answers (a Dask worker runs tasks on threads sharing one engine).
