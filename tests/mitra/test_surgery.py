@@ -106,6 +106,32 @@ def test_derived_pair_is_written_once_and_atomically(tmp_path):
         assert meta["mitra.graph"] == role
 
 
+def test_a_large_pair_keeps_its_weights_beside_it_with_the_same_answers(tmp_path,
+                                                                        monkeypatch):
+    from wlearn_mitra.graphs import _surgery
+
+    graph = FIXTURES / "tiny-mitra-classifier.onnx"
+    inline = derive_pair(graph, tmp_path / "inline", "abc")
+    monkeypatch.setattr(_surgery, "_INLINE_LIMIT", 0)  # as past 64 MB
+    encoder, decoder = derive_pair(graph, tmp_path / "external", "abc")
+    assert sorted(p.name for p in (tmp_path / "external").iterdir()) == sorted(
+        [encoder.name, f"{encoder.name}.data", decoder.name, f"{decoder.name}.data"])
+    for path, before in zip((encoder, decoder), inline):
+        assert path.stat().st_size < before.stat().st_size / 2  # the weights really moved out
+        entries = {e.key: e.value for t in onnx.load(str(path), load_external_data=False)
+                   .graph.initializer for e in t.external_data}
+        assert entries.get("location") == f"{path.name}.data"  # beside it, by its own name
+    xs, ys, xq, padding = inputs(2, False)
+    outputs = []
+    for enc, dec in (inline, (encoder, decoder)):
+        names = [i.name for i in session(str(dec)).get_inputs()][1:]
+        cache = session(str(enc)).run(names, dict(x_support=xs, y_support=ys,
+                                                  padding_obs_support=padding))
+        outputs.append(session(str(dec)).run(["output"],
+                                             {"x_query": xq, **dict(zip(names, cache))})[0])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
 def test_pair_is_cut_from_a_graph_with_external_weights(tmp_path):
     model = onnx.load(str(FIXTURES / "tiny-mitra-classifier.onnx"))
     onnx.save_model(model, str(tmp_path / "ext.onnx"), save_as_external_data=True,
