@@ -136,6 +136,7 @@ def _only(folder: Path, pattern: str) -> Path:
     ("pair-weights", "*.pair1.encoder.onnx.data", {}),  # the weights kept beside the graph
     ("int8", "*.int8pc2*.onnx", {"precision": "int8", "split": None}),
     ("optimised", "*.opt.onnx", {"split": None}),
+    ("optimised-weights", "*.opt.onnx.data", {"split": None}),
     ("openvino-ir", "*.xml", {"runtime": "openvino", "split": None}),
 ])
 def test_a_damaged_cache_file_is_removed_and_made_again(tmp_path, monkeypatch, kind, pattern,
@@ -148,6 +149,10 @@ def test_a_damaged_cache_file_is_removed_and_made_again(tmp_path, monkeypatch, k
         from wlearn_mitra.graphs import _surgery
 
         monkeypatch.setattr(_surgery, "_INLINE_LIMIT", 0)
+    if kind == "optimised-weights":  # a full-size model's optimised graph: the same
+        from wlearn_mitra.runtimes import _ort
+
+        monkeypatch.setattr(_ort, "EXTERNAL_WEIGHTS_BYTES", 0)
     model = _copy(CLF, tmp_path / "m")
     store = tmp_path / "store"
     if kind.startswith("pair"):  # the default folder: no optimised graphs read in its place

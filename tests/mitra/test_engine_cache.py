@@ -323,3 +323,28 @@ def test_opening_hashes_the_model_once(tmp_path, monkeypatch):
     engine.graphs.open_pair()
     assert engine.uses_cache and hashed == [js]
     assert len(list(store.glob("*.pair*.opt.onnx"))) == 2  # encoder and decoder, by their names
+
+
+def test_a_large_optimised_graph_keeps_its_weights_beside_it(tmp_path, monkeypatch):
+    # Past EXTERNAL_WEIGHTS_BYTES (64 MB) ONNX Runtime's optimised graph is kept as a graph and
+    # a <graph>.data file of weights, written in a scratch folder and moved in; the answers are
+    # the inline graph's, bit for bit, from the first engine and from one reading the files.
+    from wlearn_mitra.runtimes import _ort
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", model)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    xq = rng.normal(size=(9, 4)).astype(np.float32)
+    inline = MitraEngine(model, task="classification", optimized_dir=tmp_path / "inline",
+                         split=None).predict(xs, ys, xq, n_classes=3)
+    assert [p.name.endswith(".opt.onnx") for p in (tmp_path / "inline").iterdir()] == [True]
+    monkeypatch.setattr(_ort, "EXTERNAL_WEIGHTS_BYTES", 0)
+    store = tmp_path / "store"
+    for _ in range(2):  # writes the files, then reads them
+        got = MitraEngine(model, task="classification", optimized_dir=store,
+                          split=None).predict(xs, ys, xq, n_classes=3)
+        np.testing.assert_array_equal(got, inline)
+        graph, weights = sorted(store.iterdir())
+        assert weights.name == f"{graph.name}.data" and graph.name.endswith(".opt.onnx")
+        assert weights.stat().st_size > graph.stat().st_size

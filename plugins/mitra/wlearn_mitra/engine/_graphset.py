@@ -22,7 +22,7 @@ from wlearn.errors import ValidationError
 
 from ..exceptions import MissingDependencyError, user_stacklevel
 from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
-from ..graphs._identity import model_identity, stamp
+from ..graphs._identity import model_identity, weight_bytes
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
@@ -169,14 +169,8 @@ class GraphSet:
         return (split in ("auto", "derive") and self.runtime == "onnxruntime"
                 and self.precision == "fp32" and self._source is not None
                 and all(isinstance(part, (_Cut, Path)) for part in sources)
-                and self._weight_bytes() >= LAZY_PAIR_MIN_BYTES)
+                and weight_bytes(self._source) >= LAZY_PAIR_MIN_BYTES)
 
-    def _weight_bytes(self) -> int:
-        """The model's size in bytes: its file and the external data files it reads."""
-        if not isinstance(self._source, Path):
-            return len(self._source)
-        found = stamp(self._source)
-        return sum(size for _, size, _ in found) if found else self._source.stat().st_size
 
     def _set_pair(self, pair: tuple) -> None:
         """Take ``pair`` (opened) as the graphs predictions run through, checked against

@@ -23,6 +23,12 @@ from ..exceptions import CacheWarning, user_stacklevel
 SURGERY_VERSION = 1
 #: Version of the OpenVINO saved format's layout.
 IR_VERSION = 1
+#: A graph of the cache with more weights than this (bytes) keeps them in one external file
+#: ``<graph>.data`` beside it: ONNX Runtime opens such a graph without parsing its weights out
+#: of the protobuf (the full-size encoder in 0.5-0.6 s against 0.8-1.4 s, peak 365 against
+#: 508 MB, answers bit-identical; bench/README.md, "What opening costs"). Smaller graphs (the
+#: built-in models) stay one file.
+EXTERNAL_WEIGHTS_BYTES = 64 * 2**20
 
 
 def default_cache_dir() -> Path:

@@ -246,3 +246,11 @@ def stamp(model: str | os.PathLike) -> tuple | None:
         return (own, *(file_stamp(extra) for _, extra in _listed_files(*own)))
     except (OSError, ValidationError):
         return None
+
+
+def weight_bytes(model: "bytes | str | os.PathLike") -> int:
+    """A model's size in bytes: its bytes, or its file and the external data files it reads."""
+    if isinstance(model, bytes):
+        return len(model)
+    found = stamp(model)
+    return sum(size for _, size, _ in found) if found else os.stat(model).st_size

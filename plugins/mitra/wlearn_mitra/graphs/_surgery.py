@@ -25,14 +25,11 @@ from pathlib import Path
 from wlearn.errors import ValidationError
 
 from ..exceptions import MissingDependencyError
-from ._cachedir import SURGERY_VERSION, derived_paths
+from ._cachedir import EXTERNAL_WEIGHTS_BYTES, SURGERY_VERSION, derived_paths
 from ._layout import ENCODER_INPUTS
 
-#: Past this size a graph's weights go to an external data file: ONNX Runtime then reads them
-#: from that file instead of parsing them out of the protobuf (the full-size encoder's session
-#: opened in 0.58-0.61 s against 0.85-1.42 s inline, answers bit-identical; bench/README.md,
-#: "What opening costs"), and protobuf stops at 2 GB anyway. The small models stay one file.
-_INLINE_LIMIT = 64 * 2**20
+#: Past this size a graph's weights go to an external data file (protobuf stops at 2 GB).
+_INLINE_LIMIT = EXTERNAL_WEIGHTS_BYTES
 _SUPPORT, _QUERY = 1, 2
 
 

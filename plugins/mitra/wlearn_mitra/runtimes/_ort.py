@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -12,9 +13,11 @@ import numpy as np
 
 from wlearn.errors import ResourceLimitError, ValidationError
 
-from ..graphs._cachedir import CACHE_NOTE, cache_warning, discard, ort_optimized_path
+from ..graphs._cachedir import (CACHE_NOTE, EXTERNAL_WEIGHTS_BYTES, cache_warning, discard,
+                               ort_optimized_path)
 from ..exceptions import ModelLoadError, ModelRunError
 from ._graph import Arg, check_threads
+from ..graphs._identity import weight_bytes
 from ..graphs._modelfile import ModelSource, sha256_of
 
 if TYPE_CHECKING:
@@ -129,37 +132,53 @@ def open_session(
             discard(cached)
             cache_warning(f"the optimised graph {cached} could not be loaded and was removed "
                           f"({CACHE_NOTE}); optimising the model again: {exc}")
-    optimized_path = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(dir=cached.parent)
     except OSError as exc:
         cache_warning(f"cannot keep the optimised graph {cached} ({exc}): the model is "
                       "optimised in memory, for this engine only")
         return _session(model, threads, None), []
-    try:
-        session = _session(model, threads, optimized_path)
-    except ValidationError:
-        discard(optimized_path)
-        session = _session(model, threads, None)  # the model's own error, if it has one
-        cache_warning(f"ONNX Runtime could not write the optimised graph {cached}: the model "
-                      "is optimised in memory, for this engine only")
-        return session, []
-    try:
-        if optimized_path.is_file():
-            os.replace(optimized_path, cached)  # atomic: readers never see half a file
-    except OSError as exc:
-        discard(optimized_path)
-        cache_warning(f"cannot keep the optimised graph {cached} ({exc})")
+    with scratch as folder:
+        # written under the final names in a scratch folder, then moved in: the weights
+        # before the graph that names them, so readers never see half of either
+        optimized_path = Path(folder) / cached.name
+        weights = None
+        if weight_bytes(source) > EXTERNAL_WEIGHTS_BYTES:
+            weights = optimized_path.with_name(f"{cached.name}.data")
+        try:
+            session = _session(model, threads, optimized_path, weights)
+        except ValidationError:
+            session = _session(model, threads, None)  # the model's own error, if it has one
+            cache_warning(f"ONNX Runtime could not write the optimised graph {cached}: the "
+                          "model is optimised in memory, for this engine only")
+            return session, []
+        try:
+            if weights is not None and weights.is_file():
+                os.replace(weights, cached.with_name(weights.name))
+            if optimized_path.is_file():
+                os.replace(optimized_path, cached)
+        except OSError as exc:
+            discard(cached)
+            cache_warning(f"cannot keep the optimised graph {cached} ({exc})")
     return session, []
 
 
-def _session(model: bytes | str, threads: int | None, optimized_path: Path | None):
+
+def _session(model: bytes | str, threads: int | None, optimized_path: Path | None,
+             weights: Path | None = None):
     import onnxruntime as ort
 
+    options = session_options(threads, optimized_path)
+    if optimized_path is not None and weights is not None:
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", weights.name)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     try:
         session = ort.InferenceSession(
             model,
-            sess_options=session_options(threads, optimized_path),
+            sess_options=options,
             providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors
