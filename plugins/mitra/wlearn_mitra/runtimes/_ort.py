@@ -164,7 +164,6 @@ def open_session(
     return session, []
 
 
-
 def _session(model: bytes | str, threads: int | None, optimized_path: Path | None,
              weights: Path | None = None):
     import onnxruntime as ort
