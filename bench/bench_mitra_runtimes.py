@@ -181,9 +181,14 @@ def run_workload(w: Workload, single: Path, checkpoint: Path, args) -> dict:
                 continue
             ratios = [r["torch_fp32"]["seconds"] / r[name][key] for r in rounds
                       if name in r and key in r[name] and "torch_fp32" in r]
+            # cold against cold: PyTorch eager's first call in its process
+            firsts = [r["torch_fp32"]["first_seconds"] / r[name][key] for r in rounds
+                      if mode == "cold" and name in r and key in r[name]
+                      and "first_seconds" in r.get("torch_fp32", {})]
             sample = next(r[name] for r in rounds if name in r)
             row = {"seconds": min(times), "median_seconds": statistics.median(times),
                    "vs_eager_fp32": statistics.median(ratios) if ratios else None,
+                   "vs_eager_first_call": statistics.median(firsts) if firsts else None,
                    "gflops": work / min(times) / 1e9, "peak_rss_mb": sample["peak_rss_mb"]}
             if reference is not None:
                 row.update(accuracy(reference, sample["logits"]))
@@ -204,6 +209,8 @@ def run_workload(w: Workload, single: Path, checkpoint: Path, args) -> dict:
         row = rows.get(f"{name}_cold")
         if row is not None:
             extra = f"  {name}: open {row['open_s']:.2f} s"
+            if row.get("vs_eager_first_call"):
+                extra += f", cold vs eager's first call {row['vs_eager_first_call']:.2f}x"
             if "second_seconds" in row:
                 extra += f", second predict {row['second_seconds']:.2f} s"
             if "compilations" in row:
