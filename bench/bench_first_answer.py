@@ -7,8 +7,7 @@ full-size weights built by the project's converter, the encoder/decoder pair bes
 graph: a warm disk cache), each phase in a fresh process:
 
   bare    ``onnxruntime.InferenceSession(single graph)`` with ONNX Runtime's defaults, one run
-  fp32    ``MitraClassifier(onnx=single).fit(xs, ys).predict_proba(xq)`` (after an untimed
-          run that keeps ONNX Runtime's optimised graph in the cache folder), timed by parts:
+  fp32    ``MitraClassifier(onnx=single).fit(xs, ys).predict_proba(xq)``, timed by parts:
           identity (hashing), graph reading (the protobuf walk), session creation, the single
           graph's run (a support set's first predict), encode, decode, the rest; with
           ``--second-predict`` also a second and a third predict of the same support set
@@ -242,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
                 phases += ("pair",)
             if not args.skip_int8:
                 run_phase("int8-first", workload, args, scratch)  # int8 graphs into the cache
-            # untimed: a full-size model's optimised graph into the cache folder (one-off)
-            run_phase("fp32", workload, args, scratch)
             row: dict = {}
             for _ in range(args.rounds):  # interleaved; each phase's fastest run is kept
                 for name in phases:

@@ -348,34 +348,3 @@ def test_a_large_optimised_graph_keeps_its_weights_beside_it(tmp_path, monkeypat
         graph, weights = sorted(store.iterdir())
         assert weights.name == f"{graph.name}.data" and graph.name.endswith(".opt.onnx")
         assert weights.stat().st_size > graph.stat().st_size
-
-
-def test_a_large_model_keeps_its_optimised_graph_in_the_cache_folder(tmp_path, monkeypatch):
-    # Without optimized_dir, a model past EXTERNAL_WEIGHTS_BYTES on ONNX Runtime at fp32 has
-    # its optimised graph (weights beside it) kept in the cache folder and read from there by
-    # later engines; a smaller model keeps none; answers are the model file's, bit for bit.
-    import onnxruntime as ort
-
-    import wlearn_mitra.engine._graphset as graphset
-    from wlearn_mitra.runtimes import _ort
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    folder = tmp_path / "xdg" / "wlearn-mitra"
-    model = tmp_path / "m.onnx"
-    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", model)
-    rng = np.random.default_rng(1)
-    xs, ys = rng.normal(size=(30, 3)).astype(np.float32), rng.integers(0, 3, 30)
-    xq = rng.normal(size=(7, 3)).astype(np.float32)
-    want = MitraEngine(model, task="classification", split=None).predict(xs, ys, xq, n_classes=3)
-    assert not list(folder.glob("*.opt.onnx*"))  # small: the model's file is opened as it is
-    monkeypatch.setattr(graphset, "EXTERNAL_WEIGHTS_BYTES", 0)
-    monkeypatch.setattr(_ort, "EXTERNAL_WEIGHTS_BYTES", 0)
-    for _ in range(2):  # writes the optimised graph, then opens it
-        engine = MitraEngine(model, task="classification", split=None)
-        np.testing.assert_array_equal(engine.predict(xs, ys, xq, n_classes=3), want)
-        assert sorted(p.name.split(".", 1)[1] for p in folder.glob("*.opt.onnx*")) == [
-            f"ort{ort.__version__}.opt.onnx", f"ort{ort.__version__}.opt.onnx.data"]
-    assert engine.graphs.cache_files()[0].name.endswith(".opt.onnx")
-    for precision in ("int8",):  # other precisions keep to their own files
-        MitraEngine(model, task="classification", split=None, precision=precision)
-    assert len(list(folder.glob("*.opt.onnx"))) == 1

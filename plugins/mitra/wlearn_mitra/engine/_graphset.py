@@ -21,8 +21,7 @@ import numpy as np
 from wlearn.errors import ValidationError
 
 from ..exceptions import MissingDependencyError, user_stacklevel
-from ..graphs._cachedir import (CACHE_NOTE, EXTERNAL_WEIGHTS_BYTES, cache_warning,
-                                default_cache_dir, discard)
+from ..graphs._cachedir import CACHE_NOTE, cache_warning, default_cache_dir, discard
 from ..graphs._identity import model_identity, weight_bytes
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
@@ -319,7 +318,7 @@ class GraphSet:
                 precision=self.precision,
                 threads=self._threads,
                 sha256=sha256 if precise is source else None,
-                optimized_dir=self._optimized_for(precise),
+                optimized_dir=self._optimized_dir,
             )
 
         if precise is source:
@@ -334,20 +333,6 @@ class GraphSet:
                           f"({CACHE_NOTE}); quantising the model again: {exc}")
             precise = self._precise(source, sha256)
             return _with_cache_file(open_it(), precise)
-
-    def _optimized_for(self, source: ModelSource) -> str | os.PathLike | None:
-        """Where the runtime keeps its optimised form of the model ``source``:
-        ``optimized_dir`` when given. Else, on ONNX Runtime at fp32, a model of more than
-        :data:`~wlearn_mitra.graphs._cachedir.EXTERNAL_WEIGHTS_BYTES` (a full-size Mitra) has
-        its optimised graph kept in the cache folder, weights beside it: later engines open
-        that instead of the model's file, 0.6-1.0 s sooner with a lower peak
-        (bench/README.md, "What opening costs"). Nowhere for anything else."""
-        if self._optimized_dir is not None:
-            return self._optimized_dir
-        if (self.runtime == "onnxruntime" and self.precision == "fp32"
-                and weight_bytes(source) > EXTERNAL_WEIGHTS_BYTES):
-            return self._folder
-        return None
 
     def _precise(self, source: ModelSource, sha256: str | None = None) -> ModelSource:
         """``source`` at the engine's precision, where that is a graph transform (int8)."""
