@@ -78,24 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     from wlearn_mitra.runtimes import _ort
 
     warnings.filterwarnings("ignore")
-    inside = [0.0]  # seconds spent in ONNX Runtime's runs
-    run = _ort.run_interruptible
+    inside = [0.0]  # seconds spent in the runtime's runs
 
-    def counted(*a, **k):
-        start = time.perf_counter()
-        try:
-            return run(*a, **k)
-        finally:
-            inside[0] += time.perf_counter() - start
+    def counting(run):
+        def counted(*a, **k):
+            start = time.perf_counter()
+            try:
+                return run(*a, **k)
+            finally:
+                inside[0] += time.perf_counter() - start
+        return counted
 
     if args.runtime == "onnxruntime":
-        _ort.run_interruptible = counted
+        _ort.run_interruptible = counting(_ort.run_interruptible)
     else:
         from wlearn_mitra.runtimes import _openvino
 
-        graph_run = _openvino.OpenVinoGraph.run
-        _openvino.OpenVinoGraph.run = lambda self, *a, **k: counted(self, *a, **k)
-        run = graph_run
+        _openvino.OpenVinoGraph.run = counting(_openvino.OpenVinoGraph.run)
     options = {"runtime": args.runtime, "precision": args.precision}
 
     variants = {

@@ -148,7 +148,7 @@ def test_a_damaged_cache_file_is_removed_and_made_again(tmp_path, monkeypatch, k
     if kind == "pair-weights":  # a full-size model's pair keeps its weights in a .data file
         from wlearn_mitra.graphs import _surgery
 
-        monkeypatch.setattr(_surgery, "_INLINE_LIMIT", 0)
+        monkeypatch.setattr(_surgery, "EXTERNAL_WEIGHTS_BYTES", 0)
     if kind == "optimised-weights":  # a full-size model's optimised graph: the same
         from wlearn_mitra.runtimes import _ort
 

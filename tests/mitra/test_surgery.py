@@ -112,7 +112,7 @@ def test_a_large_pair_keeps_its_weights_beside_it_with_the_same_answers(tmp_path
 
     graph = FIXTURES / "tiny-mitra-classifier.onnx"
     inline = derive_pair(graph, tmp_path / "inline", "abc")
-    monkeypatch.setattr(_surgery, "_INLINE_LIMIT", 0)  # as past 64 MB
+    monkeypatch.setattr(_surgery, "EXTERNAL_WEIGHTS_BYTES", 0)  # as past 64 MB
     encoder, decoder = derive_pair(graph, tmp_path / "external", "abc")
     assert sorted(p.name for p in (tmp_path / "external").iterdir()) == sorted(
         [encoder.name, f"{encoder.name}.data", decoder.name, f"{decoder.name}.data"])

@@ -171,7 +171,6 @@ class GraphSet:
                 and all(isinstance(part, (_Cut, Path)) for part in sources)
                 and weight_bytes(self._source) >= LAZY_PAIR_MIN_BYTES)
 
-
     def _set_pair(self, pair: tuple) -> None:
         """Take ``pair`` (opened) as the graphs predictions run through, checked against
         Mitra's contract and the single graph's targets."""

@@ -28,8 +28,6 @@ from ..exceptions import MissingDependencyError
 from ._cachedir import EXTERNAL_WEIGHTS_BYTES, SURGERY_VERSION, derived_paths
 from ._layout import ENCODER_INPUTS
 
-#: Past this size a graph's weights go to an external data file (protobuf stops at 2 GB).
-_INLINE_LIMIT = EXTERNAL_WEIGHTS_BYTES
 _SUPPORT, _QUERY = 1, 2
 
 
@@ -190,7 +188,7 @@ def _rewired(node, renamed: dict[str, str]):
 def _save(model, path: Path) -> None:
     import onnx
 
-    if model.ByteSize() > _INLINE_LIMIT:
+    if model.ByteSize() > EXTERNAL_WEIGHTS_BYTES:  # (protobuf itself stops at 2 GB)
         onnx.save_model(model, str(path), save_as_external_data=True,
                         all_tensors_to_one_file=True, location=f"{path.name}.data")
     else:
