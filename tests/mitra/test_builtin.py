@@ -242,7 +242,7 @@ def test_regressor_r2_floor():
     for seed in range(5):
         X_train, X_test, y_train, y_test = _split("diabetes", seed, False)
         scores.append(MitraRegressor().fit(X_train, y_train).score(X_test, y_test))
-    assert np.mean(scores) >= 0.38  # measured 0.431 (0.1.0's scalar regressor: 0.405)
+    assert np.mean(scores) >= 0.42  # measured 0.436 (0.1.0's scalar regressor: 0.405)
 
 
 def test_regressor_intervals_cover_and_beat_the_marginal():
@@ -260,9 +260,9 @@ def test_regressor_intervals_cover_and_beat_the_marginal():
         q = model.predict_quantiles(X_test, levels)
         ours.append(_pinball(y_test, q, levels))
         marginal.append(_pinball(y_test, np.quantile(y_train, levels)[None, :], levels))
-    assert 0.38 <= np.mean(covered[0.5]) <= 0.62  # measured 0.462
-    assert 0.70 <= np.mean(covered[0.8]) <= 0.90  # measured 0.776
-    assert np.mean(ours) <= 0.85 * np.mean(marginal)  # measured 0.739x
+    assert 0.38 <= np.mean(covered[0.5]) <= 0.62  # measured 0.463
+    assert 0.70 <= np.mean(covered[0.8]) <= 0.90  # measured 0.783
+    assert np.mean(ours) <= 0.85 * np.mean(marginal)  # measured 0.735x
 
 
 def _pinball(y: np.ndarray, q: np.ndarray, levels: np.ndarray) -> float:
