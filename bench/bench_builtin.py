@@ -102,7 +102,13 @@ def main() -> None:
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     warnings.simplefilter("ignore", BuiltinModelWarning)
+    malformed = [p for p in args.param if "=" not in p]
+    if malformed:
+        parser.error(f"--param takes NAME=VALUE, not {malformed[0]!r}")
     extra = dict(p.split("=", 1) for p in args.param)
+    if "n_estimators" in extra:
+        parser.error("--param n_estimators: every Mitra model already runs with n_estimators "
+                     "1 and 4 (the rows 'Mitra n_estimators=N')")
     extra = {k: _value(v) for k, v in extra.items()}
     kwargs = {MitraClassifier: {"onnx": args.onnx, **extra},
               MitraRegressor: {"onnx": args.regressor_onnx, **extra}}

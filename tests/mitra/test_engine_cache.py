@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from wlearn_mitra.engine._encoded import SupportCache
 from wlearn_mitra.engine import MitraEngine
+from wlearn_mitra.exceptions import CacheWarning
 
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
@@ -348,3 +350,38 @@ def test_a_large_optimised_graph_keeps_its_weights_beside_it(tmp_path, monkeypat
         graph, weights = sorted(store.iterdir())
         assert weights.name == f"{graph.name}.data" and graph.name.endswith(".opt.onnx")
         assert weights.stat().st_size > graph.stat().st_size
+
+
+
+@pytest.mark.parametrize("other_copy", [True, False])
+def test_a_failed_move_into_the_cache_keeps_another_process_s_copy(tmp_path, monkeypatch,
+                                                                   other_copy):
+    # Two processes optimise the same model at once: the other's whole copy (graph and
+    # weights) lands in the cache just before moving this one's graph in fails. That copy
+    # stays as it is; with no copy there, the weights this process had moved in alone go.
+    from wlearn_mitra.runtimes import _ort
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(FIXTURES / "tiny-mitra-classifier.onnx", model)
+    monkeypatch.setattr(_ort, "EXTERNAL_WEIGHTS_BYTES", 0)
+    other = tmp_path / "other"
+    _ort.open_session(model, optimized_dir=other)
+    theirs = {p.name: p.read_bytes() for p in other.iterdir()}
+    assert len(theirs) == 2
+    store = tmp_path / "store"
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".opt.onnx"):
+            if other_copy:
+                for name, data in theirs.items():
+                    (store / name).write_bytes(data)
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(_ort.os, "replace", replace)
+    with pytest.warns(CacheWarning, match="cannot keep the optimised graph"):
+        session, files = _ort.open_session(model, optimized_dir=store)
+    assert files == [] and session.get_inputs()
+    kept = {p.name: p.read_bytes() for p in store.iterdir()}
+    assert kept == (theirs if other_copy else {})

@@ -159,7 +159,9 @@ def open_session(
             if optimized_path.is_file():
                 os.replace(optimized_path, cached)
         except OSError as exc:
-            discard(cached)
+            if not cached.is_file():  # only weights of ours, naming no graph: not kept
+                discard(cached)
+            # else another process's whole copy arrived meanwhile (same model, same bytes)
             cache_warning(f"cannot keep the optimised graph {cached} ({exc})")
     return session, []
 
