@@ -352,7 +352,6 @@ def test_a_large_optimised_graph_keeps_its_weights_beside_it(tmp_path, monkeypat
         assert weights.stat().st_size > graph.stat().st_size
 
 
-
 @pytest.mark.parametrize("other_copy", [True, False])
 def test_a_failed_move_into_the_cache_keeps_another_process_s_copy(tmp_path, monkeypatch,
                                                                    other_copy):
