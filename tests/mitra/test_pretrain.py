@@ -173,3 +173,23 @@ def test_pretrain_command_by_steps_reproduces_a_run(tmp_path):
     a = load_file(tmp_path / "a" / "checkpoint" / "model.safetensors")
     b = load_file(tmp_path / "b" / "checkpoint" / "model.safetensors")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_pretrain_command_declares_max_node_classes_in_its_onnx(tmp_path, capsys):
+    import onnx
+
+    from wlearn_mitra.cli import main
+
+    run = str(tmp_path / "run")
+    args = ["pretrain", "--run", run, "--steps", "1", "--no-eval", "--dim", "16",
+            "--layers", "1", "--heads", "2"]
+    # refused before any training: no --onnx to declare it in, or a value outside 2..10
+    assert main([*args, "--max-node-classes", "3"]) == 1
+    assert "--onnx" in capsys.readouterr().err
+    out = str(tmp_path / "m.onnx")
+    assert main([*args, "--onnx", out, "--max-node-classes", "11"]) == 1
+    assert "max_node_classes" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert main([*args, "--onnx", out, "--max-node-classes", "3"]) == 0
+    props = {p.key: p.value for p in onnx.load(out).metadata_props}
+    assert props["wlearn.max_node_classes"] == "3"

@@ -49,7 +49,14 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", action="store_true",
                         help="also write the support encoder and query decoder "
                              "(FILE.encoder.onnx, FILE.decoder.onnx)")
+    add_declare_argument(parser)
     parser.set_defaults(run=run_convert)
+
+
+def add_declare_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-node-classes", type=int, metavar="M",
+                        help="a classifier: declare M (2..10) in the graphs as the estimators' "
+                             "default max_node_classes (spec/mitra-onnx.md, Declared defaults)")
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +87,8 @@ def run_convert(args: argparse.Namespace) -> int:
         log("loading torch and onnx")
         from .export import convert, split_paths
 
-        out = convert(args.checkpoint, args.out, args.variant, split=args.split, log=log)
+        out = convert(args.checkpoint, args.out, args.variant, split=args.split, log=log,
+                      max_node_classes=args.max_node_classes)
         log("done")
         print(f"wrote {out}")
         if args.split:

@@ -20,7 +20,10 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
+from wlearn.errors import ValidationError
+
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
+from ..graphs._onnxinfo import NODE_CLASSES_METADATA_KEY, node_classes_in_metadata
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import EncodedSupport, Tab2D
@@ -138,21 +141,32 @@ def _export(module: nn.Module, args: tuple, path: PathLike, inputs, outputs, axe
     return path
 
 
-def _metadata(model: Tab2D, graph: str) -> dict:
-    return {CONFIG_METADATA_KEY: json.dumps(model.config), GRAPH_METADATA_KEY: graph}
+def _metadata(model: Tab2D, graph: str, max_node_classes: int | None) -> dict:
+    metadata = {CONFIG_METADATA_KEY: json.dumps(model.config), GRAPH_METADATA_KEY: graph}
+    if max_node_classes is not None:
+        if model.task != "CLASSIFICATION":
+            raise ValidationError("max_node_classes is declared only by a classifier's graph")
+        metadata[NODE_CLASSES_METADATA_KEY] = str(max_node_classes)
+        node_classes_in_metadata(metadata)  # ValidationError outside 2..10
+    return metadata
 
 
-def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET) -> Path:
-    """Write the single graph (the JS package's interface) to ``path``."""
+def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET,
+                max_node_classes: int | None = None) -> Path:
+    """Write the single graph (the JS package's interface) to ``path``; with
+    ``max_node_classes`` (a classifier, 2..10), the graph declares it as its estimators'
+    default (spec/mitra-onnx.md "Declared defaults")."""
     axes = {**_AXES, "output": _output_axes(model)}
     return _export(_Single(model), example_inputs(model), path, INPUT_NAMES, ("output",), axes,
-                   _metadata(model, "single"), opset)
+                   _metadata(model, "single", max_node_classes), opset)
 
 
 def export_split(
-    model: Tab2D, encoder_path: PathLike, decoder_path: PathLike, *, opset: int = OPSET
+    model: Tab2D, encoder_path: PathLike, decoder_path: PathLike, *, opset: int = OPSET,
+    max_node_classes: int | None = None,
 ) -> tuple[Path, Path]:
-    """Write the support encoder and the query decoder graphs."""
+    """Write the support encoder and the query decoder graphs (``max_node_classes`` as for
+    :func:`export_onnx`)."""
     x_support, y_support, x_query, padding = example_inputs(model)
     with torch.no_grad():
         cache = model.encode_support(x_support, y_support, padding)
@@ -160,9 +174,10 @@ def export_split(
     axes = {**_AXES, "output": _output_axes(model)}
     axes.update((name, _LAYER_AXES) for name in names[len(STAT_NAMES) :])
     encoder = _export(_Encoder(model), (x_support, y_support, padding), encoder_path,
-                      ENCODER_INPUTS, names, axes, _metadata(model, "encoder"), opset)
+                      ENCODER_INPUTS, names, axes,
+                      _metadata(model, "encoder", max_node_classes), opset)
     decoder = _export(_Decoder(model), (x_query, *_flat(cache)), decoder_path, ("x_query", *names),
-                      ("output",), axes, _metadata(model, "decoder"), opset)
+                      ("output",), axes, _metadata(model, "decoder", max_node_classes), opset)
     return encoder, decoder
 
 
@@ -174,6 +189,7 @@ def convert(
     split: bool = False,
     opset: int = OPSET,
     log: Callable[[str], object] | None = None,
+    max_node_classes: int | None = None,
 ) -> Path:
     """Convert a Mitra checkpoint to ONNX.
 
@@ -182,6 +198,8 @@ def convert(
     ('classifier' / 'regressor') is taken from the config when not given. With ``split``, the
     support encoder and query decoder are written next to ``out`` (see :func:`split_paths`).
     ``log(message)`` hears each step as it starts (a full-size export takes minutes).
+    ``max_node_classes`` (a classifier, 2..10): the graphs declare it as the estimators'
+    default (spec/mitra-onnx.md "Declared defaults"); ValidationError otherwise.
     Returns the path of the single graph.
     """
     say = log or (lambda message: None)
@@ -193,9 +211,9 @@ def convert(
         f"{config['n_layers']} layers, {sum(p.numel() for p in model.parameters()):,} weights); "
         f"exporting the single graph to {out}")
     # The weights are in memory by now, so ``out`` may be the very file they came from.
-    export_onnx(model, out, opset=opset)
+    export_onnx(model, out, opset=opset, max_node_classes=max_node_classes)
     if split:
         encoder, decoder = split_paths(out)
         say(f"exporting the support encoder {encoder.name} and the query decoder {decoder.name}")
-        export_split(model, encoder, decoder, opset=opset)
+        export_split(model, encoder, decoder, opset=opset, max_node_classes=max_node_classes)
     return out

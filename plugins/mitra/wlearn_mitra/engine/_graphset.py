@@ -28,6 +28,7 @@ from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_pa
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
 from ..graphs._onnxinfo import bins_in_metadata as read_bins_in_metadata
 from ..graphs._onnxinfo import declared_bins as read_declared_bins
+from ..graphs._onnxinfo import declared_node_classes, node_classes_in_metadata
 from ..graphs._onnxinfo import graph_input_names, model_shape, session_shape
 from ..graphs._cachedir import derived_paths
 from ..graphs._surgery import derive_pair
@@ -78,7 +79,8 @@ class _Cut:
 class GraphSet:
     """The graphs of one model at one runtime and precision (see
     :class:`~wlearn_mitra.engine.MitraEngine` for the parameters). ``onnx_sha256``,
-    ``shape``, ``n_bins`` and the support targets' dtype are read from the model once, here."""
+    ``shape``, ``n_bins``, ``max_node_classes`` and the support targets' dtype are read from the
+    model once, here."""
 
     def __init__(
         self,
@@ -115,12 +117,14 @@ class GraphSet:
             properties = dict(onnx.get_modelmeta().custom_metadata_map)
             self.shape = session_shape(properties, task == "classification")
             declared_bins = read_bins_in_metadata(properties)
+            node_classes = node_classes_in_metadata(properties)
         else:
             self._source = model_source(onnx)
             with buffer(self._source) as view:
                 self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
                 declared_bins = read_declared_bins(view)
+                node_classes = declared_node_classes(view)
 
         self._split = split
         self._encoder = self._decoder = None
@@ -151,6 +155,8 @@ class GraphSet:
             expected = np.int64
             self.shape = dataclasses.replace(self.shape, n_slots=self.n_bins)
         # -- end bin-head regressors --
+        #: The classifier's default ``max_node_classes`` the graph declares, else None.
+        self.max_node_classes = node_classes if task == "classification" else None
         if self.y_dtype is not expected:
             kind = "classifier" if self.y_dtype is np.int64 else "regressor"
             raise ValidationError(f"ONNX model is a Mitra {kind}, which does not fit task {task!r}")

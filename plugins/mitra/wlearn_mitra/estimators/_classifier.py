@@ -78,8 +78,11 @@ class MitraClassifier(_MitraEstimator):
         at most this many groups each, probabilities multiplied down the tree (TabICL's
         scheme; spec/mitra.md, "More classes than the head"); the fit then keeps
         ``max_support * ceil(K / max_node_classes)`` rows and each pass sees at most
-        ``max_support`` of them. None (default): 10, so a table of up to 10 classes runs
-        plain, as @wlearn/mitra does.
+        ``max_support`` of them. None (default): the value the model declares (its
+        ``wlearn.max_node_classes`` metadata, spec/mitra-onnx.md "Declared defaults"; the
+        built-in classifier declares its own, spec/builtin-models.md), else 10, so a table of
+        up to 10 classes runs plain, as @wlearn/mitra does. A bundle stores the tree it was
+        fitted with, so it predicts the same whatever the default later becomes.
 
     Labels may be integers, booleans, integral or other floats, or strings; any number of
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
@@ -142,10 +145,15 @@ class MitraClassifier(_MitraEstimator):
             )
         return index, classes
 
-    def _node_classes(self, n_classes: int) -> int | None:
-        """The hierarchy's largest node for ``n_classes``, or None to run plain."""
+    def _node_classes(self, n_classes: int, engine: Any = None) -> int | None:
+        """The hierarchy's largest node for ``n_classes``, or None to run plain; a
+        ``max_node_classes`` of None takes the value ``engine``'s model declares, else 10."""
         m = self.max_node_classes
-        m = MAX_CLASSES if m is None else _manyclass.check_max_groups(m)
+        if m is None:
+            declared = None if engine is None else engine.max_node_classes
+            m = MAX_CLASSES if declared is None else declared
+        else:
+            m = _manyclass.check_max_groups(m)
         return m if n_classes > m else None
 
     def _checked_params(self) -> tuple[int | float, float | int]:
@@ -154,14 +162,14 @@ class MitraClassifier(_MitraEstimator):
         return checked
 
     def _select(self, n_rows, max_support, seed, y, classes, handle) -> np.ndarray:
-        m = self._node_classes(len(classes))
+        m = self._node_classes(len(classes), handle.engine)
         if m is not None:
             max_support = _manyclass.stored_support(max_support, len(classes), m)
         return super()._select(n_rows, max_support, seed, y, classes, handle)
 
     def fit(self, X: Any, y: Any) -> "MitraClassifier":
         super().fit(X, y)
-        m = self._node_classes(len(self.classes_))
+        m = self._node_classes(len(self.classes_), self._handle.engine)
         self.class_hierarchy_ = (None if m is None
                                  else _manyclass.build_tree(len(self.classes_), m))
         return self

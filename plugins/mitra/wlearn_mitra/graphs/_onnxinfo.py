@@ -17,6 +17,7 @@ from typing import Mapping, NamedTuple
 from wlearn.errors import ValidationError
 
 from ..inputs._bins import check_n_bins
+from ..inputs._manyclass import HEAD
 
 
 @dataclass(frozen=True)
@@ -391,3 +392,33 @@ def bins_in_metadata(properties: Mapping[str, str]) -> int | None:
         return check_n_bins(n_bins)
     except ValidationError as exc:
         raise ValidationError(f"the graph's {CONFIG_METADATA_KEY} metadata: {exc}") from None
+
+
+#: The metadata entry in which a classifier graph declares the ``max_node_classes`` its
+#: estimators default to (a decimal integer, 2..10; spec/mitra-onnx.md "Declared defaults").
+NODE_CLASSES_METADATA_KEY = "wlearn.max_node_classes"
+
+
+def declared_node_classes(model_bytes: bytes | memoryview) -> int | None:
+    """The ``max_node_classes`` a graph declares, or None when it declares none (or its
+    metadata cannot be read). Raises ValidationError for a declaration outside 2..10."""
+    try:
+        properties = metadata(model_bytes)
+    except (ValueError, IndexError, RecursionError):  # not readable: declares nothing
+        return None
+    return node_classes_in_metadata(properties)
+
+
+def node_classes_in_metadata(properties: Mapping[str, str]) -> int | None:
+    """:func:`declared_node_classes` of a graph's metadata properties (``key -> value``)."""
+    text = properties.get(NODE_CLASSES_METADATA_KEY)
+    if text is None:
+        return None
+    if text not in _DECLARABLE:
+        raise ValidationError(
+            f"the graph's {NODE_CLASSES_METADATA_KEY} metadata must be an integer from 2 to "
+            f"{HEAD} written in decimal, got {text[:40]!r}")
+    return _DECLARABLE[text]
+
+
+_DECLARABLE = {str(m): m for m in range(2, HEAD + 1)}

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..convert.cli import add_declare_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True,
@@ -37,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-minutes", type=float,
                         help="minutes of training between reports (default 5)")
     parser.add_argument("--onnx", help="at the end, also write the model as this ONNX file")
+    add_declare_argument(parser)
     parser.add_argument("--no-eval", action="store_true",
                         help="skip the held-out scores on scikit-learn's data sets")
     parser.set_defaults(run_command=run)
@@ -67,6 +70,18 @@ def run(args: argparse.Namespace) -> int:
     from .trainer import RUN_FILE, Run, RunSettings
 
     given = _settings(args)
+    if args.max_node_classes is not None:  # refused now, not after hours of training
+        from wlearn.errors import ValidationError
+
+        from ..inputs._manyclass import check_max_groups
+
+        try:
+            check_max_groups(args.max_node_classes)
+            if not args.onnx:
+                raise ValidationError("--max-node-classes is declared in the --onnx file")
+        except ValidationError as exc:
+            print(f"wlearn-mitra: {exc}", file=sys.stderr)
+            return 1
     folder = Path(args.run)
     if (folder / RUN_FILE).is_file():
         if given:
@@ -86,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         run_ = Run(folder, settings)
         print(f"new run in {folder}: {run_.settings}")
+    if args.max_node_classes is not None and run_.settings.task != "classification":
+        print("wlearn-mitra: --max-node-classes is declared only by a classifier",
+              file=sys.stderr)
+        return 1
     evaluate_fn = None
     if not args.no_eval:
         from .evaluate import evaluate
@@ -107,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
     if args.onnx:
         from ..convert.export import convert
 
-        print(f"wrote {convert(checkpoint, args.onnx)}")
+        print(f"wrote {convert(checkpoint, args.onnx, max_node_classes=args.max_node_classes)}")
     return 0
