@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--onnx", help="classifier model (default: the built-in one)")
     parser.add_argument("--regressor-onnx", help="regressor model (default: the built-in one)")
     parser.add_argument("--param", action="append", default=[],
-                        help="estimator parameter NAME=VALUE, for both estimators")
+                        help="estimator parameter NAME=VALUE, for each estimator that has it")
     parser.add_argument("--tables", default=",".join(CLASSIFICATION + REGRESSION),
                         help="comma-separated data sets to score (default: all)")
     parser.add_argument("--skip-classes", action="store_true",
@@ -110,8 +110,14 @@ def main() -> None:
         parser.error("--param n_estimators: every Mitra model already runs with n_estimators "
                      "1 and 4 (the rows 'Mitra n_estimators=N')")
     extra = {k: _value(v) for k, v in extra.items()}
-    kwargs = {MitraClassifier: {"onnx": args.onnx, **extra},
-              MitraRegressor: {"onnx": args.regressor_onnx, **extra}}
+    unknown = [k for k in extra if not any(k in e().get_params()
+                                           for e in (MitraClassifier, MitraRegressor))]
+    if unknown:
+        parser.error(f"--param {unknown[0]}: neither Mitra estimator has that parameter")
+    kwargs = {estimator: {"onnx": onnx, **{k: v for k, v in extra.items()
+                                           if k in estimator().get_params()}}
+              for estimator, onnx in ((MitraClassifier, args.onnx),
+                                      (MitraRegressor, args.regressor_onnx))}
 
     results = {"tables": {}, "by_classes": {}, "curves": curves(), "params": extra}
     print(f"{'data set':<14} {'model':<24} {'score':>14} {'vs RF':>6} {'s/fit+predict':>14}")
