@@ -68,7 +68,7 @@ def _timers() -> dict[str, float]:
 
     wrap(_graphset, "model_identity", "identity")
     wrap(_graphset, "model_shape", "graph reading")
-    wrap(_graphset, "read_declared_bins", "graph reading")
+    wrap(_graphset, "readable_metadata", "graph reading")
     wrap(_ort, "_session", "sessions")
     wrap(_runs, "forward", "single graph")
     wrap(_runs, "_encoded", "encode")

@@ -26,9 +26,7 @@ from ..graphs._identity import model_identity, weight_bytes
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
-from ..graphs._onnxinfo import bins_in_metadata as read_bins_in_metadata
-from ..graphs._onnxinfo import declared_bins as read_declared_bins
-from ..graphs._onnxinfo import declared_node_classes, node_classes_in_metadata
+from ..graphs._onnxinfo import bins_in_metadata, node_classes_in_metadata, readable_metadata
 from ..graphs._onnxinfo import graph_input_names, model_shape, session_shape
 from ..graphs._cachedir import derived_paths
 from ..graphs._surgery import derive_pair
@@ -113,18 +111,17 @@ class GraphSet:
             from ..runtimes._ort import OrtGraph
 
             self._single, self.onnx_sha256 = OrtGraph(onnx), None
-            # the converter's mitra.config, as the session carries it: sizes and a bin head
+            # the metadata as the session carries it: sizes, a bin head, declared defaults
             properties = dict(onnx.get_modelmeta().custom_metadata_map)
             self.shape = session_shape(properties, task == "classification")
-            declared_bins = read_bins_in_metadata(properties)
-            node_classes = node_classes_in_metadata(properties)
         else:
             self._source = model_source(onnx)
             with buffer(self._source) as view:
                 self.onnx_sha256 = model_identity(self._source, view)
                 self.shape = model_shape(view, task == "classification")
-                declared_bins = read_declared_bins(view)
-                node_classes = declared_node_classes(view)
+                properties = readable_metadata(view)
+        declared_bins = bins_in_metadata(properties)
+        node_classes = node_classes_in_metadata(properties)
 
         self._split = split
         self._encoder = self._decoder = None

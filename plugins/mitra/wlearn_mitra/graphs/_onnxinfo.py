@@ -359,25 +359,26 @@ def _location_walk(buf: memoryview, external: bool = True):
 CONFIG_METADATA_KEY = "mitra.config"
 
 
-def declared_bins(model_bytes: bytes | memoryview) -> int | None:
-    """The number of value bins a graph declares, or None when it is no bin-head regressor.
+def readable_metadata(model_bytes: bytes | memoryview) -> Mapping[str, str]:
+    """The graph's metadata properties (:func:`metadata`), empty when they cannot be read: a
+    graph whose metadata does not parse declares nothing (:func:`bins_in_metadata`,
+    :func:`node_classes_in_metadata`)."""
+    try:
+        return metadata(model_bytes)
+    except (ValueError, IndexError, RecursionError):
+        return {}
+
+
+def bins_in_metadata(properties: Mapping[str, str]) -> int | None:
+    """The number of value bins a graph declares, or None when it is no bin-head regressor,
+    from its metadata properties (``key -> value``, as :func:`readable_metadata` reads them or
+    an ONNX Runtime session's ``custom_metadata_map`` gives them).
 
     A graph is a bin-head regressor when its ``mitra.config`` metadata (the checkpoint's
     config, written by the converter) says ``task`` REGRESSION with ``dim_output`` above 1:
     its ``y_support`` then takes int64 bin ids and its output is [B, Q, dim_output] logits.
     Raises ValidationError when that config declares an unusable number of bins.
     """
-    try:
-        properties = metadata(model_bytes)
-    except (ValueError, IndexError, RecursionError):  # not readable: declares nothing
-        return None
-    return bins_in_metadata(properties)
-
-
-def bins_in_metadata(properties: Mapping[str, str]) -> int | None:
-    """:func:`declared_bins` of a graph's metadata properties (``key -> value``), as
-    :func:`metadata` reads them or an ONNX Runtime session's ``custom_metadata_map`` gives
-    them."""
     try:
         config = json.loads(properties.get(CONFIG_METADATA_KEY, "null"))
     except (ValueError, IndexError, RecursionError):
@@ -399,18 +400,10 @@ def bins_in_metadata(properties: Mapping[str, str]) -> int | None:
 NODE_CLASSES_METADATA_KEY = "wlearn.max_node_classes"
 
 
-def declared_node_classes(model_bytes: bytes | memoryview) -> int | None:
-    """The ``max_node_classes`` a graph declares, or None when it declares none (or its
-    metadata cannot be read). Raises ValidationError for a declaration outside 2..10."""
-    try:
-        properties = metadata(model_bytes)
-    except (ValueError, IndexError, RecursionError):  # not readable: declares nothing
-        return None
-    return node_classes_in_metadata(properties)
-
-
 def node_classes_in_metadata(properties: Mapping[str, str]) -> int | None:
-    """:func:`declared_node_classes` of a graph's metadata properties (``key -> value``)."""
+    """The ``max_node_classes`` a graph declares, or None when it declares none, from its
+    metadata properties (as :func:`bins_in_metadata`). Raises ValidationError for a
+    declaration that is not 2..10 in decimal."""
     text = properties.get(NODE_CLASSES_METADATA_KEY)
     if text is None:
         return None
