@@ -214,10 +214,10 @@ def test_a_damaged_earlier_built_in_model_is_refused_at_load(monkeypatch, tmp_pa
         wlearn.load(data)
 
 
-FLOORS = {  # mean over 5 seeds; measured 0.952, 0.975, 0.947 (spec/builtin-models.md)
-    "iris": 0.93,
-    "wine": 0.95,
-    "breast_cancer": 0.93,
+FLOORS = {  # mean over 5 seeds; measured 0.957, 0.980, 0.950 (spec/builtin-models.md)
+    "iris": 0.95,
+    "wine": 0.97,
+    "breast_cancer": 0.94,
 }
 
 
@@ -262,7 +262,7 @@ def test_classifier_floor_holds_with_string_labels_and_an_ensemble():
     X_train, X_test, y_train, y_test = _split("iris", 1, True)
     names = np.array(["setosa", "versicolor", "virginica"])
     model = MitraClassifier(n_estimators=4).fit(X_train, names[y_train])
-    assert model.score(X_test, names[y_test]) >= 0.93  # measured 0.960
+    assert model.score(X_test, names[y_test]) >= 0.95  # measured 0.960
 
 
 def test_regressor_r2_floor():
