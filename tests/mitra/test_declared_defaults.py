@@ -131,6 +131,12 @@ def test_convert_writes_the_declaration_in_every_graph(tmp_path):
     assert MitraClassifier(onnx=out).fit(X, y).class_hierarchy_ == [[0, 1, 2], [3, 4]]
     undeclared = convert(ONNX_FIXTURES / "tiny-mitra-classifier", tmp_path / "u.onnx")
     assert KEY not in {p.key for p in onnx.load(str(undeclared)).metadata_props}
+    # a declaring graph converted again keeps its declaration unless another is given
+    again = convert(out, tmp_path / "again.onnx", split=True)
+    for path in (again, *split_paths(again)):
+        assert {p.key: p.value for p in onnx.load(str(path)).metadata_props}[KEY] == "3"
+    other = convert(out, tmp_path / "other.onnx", max_node_classes=5)
+    assert {p.key: p.value for p in onnx.load(str(other)).metadata_props}[KEY] == "5"
     with pytest.raises(ValidationError, match="classifier"):
         convert(ONNX_FIXTURES / "tiny-mitra-regressor", tmp_path / "r.onnx", max_node_classes=3)
     with pytest.raises(ValidationError, match=KEY):

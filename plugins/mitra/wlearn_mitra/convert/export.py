@@ -23,7 +23,8 @@ from torch import nn
 from wlearn.errors import ValidationError
 
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
-from ..graphs._onnxinfo import NODE_CLASSES_METADATA_KEY, node_classes_in_metadata
+from ..graphs._onnxinfo import (NODE_CLASSES_METADATA_KEY, node_classes_in_metadata,
+                                readable_metadata)
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import EncodedSupport, Tab2D
@@ -199,12 +200,18 @@ def convert(
     support encoder and query decoder are written next to ``out`` (see :func:`split_paths`).
     ``log(message)`` hears each step as it starts (a full-size export takes minutes).
     ``max_node_classes`` (a classifier, 2..10): the graphs declare it as the estimators'
-    default (spec/mitra-onnx.md "Declared defaults"); ValidationError otherwise.
+    default (spec/mitra-onnx.md "Declared defaults"); ValidationError otherwise. When not
+    given, a classifier ``.onnx`` source's own declaration is kept.
     Returns the path of the single graph.
     """
     say = log or (lambda message: None)
     say(f"reading the checkpoint {checkpoint}")
     model = load_model(checkpoint, variant)
+    if (max_node_classes is None and model.task == "CLASSIFICATION"
+            and Path(checkpoint).suffix == ".onnx"):
+        # a classifier graph converted again keeps the max_node_classes it declares
+        max_node_classes = node_classes_in_metadata(
+            readable_metadata(Path(checkpoint).read_bytes()))
     out = Path(out)
     config = model.config
     say(f"read a Mitra {str(config['task']).lower()} model (dim {config['dim']}, "
