@@ -12,6 +12,7 @@ import pytest
 import wlrn
 from wlearn.errors import ValidationError
 from wlearn_mitra import MitraClassifier, MitraModel, MitraRegressor
+from wlearn_mitra.engine import MitraEngine
 from wlearn_mitra.inputs import _manyclass
 
 from _paths import fixtures_dir
@@ -44,6 +45,8 @@ def _table(k: int, rows_per_class: int = 6, seed: int = 0):
 def test_the_declared_value_is_the_default_and_a_given_value_wins(tmp_path):
     X, y, Xq = _table(5)
     declaring = _declaring(tmp_path, "3")
+    assert MitraEngine(declaring, task="classification").declared_max_node_classes == 3
+    assert MitraEngine(TINY, task="classification").declared_max_node_classes is None
     by_default = MitraClassifier(onnx=declaring).fit(X, y)
     assert by_default.class_hierarchy_ == _manyclass.build_tree(5, 3) == [[0, 1, 2], [3, 4]]
     assert by_default.get_params()["max_node_classes"] is None  # parameters stay as given
@@ -113,7 +116,9 @@ def test_a_regressor_ignores_the_entry(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
     plain = MitraRegressor(onnx=TINY_REGRESSOR).fit(X, y)
-    declaring = MitraRegressor(onnx=_declaring(tmp_path, "3", TINY_REGRESSOR)).fit(X, y)
+    path = _declaring(tmp_path, "3", TINY_REGRESSOR)
+    assert MitraEngine(path, task="regression").declared_max_node_classes is None
+    declaring = MitraRegressor(onnx=path).fit(X, y)
     np.testing.assert_array_equal(plain.predict(X[:5]), declaring.predict(X[:5]))
 
 

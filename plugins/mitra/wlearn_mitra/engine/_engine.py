@@ -145,9 +145,9 @@ class MitraEngine:
     onnx_sha256 = _of_graphs("onnx_sha256", "The model's identity (None for a ready session).")
     shape = _of_graphs("shape", "The model's sizes (ModelShape).")
     n_bins = _of_graphs("n_bins", "Value bins of a bin-head regressor's output, else None.")
-    max_node_classes = _of_graphs(
-        "max_node_classes", "The ``max_node_classes`` a classifier graph declares as its "
-        "estimators' default (metadata ``wlearn.max_node_classes``), else None.")
+    declared_max_node_classes = _of_graphs(
+        "declared_max_node_classes", "The ``max_node_classes`` a classifier graph declares "
+        "as its estimators' default (metadata ``wlearn.max_node_classes``), else None.")
     cache_names = _of_graphs("cache_names", "The tensors the support encoder hands the decoder.")
     model_name = _of_graphs("model_name", "How messages name the model: its path, else its hash.")
     single = _of_graphs("single", "The single graph, opened on first use.")

@@ -77,8 +77,8 @@ class _Cut:
 class GraphSet:
     """The graphs of one model at one runtime and precision (see
     :class:`~wlearn_mitra.engine.MitraEngine` for the parameters). ``onnx_sha256``,
-    ``shape``, ``n_bins``, ``max_node_classes`` and the support targets' dtype are read from the
-    model once, here."""
+    ``shape``, ``n_bins``, ``declared_max_node_classes`` and the support targets' dtype are read
+    from the model once, here."""
 
     def __init__(
         self,
@@ -153,7 +153,7 @@ class GraphSet:
             self.shape = dataclasses.replace(self.shape, n_slots=self.n_bins)
         # -- end bin-head regressors --
         #: The classifier's default ``max_node_classes`` the graph declares, else None.
-        self.max_node_classes = node_classes if task == "classification" else None
+        self.declared_max_node_classes = node_classes if task == "classification" else None
         if self.y_dtype is not expected:
             kind = "classifier" if self.y_dtype is np.int64 else "regressor"
             raise ValidationError(f"ONNX model is a Mitra {kind}, which does not fit task {task!r}")

@@ -150,7 +150,7 @@ class MitraClassifier(_MitraEstimator):
         ``max_node_classes`` of None takes the value ``engine``'s model declares, else 10."""
         m = self.max_node_classes
         if m is None:
-            declared = None if engine is None else engine.max_node_classes
+            declared = None if engine is None else engine.declared_max_node_classes
             m = MAX_CLASSES if declared is None else declared
         else:
             m = _manyclass.check_max_groups(m)
