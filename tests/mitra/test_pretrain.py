@@ -189,7 +189,9 @@ def test_pretrain_command_declares_max_node_classes_in_its_onnx(tmp_path, capsys
     out = str(tmp_path / "m.onnx")
     assert main([*args, "--onnx", out, "--max-node-classes", "11"]) == 1
     assert "max_node_classes" in capsys.readouterr().err
-    assert not (tmp_path / "run").exists()
+    assert main([*args, "--onnx", out, "--max-node-classes", "3", "--task", "regression"]) == 1
+    assert "classifier" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # no run folder made for a refused command
     assert main([*args, "--onnx", out, "--max-node-classes", "3"]) == 0
     props = {p.key: p.value for p in onnx.load(out).metadata_props}
     assert props["wlearn.max_node_classes"] == "3"

@@ -57,6 +57,13 @@ def _settings(args: argparse.Namespace):
     return given
 
 
+def _declares_for_a_regressor(args: argparse.Namespace, task: str) -> bool:
+    if args.max_node_classes is None or task == "classification":
+        return False
+    print("wlearn-mitra: --max-node-classes is declared only by a classifier", file=sys.stderr)
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import schedulefree  # noqa: F401
@@ -99,11 +106,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"wlearn-mitra: {exc}", file=sys.stderr)
             return 1
+        if _declares_for_a_regressor(args, settings.task):
+            return 1
         run_ = Run(folder, settings)
         print(f"new run in {folder}: {run_.settings}")
-    if args.max_node_classes is not None and run_.settings.task != "classification":
-        print("wlearn-mitra: --max-node-classes is declared only by a classifier",
-              file=sys.stderr)
+    if _declares_for_a_regressor(args, run_.settings.task):
         return 1
     evaluate_fn = None
     if not args.no_eval:
