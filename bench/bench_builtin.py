@@ -110,14 +110,13 @@ def main() -> None:
         parser.error("--param n_estimators: every Mitra model already runs with n_estimators "
                      "1 and 4 (the rows 'Mitra n_estimators=N')")
     extra = {k: _value(v) for k, v in extra.items()}
-    unknown = [k for k in extra if not any(k in e().get_params()
-                                           for e in (MitraClassifier, MitraRegressor))]
+    models = {MitraClassifier: args.onnx, MitraRegressor: args.regressor_onnx}
+    names = {estimator: set(estimator().get_params()) for estimator in models}
+    unknown = [k for k in extra if not any(k in n for n in names.values())]
     if unknown:
         parser.error(f"--param {unknown[0]}: neither Mitra estimator has that parameter")
-    kwargs = {estimator: {"onnx": onnx, **{k: v for k, v in extra.items()
-                                           if k in estimator().get_params()}}
-              for estimator, onnx in ((MitraClassifier, args.onnx),
-                                      (MitraRegressor, args.regressor_onnx))}
+    kwargs = {estimator: {"onnx": onnx, **{k: v for k, v in extra.items() if k in names[estimator]}}
+              for estimator, onnx in models.items()}
 
     results = {"tables": {}, "by_classes": {}, "curves": curves(), "params": extra}
     print(f"{'data set':<14} {'model':<24} {'score':>14} {'vs RF':>6} {'s/fit+predict':>14}")

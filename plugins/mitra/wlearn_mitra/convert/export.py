@@ -22,6 +22,7 @@ from torch import nn
 
 from wlearn.errors import ValidationError
 
+from ..graphs._identity import model_buffer
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
 from ..graphs._onnxinfo import (NODE_CLASSES_METADATA_KEY, node_classes_in_metadata,
                                 readable_metadata)
@@ -210,8 +211,8 @@ def convert(
     if (max_node_classes is None and model.task == "CLASSIFICATION"
             and Path(checkpoint).suffix == ".onnx"):
         # a classifier graph converted again keeps the max_node_classes it declares
-        max_node_classes = node_classes_in_metadata(
-            readable_metadata(Path(checkpoint).read_bytes()))
+        with model_buffer(Path(checkpoint)) as view:  # mapped: tensor data is not read
+            max_node_classes = node_classes_in_metadata(readable_metadata(view))
     out = Path(out)
     config = model.config
     say(f"read a Mitra {str(config['task']).lower()} model (dim {config['dim']}, "

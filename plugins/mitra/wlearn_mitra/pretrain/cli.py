@@ -84,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             check_max_groups(args.max_node_classes)
-            if not args.onnx:
-                raise ValidationError("--max-node-classes is declared in the --onnx file")
         except ValidationError as exc:
             print(f"wlearn-mitra: {exc}", file=sys.stderr)
+            return 1
+        if not args.onnx:
+            print("wlearn-mitra: --max-node-classes is declared in the --onnx file",
+                  file=sys.stderr)
             return 1
     folder = Path(args.run)
     if (folder / RUN_FILE).is_file():
@@ -96,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                   f"(given: {sorted(given)})", file=sys.stderr)
             return 1
         run_ = Run(folder)
+        if _declares_for_a_regressor(args, run_.settings.task):
+            return 1
         print(f"resuming {folder} at step {run_.step} ({run_.seconds / 60:.1f} min trained)")
     else:
         from .prior import LATEST
@@ -110,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
             return 1
         run_ = Run(folder, settings)
         print(f"new run in {folder}: {run_.settings}")
-    if _declares_for_a_regressor(args, run_.settings.task):
-        return 1
     evaluate_fn = None
     if not args.no_eval:
         from .evaluate import evaluate
