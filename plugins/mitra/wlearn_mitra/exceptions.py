@@ -1,8 +1,9 @@
 """Every exception and warning class of wlearn-mitra, and the helpers that raise them.
 
 The plugin raises the core's classes (``wlearn.errors``: ValidationError for bad input,
-BundleError, ResourceLimitError, BackendError, DisposedError) and these, each a subclass of
-one of them where one fits:
+BundleError, ResourceLimitError, BackendError, DisposedError, all WlearnError), re-exported
+here as the same class objects so that every error of the plugin can be named from this
+module, and these, each a subclass of one of them where one fits:
 
 * :class:`MissingDependencyError`: an optional package is missing; an ``ImportError`` whose
   message says what to install (and a ValidationError, as it always was);
@@ -29,10 +30,15 @@ import warnings
 from functools import lru_cache
 
 import wlearn.errors
+from wlearn.errors import (  # re-exported: the core's classes the plugin raises
+    BackendError, BundleError, DisposedError, ResourceLimitError, ValidationError, WlearnError,
+)
 
 from ._hints import install_hint
 
 __all__ = [
+    "WlearnError", "ValidationError", "BundleError", "ResourceLimitError", "BackendError",
+    "DisposedError",
     "NotFittedError", "InputTypeError", "DataConversionWarning", "ModelOutputError",
     "MissingDependencyError", "ModelLoadError", "ModelRunError", "CacheWarning",
     "BuiltinModelWarning", "not_fitted", "warn_conversion",
