@@ -15,10 +15,12 @@ import argparse
 import hashlib
 import json
 import os
+import struct
 import sys
 from typing import Any
 
-from wlrn.bundle import decode_bundle
+from wlrn import _json
+from wlrn.bundle import BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, decode_bundle, read_input
 
 from .errors import WlearnError
 from .reading import read_bundle
@@ -68,6 +70,34 @@ def _report(path: str, strict: bool = False) -> dict[str, Any]:
         "unusual": list(blobs.unusual), "ok": all(a["sha256Ok"] for a in artifacts),
         "loadable": not problems, "problems": problems,
     }
+
+
+def _readable(path: str) -> dict[str, Any]:
+    """What ``inspect`` still shows of a file that does not decode: the header of a ``.wlrn``
+    file (its magic right), then its manifest and TOC as far as each lies whole in the file
+    and parses. Empty when the file cannot be read or is no bundle."""
+    try:
+        buf = read_input(path)
+    except WlearnError:
+        return {}
+    if buf.nbytes < HEADER_SIZE or bytes(buf[:4]) != BUNDLE_MAGIC:
+        return {}
+    _, version, manifest_length, toc_length = struct.unpack_from("<4sIII", buf)
+    found: dict[str, Any] = {"size": buf.nbytes, "header": {
+        "version": version, "manifestLength": manifest_length, "tocLength": toc_length}}
+    start = HEADER_SIZE
+    for key, length in (("manifest", manifest_length), ("toc", toc_length)):
+        if version != BUNDLE_VERSION or start + length > buf.nbytes:
+            break
+        try:
+            found[key] = _shallow(_json.parse_json(buf[start:start + length], key,
+                                                   max_depth=None)[0])
+        except WlearnError:
+            break
+        start += length
+    if "toc" in found:
+        found["blobRegion"] = buf.nbytes - start
+    return found
 
 
 def _verdict(path: str, strict: bool = False, open_model: bool = False
@@ -175,6 +205,47 @@ def _human(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cell(value: Any) -> str:
+    if type(value) is int:
+        return f"{value:,}"
+    return value if isinstance(value, str) and value.isprintable() else json.dumps(value)[:40]
+
+
+def _human_readable(path: str, found: dict[str, Any]) -> str:
+    """What :func:`_readable` found, for a file that does not decode."""
+    header = found["header"]
+    lines = [f"file      {path} ({found['size']:,} bytes)",
+             f"header    version {header['version']}, manifest {header['manifestLength']:,} "
+             f"bytes, TOC {header['tocLength']:,} bytes"]
+    manifest = found.get("manifest")
+    if manifest is None:
+        return "\n".join(lines + ["manifest  (unreadable)"])
+    type_id = manifest.get("typeId") if isinstance(manifest, dict) else None
+    lines += [f"typeId    {type_id if type_id is not None else '(missing)'}", "manifest",
+              *("  " + line for line in json.dumps(manifest, indent=2,
+                                                   ensure_ascii=False).splitlines())]
+    toc = found.get("toc")
+    if not isinstance(toc, list):
+        return "\n".join(lines + ["TOC       " + ("(unreadable)" if toc is None
+                                                   else "(not an array)")])
+    lines.append(f"artifacts {len(toc)} listed in the TOC")
+    if toc:
+        region = found["blobRegion"]
+        rows = [["id", "offset", "length", "mediaType", "sha256", "bytes"]]
+        for entry in toc:
+            entry = entry if isinstance(entry, dict) else {"id": entry}
+            offset, length = entry.get("offset"), entry.get("length")
+            placed = type(offset) is int and type(length) is int
+            sha = entry.get("sha256")
+            rows.append([_show_id(entry.get("id")), _cell(offset), _cell(length),
+                         _show_media(entry.get("mediaType")),
+                         sha[:16] + "…" if isinstance(sha, str) else _cell(sha),
+                         ("in the file" if offset + length <= region else "MISSING")
+                         if placed else "?"])
+        lines += _table(rows, right={1, 2})
+    return "\n".join(lines)
+
+
 #: Both commands exit 1, with the reasons on stderr, for a bundle wlearn.load would refuse;
 #: ``inspect`` first prints whatever it could read.
 EXIT_RULE = ("Exit status 0 if wlearn.load would load the bundle: well formed (as wlearn.load "
@@ -194,10 +265,13 @@ def _inspect(args: argparse.Namespace) -> int:
     try:
         report = _report(args.file, args.strict)
     except WlearnError as exc:
+        found = _readable(args.file)  # first what could be read, then the error
         if args.json:  # a script parsing --json gets a report for every file, broken or not
-            _write(sys.stdout, json.dumps({"file": args.file, "ok": False, "loadable": False,
-                                           "problems": [str(exc)]}, indent=2,
-                                          ensure_ascii=True))
+            _write(sys.stdout, json.dumps({"file": args.file, **found, "ok": False,
+                                           "loadable": False, "problems": [str(exc)]},
+                                          indent=2, ensure_ascii=True))
+        elif found:
+            _write(sys.stdout, _human_readable(args.file, found))
         return _fail("inspect", args.file, str(exc))
     if args.json:
         _write(sys.stdout, json.dumps(report, indent=2, ensure_ascii=True))
