@@ -99,9 +99,10 @@ class ModelRunError(wlearn.errors.BackendError):
 
 class CacheWarning(UserWarning):
     """A file of the disk cache (derived split pair, int8 graph, optimised graph, OpenVINO
-    IR under ``~/.cache/wlearn-mitra`` or ``optimized_dir``) could not be written or read:
-    the engine ran without it or made it again. The message names the file; deleting any
-    cache file is always safe."""
+    IR under ``~/.cache/wlearn-mitra`` or ``optimized_dir``) could not be written or read,
+    or the support cache's pair could not be cut from the model (no ``onnx`` package, say;
+    warned once per process): the engine ran without it or made it again. The message names
+    the file or the cause; deleting any cache file is always safe."""
 
 
 class BuiltinModelWarning(UserWarning):

@@ -383,8 +383,7 @@ class GraphSet:
             self.single  # noqa: B018
             if not _warned_no_onnx:
                 _warned_no_onnx = True
-                warnings.warn(f"the single graph runs, without the support cache: {exc}",
-                              stacklevel=user_stacklevel())
+                cache_warning(f"the single graph runs, without the support cache: {exc}")
             return None
         return tuple(_Cut(path) for path in made)
 
