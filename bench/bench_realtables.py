@@ -48,6 +48,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -354,7 +355,7 @@ def main(argv=None) -> int:
                                                            t.name))[:QUICK[task]]
                 sets.setdefault(which, {})[task] = tables
     previous = json.loads(Path(args.baselines).read_text()) if args.baselines else None
-    mitra = {key: int(value) for key, _, value in
+    mitra = {key: ast.literal_eval(value) for key, _, value in
              (item.partition("=") for item in args.mitra_params.split(",") if item)}
 
     # open the models' sessions once before timing anything

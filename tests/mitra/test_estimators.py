@@ -118,7 +118,8 @@ def test_get_and_set_params():
     assert model.set_params(seed=7) is model and model.get_params()["seed"] == 7
     assert set(model.get_params()) == {"onnx", "max_support", "seed", "random_state",
                                        "n_estimators", "max_memory_mb", "progress", "precision",
-                                       "runtime", "support_selection", "max_node_classes"}
+                                       "runtime", "support_selection", "max_node_classes",
+                                       "target_encoding"}
     with pytest.raises(ValidationError, match="no parameter 'maxSupport'"):
         model.set_params(maxSupport=3)
     with pytest.raises(ValidationError, match="unknown parameter 'bogus'"):

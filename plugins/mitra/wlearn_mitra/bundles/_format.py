@@ -57,12 +57,14 @@ JS_PARAMS = {
     "maxNodeClasses": "max_node_classes",
     "task": "task",
     "supportSelection": "support_selection",
+    "targetEncoding": "target_encoding",
 }
 
 #: ``meta.params`` written only when not this default (so default bundles stay byte-identical
 #: to @wlearn/mitra's, which keeps unknown params and ignores them) or when the bundle loaded
 #: had them (a JS caller may write nEstimators: 1); maxSupport and seed are always written.
-_WRITTEN_UNLESS_DEFAULT = {"nEstimators": 1, "targetScaling": "minmax", "maxNodeClasses": None}
+_WRITTEN_UNLESS_DEFAULT = {"nEstimators": 1, "targetScaling": "minmax", "maxNodeClasses": None,
+                           "targetEncoding": False}
 _ALWAYS_WRITTEN = ("maxSupport", "seed")
 
 
@@ -79,6 +81,17 @@ def _max_node_classes(value: Any) -> None:
         _manyclass.check_max_groups(value)
 
 
+def _target_encoding(value: Any) -> None:
+    if not isinstance(value, bool):  # JSON true or false: what the fitted model used
+        raise ValidationError(f"must be true or false, got {value!r}")
+
+
+def target_encoded(params: dict[str, Any]) -> bool:
+    """Whether a bundle's model was fitted with target encoding (``params.targetEncoding``;
+    absent: false, as every @wlearn/mitra bundle)."""
+    return params.get("targetEncoding") is True
+
+
 #: The estimators' own check of each param a bundle can carry (the same rule and message as
 #: at fit), keyed by its name in bundles.
 _PARAM_CHECKS = {
@@ -89,6 +102,7 @@ _PARAM_CHECKS = {
     "maxNodeClasses": _max_node_classes,
     "task": check_task,
     "supportSelection": check_support_selection,
+    "targetEncoding": _target_encoding,
 }
 
 
@@ -198,10 +212,12 @@ def encode(state: MitraState) -> bytes:
     if state.task == "classification":
         metadata["nClasses"] = len(state.classes)
         js = _labels.js_classes(state.classes)
-        if state.class_hierarchy is not None:
+        if state.class_hierarchy is not None or target_encoded(state.params):
             # The labels extension's support_y_index, never support_y: @wlearn/mitra then
-            # refuses the bundle at load instead of running one pass over all classes.
-            meta["classHierarchy"] = _manyclass.to_json(state.class_hierarchy)
+            # refuses the bundle at load instead of running one pass over all classes, or
+            # without the target statistics.
+            if state.class_hierarchy is not None:
+                meta["classHierarchy"] = _manyclass.to_json(state.class_hierarchy)
             js = None
         written = state.extra_meta.get("classes")
         if js is not None:
@@ -224,6 +240,8 @@ def encode(state: MitraState) -> bytes:
         type_id = REGRESSOR_BINS_TYPE_ID
         meta["nBins"] = metadata["nBins"] = state.n_bins
         y_id, y = EXACT_TARGETS, exact  # no float32 support_y: JS must not feed it
+    elif state.task == "regression" and target_encoded(state.params):
+        y_id, y = EXACT_TARGETS, exact  # as above: JS, which has no target encoding, refuses it
     manifest = {
         "typeId": type_id,
         "params": state.params,
@@ -430,6 +448,14 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     if task == "regression":
         if "classHierarchy" in meta:
             raise BundleError("a regressor's meta has no classHierarchy")
+        if target_encoded(params):
+            if "support_y" in blobs:
+                raise BundleError(
+                    "a bundle with params.targetEncoding keeps its targets in "
+                    f"{EXACT_TARGETS!r} only (so that @wlearn/mitra 0.1, which has no target "
+                    "encoding, refuses it); it has a 'support_y' artifact")
+            state.support_y = _array(blobs, EXACT_TARGETS, "<f8", n_support)
+            return state
         # NaN targets load (@wlearn/mitra writes them) so the bundle round-trips; predict
         # refuses them.
         rounded = _array(blobs, "support_y", "<f4", n_support)
@@ -449,6 +475,10 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         raise BundleError("a bundle with meta.classHierarchy must carry its labels as "
                           "meta.labels and support_y_index (so that @wlearn/mitra 0.1, which "
                           "cannot run it, refuses it), not meta.classes")
+    if target_encoded(params) and "classes" in meta:
+        raise BundleError("a bundle with params.targetEncoding must carry its labels as "
+                          "meta.labels and support_y_index (so that @wlearn/mitra 0.1, which "
+                          "has no target encoding, refuses it), not meta.classes")
     if ("classes" in meta) == ("labels" in meta):
         raise BundleError("a classifier's meta must hold exactly one of 'classes' and 'labels'")
     if "classes" in meta:

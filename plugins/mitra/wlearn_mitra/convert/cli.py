@@ -57,6 +57,14 @@ def add_declare_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-node-classes", type=int, metavar="M",
                         help="a classifier: declare M (2..10) in the graphs as the estimators' "
                              "default max_node_classes (spec/mitra-onnx.md, Declared defaults)")
+    parser.add_argument("--target-encoding", choices=("true", "false"),
+                        help="declare in the graphs the estimators' default target_encoding "
+                             "(spec/mitra-onnx.md, Declared defaults)")
+
+
+def declared_target_encoding(args: argparse.Namespace) -> bool | None:
+    """``--target-encoding`` as the estimators read it: True, False or None (not given)."""
+    return None if args.target_encoding is None else args.target_encoding == "true"
 
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +96,8 @@ def run_convert(args: argparse.Namespace) -> int:
         from .export import convert, split_paths
 
         out = convert(args.checkpoint, args.out, args.variant, split=args.split, log=log,
-                      max_node_classes=args.max_node_classes)
+                      max_node_classes=args.max_node_classes,
+                      target_encoding=declared_target_encoding(args))
         log("done")
         print(f"wrote {out}")
         if args.split:

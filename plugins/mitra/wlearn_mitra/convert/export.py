@@ -24,8 +24,9 @@ from wlearn.errors import ValidationError
 
 from ..graphs._identity import model_buffer
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
-from ..graphs._onnxinfo import (NODE_CLASSES_METADATA_KEY, node_classes_in_metadata,
-                                readable_metadata)
+from ..graphs._onnxinfo import (NODE_CLASSES_METADATA_KEY, TARGET_ENCODING_METADATA_KEY,
+                                node_classes_in_metadata, readable_metadata,
+                                target_encoding_in_metadata)
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import EncodedSupport, Tab2D
@@ -143,8 +144,11 @@ def _export(module: nn.Module, args: tuple, path: PathLike, inputs, outputs, axe
     return path
 
 
-def _metadata(model: Tab2D, graph: str, max_node_classes: int | None) -> dict:
+def _metadata(model: Tab2D, graph: str, max_node_classes: int | None,
+              target_encoding: bool | None = None) -> dict:
     metadata = {CONFIG_METADATA_KEY: json.dumps(model.config), GRAPH_METADATA_KEY: graph}
+    if target_encoding is not None:
+        metadata[TARGET_ENCODING_METADATA_KEY] = "true" if target_encoding else "false"
     if max_node_classes is not None:
         if model.task != "CLASSIFICATION":
             raise ValidationError("max_node_classes is declared only by a classifier's graph")
@@ -154,20 +158,21 @@ def _metadata(model: Tab2D, graph: str, max_node_classes: int | None) -> dict:
 
 
 def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET,
-                max_node_classes: int | None = None) -> Path:
+                max_node_classes: int | None = None,
+                target_encoding: bool | None = None) -> Path:
     """Write the single graph (the JS package's interface) to ``path``; with
-    ``max_node_classes`` (a classifier, 2..10), the graph declares it as its estimators'
-    default (spec/mitra-onnx.md "Declared defaults")."""
+    ``max_node_classes`` (a classifier, 2..10) or ``target_encoding`` (True or False), the
+    graph declares it as its estimators' default (spec/mitra-onnx.md "Declared defaults")."""
     axes = {**_AXES, "output": _output_axes(model)}
     return _export(_Single(model), example_inputs(model), path, INPUT_NAMES, ("output",), axes,
-                   _metadata(model, "single", max_node_classes), opset)
+                   _metadata(model, "single", max_node_classes, target_encoding), opset)
 
 
 def export_split(
     model: Tab2D, encoder_path: PathLike, decoder_path: PathLike, *, opset: int = OPSET,
-    max_node_classes: int | None = None,
+    max_node_classes: int | None = None, target_encoding: bool | None = None,
 ) -> tuple[Path, Path]:
-    """Write the support encoder and the query decoder graphs (``max_node_classes`` as for
+    """Write the support encoder and the query decoder graphs (the declarations as for
     :func:`export_onnx`)."""
     x_support, y_support, x_query, padding = example_inputs(model)
     with torch.no_grad():
@@ -177,9 +182,10 @@ def export_split(
     axes.update((name, _LAYER_AXES) for name in names[len(STAT_NAMES) :])
     encoder = _export(_Encoder(model), (x_support, y_support, padding), encoder_path,
                       ENCODER_INPUTS, names, axes,
-                      _metadata(model, "encoder", max_node_classes), opset)
+                      _metadata(model, "encoder", max_node_classes, target_encoding), opset)
     decoder = _export(_Decoder(model), (x_query, *_flat(cache)), decoder_path, ("x_query", *names),
-                      ("output",), axes, _metadata(model, "decoder", max_node_classes), opset)
+                      ("output",), axes,
+                      _metadata(model, "decoder", max_node_classes, target_encoding), opset)
     return encoder, decoder
 
 
@@ -192,6 +198,7 @@ def convert(
     opset: int = OPSET,
     log: Callable[[str], object] | None = None,
     max_node_classes: int | None = None,
+    target_encoding: bool | None = None,
 ) -> Path:
     """Convert a Mitra checkpoint to ONNX.
 
@@ -202,26 +209,35 @@ def convert(
     ``log(message)`` hears each step as it starts (a full-size export takes minutes).
     ``max_node_classes`` (a classifier, 2..10): the graphs declare it as the estimators'
     default (spec/mitra-onnx.md "Declared defaults"); ValidationError otherwise. When not
-    given, a classifier ``.onnx`` source's own declaration is kept.
+    given, a classifier ``.onnx`` source's own declaration is kept. ``target_encoding`` (True
+    or False, either task): the graphs declare it as the estimators' default; when not given,
+    an ``.onnx`` source's own declaration is kept.
     Returns the path of the single graph.
     """
     say = log or (lambda message: None)
     say(f"reading the checkpoint {checkpoint}")
     model = load_model(checkpoint, variant)
-    if (max_node_classes is None and model.task == "CLASSIFICATION"
-            and Path(checkpoint).suffix == ".onnx"):
-        # a classifier graph converted again keeps the max_node_classes it declares
+    if Path(checkpoint).suffix == ".onnx" and (
+            target_encoding is None or (max_node_classes is None
+                                        and model.task == "CLASSIFICATION")):
+        # a graph converted again keeps the defaults it declares
         with model_buffer(Path(checkpoint)) as view:  # mapped: tensor data is not read
-            max_node_classes = node_classes_in_metadata(readable_metadata(view))
+            declared = readable_metadata(view)
+        if max_node_classes is None and model.task == "CLASSIFICATION":
+            max_node_classes = node_classes_in_metadata(declared)
+        if target_encoding is None:
+            target_encoding = target_encoding_in_metadata(declared)
     out = Path(out)
     config = model.config
     say(f"read a Mitra {str(config['task']).lower()} model (dim {config['dim']}, "
         f"{config['n_layers']} layers, {sum(p.numel() for p in model.parameters()):,} weights); "
         f"exporting the single graph to {out}")
     # The weights are in memory by now, so ``out`` may be the very file they came from.
-    export_onnx(model, out, opset=opset, max_node_classes=max_node_classes)
+    export_onnx(model, out, opset=opset, max_node_classes=max_node_classes,
+                target_encoding=target_encoding)
     if split:
         encoder, decoder = split_paths(out)
         say(f"exporting the support encoder {encoder.name} and the query decoder {decoder.name}")
-        export_split(model, encoder, decoder, opset=opset, max_node_classes=max_node_classes)
+        export_split(model, encoder, decoder, opset=opset, max_node_classes=max_node_classes,
+                     target_encoding=target_encoding)
     return out

@@ -148,6 +148,9 @@ class MitraEngine:
     declared_max_node_classes = _of_graphs(
         "declared_max_node_classes", "The ``max_node_classes`` a classifier graph declares "
         "as its estimators' default (metadata ``wlearn.max_node_classes``), else None.")
+    declared_target_encoding = _of_graphs(
+        "declared_target_encoding", "The ``target_encoding`` a graph declares as its "
+        "estimators' default (metadata ``wlearn.target_encoding``), else None.")
     cache_names = _of_graphs("cache_names", "The tensors the support encoder hands the decoder.")
     model_name = _of_graphs("model_name", "How messages name the model: its path, else its hash.")
     single = _of_graphs("single", "The single graph, opened on first use.")

@@ -26,7 +26,8 @@ from ..graphs._identity import model_identity, weight_bytes
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
-from ..graphs._onnxinfo import bins_in_metadata, node_classes_in_metadata, readable_metadata
+from ..graphs._onnxinfo import (bins_in_metadata, node_classes_in_metadata, readable_metadata,
+                                target_encoding_in_metadata)
 from ..graphs._onnxinfo import graph_input_names, model_shape, session_shape
 from ..graphs._cachedir import derived_paths
 from ..graphs._surgery import derive_pair
@@ -77,8 +78,8 @@ class _Cut:
 class GraphSet:
     """The graphs of one model at one runtime and precision (see
     :class:`~wlearn_mitra.engine.MitraEngine` for the parameters). ``onnx_sha256``,
-    ``shape``, ``n_bins``, ``declared_max_node_classes`` and the support targets' dtype are read
-    from the model once, here."""
+    ``shape``, ``n_bins``, ``declared_max_node_classes``, ``declared_target_encoding`` and the
+    support targets' dtype are read from the model once, here."""
 
     def __init__(
         self,
@@ -122,6 +123,8 @@ class GraphSet:
                 properties = readable_metadata(view)
         declared_bins = bins_in_metadata(properties)
         node_classes = node_classes_in_metadata(properties)
+        #: The ``target_encoding`` the graph declares as its estimators' default, else None.
+        self.declared_target_encoding = target_encoding_in_metadata(properties)
 
         self._split = split
         self._encoder = self._decoder = None

@@ -22,10 +22,10 @@ from ..engine._shared import (
 )
 from ..exceptions import not_fitted
 from ..graphs import _builtin
-from ..inputs import _categories
+from ..inputs import _categories, _target_encoding
 from ..inputs._checks import (
     check_feature_names, check_max_support, check_n_estimators, check_random_state, check_seed,
-    draw_seed, one_dimensional, read_table, require_y,
+    check_target_encoding, draw_seed, one_dimensional, read_table, require_y,
 )
 from ..inputs._support import check_support_selection, select_support
 from ..runtimes import _choice
@@ -80,7 +80,7 @@ class _MitraEstimator(_Params):
     _extra_meta: dict[str, Any] = {}
     _learned = ("classes_", "n_features_in_", "support_x_", "support_y_", "support_indices_",
                 "feature_names_in_", "categories_", "seed_",
-                "onnx_sha256_", "_support_index")
+                "onnx_sha256_", "_support_index", "target_encoding_")
 
     # -- construction -------------------------------------------------------------------------
 
@@ -172,6 +172,7 @@ class _MitraEstimator(_Params):
         check_seed(self.seed)
         check_random_state(self.random_state)
         check_n_estimators(self.n_estimators)
+        check_target_encoding(self.target_encoding)
         return max_support, draw_seed(self.random_state, self.seed)
 
     def fit(self, X: Any, y: Any):
@@ -204,10 +205,19 @@ class _MitraEstimator(_Params):
         self._store(support_x.astype(np.float32), y[rows], handle.engine.onnx_sha256, classes)
         self.support_indices_ = rows
         self.seed_ = seed
+        self.target_encoding_ = self._resolved_target_encoding(handle.engine)
         self.categories_ = categories
         if table.names is not None:
             self.feature_names_in_ = table.names
         return self
+
+    def _resolved_target_encoding(self, engine: Any) -> bool:
+        """``target_encoding``, or when None the value ``engine``'s model declares, else
+        False."""
+        value = check_target_encoding(self.target_encoding)
+        if value is None:
+            value = bool(engine.declared_target_encoding)
+        return value
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Checked ``y`` of ``X`` as ``(targets, None)`` or ``(class indices, classes)``."""
@@ -310,8 +320,11 @@ class _MitraEstimator(_Params):
              rows: np.ndarray | None = None) -> np.ndarray:
         """The engine's answer from the support set (or its ``rows``) labelled ``y_support``."""
         n_estimators = check_n_estimators(self.n_estimators)
+        support_x = self.support_x_ if rows is None else self.support_x_[rows]
+        if self.__dict__.get("target_encoding_"):
+            support_x, Xq = _target_encoding.append(support_x, y_support, Xq, n_classes)
         return self._open().engine.predict(
-            self.support_x_ if rows is None else self.support_x_[rows],
+            support_x,
             y_support,
             Xq,
             n_classes=n_classes,
@@ -337,7 +350,8 @@ class _MitraEstimator(_Params):
         # As given when it is the seed in use, as JS writes it ("42" stays a string).
         return {"max_support": self.max_support,
                 "seed": self.seed if self.random_state is None else seed,
-                "n_estimators": self.n_estimators}
+                "n_estimators": self.n_estimators,
+                "target_encoding": bool(self.__dict__.get("target_encoding_"))}
 
     def save(self, path: str | os.PathLike[str] | None = None) -> bytes:
         """The model as ``.wlrn`` bundle bytes (the ONNX model is not included; the bundle
@@ -428,6 +442,7 @@ class _MitraEstimator(_Params):
         _choice.check(runtime, precision)
         model._store(state.support_x, state.support_y, state.onnx_sha256, state.classes)
         model.seed_ = model.seed
+        model.target_encoding_ = bool(params.get("targetEncoding", False))
         model.categories_ = state.categories
         if state.task == "classification":
             model.class_hierarchy_ = state.class_hierarchy

@@ -83,12 +83,24 @@ class MitraClassifier(_MitraEstimator):
         built-in classifier declares its own, spec/builtin-models.md), else 10, so a table of
         up to 10 classes runs plain, as @wlearn/mitra does. A bundle stores the tree it was
         fitted with, so it predicts the same whatever the default later becomes.
+    target_encoding:
+        Whether target statistics of the key columns (whole-number columns of 3 to S/2
+        distinct support values: category codes, ids, coded answers) are appended as extra
+        features: for each key column, the support targets' smoothed mean at the row's value,
+        out-of-fold for the support rows (spec/mitra.md, "Target encoding";
+        :mod:`wlearn_mitra.inputs._target_encoding`). It hands the model lookups a tree reads
+        by splitting (a class id that fixes the target) and costs one more feature per key
+        column (one per class for 3 or more classes). None (default): the value the model
+        declares (its ``wlearn.target_encoding`` metadata, spec/mitra-onnx.md "Declared
+        defaults"; the built-in classifier declares its own, spec/builtin-models.md), else
+        False, Mitra's own preprocessing. Resolved at fit as ``target_encoding_``, which bundles and pickles keep;
+        @wlearn/mitra 0.1 has no such step and refuses a bundle fitted with it.
 
     Labels may be integers, booleans, integral or other floats, or strings; any number of
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
     ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``,
     ``class_hierarchy_`` (the class tree as nested lists of class indices, or None when the
-    model runs plain), and those of every Mitra estimator:
+    model runs plain), ``target_encoding_`` (bool), and those of every Mitra estimator:
 
     - ``feature_names_in_`` (object array of str): the column names when fitted on a
       DataFrame whose names are all strings (absent otherwise, as in scikit-learn);
@@ -119,6 +131,7 @@ class MitraClassifier(_MitraEstimator):
         runtime: str = "onnxruntime",
         support_selection: str = SUPPORT_SELECTIONS[0],
         max_node_classes: int | None = None,
+        target_encoding: bool | None = None,
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -131,6 +144,7 @@ class MitraClassifier(_MitraEstimator):
         self.runtime = runtime
         self.support_selection = support_selection
         self.max_node_classes = max_node_classes
+        self.target_encoding = target_encoding
 
     def _fit_targets(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, np.ndarray]:
         classes, index = _labels.encode(y)

@@ -50,8 +50,8 @@ class MitraModel(_Params):
     ``classifier_onnx`` / ``regressor_onnx`` name the model of each task (default: the
     environment variables); the other parameters (``max_support``, ``seed``,
     ``random_state``, ``n_estimators``, ``target_scaling``, ``max_memory_mb``, ``progress``,
-    ``precision``, ``runtime``, and the classifier's ``support_selection`` and
-    ``max_node_classes``) are those of the two estimators (``target_scaling`` the
+    ``precision``, ``runtime``, ``target_encoding``, and the classifier's ``support_selection``
+    and ``max_node_classes``) are those of the two estimators (``target_scaling`` the
     regressor's).
 
     With ``task=None`` the model tells scikit-learn it is a classifier until it is fitted, so
@@ -91,6 +91,7 @@ class MitraModel(_Params):
         runtime: str = "onnxruntime",
         support_selection: str = SUPPORT_SELECTIONS[0],
         max_node_classes: int | None = None,
+        target_encoding: bool | None = None,
     ) -> None:
         self.task = task
         self.classifier_onnx = classifier_onnx
@@ -106,6 +107,7 @@ class MitraModel(_Params):
         self.runtime = runtime
         self.support_selection = support_selection
         self.max_node_classes = max_node_classes
+        self.target_encoding = target_encoding
 
     @classmethod
     def create(cls, onnx: Any = None, params: dict[str, Any] | None = None) -> "MitraModel":

@@ -135,6 +135,9 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         names = _array(names, "feature_names_in_", 1, "UO")
         if len(names) != n_features or not all(isinstance(n, str) for n in names):
             raise ValidationError(f"feature_names_in_ must hold {n_features} strings")
+    encoding = state.get("target_encoding_", False)
+    if not isinstance(encoding, (bool, np.bool_)):
+        raise ValidationError(f"target_encoding_ must be a bool, got {encoding!r}")
     seed = state.get("seed_", 0)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
         raise ValidationError(f"seed_ must be a finite number, got {seed!r}")

@@ -56,11 +56,24 @@ class MitraRegressor(_MitraEstimator):
         exact) or an opt-in reduced precision (``"int8"`` on ONNX Runtime, ``"bf16"`` on
         OpenVINO); ``"onnxruntime"`` (default) or ``"openvino"``. Settings of this machine,
         not saved in bundles.
+    target_encoding:
+        Whether target statistics of the key columns (whole-number columns of 3 to S/2
+        distinct support values: category codes, ids, coded answers) are appended as extra
+        features: for each key column, the support targets' smoothed mean at the row's value,
+        out-of-fold for the support rows (spec/mitra.md, "Target encoding";
+        :mod:`wlearn_mitra.inputs._target_encoding`). It hands the model lookups a tree reads
+        by splitting (a class id that fixes the target) and costs one more feature per key
+        column. None (default): the value the model declares (its ``wlearn.target_encoding``
+        metadata, spec/mitra-onnx.md "Declared defaults"), else False, Mitra's own
+        preprocessing; the built-in regressor declares none (it did not gain on the real-table
+        benchmark, spec/builtin-models.md). Resolved at fit as ``target_encoding_``, which bundles and pickles keep;
+        @wlearn/mitra 0.1 has no such step and refuses a bundle fitted with it.
+        It runs through the engine: ``target_scaling="js"`` refuses it.
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
     (float64, the targets exactly as given; bundles keep them exact, spec/mitra.md),
-    ``support_indices_`` (rows of X kept), ``onnx_sha256_``, ``feature_names_in_``,
-    ``categories_`` and ``seed_`` (see MitraClassifier).
+    ``support_indices_`` (rows of X kept), ``onnx_sha256_``, ``target_encoding_`` (bool),
+    ``feature_names_in_``, ``categories_`` and ``seed_`` (see MitraClassifier).
     """
 
     _task = "regression"
@@ -78,6 +91,7 @@ class MitraRegressor(_MitraEstimator):
         progress: Progress | bool | None = None,
         precision: str = "fp32",
         runtime: str = "onnxruntime",
+        target_encoding: bool | None = None,
     ) -> None:
         self.onnx = onnx
         self.max_support = max_support
@@ -89,6 +103,7 @@ class MitraRegressor(_MitraEstimator):
         self.progress = progress
         self.precision = precision
         self.runtime = runtime
+        self.target_encoding = target_encoding
 
     def _scaling(self) -> str:
         return check_target_scaling(self.target_scaling)
@@ -122,6 +137,10 @@ class MitraRegressor(_MitraEstimator):
             return self._distribution(Xq).mean()
         self._check_support(finite=scaling != "js")
         if scaling == "js":
+            if self.__dict__.get("target_encoding_"):
+                raise ValidationError(
+                    "target_scaling='js' runs @wlearn/mitra's predict, which has no target "
+                    "encoding; this model was fitted with target_encoding_=True")
             # @wlearn/mitra's predict: float32 rows and targets as they are, one pass.
             out = self._open().engine.forward(self.support_x_, self.support_y_, Xq)
             return out.astype(np.float64)

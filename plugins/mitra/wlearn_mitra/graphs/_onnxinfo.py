@@ -415,3 +415,21 @@ def node_classes_in_metadata(properties: Mapping[str, str]) -> int | None:
 
 
 _DECLARABLE = {str(m): m for m in range(2, HEAD + 1)}
+
+#: The metadata entry in which a graph declares the ``target_encoding`` its estimators default
+#: to ("true" or "false", nothing else; spec/mitra-onnx.md "Declared defaults").
+TARGET_ENCODING_METADATA_KEY = "wlearn.target_encoding"
+
+
+def target_encoding_in_metadata(properties: Mapping[str, str]) -> bool | None:
+    """The ``target_encoding`` a graph declares, or None when it declares none, from its
+    metadata properties. Raises ValidationError for a declaration other than "true" or
+    "false"."""
+    text = properties.get(TARGET_ENCODING_METADATA_KEY)
+    if text is None:
+        return None
+    if text not in ("true", "false"):
+        raise ValidationError(
+            f"the graph's {TARGET_ENCODING_METADATA_KEY} metadata must be \"true\" or "
+            f"\"false\", got {text[:40]!r}")
+    return text == "true"

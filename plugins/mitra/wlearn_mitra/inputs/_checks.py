@@ -453,6 +453,14 @@ def check_target_scaling(value: Any) -> str:
     return value
 
 
+def check_target_encoding(value: Any) -> bool | None:
+    """``target_encoding``: None (the model's declared default), True or False (numpy bools
+    too), else ValidationError."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return None if value is None else bool(value)
+    raise ValidationError(f"target_encoding must be None, True or False, got {value!r}")
+
+
 def check_task(value: Any) -> str | None:
     """MitraModel's ``task``: ``"classification"``, ``"regression"`` or None, else
     ValidationError."""

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..convert.cli import add_declare_argument
+from ..convert.cli import add_declare_argument, declared_target_encoding
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
             print("wlearn-mitra: --max-node-classes is declared in the --onnx file",
                   file=sys.stderr)
             return 1
+    if args.target_encoding is not None and not args.onnx:
+        print("wlearn-mitra: --target-encoding is declared in the --onnx file", file=sys.stderr)
+        return 1
     folder = Path(args.run)
     if (folder / RUN_FILE).is_file():
         if given:
@@ -135,5 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if args.onnx:
         from ..convert.export import convert
 
-        print(f"wrote {convert(checkpoint, args.onnx, max_node_classes=args.max_node_classes)}")
+        written = convert(checkpoint, args.onnx, max_node_classes=args.max_node_classes,
+                          target_encoding=declared_target_encoding(args))
+        print(f"wrote {written}")
     return 0
