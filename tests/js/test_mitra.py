@@ -144,6 +144,21 @@ def test_js_refuses_class_hierarchy_bundles_loudly(js):
                     regressor=str(ONNX["regression"]))
 
 
+def test_js_refuses_target_encoded_bundles_loudly(js):
+    """A model fitted with target_encoding=True (spec/mitra.md "Target encoding") feeds the
+    model appended columns @wlearn/mitra 0.1 does not make: its bundle carries no artifact JS
+    would feed (a classifier's labels as support_y_index, a regressor's targets only as
+    support_y_f64), so JS throws at load instead of predicting without them."""
+    rng = np.random.default_rng(6)
+    X = np.column_stack([rng.standard_normal(40), np.arange(40) % 5])
+    for task, y in (("classification", np.arange(40) % 3), ("regression", rng.standard_normal(40))):
+        bundle = CLASSES[task](onnx=ONNX[task], target_encoding=True).fit(X, y).save()
+        manifest, _, blobs = wlrn.decode_bundle(bundle)
+        assert manifest["params"]["targetEncoding"] is True and "support_y" not in blobs
+        with pytest.raises(JsError, match="TypeError"):
+            js_load(js, task, bundle, Xq=X[:2])
+
+
 def test_js_predicts_from_python_bundles_as_from_its_own(js):
     rng = np.random.default_rng(5)
     X, Xq = rng.standard_normal((40, 3)), rng.standard_normal((7, 3))
@@ -317,7 +332,8 @@ BUILTIN = {"classification": DATA / "mitra-builtin-classifier.onnx",
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_the_built_in_models_run_in_the_js_package(js, task):
     """The built-in models of Mitra v1's interface run in @wlearn/mitra: it fits and saves the
-    bytes Python saves (the classifier: with no model given, the default), and its
+    bytes Python saves (the classifier: with no model given, the default, and
+    target_encoding=False), and its
     runInference gives the same raw outputs."""
     import warnings
 
@@ -329,8 +345,10 @@ def test_the_built_in_models_run_in_the_js_package(js, task):
                   y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())}, Xq=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
-        # the classifier: no model given, the built-in one
-        given = {} if task == "classification" else {"onnx": str(BUILTIN[task])}
+        # the classifier: no model given, the built-in one, without the target encoding it
+        # declares (JS has none: test_js_refuses_target_encoded_bundles_loudly)
+        given = ({"target_encoding": False} if task == "classification"
+                 else {"onnx": str(BUILTIN[task])})
         model = CLASSES[task](max_support=40, seed=42, **given, **JS_PICK[task]).fit(X, y)
     assert model.save() == unb64(out["bundle"])
 
