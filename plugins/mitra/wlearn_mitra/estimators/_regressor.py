@@ -57,17 +57,11 @@ class MitraRegressor(_MitraEstimator):
         OpenVINO); ``"onnxruntime"`` (default) or ``"openvino"``. Settings of this machine,
         not saved in bundles.
     target_encoding:
-        Whether target statistics of the key columns (whole-number columns of 3 to S/2
-        distinct support values: category codes, ids, coded answers) are appended as extra
-        features: for each key column, the support targets' smoothed mean at the row's value,
-        out-of-fold for the support rows (spec/mitra.md, "Target encoding";
-        :mod:`wlearn_mitra.inputs._target_encoding`). It hands the model lookups a tree reads
-        by splitting (a class id that fixes the target) and costs one more feature per key
-        column. None (default): the value the model declares (its ``wlearn.target_encoding``
-        metadata, spec/mitra-onnx.md "Declared defaults"), else False, Mitra's own
-        preprocessing; the built-in regressor declares none (it did not gain on the real-table
-        benchmark, spec/builtin-models.md). Resolved at fit as ``target_encoding_``, which bundles and pickles keep;
-        @wlearn/mitra 0.1 has no such step and refuses a bundle fitted with it.
+        As for :class:`MitraClassifier`: target statistics of the key columns appended as
+        features (one per key column; spec/mitra.md, "Target encoding"), None taking the
+        model's declared default, else False. The built-in regressor declares none (it did not
+        gain on the real-table benchmark, spec/builtin-models.md). Resolved at fit as
+        ``target_encoding_``; @wlearn/mitra 0.1 refuses a bundle fitted with it.
         It runs through the engine: ``target_scaling="js"`` refuses it.
 
     Attributes after fit: ``n_features_in_``, ``support_x_`` (float32), ``support_y_``
