@@ -275,3 +275,14 @@ def test_convert_writes_and_keeps_the_declaration(tmp_path):
     assert props(both)[key] == "true" and props(both)["wlearn.max_node_classes"] == "4"
     kept = props(convert(both, tmp_path / "c2.onnx"))
     assert kept[key] == "true" and kept["wlearn.max_node_classes"] == "4"
+
+
+def test_a_pickle_with_a_malformed_target_encoding_is_refused():
+    support_x, _ = _keyed_table()
+    model = MitraClassifier(onnx=TINY["classification"], target_encoding=True).fit(
+        support_x, np.arange(len(support_x)) % 2)
+    state = model.__getstate__()
+    learned = state.get("learned", state)
+    learned["target_encoding_"] = "yes"
+    with pytest.raises(ValidationError, match="target_encoding_ must be a bool"):
+        MitraClassifier.__new__(MitraClassifier).__setstate__(state)
