@@ -15,12 +15,12 @@ import argparse
 import hashlib
 import json
 import os
-import struct
 import sys
 from typing import Any
 
 from wlrn import _json
-from wlrn.bundle import BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, decode_bundle, read_input
+from wlrn.bundle import (_HEADER, BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, decode_bundle,
+                         read_input)
 
 from .errors import WlearnError
 from .reading import read_bundle
@@ -82,7 +82,7 @@ def _readable(path: str) -> dict[str, Any]:
         return {}
     if buf.nbytes < HEADER_SIZE or bytes(buf[:4]) != BUNDLE_MAGIC:
         return {}
-    _, version, manifest_length, toc_length = struct.unpack_from("<4sIII", buf)
+    _, version, manifest_length, toc_length = _HEADER.unpack_from(buf)  # the codec's layout
     found: dict[str, Any] = {"size": buf.nbytes, "header": {
         "version": version, "manifestLength": manifest_length, "tocLength": toc_length}}
     start = HEADER_SIZE

@@ -239,9 +239,10 @@ def encode(state: MitraState) -> bytes:
     if state.task == "regression" and state.n_bins is not None:
         type_id = REGRESSOR_BINS_TYPE_ID
         meta["nBins"] = metadata["nBins"] = state.n_bins
-        y_id, y = EXACT_TARGETS, exact  # no float32 support_y: JS must not feed it
-    elif state.task == "regression" and target_encoded(state.params):
-        y_id, y = EXACT_TARGETS, exact  # as above: JS, which has no target encoding, refuses it
+    if state.task == "regression" and (state.n_bins is not None or target_encoded(state.params)):
+        # No float32 support_y: JS, which makes no bin ids and has no target encoding, must
+        # not feed it.
+        y_id, y = EXACT_TARGETS, exact
     manifest = {
         "typeId": type_id,
         "params": state.params,
@@ -449,12 +450,9 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         if "classHierarchy" in meta:
             raise BundleError("a regressor's meta has no classHierarchy")
         if target_encoded(params):
-            if "support_y" in blobs:
-                raise BundleError(
-                    "a bundle with params.targetEncoding keeps its targets in "
-                    f"{EXACT_TARGETS!r} only (so that @wlearn/mitra 0.1, which has no target "
-                    "encoding, refuses it); it has a 'support_y' artifact")
-            state.support_y = _array(blobs, EXACT_TARGETS, "<f8", n_support)
+            state.support_y = _exact_targets_only(
+                blobs, n_support, "a bundle with params.targetEncoding",
+                " (so that @wlearn/mitra 0.1, which has no target encoding, refuses it)")
             return state
         # NaN targets load (@wlearn/mitra writes them) so the bundle round-trips; predict
         # refuses them.
@@ -521,8 +519,16 @@ def _decode_bins(state: MitraState, meta: dict, blobs: dict, n_support: int) -> 
     state.n_bins = _int_field(meta, "nBins", 2)
     if state.n_bins > MAX_BINS:
         raise BundleError(f"meta.nBins must be at most {MAX_BINS}, got {state.n_bins}")
-    if "support_y" in blobs:
-        raise BundleError(f"a {REGRESSOR_BINS_TYPE_ID} bundle keeps its targets in "
-                          f"{EXACT_TARGETS!r} only; it has a 'support_y' artifact")
-    state.support_y = _array(blobs, EXACT_TARGETS, "<f8", n_support)
+    state.support_y = _exact_targets_only(blobs, n_support,
+                                          f"a {REGRESSOR_BINS_TYPE_ID} bundle")
     return state
+
+
+def _exact_targets_only(blobs: dict, n_support: int, bundle: str, why: str = "") -> np.ndarray:
+    """The float64 targets of a regressor's bundle that keeps them in :data:`EXACT_TARGETS`
+    only (a bin head's, a target-encoded model's: nothing @wlearn/mitra would feed);
+    BundleError when it also has ``support_y``."""
+    if "support_y" in blobs:
+        raise BundleError(f"{bundle} keeps its targets in {EXACT_TARGETS!r} only{why}; it has "
+                          "a 'support_y' artifact")
+    return _array(blobs, EXACT_TARGETS, "<f8", n_support)

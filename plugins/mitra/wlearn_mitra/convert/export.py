@@ -217,10 +217,8 @@ def convert(
     say = log or (lambda message: None)
     say(f"reading the checkpoint {checkpoint}")
     model = load_model(checkpoint, variant)
-    if Path(checkpoint).suffix == ".onnx" and (
-            target_encoding is None or (max_node_classes is None
-                                        and model.task == "CLASSIFICATION")):
-        # a graph converted again keeps the defaults it declares
+    if Path(checkpoint).suffix == ".onnx":
+        # a graph converted again keeps the defaults it declares, unless others are given
         with model_buffer(Path(checkpoint)) as view:  # mapped: tensor data is not read
             declared = readable_metadata(view)
         if max_node_classes is None and model.task == "CLASSIFICATION":

@@ -100,8 +100,10 @@ def append(support_x: np.ndarray, y_support: np.ndarray, x_query: np.ndarray,
     indices 0..n_classes-1), ``x_query`` [Q, F]; ``n_classes`` None for a regressor."""
     targets = _targets(y_support, n_classes)
     room = (MAX_WIDTH - support_x.shape[1]) // targets.shape[1]
-    keys = key_columns(support_x)[:max(room, 0)]
-    if len(keys) == 0 or len(support_x) == 0:
+    if room <= 0 or len(support_x) == 0:  # wide rows: no column is scanned
+        return support_x, x_query
+    keys = key_columns(support_x)[:room]
+    if len(keys) == 0:
         return support_x, x_query
     fold = np.arange(len(support_x)) % FOLDS
     extra_s, extra_q = [], []
