@@ -35,6 +35,7 @@ from wlrn.bundle import (
     BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, MAX_JSON_BYTES, Blobs, BundleInput, read_input,
 )
 from wlrn.bundle import decode_bundle as _decode_js
+from wlrn.bundle import check_items
 from wlrn.bundle import encode_bundle as _encode_js
 
 from ._form import (
@@ -143,9 +144,10 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
                               "non-empty string")
         try:
             view = memoryview(artifact.get("data"))
-        except TypeError:
+        except (TypeError, ValueError):  # numpy: ValueError for datetime64 and the like
             raise BundleError(f"Artifact {_json.quote(artifact_id)} data must be "
                               "bytes-like") from None
+        check_items(artifact_id, view)
         if view.nbytes > bounds["max_artifact_bytes"]:
             raise BundleError(f"Artifact {_json.quote(artifact_id)} exceeds maximum size "
                               f"{bounds['max_artifact_bytes']}")

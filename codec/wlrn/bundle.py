@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import struct
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO, Union
 
@@ -107,12 +108,38 @@ def read_input(data: BundleInput) -> memoryview:
 
 # --- encoding -----------------------------------------------------------------------------
 
+#: Buffer formats (``struct`` codes) whose items are plain little-endian numbers, as the
+#: typed arrays @wlearn/core writes: one code, native ("@", "=", none) or "<" order.
+_NUMBER_CODES = frozenset("bBhHiIlLqQnNefd?c")
+
+
+def _plain_numbers(fmt: str) -> bool:
+    order, code = (fmt[0], fmt[1:]) if fmt[:1] in "@=<>!" else ("@", fmt)
+    if code not in _NUMBER_CODES:
+        return False
+    return (code in "bB?c" or order == "<"
+            or (order in "@=" and sys.byteorder == "little"))
+
+
+def check_items(artifact_id: str, view: memoryview) -> None:
+    """BundleError unless ``view``'s items are plain little-endian numbers (bytes, or arrays
+    of bool, integer or float items): what @wlearn/core's typed arrays hold. Anything else
+    (objects, strings, complex, big-endian) would be written as raw memory no reader reads."""
+    if not _plain_numbers(view.format):
+        raise BundleError(
+            f"artifact {_json.quote(artifact_id)}: its items (buffer format {view.format!r}) "
+            "are not little-endian numbers, and only bytes or arrays of bool, integer or "
+            "float items are written (as they lie in memory); convert first, e.g. with "
+            "numpy's .astype('<f4')")
+
+
 def _artifact_bytes(artifact_id: str, data: Any) -> memoryview:
     try:
         view = memoryview(data)
-    except TypeError:
+    except (TypeError, ValueError):  # numpy raises ValueError for datetime64 and the like
         raise BundleError(f"artifact {_json.quote(artifact_id)}: data must be bytes-like, "
                           f"got {type(data).__name__}") from None
+    check_items(artifact_id, view)
     if not view.c_contiguous:
         view = memoryview(view.tobytes())
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")

@@ -54,3 +54,41 @@ def test_empty_media_type_and_none_are_dropped():
 def test_bundle_version_forced():
     manifest, _, _ = wlearn.decode_bundle(wlrn.encode_bundle({"typeId": "t@1", "bundleVersion": 7}, []))
     assert manifest["bundleVersion"] == 1
+
+
+_NOT_NUMBERS = [
+    pytest.param(np.array(["a"], dtype=object), "'O'", id="objects"),  # would write a pointer
+    pytest.param(np.array(["abc"]), "'3w'", id="unicode"),
+    pytest.param(np.array([1j]), "'Zd'", id="complex"),
+    pytest.param(np.array([1.5], dtype=">f4"), "'>f'", id="big-endian"),
+]
+
+
+@pytest.mark.parametrize("encode", [wlrn.encode_bundle, wlearn.encode_bundle],
+                         ids=["wlrn", "wlearn"])
+@pytest.mark.parametrize("data, fmt", _NOT_NUMBERS)
+def test_encode_refuses_items_that_are_not_little_endian_numbers(encode, data, fmt):
+    before = data.copy()
+    with pytest.raises(BundleError, match=f"buffer format {fmt}.*astype"):
+        encode({"typeId": "acme.x.y@1"}, [{"id": "w", "data": data}])
+    np.testing.assert_array_equal(data, before)
+
+
+@pytest.mark.parametrize("encode", [wlrn.encode_bundle, wlearn.encode_bundle],
+                         ids=["wlrn", "wlearn"])
+def test_encode_refuses_datetimes_as_a_bundle_error(encode):
+    data = np.array(["2020-01-01"], dtype="datetime64[D]")  # numpy: no buffer (ValueError)
+    with pytest.raises(BundleError, match="bytes-like"):
+        encode({"typeId": "acme.x.y@1"}, [{"id": "w", "data": data}])
+
+
+@pytest.mark.parametrize("data", [
+    np.arange(3, dtype="<f4"), np.arange(3, dtype=np.int64), np.array([True, False]),
+    np.arange(3, dtype=np.uint8), np.arange(3, dtype=">i1"), np.float16([1, 2]),
+    np.arange(6, dtype=np.float64).reshape(2, 3)[:, :2],
+], ids=["f4", "i8", "bool", "u1", "big-endian-bytes", "f2", "strided"])
+def test_encode_writes_numbers_as_their_little_endian_bytes(data):
+    raw = wlrn.encode_bundle({"typeId": "acme.x.y@1"}, [{"id": "w", "data": data}])
+    _, _, artifacts = wlrn.decode_bundle(raw)
+    assert bytes(artifacts["w"]) == np.ascontiguousarray(data).astype(
+        data.dtype.newbyteorder("<")).tobytes()
