@@ -108,8 +108,9 @@ def read_input(data: BundleInput) -> memoryview:
 
 # --- encoding -----------------------------------------------------------------------------
 
-#: Buffer formats (``struct`` codes) whose items are plain little-endian numbers, as the
-#: typed arrays @wlearn/core writes: one code, native ("@", "=", none) or "<" order.
+#: ``struct`` codes of the items @wlearn/core's typed arrays hold: bool, integers, floats.
+#: :func:`_plain_numbers` takes them in "<" order, in native order on a little-endian
+#: machine, and the one-byte codes in any order.
 _NUMBER_CODES = frozenset("bBhHiIlLqQnNefd?c")
 
 
