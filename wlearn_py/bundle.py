@@ -35,7 +35,7 @@ from wlrn.bundle import (
     BUNDLE_MAGIC, BUNDLE_VERSION, HEADER_SIZE, MAX_JSON_BYTES, Blobs, BundleInput, read_input,
 )
 from wlrn.bundle import decode_bundle as _decode_js
-from wlrn.bundle import check_items
+from wlrn.bundle import artifact_view, byte_view
 from wlrn.bundle import encode_bundle as _encode_js
 
 from ._form import (
@@ -142,18 +142,12 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
         if not isinstance(media_type, str) or not media_type:
             raise BundleError(f"Artifact {_json.quote(artifact_id)} mediaType must be a "
                               "non-empty string")
-        try:
-            view = memoryview(artifact.get("data"))
-        except (TypeError, ValueError):  # numpy: ValueError for datetime64 and the like
-            raise BundleError(f"Artifact {_json.quote(artifact_id)} data must be "
-                              "bytes-like") from None
-        check_items(artifact_id, view)
-        if view.nbytes > bounds["max_artifact_bytes"]:
+        view = artifact_view(artifact_id, artifact.get("data"),
+                             f"Artifact {_json.quote(artifact_id)} data must be bytes-like")
+        if view.nbytes > bounds["max_artifact_bytes"]:  # before any copy
             raise BundleError(f"Artifact {_json.quote(artifact_id)} exceeds maximum size "
                               f"{bounds['max_artifact_bytes']}")
-        if not view.c_contiguous:
-            view = memoryview(view.tobytes())
-        view = view if view.format == "B" and view.ndim == 1 else view.cast("B")
+        view = byte_view(view)
         if media_type == NESTED_BUNDLE_MEDIA_TYPE:
             nested, _, _ = _validate(view, bounds, False, tree, 1)
             requires.add(nested["typeId"])

@@ -63,10 +63,11 @@ def _report(path: str, strict: bool = False) -> dict[str, Any]:
         })
     type_id = manifest.get("typeId")
     loader = describe_loader(type_id) if isinstance(type_id, str) and "@" in type_id else None
-    _, model, problems = _verdict(path, strict)
+    _, described, problems = _verdict(path, strict)
     return {
         "file": path, "size": os.path.getsize(path), "typeId": type_id, "loader": loader,
-        "model": model, "manifest": _shallow(manifest), "artifacts": _shallow(artifacts),
+        "model": described.get("model"), "notes": described.get("notes", []),
+        "manifest": _shallow(manifest), "artifacts": _shallow(artifacts),
         "unusual": list(blobs.unusual), "ok": all(a["sha256Ok"] for a in artifacts),
         "loadable": not problems, "problems": problems,
     }
@@ -101,21 +102,25 @@ def _readable(path: str) -> dict[str, Any]:
 
 
 def _verdict(path: str, strict: bool = False, open_model: bool = False
-             ) -> tuple[Any, dict[str, Any] | None, list[str]]:
-    """``(parts, model, problems)``: the bundle as :func:`wlearn.load` reads it (None if it
-    cannot), the model it needs as its loader describes it (None when the loader has no
-    ``describe`` hook or none is reached), and why :func:`wlearn.load` would refuse the file
-    (empty: it would load it). The model is opened only with ``open_model``."""
+             ) -> tuple[Any, dict[str, Any], list[str]]:
+    """``(parts, described, problems)``: the bundle as :func:`wlearn.load` reads it (None if
+    it cannot); what its loader's ``describe`` hook says (``model``: the model it needs, None
+    when the loader has no hook or none is reached; ``notes``: lines to show); and why
+    :func:`wlearn.load` would refuse the file (empty: it would load it). The model is opened
+    only with ``open_model``."""
     parts = None
+    nothing: dict[str, Any] = {"model": None, "notes": []}
     try:
         parts = read_bundle(path, strict=strict)
         problem = _type_id_problem(parts[0].get("typeId"))
         if problem:
-            return parts, None, [problem]
+            return parts, nothing, [problem]
         described = describe(*parts)
     except WlearnError as exc:
-        return parts, None, [str(exc)]
+        return parts, nothing, [str(exc)]
     model = described.get("model")
+    notes = described.get("notes", ())
+    notes = [str(n) for n in notes] if isinstance(notes, (list, tuple)) else []
     problems = [str(p) for p in described.get("problems", ())]
     if open_model and not problems:
         try:
@@ -127,7 +132,8 @@ def _verdict(path: str, strict: bool = False, open_model: bool = False
         except Exception as exc:  # whatever a plugin raises is reported, not a traceback
             problems.append(str(exc) if isinstance(exc, WlearnError)
                             else f"{type(exc).__name__}: {exc}")
-    return parts, (dict(model) if isinstance(model, dict) else None), problems
+    return parts, {"model": dict(model) if isinstance(model, dict) else None,
+                   "notes": notes}, problems
 
 
 def _show_model(model: dict[str, Any] | None, loadable: bool = True) -> str:
@@ -201,6 +207,7 @@ def _human(report: dict[str, Any]) -> str:
     bad = [a["id"] for a in artifacts if not a["sha256Ok"]]
     lines.append(f"hashes    {'all ok' if not bad else f'{len(bad)} MISMATCHED'}")
     lines += [f"unusual   {note}" for note in report["unusual"]]
+    lines += [f"note      {note}" for note in report["notes"]]
     lines.append("loadable  " + ("yes" if report["loadable"] else "no"))
     return "\n".join(lines)
 
@@ -283,7 +290,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    parts, model, problems = _verdict(args.file, args.strict, open_model=args.open)
+    parts, described, problems = _verdict(args.file, args.strict, open_model=args.open)
     if parts is None:
         return _fail("validate", args.file, "; ".join(problems))
     manifest, toc, blobs = parts
@@ -294,7 +301,9 @@ def _validate(args: argparse.Namespace) -> int:
     type_id = manifest.get("typeId")
     _write(sys.stdout, f"ok  {args.file}: {type_id}, {len(toc)} artifact"
                        f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match; model: "
-                       f"{_show_model(model)}{' (opened)' if args.open else ''}")
+                       f"{_show_model(described['model'])}{' (opened)' if args.open else ''}")
+    for note in described["notes"]:
+        _write(sys.stdout, f"note  {args.file}: {note}")
     return 0
 
 

@@ -230,9 +230,10 @@ def describe(manifest: dict[str, Any], toc: list[dict[str, Any]], blobs: Any, *,
     ``describe`` attribute of the loader, called as the loader would be (four arguments, the
     context as :func:`load` builds it). It checks what the loader checks before opening
     anything heavy, and raises what :func:`load` would raise for those checks; it returns
-    ``{"model": {...}, "problems": [...]}`` or a part of it: the model the bundle needs
-    (``sha256``, ``name``, ``source``) and why :func:`load` would still fail when it opens it
-    (a model not at hand, another model's hash). It never opens or runs a model. A loader
+    ``{"model": {...}, "problems": [...], "notes": [...]}`` or a part of it: the model the
+    bundle needs (``sha256``, ``name``, ``source``), why :func:`load` would still fail when it
+    opens it (a model not at hand, another model's hash), and lines worth showing that do not
+    stop a load (which other packages read the bundle). It never opens or runs a model. A loader
     without the hook gives ``{}``. Raises :class:`RegistryError` like :func:`load` for a
     missing typeId or loader.
     """

@@ -134,13 +134,22 @@ def check_items(artifact_id: str, view: memoryview) -> None:
             "numpy's .astype('<f4')")
 
 
-def _artifact_bytes(artifact_id: str, data: Any) -> memoryview:
+def artifact_view(artifact_id: str, data: Any, not_bytes_like: str | None = None) -> memoryview:
+    """A view of artifact ``data`` whose items :func:`check_items` accepts, nothing copied
+    (its ``nbytes`` is what will be written). BundleError ``not_bytes_like`` (by default the
+    codec's own message) when ``data`` has no buffer."""
     try:
         view = memoryview(data)
     except (TypeError, ValueError):  # numpy raises ValueError for datetime64 and the like
-        raise BundleError(f"artifact {_json.quote(artifact_id)}: data must be bytes-like, "
-                          f"got {type(data).__name__}") from None
+        raise BundleError(not_bytes_like or f"artifact {_json.quote(artifact_id)}: data must "
+                          f"be bytes-like, got {type(data).__name__}") from None
     check_items(artifact_id, view)
+    return view
+
+
+def byte_view(view: memoryview) -> memoryview:
+    """``view`` as contiguous unsigned bytes, in memory order; copied only when it is not
+    contiguous."""
     if not view.c_contiguous:
         view = memoryview(view.tobytes())
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
@@ -182,7 +191,7 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
             media_type = None  # JavaScript's ``if (art.mediaType)`` drops these
         elif not isinstance(media_type, str):
             raise BundleError(f"artifact {_json.quote(artifact_id)}: 'mediaType' must be a string")
-        prepared.append((artifact_id, _artifact_bytes(artifact_id, artifact["data"]), media_type))
+        prepared.append((artifact_id, byte_view(artifact_view(artifact_id, artifact["data"])), media_type))
     prepared.sort(key=lambda item: _json.utf16_key(item[0]))
     for (first, _, _), (second, _, _) in zip(prepared, prepared[1:]):
         if _json.utf16_key(first) == _json.utf16_key(second):

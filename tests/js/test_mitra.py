@@ -318,6 +318,9 @@ def test_values_beyond_float32_stored_by_js_load_and_predict_refuses(js, task):
     assert model.save() == bundle
     with pytest.raises(ValidationError, match="support_x holds inf at row 1, column 1"):
         model.predict(X[:2] * 0)
+    # inspect and validate say so before any predict (validate --open succeeds: it loads)
+    assert any(note.startswith("it loads, but predict will refuse it: support_x holds inf "
+                               "at row 1, column 1") for note in _notes(bundle))
 
 
 #: The built-in models with Mitra v1's interface: the classifier, and the scalar regressor
@@ -405,3 +408,90 @@ def test_js_refuses_bin_head_regressors_loudly(js, bin_head):
         js.call("mitraFit", task="regression", onnx=str(bin_head), params=to_wire({}),
                 X=matrix(X), y={"kind": "f64", "data": b64(y.astype("<f8").tobytes())},
                 Xq=matrix(Xq))
+
+
+def _js_loads(js, task, bundle: bytes, onnx) -> bool:
+    """Whether @wlearn/mitra 0.1 loads ``bundle`` (and predicts from it), given ``onnx``."""
+    try:
+        js.call("mitraLoad", task=task, onnx=str(onnx), bundle=b64(bundle),
+                Xq=matrix(np.zeros((2, wlrn.decode_json(
+                    wlrn.decode_bundle(bundle)[2]["meta"])["nFeatures"]))))
+    except JsError:
+        return False
+    return True
+
+
+def _notes(bundle: bytes) -> list[str]:
+    from wlearn.registry import describe
+
+    return describe(*wlrn.decode_bundle(bundle))["notes"]
+
+
+def test_inspect_says_whether_js_loads_a_bundle(js):
+    """The describe hook's note (shown by `wlearn inspect`) says "loads" exactly when
+    @wlearn/mitra 0.1 loads the bundle, and names what it refuses: each kind of bundle Python
+    writes that JS cannot run, against the real package."""
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(23)
+    X = rng.standard_normal((60, 3))
+    X[:, 2] = np.arange(60) % 4
+    y2, y6 = (X[:, 0] > 0).astype(np.int64), np.arange(60) % 6
+    frame = pd.DataFrame({"a": X[:, 0], "b": pd.Categorical(np.array(["u", "v", "w"])[
+        np.arange(60) % 3])})
+    clf, reg = ONNX["classification"], ONNX["regression"]
+    cases = [  # (task, model, estimator params, X, y, what the note must name)
+        ("classification", clf, {}, X, y2, None),
+        ("classification", clf, {}, X, np.array(["no", "yes"])[y2], "int32"),
+        ("classification", clf, {"max_node_classes": 3}, X, y6, "class hierarchy"),
+        ("classification", clf, {"target_encoding": True}, X, y2, "target encoding"),
+        ("classification", clf, {}, frame, y2, "category columns"),
+        ("regression", reg, {}, X, X[:, 0], None),
+        ("regression", reg, {"target_encoding": True}, X, X[:, 0], "target encoding"),
+        ("regression", BIN_HEAD, {}, X, X[:, 0], "bin-head"),
+        # the built-in classifier declares max_node_classes 4 and target encoding
+        ("classification", DATA / "mitra-builtin-classifier.onnx", {}, X, y6,
+         "class hierarchy"),
+        ("classification", DATA / "mitra-builtin-classifier.onnx",
+         {"target_encoding": False, "max_node_classes": 10}, X, y6, None),
+    ]
+    for task, onnx, params, Xf, y, named in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
+            bundle = CLASSES[task](onnx=str(onnx), **params).fit(Xf, y).save()
+        (note,) = _notes(bundle)
+        loads = _js_loads(js, task, bundle, onnx)
+        assert loads == (note == "@wlearn/mitra 0.1 (JavaScript) loads it"), (params, note)
+        assert named is None or named in note, (params, note)
+
+
+def test_js_bundles_of_the_built_in_classifier_with_five_to_ten_classes(js):
+    """spec/builtin-models.md: fitted with target_encoding=False and max_node_classes=10, the
+    built-in classifier's bundle of 6 classes loads in JS, which writes it back unchanged; its
+    params carry maxNodeClasses, so it is not a JS fit's bytes. The 0.1.0 classifier kept in
+    data/previous/ declares nothing, so with it Python saves a JS fit's very bytes."""
+    import warnings
+
+    rng = np.random.default_rng(24)
+    X, y = rng.standard_normal((60, 3)), np.arange(60) % 6
+    builtin = DATA / "mitra-builtin-classifier.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", wlearn_mitra.BuiltinModelWarning)
+        ours = MitraClassifier(target_encoding=False, max_node_classes=10, max_support=48,
+                               seed=42, support_selection="balanced").fit(X, y).save()
+    back = js.call("mitraLoad", task="classification", onnx=str(builtin), bundle=b64(ours),
+                   Xq=matrix(X[:3]))
+    assert unb64(back["bundle"]) == ours
+    wire = {"maxSupport": 48, "seed": 42}
+    spec = {"kind": "f64", "data": b64(y.astype("<f8").tobytes())}
+    theirs = js.call("mitraFit", task="classification", onnx=str(builtin),
+                     params=to_wire(wire), X=matrix(X), y=spec, Xq=None)
+    assert unb64(theirs["bundle"]) != ours
+    assert wlrn.decode_bundle(ours)[0]["params"]["maxNodeClasses"] == 10
+    previous = _builtin.find("classification", "defad4d51e20f4600e75d3701edac406e8112aa2431bbcf04fd6110403252a1b")
+    same = MitraClassifier(onnx=previous, max_support=48, seed=42,
+                           support_selection="balanced").fit(X, y).save()
+    theirs = js.call("mitraFit", task="classification", onnx=str(previous),
+                     params=to_wire(wire), X=matrix(X), y=spec, Xq=None)
+    assert unb64(theirs["bundle"]) == same

@@ -21,6 +21,22 @@ def _no_env_models(monkeypatch):
     monkeypatch.delenv("WLEARN_MITRA_REGRESSOR_ONNX", raising=False)
 
 
+@pytest.fixture(scope="session")
+def unshipped(fixtures_dir, tmp_path_factory) -> dict[str, str]:
+    """Per task, the tiny test model with another doc string: the same graph under another
+    hash, a model the package does not ship, so no load finds it by hash (the tiny models
+    themselves ship in wlearn_mitra/data/ and are found)."""
+    onnx = pytest.importorskip("onnx")
+    folder = tmp_path_factory.mktemp("unshipped")
+    out = {}
+    for task, kind in (("classification", "classifier"), ("regression", "regressor")):
+        graph = onnx.load(str(fixtures_dir / "onnx" / f"tiny-mitra-{kind}.onnx"))
+        graph.doc_string = "a model the package does not ship"
+        out[task] = str(folder / f"unshipped-{kind}.onnx")
+        onnx.save(graph, out[task])
+    return out
+
+
 @pytest.fixture(scope="module")
 def clf(fixtures_dir) -> MitraEngine:
     """The tiny fixture classifier, one engine per test module."""

@@ -161,9 +161,9 @@ def test_classifier_round_trip():
     assert "support_indices_" not in vars(loaded)  # only fit knows the training rows
 
 
-def test_load_without_a_model_says_how_to_get_one():
+def test_load_without_a_model_says_how_to_get_one(unshipped):
     X, y = classification_data(1, 20)
-    bundle = MitraClassifier(onnx=CLF_ONNX, max_support=10).fit(X, y).save()
+    bundle = MitraClassifier(onnx=unshipped["classification"], max_support=10).fit(X, y).save()
     with pytest.raises(ValidationError) as info:
         MitraClassifier.load(bundle)
     message = str(info.value)

@@ -33,6 +33,27 @@ def _clean(monkeypatch):
     monkeypatch.setattr(loaders, "_bound", {})
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _a_model_not_shipped(unshipped, tmp_path_factory):
+    """BUNDLE: the JS fixture bundle naming a model the package does not ship (CLF_ONNX: the
+    tiny test model under another hash), so that only a model given finds it; the tiny model
+    itself ships and would be found by hash."""
+    global BUNDLE, CLF_ONNX
+    import hashlib
+
+    shipped_bundle, shipped_model = BUNDLE, CLF_ONNX
+    CLF_ONNX = Path(unshipped["classification"])
+    manifest, toc, blobs = wlrn.decode_bundle(shipped_bundle.read_bytes())
+    meta = {**wlrn.decode_json(blobs["meta"]),
+            "onnxSha256": hashlib.sha256(CLF_ONNX.read_bytes()).hexdigest()}
+    BUNDLE = tmp_path_factory.mktemp("load-paths") / "model.wlrn"
+    BUNDLE.write_bytes(wlrn.encode_bundle(manifest, [
+        {"id": e["id"], "data": wlrn.encode_json(meta) if e["id"] == "meta"
+         else bytes(blobs[e["id"]])} for e in toc]))
+    yield
+    BUNDLE, CLF_ONNX = shipped_bundle, shipped_model
+
+
 def _parts(data: bytes = b""):
     manifest, toc, blobs = wlrn.decode_bundle(data or BUNDLE.read_bytes())
     artifacts = [{"id": e["id"], "data": bytes(blobs[e["id"]])} for e in toc]
@@ -171,6 +192,26 @@ def test_inspect_says_the_model_found_has_another_hash(capsys, monkeypatch):
     assert main(["inspect", str(BUNDLE)]) == 1
     assert (f"found the model of {ENV_VAR} at {other}, which has another sha256"
             in capsys.readouterr().out)
+
+
+def test_inspect_and_validate_show_whether_js_loads_the_bundle(capsys, monkeypatch, tmp_path):
+    """The loader's notes (tests/js checks them against the real package): shown by inspect,
+    text and JSON, and by validate, for a bundle JS loads and one it refuses."""
+    monkeypatch.setenv(ENV_VAR, str(CLF_ONNX))
+    loads = "@wlearn/mitra 0.1 (JavaScript) loads it"
+    assert main(["inspect", "--json", str(BUNDLE)]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == [loads]
+    assert main(["inspect", str(BUNDLE)]) == 0
+    assert f"\nnote      {loads}\nloadable  yes" in capsys.readouterr().out
+    assert main(["validate", str(BUNDLE)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"note  {BUNDLE}: {loads}"
+    X = np.column_stack([np.arange(20.0), np.arange(20) % 4])
+    encoded = tmp_path / "encoded.wlrn"
+    MitraClassifier(onnx=CLF_ONNX, target_encoding=True).fit(X, np.arange(20) % 2).save(encoded)
+    assert main(["inspect", "--json", str(encoded)]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == [
+        "@wlearn/mitra 0.1 (JavaScript) refuses it at load: target encoding "
+        "(params.targetEncoding), which it does not compute"]
 
 
 def test_inspect_and_validate_open_no_model_unless_asked(monkeypatch, capsys):

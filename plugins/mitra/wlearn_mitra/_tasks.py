@@ -1,5 +1,5 @@
 """The task table: for each Mitra task its name, kind, bundle typeId, environment variable and
-built-in model file, written here once and read by every other module."""
+built-in and test model files, written here once and read by every other module."""
 
 from __future__ import annotations
 
@@ -18,14 +18,19 @@ class Task(NamedTuple):
     env_var: str
     #: Its built-in model, in the package's ``data/``.
     builtin_file: str
+    #: Its tiny random-weight test model, in the package's ``data/`` (the demo's, and the one
+    #: the JS package's test bundles were made with): answers carry no meaning.
+    test_file: str
 
 
 TASKS = {
     task.name: task for task in (
         Task("classification", "classifier", "wlearn.mitra_onnx.classifier@1",
-             "WLEARN_MITRA_CLASSIFIER_ONNX", "mitra-builtin-classifier.onnx"),
+             "WLEARN_MITRA_CLASSIFIER_ONNX", "mitra-builtin-classifier.onnx",
+             "tiny-mitra-classifier.onnx"),
         Task("regression", "regressor", "wlearn.mitra_onnx.regressor@1",
-             "WLEARN_MITRA_REGRESSOR_ONNX", "mitra-builtin-regressor.onnx"),
+             "WLEARN_MITRA_REGRESSOR_ONNX", "mitra-builtin-regressor.onnx",
+             "tiny-mitra-regressor.onnx"),
     )
 }
 

@@ -25,12 +25,13 @@ from wlearn.errors import ValidationError, WlearnError
 
 from .exceptions import BuiltinModelWarning
 from .engine._shared import ENV_VARS, how_to_get
+from ._tasks import TASKS
 from .graphs import _builtin
 from .estimators import MitraClassifier, MitraRegressor
 from .loaders import register_loaders
 
 BUNDLE = "js-3class.wlrn"
-TINY_MODEL = "tiny-mitra-classifier.onnx"
+TINY_MODEL = TASKS["classification"].test_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -153,7 +153,8 @@ def _identity(source: Any) -> str | None:
 def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
               context: Mapping[str, Any] | None) -> dict[str, Any]:
     """The loader's ``describe`` hook: the loader's own checks of the bundle (raising what
-    it raises), then which model it needs and whether loading would find it."""
+    it raises), then which model it needs and whether loading would find it, and, as a
+    note, whether the JS package loads the bundle (:func:`~._format.js_refusal`)."""
     state = _format.decode(manifest, toc, blobs)
     cls._check_bundle_task(state, manifest)
     options = _options(_own_type_id(type_id, manifest), context)
@@ -186,7 +187,14 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
             problems.append(cls._wrong_model(wanted, found, onnx, manifest.get("typeId")))
     except ValidationError as exc:
         problems.append(str(exc))
-    return {"model": model, "problems": problems}
+    refusal = _format.js_refusal(state)
+    notes = [f"{_format.JS_PACKAGE} (JavaScript) loads it" if refusal is None else
+             f"{_format.JS_PACKAGE} (JavaScript) refuses it at load: {refusal}"]
+    unpredictable = _format.support_x_problem(
+        state.support_x, "support_x_encoded" if state.categories else "support_x")
+    if unpredictable is not None:  # loads and saves back; predict refuses it
+        notes.append(f"it loads, but predict will refuse it: {unpredictable}")
+    return {"model": model, "problems": problems, "notes": notes}
 
 
 def _describe_classifier(manifest: dict, toc: list, blobs: Any,

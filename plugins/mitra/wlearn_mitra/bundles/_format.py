@@ -260,6 +260,31 @@ def encode(state: MitraState) -> bytes:
     return encode_bundle(manifest, artifacts)
 
 
+#: The JavaScript package whose loading rule :func:`js_refusal` states.
+JS_PACKAGE = "@wlearn/mitra 0.1"
+
+
+def js_refusal(state: MitraState) -> str | None:
+    """Why :data:`JS_PACKAGE` refuses to load the bundle of ``state`` (it throws at load), or
+    None when it loads it. It reads typeIds ``...@1`` and the artifacts ``support_x`` and
+    ``support_y``; :func:`encode` keeps both out of a bundle it could not run right (and
+    :func:`decode` refuses one that has them anyway), so what the state holds decides."""
+    reasons = []
+    if state.n_bins is not None:
+        reasons.append(f"the typeId of a bin-head regressor ({REGRESSOR_BINS_TYPE_ID}), "
+                       "which it has no loader for")
+    if state.categories:
+        reasons.append("category columns (support_x_encoded), which it cannot code")
+    if state.task == "classification" and state.class_hierarchy is not None:
+        reasons.append("a class hierarchy (more classes than max_node_classes), which it "
+                       "would run as one pass")
+    if target_encoded(state.params):
+        reasons.append("target encoding (params.targetEncoding), which it does not compute")
+    if state.task == "classification" and _labels.js_classes(state.classes) is None:
+        reasons.append("labels that are not int32 numbers (meta.labels)")
+    return "; ".join(reasons) or None
+
+
 try:  # this project's core: the reading policy wlearn.load, Bundle and `wlearn validate` use
     from wlearn import read_bundle as _core_read
 except ImportError:  # PyPI's wlearn 0.3: its wlearn.load reads with validate_bundle
@@ -441,14 +466,26 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         feature_names=names,
         categories=categories,
     )
+    # What only the other task's bundles hold: a bundle under the wrong typeId (a hand edit)
+    # is named as such, not refused later for want of a model of the other task's hash.
+    if task == "regression":
+        other = "classifier"
+        stray = [f"meta.{key}" for key in ("classes", "labels", "classHierarchy") if key in meta]
+        stray += ["artifact 'support_y_index'"] if "support_y_index" in blobs else []
+    else:
+        other = "regressor"
+        stray = [f"artifact {EXACT_TARGETS!r}"] if EXACT_TARGETS in blobs else []
+    if stray:
+        kind = _TASKS[task].kind
+        raise BundleError(f"a {kind}'s bundle ({manifest.get('typeId')}) has "
+                          f"{' and '.join(stray)}, which only a {other}'s has: a {other}'s "
+                          f"bundle under a {kind}'s typeId?")
     if manifest.get("typeId") == REGRESSOR_BINS_TYPE_ID:
         return _decode_bins(state, meta, blobs, n_support)
     if "nBins" in meta:
         raise BundleError(f"meta.nBins belongs to {REGRESSOR_BINS_TYPE_ID} bundles, not "
                           f"{manifest.get('typeId')}")
     if task == "regression":
-        if "classHierarchy" in meta:
-            raise BundleError("a regressor's meta has no classHierarchy")
         if target_encoded(params):
             state.support_y = _exact_targets_only(
                 blobs, n_support, "a bundle with params.targetEncoding",
@@ -477,8 +514,12 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         raise BundleError("a bundle with params.targetEncoding must carry its labels as "
                           "meta.labels and support_y_index (so that @wlearn/mitra 0.1, which "
                           "has no target encoding, refuses it), not meta.classes")
-    if ("classes" in meta) == ("labels" in meta):
+    if "classes" in meta and "labels" in meta:
         raise BundleError("a classifier's meta must hold exactly one of 'classes' and 'labels'")
+    if "classes" not in meta and "labels" not in meta:
+        raise BundleError("a classifier's meta must hold exactly one of 'classes' and "
+                          "'labels'; it has neither (a regressor's bundle under a "
+                          "classifier's typeId?)")
     if "classes" in meta:
         raw_classes = meta["classes"]
         if (

@@ -127,12 +127,12 @@ def _key(
     return None  # sessions are cheap to wrap; bytearrays may change
 
 
-def locate(onnx: Any, task: str, sha: str | None = None) -> Any:
+def locate(onnx: Any, task: str, sha: str | None = None, notice: bool = True) -> Any:
     """The model source :func:`open_engine` would open for ``onnx`` and ``sha`` (see
-    :func:`resolve`), without opening it: a path is checked to be a file. Raises
-    ValidationError for a missing file, as opening would
+    :func:`resolve`, which ``notice`` is passed to), without opening it: a path is checked to
+    be a file. Raises ValidationError for a missing file, as opening would
     (:func:`~wlearn_mitra.graphs._modelfile.model_source`'s check)."""
-    source = resolve(onnx, task, sha=sha)
+    source = resolve(onnx, task, notice=notice, sha=sha)
     if isinstance(source, (str, os.PathLike)):
         model_source(source)
     return source

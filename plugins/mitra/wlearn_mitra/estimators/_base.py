@@ -454,7 +454,10 @@ class _MitraEstimator(_Params):
             manifest.get("typeId"), given)
         if not check_onnx_hash:
             model._onnx_replaced = True  # whichever model opens is adopted, its hash recorded
-        source = locate(onnx, cls._task, sha=state.onnx_sha256)  # a missing file raises here
+        # A missing file raises here. No built-in model notice for a bundle naming another
+        # model: the hash check refuses the built-in one.
+        source = locate(onnx, cls._task, sha=state.onnx_sha256,
+                        notice=not (check_onnx_hash and state.onnx_sha256))
         handle = open_engine_if_open(source, cls._task, precision, runtime)
         if handle is not None:
             model._adopt(handle)

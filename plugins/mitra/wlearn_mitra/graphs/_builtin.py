@@ -12,7 +12,9 @@ When a release ships a better built-in model, the one it replaces stays in the p
 ``data/previous/``, named ``<file stem>-<sha256>.onnx`` (``mitra-builtin-classifier-defad4d5...
 .onnx``): bundles and pickles made with it name it by hash, and :func:`find` gives it back, so
 they load and answer as they did. A file's hash is computed when it is used (the name only
-finds it), so a renamed or damaged file is refused, never run under another's name.
+finds it), so a renamed or damaged file is refused, never run under another's name. The tiny
+random-weight test models in ``data/`` (the demo's; the JS package's test bundles name them)
+are found by hash too.
 """
 
 from __future__ import annotations
@@ -81,19 +83,28 @@ def previous(task: str) -> dict[str, str]:
     return found
 
 
+def test_path(task: str) -> str:
+    """The file of the tiny random-weight test model of ``task`` (the demo's, and the one the
+    JS package's test bundles were made with)."""
+    return str(resources.files("wlearn_mitra").joinpath("data", TASKS[task].test_file))
+
+
 def find(task: str, sha: str | None) -> str | None:
-    """The file of the built-in model of ``task`` whose SHA-256 is ``sha``, the current one
-    or one an earlier release shipped; None when none has it."""
+    """The file of the model of ``task`` the package ships whose SHA-256 is ``sha``: the
+    built-in model, one an earlier release shipped, or the tiny test model; None when none
+    has it."""
     if not sha:
         return None
     if sha == sha256(task):
         return path(task)
+    if sha == _file_sha256(test_path(task)):
+        return test_path(task)
     return previous(task).get(sha)
 
 
 def identity(source: object, task: str) -> str | None:
-    """The SHA-256 of ``source`` when it is one of the built-in model files of ``task``, else
-    None. Computed once per file and process (a few milliseconds for a built-in model); an
+    """The SHA-256 of ``source`` when it is one of the model files of ``task`` the package
+    ships (built-in, earlier built-in, tiny test model), else None. Computed once per file and process (a few milliseconds for a built-in model); an
     earlier model's is computed too, not taken from its name, so a damaged file is refused by
     the hash check of the bundle that names it."""
     if not isinstance(source, (str, os.PathLike)):
@@ -101,7 +112,7 @@ def identity(source: object, task: str) -> str | None:
     source = os.fspath(source)
     if source == path(task):
         return sha256(task)
-    if source in previous(task).values():
+    if source == test_path(task) or source in previous(task).values():
         return _file_sha256(source)
     return None
 
@@ -118,6 +129,8 @@ def describe(task: str, sha: str | None) -> str | None:
         return f"the built-in {FILES[task]} (wlearn-mitra)"
     if sha and sha in previous(task):
         return f"the built-in {FILES[task]} of an earlier wlearn-mitra (sha256 {sha[:12]}...)"
+    if sha and sha == _file_sha256(test_path(task)):
+        return f"the tiny random-weight test model {TASKS[task].test_file} (wlearn-mitra)"
     return None
 
 
