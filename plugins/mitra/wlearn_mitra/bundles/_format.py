@@ -267,8 +267,9 @@ JS_PACKAGE = "@wlearn/mitra 0.1"
 def js_refusal(state: MitraState) -> str | None:
     """Why :data:`JS_PACKAGE` refuses to load the bundle of ``state`` (it throws at load), or
     None when it loads it. It reads typeIds ``...@1`` and the artifacts ``support_x`` and
-    ``support_y``; :func:`encode` keeps both out of a bundle it could not run right (and
-    :func:`decode` refuses one that has them anyway), so what the state holds decides."""
+    ``support_y``; :func:`encode` leaves one of them out of (or writes another typeId for) a
+    bundle it could not run right, and :func:`decode` refuses such a bundle that has them
+    anyway, so what the state holds decides (``tests/js`` checks this against the package)."""
     reasons = []
     if state.n_bins is not None:
         reasons.append(f"the typeId of a bin-head regressor ({REGRESSOR_BINS_TYPE_ID}), "
