@@ -66,7 +66,7 @@ def _report(path: str, strict: bool = False) -> dict[str, Any]:
     _, described, problems = _verdict(path, strict)
     return {
         "file": path, "size": os.path.getsize(path), "typeId": type_id, "loader": loader,
-        "model": described.get("model"), "notes": described.get("notes", []),
+        "model": described["model"], "notes": described["notes"],
         "manifest": _shallow(manifest), "artifacts": _shallow(artifacts),
         "unusual": list(blobs.unusual), "ok": all(a["sha256Ok"] for a in artifacts),
         "loadable": not problems, "problems": problems,

@@ -43,13 +43,8 @@ def _a_model_not_shipped(unshipped, tmp_path_factory):
 
     shipped_bundle, shipped_model = BUNDLE, CLF_ONNX
     CLF_ONNX = Path(unshipped["classification"])
-    manifest, toc, blobs = wlrn.decode_bundle(shipped_bundle.read_bytes())
-    meta = {**wlrn.decode_json(blobs["meta"]),
-            "onnxSha256": hashlib.sha256(CLF_ONNX.read_bytes()).hexdigest()}
-    BUNDLE = tmp_path_factory.mktemp("load-paths") / "model.wlrn"
-    BUNDLE.write_bytes(wlrn.encode_bundle(manifest, [
-        {"id": e["id"], "data": wlrn.encode_json(meta) if e["id"] == "meta"
-         else bytes(blobs[e["id"]])} for e in toc]))
+    BUNDLE = _rewrite(tmp_path_factory.mktemp("load-paths"), name="model.wlrn", meta={
+        "onnxSha256": hashlib.sha256(CLF_ONNX.read_bytes()).hexdigest()})
     yield
     BUNDLE, CLF_ONNX = shipped_bundle, shipped_model
 

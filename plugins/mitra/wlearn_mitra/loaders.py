@@ -190,8 +190,7 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
     refusal = _format.js_refusal(state)
     notes = [f"{_format.JS_PACKAGE} (JavaScript) loads it" if refusal is None else
              f"{_format.JS_PACKAGE} (JavaScript) refuses it at load: {refusal}"]
-    unpredictable = _format.support_x_problem(
-        state.support_x, "support_x_encoded" if state.categories else "support_x")
+    unpredictable = _format.support_x_problem(state.support_x)  # predict's own message
     if unpredictable is not None:  # loads and saves back; predict refuses it
         notes.append(f"it loads, but predict will refuse it: {unpredictable}")
     return {"model": model, "problems": problems, "notes": notes}
