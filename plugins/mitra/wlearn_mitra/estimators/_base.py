@@ -504,6 +504,10 @@ class _MitraEstimator(_Params):
         environment variable names another file, which the built-in one then has to
         override by its path."""
         builtin = _builtin.find(cls._task, sha)
+        if builtin == _builtin.test_path(cls._task) and onnx is not None:
+            # The tiny test model is found only when no model is given or bound: a bound one
+            # stays the parameter, so a save/load round trip keeps it (tests/fuzz).
+            builtin = None
         if (onnx is None or onnx_is_default) and builtin is not None:
             return None if not os.environ.get(ENV_VARS[cls._task]) else builtin
         return onnx
