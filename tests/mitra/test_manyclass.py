@@ -120,6 +120,44 @@ def test_no_node_sees_more_than_max_support_rows(monkeypatch):
     assert seen[0] == (30, 5, 5)  # the root: 150 rows capped to 30
 
 
+@pytest.mark.parametrize("onnx", [TINY, None], ids=["tiny", "builtin"])
+def test_a_node_with_no_support_rows_splits_its_weight_evenly(onnx, monkeypatch):
+    """Fewer kept rows than classes: a node whose classes have no kept row is not run (an
+    engine pass on no rows has no answer) and its groups share the node's weight."""
+    X, y, Xq = _table(30, rows_per_class=10)
+    clf = MitraClassifier(onnx=onnx, max_support=2, max_node_classes=10).fit(X, y)
+    tree = clf.class_hierarchy_
+    kept = set(clf._support_index.tolist())
+    empty = [n for n in _manyclass.nodes(tree) if not kept & set(_manyclass.classes_of(n))]
+    assert empty, "the table must leave some node without rows"
+    seen = []
+    predict = MitraEngine.predict
+
+    def spy(self, xs, ys, xq, **kw):
+        seen.append(len(xs))
+        return predict(self, xs, ys, xq, **kw)
+
+    monkeypatch.setattr(MitraEngine, "predict", spy)
+    proba = clf.predict_proba(Xq)
+    assert len(seen) == len(_manyclass.nodes(tree)) - len(empty) and min(seen) > 0
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    for node in empty:  # a node's groups share its weight: equal for its single classes
+        singles = [g for g in node if not isinstance(g, list)]
+        np.testing.assert_array_equal(proba[:, singles], proba[:, singles[:1]].repeat(
+            len(singles), axis=1))
+    assert (clf.predict(Xq) == clf.classes_[proba.argmax(axis=1)]).all()
+
+
+def test_the_engine_refuses_an_empty_support_set_even_unchecked():
+    engine = MitraEngine(TINY, task="classification")
+    empty = np.zeros((0, 3), np.float32)
+    for check_input in (True, False):
+        with pytest.raises(ValidationError, match="support set is empty"):
+            engine.predict(empty, np.zeros(0, np.int64), np.zeros((2, 3), np.float32),
+                           n_classes=2, check_input=check_input)
+
+
 def test_small_nodes_below_ten_classes_and_plain_by_default():
     X, y, Xq = _table(5)
     plain = MitraClassifier(onnx=TINY).fit(X, y)

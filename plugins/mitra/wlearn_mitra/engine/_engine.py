@@ -272,6 +272,8 @@ class MitraEngine:
                 )
         else:
             x_support, y_support, x_query = self._coerce(x_support, y_support, x_query)
+            if len(x_support) == 0:  # an answer from no rows would be NaN, never an error
+                raise ValidationError("the support set is empty")
 
         stats = SupportStats.fit(x_support)
         xs = stats.apply(x_support)

@@ -124,7 +124,8 @@ def predict_proba(tree: Tree, n_classes: int, n_query: int, run: RunNode,
     """Class probabilities float64 [n_query, n_classes] through the hierarchy.
 
     Every node runs once over all query rows (nodes one after another, so the memory of a
-    predict is that of its largest node, not the sum); a class's probability is the
+    predict is that of its largest node, not the sum), but for a node with no support rows,
+    which is not run and splits its weight equally among its groups; a class's probability is the
     product of its groups' probabilities down its path, and rows are renormalised to sum
     to 1 (the products already do, up to rounding).
     """
@@ -132,7 +133,10 @@ def predict_proba(tree: Tree, n_classes: int, n_query: int, run: RunNode,
 
     def visit(node: Tree, weight: np.ndarray) -> None:
         rows, groups = node_support(node, support_index, max_support, seed)
-        p = run(rows, groups, len(node))
+        if len(rows):
+            p = run(rows, groups, len(node))
+        else:  # no support row of any of its classes: nothing tells its groups apart
+            p = np.full((n_query, len(node)), 1.0 / len(node))
         for g, item in enumerate(node):
             if isinstance(item, list):
                 visit(item, weight * p[:, g])
