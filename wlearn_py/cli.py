@@ -27,14 +27,25 @@ from .reading import read_bundle
 from .registry import describe, describe_loader, install_hint, load
 
 
+def _visible(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, carriage returns,
+    terminal escape sequences, bidirectional overrides) written as its Python escape, so
+    that a bundle's strings can neither break a line nor drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _write(stream: Any, text: str) -> None:
-    # Bundle text may hold any character (lone surrogates included); never crash on output.
+    # Bundle text may hold any character (lone surrogates included); never crash on output,
+    # and never pass a control character to the terminal (the lines are ours, see _visible).
     encoding = getattr(stream, "encoding", None) or "utf-8"
+    text = "\n".join(map(_visible, text.split("\n")))
     stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
 
 
 def _fail(command: str, path: str, reason: str) -> int:
-    _write(sys.stderr, f"wlearn {command}: {path}: {reason}")
+    _write(sys.stderr, f"wlearn {command}: {path}: {_visible(reason)}")
     return 1
 
 
@@ -168,7 +179,13 @@ def _show_id(artifact_id: Any) -> str:
 def _show_media(media_type: Any) -> str:
     if media_type is None:
         return "-"
-    return media_type if isinstance(media_type, str) else json.dumps(media_type)
+    return _visible(media_type) if isinstance(media_type, str) else json.dumps(media_type)
+
+
+def _show_type_id(type_id: Any) -> str:
+    if type_id is None:
+        return "(missing)"
+    return _visible(type_id) if isinstance(type_id, str) else json.dumps(type_id)
 
 
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -190,8 +207,8 @@ def _human(report: dict[str, Any]) -> str:
     total = sum(a["length"] for a in artifacts)
     lines = [
         f"file      {report['file']} ({report['size']:,} bytes)",
-        f"typeId    {type_id if type_id is not None else '(missing)'}",
-        f"loader    {loader}",
+        f"typeId    {_show_type_id(type_id)}",
+        f"loader    {_visible(loader)}",
         f"model     {_show_model(report['model'], report['loadable'])}",
         "manifest",
         *("  " + line for line in json.dumps(report["manifest"], indent=2,
@@ -206,8 +223,8 @@ def _human(report: dict[str, Any]) -> str:
         lines += _table(rows, right={1, 2})
     bad = [a["id"] for a in artifacts if not a["sha256Ok"]]
     lines.append(f"hashes    {'all ok' if not bad else f'{len(bad)} MISMATCHED'}")
-    lines += [f"unusual   {note}" for note in report["unusual"]]
-    lines += [f"note      {note}" for note in report["notes"]]
+    lines += [f"unusual   {_visible(note)}" for note in report["unusual"]]
+    lines += [f"note      {_visible(note)}" for note in report["notes"]]
     lines.append("loadable  " + ("yes" if report["loadable"] else "no"))
     return "\n".join(lines)
 
@@ -228,7 +245,7 @@ def _human_readable(path: str, found: dict[str, Any]) -> str:
     if manifest is None:
         return "\n".join(lines + ["manifest  (unreadable)"])
     type_id = manifest.get("typeId") if isinstance(manifest, dict) else None
-    lines += [f"typeId    {type_id if type_id is not None else '(missing)'}", "manifest",
+    lines += [f"typeId    {_show_type_id(type_id)}", "manifest",
               *("  " + line for line in json.dumps(manifest, indent=2,
                                                    ensure_ascii=False).splitlines())]
     toc = found.get("toc")
@@ -295,15 +312,15 @@ def _validate(args: argparse.Namespace) -> int:
         return _fail("validate", args.file, "; ".join(problems))
     manifest, toc, blobs = parts
     for note in blobs.unusual:
-        _write(sys.stdout, f"unusual  {args.file}: {note}")
+        _write(sys.stdout, f"unusual  {args.file}: {_visible(note)}")
     if problems:
         return _fail("validate", args.file, "; ".join(problems))
     type_id = manifest.get("typeId")
-    _write(sys.stdout, f"ok  {args.file}: {type_id}, {len(toc)} artifact"
+    _write(sys.stdout, f"ok  {args.file}: {_show_type_id(type_id)}, {len(toc)} artifact"
                        f"{'' if len(toc) == 1 else 's'}, all SHA-256 hashes match; model: "
                        f"{_show_model(described['model'])}{' (opened)' if args.open else ''}")
     for note in described["notes"]:
-        _write(sys.stdout, f"note  {args.file}: {note}")
+        _write(sys.stdout, f"note  {args.file}: {_visible(note)}")
     return 0
 
 

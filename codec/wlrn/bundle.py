@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import struct
 import sys
 from collections.abc import Iterable, Mapping
@@ -87,9 +88,16 @@ def read_input(data: BundleInput) -> memoryview:
     if isinstance(data, (str, os.PathLike)):
         try:
             with open(data, "rb") as handle:
+                mode = os.fstat(handle.fileno()).st_mode
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # a terminal, /dev/zero: no end
+                    raise BundleError(f"cannot read bundle {os.fspath(data)!r}: it is a "
+                                      "device, not a file")
                 return memoryview(handle.read())
         except OSError as exc:
             raise BundleError(f"cannot read bundle {os.fspath(data)!r}: {exc.strerror}") from None
+        except ValueError:  # a NUL in the path
+            raise BundleError(f"cannot read bundle {os.fspath(data)!r}: the path holds a NUL "
+                              "character") from None
     try:
         return _as_bytes_view(memoryview(data))
     except TypeError:

@@ -158,3 +158,28 @@ def test_inspect_json_reports_a_file_it_cannot_read(tmp_path, capsys, content):
     assert report["file"] == str(path) and report["ok"] is False and report["loadable"] is False
     assert len(report["problems"]) == 1 and report["problems"][0] in out.err
     assert ("Bundle too small" if content else "No such file") in report["problems"][0]
+
+
+def test_bundle_strings_cannot_drive_the_terminal(tmp_path, capsys):
+    """A typeId or mediaType holding a carriage return or an escape sequence is printed
+    escaped, so a bundle cannot overwrite or forge the lines inspect and validate print."""
+    forged = "acme.x@1\r\x1b[2Kloadable  yes\n\x9b31m\u202e"
+    data = wlrn.encode_bundle({"typeId": forged},
+                              [{"id": "a", "data": b"x", "mediaType": "\x1b[31mred"}])
+    path = tmp_path / "forged.wlrn"
+    path.write_bytes(data)
+    for command in (["inspect", str(path)], ["validate", str(path)]):
+        assert main(command) == 1
+        captured = capsys.readouterr()
+        text = captured.out + captured.err
+        assert not any(c in text for c in "\r\x1b\x9b\u202e")
+        assert "\\r\\x1b[2Kloadable  yes\\n\\x9b31m\\u202e" in text
+        assert "loadable  yes" not in text.splitlines()
+    assert main(["inspect", str(path)]) == 1
+    assert "\\x1b[31mred" in capsys.readouterr().out
+
+
+def test_paths_that_are_no_bundle_file_are_refused(capsys):
+    for path, reason in (("/dev/zero", "a device, not a file"), ("x\x00y", "NUL")):
+        assert main(["validate", path]) == 1
+        assert reason in capsys.readouterr().err

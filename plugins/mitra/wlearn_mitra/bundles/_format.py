@@ -28,7 +28,8 @@ from .._tasks import REGRESSOR_BINS_TYPE_ID as _REGRESSOR_BINS_TYPE_ID
 from .._tasks import TASK_OF_TYPE_ID
 from .._tasks import TASKS as _TASKS
 from ..inputs import _categories, _labels, _manyclass
-from ..inputs._checks import beyond_float32, check_max_support, check_n_estimators, check_seed
+from ..inputs._checks import SHA256_HEX, beyond_float32, check_max_support, check_n_estimators
+from ..inputs._checks import check_seed
 from ..inputs._checks import check_target_scaling, check_task
 from ..inputs._support import check_support_selection
 
@@ -436,8 +437,8 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     n_features = _int_field(meta, "nFeatures")
     n_support = _int_field(meta, "nSupport", 0)  # JS writes 0 for maxSupport: 0
     sha = meta.get("onnxSha256")
-    if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
-        raise BundleError(f"meta.onnxSha256 must be null or 64 hex digits, got {sha!r}")
+    if sha is not None and not (isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
+        raise BundleError(f"meta.onnxSha256 must be null or 64 lowercase hex digits, got {sha!r}")
     names = meta.get("featureNames")
     if names is not None and (
         not isinstance(names, list) or len(names) != n_features
@@ -462,7 +463,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         params=dict(params),
         support_x=support_x,
         support_y=np.empty(0),
-        onnx_sha256=sha.lower() if sha else None,
+        onnx_sha256=sha,
         extra_meta={k: v for k, v in meta.items() if k not in known},
         feature_names=names,
         categories=categories,
@@ -544,7 +545,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     else:
         state.classes = _labels.from_json(meta["labels"])
         index = _array(blobs, "support_y_index", "<i4", n_support).astype(np.int64)
-        if index.min() < 0 or index.max() >= len(state.classes):
+        if len(index) and (index.min() < 0 or index.max() >= len(state.classes)):
             raise BundleError(
                 f"support_y_index must hold class indices 0..{len(state.classes) - 1}"
             )

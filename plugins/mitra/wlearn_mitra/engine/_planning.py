@@ -36,6 +36,7 @@ on measured peaks of ONNX Runtime (bench/README.md, "Wide data").
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from wlearn.errors import ResourceLimitError, ValidationError
@@ -162,13 +163,18 @@ def plan(
     when the plan needs it and it is not open yet (counted against a budget).
     ``available_mb``: the memory the machine has available, None when unknown.
     ``chunk_size`` fixes the query rows per chunk (the support side is still planned).
-    Raises ValidationError when the budget is not positive, ResourceLimitError when it is
+    Raises ValidationError when the budget is not a positive finite number, ResourceLimitError when it is
     too small for even one feature of this support set, or, without a budget, when the plain
     run needs more than ``available_mb`` (each message gives what would do).
     """
-    if max_memory_mb is not None and not max_memory_mb > 0:
-        raise ValidationError(f"max_memory_mb must be positive, got {max_memory_mb!r}")
-    if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
+    if max_memory_mb is not None and (
+            isinstance(max_memory_mb, bool) or not isinstance(max_memory_mb, numbers.Real)
+            or not 0 < max_memory_mb < math.inf):
+        raise ValidationError(f"max_memory_mb must be a positive finite number of megabytes or "
+                              f"None, got {max_memory_mb!r}")
+    if chunk_size is not None and (
+            isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral)
+            or chunk_size < 1):
         raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     widest = max(1, min(n_features, int(max_features)))
     if max_memory_mb is None:

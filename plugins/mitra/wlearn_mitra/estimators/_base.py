@@ -24,8 +24,9 @@ from ..exceptions import not_fitted
 from ..graphs import _builtin
 from ..inputs import _categories, _target_encoding
 from ..inputs._checks import (
-    check_feature_names, check_max_support, check_n_estimators, check_random_state, check_seed,
-    check_target_encoding, draw_seed, one_dimensional, read_table, require_y,
+    beyond_float32, check_feature_names, check_max_support, check_n_estimators,
+    check_random_state, check_seed, check_target_encoding, draw_seed, one_dimensional,
+    read_table, require_y,
 )
 from ..inputs._support import check_support_selection, select_support
 from ..runtimes import _choice
@@ -267,15 +268,17 @@ class _MitraEstimator(_Params):
             raise ValidationError(scan[2])
         if not scan[3]:
             raise ValidationError(
-                "the support targets hold NaN or infinite values (a bundle @wlearn/mitra fit "
-                "on them); predictions would be NaN. target_scaling='js' runs them as JS does")
+                "the support targets hold NaN, infinite values or values beyond float32's range "
+                "(a bundle @wlearn/mitra fit on them, which fit refuses); predictions would be "
+                "NaN or infinite. target_scaling='js' runs them as JS does")
 
     def _scan_support(self) -> tuple:
         """The stored support set's scan, made once per support set (at fit, load and
         unpickling, which each store new arrays) and kept with the arrays it scanned, not
         repeated on every prediction: (support_x_, support_y_, what is wrong with the rows
-        or None, whether the targets are finite)."""
-        targets_finite = self._task != "regression" or bool(np.isfinite(self.support_y_).all())
+        or None, whether the targets are finite within float32's range, as fit makes them)."""
+        targets_finite = self._task != "regression" or not (
+            np.isnan(self.support_y_).any() or beyond_float32(self.support_y_).any())
         return (self.support_x_, self.support_y_, _format.support_x_problem(self.support_x_),
                 targets_finite)
 

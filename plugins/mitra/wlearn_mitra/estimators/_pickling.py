@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import re
 from typing import Any, Callable
 
 import numpy as np
@@ -26,13 +25,12 @@ from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
 from ..inputs import _categories, _manyclass
-from ..inputs._checks import beyond_float32
+from ..inputs._checks import SHA256_HEX, beyond_float32, exact_number
 
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1
 VERSION_KEY = "_mitra_pickle"
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 #: Private attributes a pickle may carry besides parameters and learned attributes.
 _PRIVATE = ("_extra_params", "_extra_meta", "_disposed", "_onnx_replaced")
 #: Constructor parameters that name an ONNX model.
@@ -87,14 +85,22 @@ def _label(value: Any) -> bool:
     return isinstance(value, (str, bool, np.bool_, numbers.Real))
 
 
+def _ascending(values: np.ndarray) -> bool:
+    try:
+        return all(bool(a < b) for a, b in zip(values[:-1], values[1:]))
+    except TypeError:  # labels of kinds that do not compare
+        return False
+
+
 def _check_learned(state: dict[str, Any], classification: bool) -> None:
     n_features = state.get("n_features_in_")
     if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
         raise ValidationError(f"n_features_in_ must be a positive int, got {n_features!r}")
     support_x = _array(state.get("support_x_"), "support_x_", 2, "f")
-    if support_x.dtype != np.float32 or support_x.shape[1] != n_features or not len(support_x):
+    # No rows is what a bundle of maxSupport 0 loads as (predict refuses it, as after load).
+    if support_x.dtype != np.float32 or support_x.shape[1] != n_features:
         raise ValidationError(
-            f"support_x_ must be float32 [rows >= 1, {n_features}], got {support_x.dtype} "
+            f"support_x_ must be float32 [rows, {n_features}], got {support_x.dtype} "
             f"{support_x.shape}"
         )
     rows = len(support_x)
@@ -103,14 +109,19 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         classes = _array(state.get("classes_"), "classes_", 1, "biufUO")
         if not 1 <= len(classes) or (classes.dtype.kind == "O" and not all(map(_label, classes))):
             raise ValidationError("classes_ must hold at least one label (number, bool or str)")
+        if not _ascending(classes):  # as fit makes them, and as bundles must hold them
+            raise ValidationError("classes_ must be sorted and distinct")
         index = _array(state.get("_support_index"), "_support_index", 1, "iu")
-        if len(index) != rows or index.min() < 0 or index.max() >= len(classes):
+        if len(index) != rows or (rows and (index.min() < 0 or index.max() >= len(classes))):
             raise ValidationError(
                 f"_support_index must hold {rows} class indices below {len(classes)}"
             )
         support_y = _array(support_y, "support_y_", 1, classes.dtype.kind)
         if len(support_y) != rows:
             raise ValidationError(f"support_y_ must have {rows} labels, got {len(support_y)}")
+        if not np.array_equal(support_y, classes[index]):
+            raise ValidationError("support_y_ must be classes_[_support_index], the labels of "
+                                  "the support rows")
         if state.get("class_hierarchy_") is not None:
             _manyclass.check_tree(state["class_hierarchy_"], len(classes))
     else:
@@ -124,7 +135,7 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
             raise ValidationError("support_y_ holds NaN or infinite targets, or targets "
                                   "beyond float32's range")
     sha = state.get("onnx_sha256_")
-    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+    if sha is not None and not (isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
         raise ValidationError(f"onnx_sha256_ must be None or 64 lowercase hex digits, got {sha!r}")
     if "support_indices_" in state:
         picked = _array(state["support_indices_"], "support_indices_", 1, "iu")
@@ -138,9 +149,7 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
     encoding = state.get("target_encoding_", False)
     if not isinstance(encoding, (bool, np.bool_)):
         raise ValidationError(f"target_encoding_ must be a bool, got {encoding!r}")
-    seed = state.get("seed_", 0)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not np.isfinite(seed):
-        raise ValidationError(f"seed_ must be a finite number, got {seed!r}")
+    exact_number(state.get("seed_", 0), "seed_")
     categories = state.get("categories_", {})
     if not isinstance(categories, dict):
         raise ValidationError("categories_ must be a dict of column index -> categories")

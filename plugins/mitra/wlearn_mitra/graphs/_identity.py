@@ -33,7 +33,6 @@ import hashlib
 import json
 import mmap
 import os
-import re
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -42,6 +41,7 @@ from typing import Iterator
 
 from wlearn.errors import ValidationError
 
+from ..inputs._checks import SHA256_HEX
 from ._cachedir import default_cache_dir, identity_memo_path
 from ._onnxinfo import external_locations
 
@@ -121,7 +121,6 @@ def model_identity(source: bytes | Path, view: memoryview) -> str:
 
 #: Files changed less than this many seconds before they are hashed are not remembered.
 SETTLED_S = 2.0
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _status(path: Path) -> list[int] | None:
@@ -154,7 +153,7 @@ def _memo_of(model: Path) -> tuple[str, tuple[tuple[str, Path], ...]] | None:
     try:
         memo = json.loads(_memo(model, status).read_text())
         identity, externals = memo["identity"], memo["external"]
-        if not (isinstance(identity, str) and _HEX64.fullmatch(identity)
+        if not (isinstance(identity, str) and SHA256_HEX.fullmatch(identity)
                 and isinstance(externals, list)):
             return None
         folder = model.resolve().parent

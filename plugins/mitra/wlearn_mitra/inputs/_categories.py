@@ -247,7 +247,7 @@ def _values_from_json(kind: Any, values: Any, where: str, version: int = 1) -> l
     elif kind == "float":
         ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     else:
-        ok = all(isinstance(v, str) and v.strip() == v and v for v in values)
+        ok = all(isinstance(v, str) and _labels.DECIMAL.fullmatch(v) for v in values)
     if not ok:
         raise BundleError(f"{where}.values do not all fit kind {kind!r}")
     try:

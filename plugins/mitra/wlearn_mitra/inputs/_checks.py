@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -427,6 +428,8 @@ def detect_task(y: Any) -> str:
 #: little; the bound keeps a bundle from asking for unbounded work and memory (each member
 #: is planned and transformed up front).
 MAX_N_ESTIMATORS = 256
+#: A SHA-256 as bundles, pickles and the identity memo write it: 64 lowercase hex digits.
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def check_int(value: Any, name: str, minimum: int, maximum: int | None = None) -> int:
@@ -472,14 +475,18 @@ def check_task(value: Any) -> str | None:
     return value
 
 
-def _exact_number(value: Any, name: str) -> int | float:
+def exact_number(value: Any, name: str) -> int | float:
     """A finite real that JSON (a double) carries exactly, so a bundle can hold it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
             not isinstance(value, numbers.Integral) and not math.isfinite(value)):
         raise ValidationError(f"{name} must be a finite number, got {value!r}")
     if isinstance(value, numbers.Integral):
         value = int(value)
-        if float(value) != value:
+        try:
+            exact = float(value) == value
+        except OverflowError:  # beyond any double
+            exact = False
+        if not exact:
             raise ValidationError(f"{name}={value} is not exactly a double, so no bundle (JSON, "
                                   "as JavaScript reads it) could hold it; use at most 2**53")
         return value
@@ -489,7 +496,7 @@ def _exact_number(value: Any, name: str) -> int | float:
 def check_max_support(value: Any) -> int | float:
     """``max_support`` as @wlearn/mitra reads ``maxSupport``: a number >= 1. A fraction is
     used as JS uses it (see ``select_support``)."""
-    number = _exact_number(value, "max_support")
+    number = exact_number(value, "max_support")
     if number < 1:
         raise ValidationError(f"max_support must be a number >= 1, got {value!r} (JavaScript "
                               "keeps no rows for 0 and drops rows from the end for negatives)")
@@ -502,7 +509,8 @@ def check_seed(seed: Any) -> float | int:
     if isinstance(seed, str):
         text = seed.strip()
         try:
-            number = float(text) if text and "_" not in text else math.nan
+            # JavaScript's ToNumber reads ASCII digits only ("٤٢" | 0 is 0, float() says 42)
+            number = float(text) if text.isascii() and "_" not in text else math.nan
         except ValueError:
             number = math.nan
         if not math.isfinite(number):
@@ -510,7 +518,7 @@ def check_seed(seed: Any) -> float | int:
                                   f"got {seed!r}")
         return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() \
             else number
-    return _exact_number(seed, "seed")
+    return exact_number(seed, "seed")
 
 
 def check_random_state(random_state: Any) -> None:

@@ -9,6 +9,7 @@ is an integer within int32) or with the label extension described in ``spec/mitr
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,15 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: Version of the ``meta.labels`` extension this module writes and reads.
 LABELS_VERSION = 1
 LABEL_KINDS = ("integer", "float", "string")
+#: An integer as decimal text, the one way Python and JSON writers spell it (no sign on 0,
+#: no "+", spaces, leading zeros, underscores or non-ASCII digits: each would read back as
+#: the same number and be written differently).
+DECIMAL = re.compile(r"0|-?[1-9][0-9]*")
+
+
+def _nul_ended(values: Any) -> bool:
+    """Whether a string ends in NUL, which numpy's str arrays drop ("a\0" becomes "a")."""
+    return any(isinstance(v, str) and v.endswith("\x00") for v in values)
 
 
 def as_vector(y: Any, name: str = "y") -> np.ndarray:
@@ -87,6 +97,9 @@ def label_array(y: Any, name: str = "y") -> np.ndarray:
         raise ValidationError(f"{name} has unsupported dtype {arr.dtype}")
     kinds = {_kind_of(v) for v in arr}
     if kinds == {"string"}:
+        if _nul_ended(arr):
+            raise ValidationError(f"{name} holds a label ending in a NUL character, which "
+                                  "numpy's strings drop (it would become another label)")
         return arr.astype(str)
     if kinds == {"boolean"}:
         return arr.astype(bool)
@@ -163,7 +176,7 @@ def from_json(obj: Any) -> np.ndarray:
         raise BundleError("meta.labels.values must be a non-empty list")
     try:
         if kind == "string":
-            if not all(isinstance(v, str) for v in values):
+            if not all(isinstance(v, str) for v in values) or _nul_ended(values):
                 raise TypeError
             classes = np.array(values, dtype=str)
         elif kind == "float":
@@ -171,7 +184,7 @@ def from_json(obj: Any) -> np.ndarray:
                 raise TypeError
             classes = np.array(values, dtype=np.float64)
         else:
-            if not all(isinstance(v, str) for v in values):
+            if not all(isinstance(v, str) and DECIMAL.fullmatch(v) for v in values):
                 raise TypeError
             ints = [int(v, 10) for v in values]
             fits = INT64_MIN <= min(ints) and max(ints) <= INT64_MAX
