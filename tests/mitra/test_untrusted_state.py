@@ -162,3 +162,28 @@ def test_a_tampered_pickle_state_is_refused(model, changes, message):
     assert _tampered(fitted).predict(X).tolist() == fitted.predict(X).tolist()
     with pytest.raises(ValidationError, match=message):
         _tampered(fitted, **changes)
+
+
+@MODELS
+def test_artifacts_no_mitra_bundle_has_are_ignored_and_said_so(model, tmp_path, capsys,
+                                                               monkeypatch):
+    from wlearn.cli import main
+
+    X, _ = _rng_table(8)
+    onnx = _onnx(model, "classifier")
+    fitted = MitraClassifier(onnx=onnx).fit(X, [0, 1] * 4)
+    data = fitted.save()
+    extra = _edit(data, artifacts={"notes.txt": b"kept by nobody"})
+    loaded = _load(extra, onnx)
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    assert loaded.save() == data  # not written back, as the note says
+    path = tmp_path / "extra.wlrn"
+    path.write_bytes(extra)
+    if onnx is not None:
+        monkeypatch.setenv("WLEARN_MITRA_CLASSIFIER_ONNX", str(onnx))
+    assert main(["inspect", "--json", str(path)]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("'notes.txt'" in n and "save does not write them back" in n for n in notes)
+    tmp_path.joinpath("plain.wlrn").write_bytes(data)
+    assert main(["inspect", "--json", str(tmp_path / "plain.wlrn")]) == 0
+    assert not any("write them back" in n for n in json.loads(capsys.readouterr().out)["notes"])

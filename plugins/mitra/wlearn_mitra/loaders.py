@@ -193,6 +193,10 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
     unpredictable = _format.support_x_problem(state.support_x)  # predict's own message
     if unpredictable is not None:  # loads and saves back; predict refuses it
         notes.append(f"it loads, but predict will refuse it: {unpredictable}")
+    if state.ignored_artifacts:
+        listed = ", ".join(map(repr, state.ignored_artifacts))
+        notes.append(f"artifacts no Mitra bundle has ({listed}): load ignores them, as "
+                     f"{_format.JS_PACKAGE} does, and save does not write them back")
     return {"model": model, "problems": problems, "notes": notes}
 
 

@@ -189,6 +189,14 @@ class MitraState:
     categories: dict[int, np.ndarray] = field(default_factory=dict)  # column -> categories
     class_hierarchy: list | None = None  # meta.classHierarchy's tree (classifier)
     n_bins: int | None = None  # regressor: the model's value bins (a bin head), else None
+    #: Artifacts no Mitra bundle has (read by nothing, as @wlearn/mitra ignores them; not
+    #: written back by encode): their ids, for inspect's notes.
+    ignored_artifacts: tuple[str, ...] = ()
+
+
+#: The artifacts a Mitra bundle may hold (spec/mitra.md, "Artifacts").
+ARTIFACTS = frozenset({"meta", "support_x", "support_x_encoded", "support_y", "support_y_index",
+                       "support_y_f64"})
 
 
 def encode(state: MitraState) -> bytes:
@@ -428,6 +436,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
     blobs = _views(toc, blobs)
     if "meta" not in blobs:
         raise BundleError("the bundle has no 'meta' artifact")
+    ignored = tuple(sorted(str(i) for i in blobs if i not in ARTIFACTS))
     try:
         meta = decode_json(blobs["meta"])
     except (BundleError, wlrn.BundleError) as exc:  # the codec's class, under PyPI's wlearn
@@ -467,6 +476,7 @@ def decode(manifest: dict, toc: list, blobs: Any) -> MitraState:
         extra_meta={k: v for k, v in meta.items() if k not in known},
         feature_names=names,
         categories=categories,
+        ignored_artifacts=ignored,
     )
     # What only the other task's bundles hold: a bundle under the wrong typeId (a hand edit)
     # is named as such, not refused later for want of a model of the other task's hash.
