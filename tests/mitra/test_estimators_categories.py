@@ -338,3 +338,32 @@ def test_each_distinct_value_is_checked_once(monkeypatch):
     assert len(calls) <= 6  # the categories' kind (3), then each distinct value once
     assert np.array_equal(codes[:4], [3.0, 2.0, 1.0, 0.0])
     assert np.array_equal(codes, np.tile(codes[:4], 500))
+
+
+@pytest.mark.filterwarnings("ignore::wlearn_mitra.BuiltinModelWarning")
+@pytest.mark.parametrize("onnx", [CLF_ONNX, None], ids=["tiny", "builtin"])
+def test_text_that_reads_as_numbers_is_text_in_every_container(onnx):
+    """"4", " 4 ", "1e1", "inf" are categories whether they come in a pandas string column,
+    an object column, a numpy string or object array, or nested lists; numbers beside them in
+    nested lists stay numbers."""
+    rng = np.random.default_rng(0)
+    codes = rng.choice(["4", " 4 ", "1e1", "inf", "10"], 40)
+    x = rng.normal(size=40)
+    y = (codes == "4") | (x > 0.5)
+    containers = {
+        "str column": pd.DataFrame({"x": x, "code": pd.Series(codes, dtype="string")}),
+        "object column": pd.DataFrame({"x": x, "code": pd.Series(codes, dtype=object)}),
+        "object array": np.array([[a, b] for a, b in zip(x, codes)], dtype=object),
+        "nested lists": [[float(a), str(b)] for a, b in zip(x, codes)],
+    }
+    answers = {}
+    for label, X in containers.items():
+        model = MitraClassifier(onnx=onnx).fit(X, y)
+        answers[label] = model.predict_proba(X)
+        assert list(model.categories_) == [1], label
+        assert sorted(model.categories_[1]) == sorted(set(codes)), label
+    first = answers.pop("str column")
+    for label, proba in answers.items():
+        np.testing.assert_array_equal(proba, first, err_msg=label)
+    only_text = MitraClassifier(onnx=onnx).fit(np.array(codes).reshape(-1, 1), y)
+    assert sorted(only_text.categories_[0]) == sorted(set(codes))  # a numpy <U array

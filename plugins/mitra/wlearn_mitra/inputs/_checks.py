@@ -63,11 +63,13 @@ def _checked_names(columns: list) -> np.ndarray | None:
 
 def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """A column of objects as ``(numbers, None)`` when it holds only numbers and missing
-    values, else ``(None, raw values)`` when it holds strings too."""
-    try:
-        return col.astype(np.float64), None
-    except (TypeError, ValueError):
-        pass
+    values, else ``(None, raw values)`` when it holds strings too: text, even text that
+    reads as a number ("4", "1e1", "inf"), as a pandas string column of the same values."""
+    if not _holds_text(col):
+        try:
+            return col.astype(np.float64), None
+        except (TypeError, ValueError):
+            pass
     numbers_only = True
     out = np.full(len(col), np.nan)
     for i, v in enumerate(col):
@@ -85,6 +87,11 @@ def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | Non
     raw[:] = list(col)
     return None, raw
 
+
+
+def _holds_text(values: np.ndarray) -> bool:
+    """Whether an object array holds a string anywhere (numpy's float cast would read "4" as 4)."""
+    return any(isinstance(v, str) for v in values.flat)
 
 
 def _put_objects(table: "Table", j: int, col: np.ndarray) -> None:
@@ -291,6 +298,8 @@ def read_table(X: Any, name: str = "X") -> Table:
     else:
         try:
             arr = np.asarray(X)
+            if arr.dtype.kind in "US" and isinstance(X, (list, tuple)):
+                arr = np.asarray(X, dtype=object)  # numpy would make [1.5, "a"] two strings
         except ValueError as exc:  # ragged nested lists
             raise ValidationError(f"{name} must be a 2-D array of numbers ({exc})") from None
         if arr.dtype.kind == "c":
@@ -308,6 +317,8 @@ def read_table(X: Any, name: str = "X") -> Table:
                             if any(isinstance(v, narrow_types) for v in arr[:, j])}
         if arr.dtype.kind in "biuf":
             table.values = arr.astype(np.float64)
+        elif arr.dtype.kind in "US" or _holds_text(arr):  # text, whatever it reads as
+            _array_columns(arr, table)
         else:
             try:
                 table.values = arr.astype(np.float64)
