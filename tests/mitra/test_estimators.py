@@ -282,6 +282,11 @@ def test_inputs_numpy_lists_and_dataframes_agree():
         MitraClassifier(onnx=CLF_ONNX).fit(X, pd.Series(y, dtype="Int64").mask(y == 0))
     with pytest.raises(ValidationError, match="missing labels"):
         MitraClassifier(onnx=CLF_ONNX).fit(X[:3], pd.Series(["a", pd.NA, "b"], dtype=object))
+    # NaN among strings (a masked str Series, a list) is missing too, not "a mix of types"
+    text = pd.Series(["a", "b", "c"])
+    for missing in (text.where(text != "b"), ["a", float("nan"), "b"]):
+        with pytest.raises(ValidationError, match=r"missing labels \(nan\)"):
+            MitraClassifier(onnx=CLF_ONNX).fit(X[:3], missing)
 
 
 @pytest.mark.parametrize(

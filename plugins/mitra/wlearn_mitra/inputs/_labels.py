@@ -96,6 +96,9 @@ def label_array(y: Any, name: str = "y") -> np.ndarray:
     if code != "O":
         raise ValidationError(f"{name} has unsupported dtype {arr.dtype}")
     kinds = {_kind_of(v) for v in arr}
+    if len(kinds) > 1 and "float" in kinds and any(
+            isinstance(v, numbers.Real) and v != v for v in arr):  # NaN beside other labels
+        raise ValidationError(f"{name} contains missing labels (nan)")
     if kinds == {"string"}:
         if _nul_ended(arr):
             raise ValidationError(f"{name} holds a label ending in a NUL character, which "
