@@ -117,3 +117,22 @@ def test_score_is_scikit_learns_r2(truth, pred, expected, monkeypatch):
     if expected is None:
         expected = r2_score(truth, pred)
     assert model.score(X, truth) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+@pytest.mark.filterwarnings("ignore::wlearn_mitra.BuiltinModelWarning")
+@pytest.mark.parametrize("onnx", [REG_ONNX, None], ids=["tiny", "builtin"])
+def test_a_few_extreme_targets_that_squeeze_the_rest_are_warned_of(onnx):
+    import warnings
+
+    X, y = data(0, 300)
+    typo = y.copy()
+    typo[0] = 1e6  # one data-entry error: the rest lie in 0.002% of the scaled range
+    with pytest.warns(UserWarning, match=r"set by a few extreme values: 98% of the targets"):
+        MitraRegressor(onnx=onnx).fit(X, typo)
+    heavy = np.exp(2 * X[:, 0] + np.random.default_rng(1).normal(size=300))  # a real tail
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        for quiet in (y, heavy, np.r_[np.zeros(297), 1.0, 2.0, 3.0]):  # zero-inflated too
+            MitraRegressor(onnx=onnx).fit(X, quiet)
+        if onnx is not None:  # a scalar head: targets as given, nothing scaled (a bin head
+            MitraRegressor(onnx=onnx, target_scaling="none").fit(X, typo)  # needs minmax)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -12,10 +13,31 @@ from ..bundles import _format
 from ..inputs._checks import TARGET_SCALINGS, beyond_float32, check_rows, check_target_scaling
 from ..inputs._checks import targets
 from ..engine._progress import Progress
+from ..exceptions import user_stacklevel
 from ._base import _MitraEstimator
 from ._distribution import BinnedDistribution
 
 __all__ = ["MitraRegressor", "TARGET_SCALINGS"]
+
+
+#: The share of the targets' min-max range below which their central 98% is "squeezed".
+SQUEEZED = 0.01
+
+
+def _warn_squeezed(y: np.ndarray) -> None:
+    """Warn when a few extreme targets set the range the model's targets are scaled to, so
+    that the others are squeezed into a sliver of it (a typing error, a heavy tail): the
+    model, which sees targets min-max scaled (as upstream Mitra), can hardly tell them apart."""
+    low, high = float(y.min()), float(y.max())
+    q01, q99 = np.quantile(y, [0.01, 0.99], method="inverted_cdf")  # values of y
+    if high > low and 0 < q99 - q01 < SQUEEZED * (high - low):
+        warnings.warn(
+            f"y's range, {low:.6g} to {high:.6g}, is set by a few extreme values: 98% of the "
+            f"targets lie within {100 * (q99 - q01) / (high - low):.2g}% of it ({q01:.6g} to "
+            f"{q99:.6g}). The model sees targets min-max scaled to that range, as upstream "
+            "Mitra does, so it can hardly tell the others apart; check those values, or fit on "
+            "a transform of y (np.log1p, a rank transform) and transform predictions back",
+            UserWarning, stacklevel=user_stacklevel())
 
 
 class MitraRegressor(_MitraEstimator):
@@ -112,6 +134,8 @@ class MitraRegressor(_MitraEstimator):
         check_rows(X, y)
         if beyond_float32(y).any():
             raise ValidationError("y has targets beyond float32's range (about 3.4e38)")
+        if self._scaling() == "minmax":
+            _warn_squeezed(y)
         if self._open().engine.n_bins:  # bin ids from the exact targets, as AutoGluon's
             self._check_bin_scaling()  # refused here, not first at predict
             return y, None
