@@ -280,3 +280,20 @@ def test_pickles_keep_the_hierarchy_and_check_it():
     state["class_hierarchy_"] = [[0, 1], [2, 3]]
     with pytest.raises(ValidationError, match="class_hierarchy_"):
         MitraClassifier.__new__(MitraClassifier).__setstate__(state)
+
+
+@pytest.mark.filterwarnings("ignore::wlearn_mitra.BuiltinModelWarning")
+@pytest.mark.parametrize("onnx", [TINY, None], ids=["tiny", "builtin"])
+def test_many_classes_seen_about_once_are_warned_of(onnx):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    amounts = rng.integers(0, 1000, 100)  # a quantity given as integers: ~96 classes
+    with pytest.warns(UserWarning, match=r"y has \d+ classes in 100 rows.*MitraRegressor"):
+        MitraClassifier(onnx=onnx).fit(X, amounts)
+    with pytest.warns(UserWarning, match="task='regression'"):
+        MitraModel(classifier_onnx=onnx).fit(X, amounts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        MitraClassifier(onnx=onnx).fit(X, np.arange(100) % 30)  # 30 classes, ~3 rows each

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from ..inputs import _labels, _manyclass
 from ..inputs._checks import check_max_support, check_rows
 from ..inputs._support import SUPPORT_SELECTIONS
 from ..engine._progress import Progress
+from ..exceptions import user_stacklevel
 from ._base import _MitraEstimator
 
 
@@ -157,6 +159,12 @@ class MitraClassifier(_MitraEstimator):
                 "which MitraRegressor predicts (labels of that kind are taken up to "
                 f"{MAX_CLASSES} classes; pass them as strings for more)"
             )
+        if len(classes) > 2 * MAX_CLASSES and 2 * len(classes) > len(index):
+            warnings.warn(
+                f"y has {len(classes)} classes in {len(index)} rows, most of them seen once: if "
+                "y is a quantity (a count, an amount), MitraRegressor (or MitraModel("
+                "task='regression')) predicts it; as classes, each is only ever predicted as "
+                "one of those labels", UserWarning, stacklevel=user_stacklevel())
         return index, classes
 
     def _node_classes(self, n_classes: int, engine: Any = None) -> int | None:
