@@ -97,6 +97,7 @@ def test_predict_proba_rows_are_distributions(clf_engine):
     assert proba.shape == (5, 3) and proba.dtype == np.float64
     assert np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(model.predict_log_proba(Xt), np.log(proba))
     logits = clf_engine.forward(model.support_x_, model.support_y_, Xt)[:, :3]
     np.testing.assert_allclose(proba, softmax64(logits), atol=1e-12)
 
@@ -511,14 +512,17 @@ def test_mitra_model_detects_and_delegates():
     assert model.capabilities["classifier"] and model._estimator_type == "classifier"
     direct = MitraClassifier(onnx=CLF_ONNX, max_support=30).fit(X, y)
     np.testing.assert_array_equal(model.predict_proba(X), direct.predict_proba(X))
+    np.testing.assert_array_equal(model.predict_log_proba(X), np.log(direct.predict_proba(X)))
     assert model.save() == direct.save()
     Xr, yr = regression_data(0, 40)
     model.fit(Xr, yr)
     assert model.task_ == "regression" and model._estimator_type == "regressor"
     # A regression model has no predict_proba, as MitraRegressor (scikit-learn's available_if).
-    assert not hasattr(model, "predict_proba")
+    assert not hasattr(model, "predict_proba") and not hasattr(model, "predict_log_proba")
     with pytest.raises(AttributeError, match="classification"):
         model.predict_proba(Xr)
+    with pytest.raises(AttributeError, match="predict_log_proba is for classification"):
+        model.predict_log_proba(Xr)
     loaded = MitraModel.load(model.save(), REG_ONNX)
     np.testing.assert_array_equal(loaded.predict(Xr), model.predict(Xr))
     model.dispose()

@@ -217,6 +217,16 @@ class MitraClassifier(_MitraEstimator):
             lambda rows, groups, n_groups: self._run(Xq, groups, n_groups, rows),
             self._support_index, check_max_support(self.max_support), self._seed())
 
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The logarithm of :meth:`predict_proba`, float64 [rows, len(classes_)] (-inf where
+        a probability is 0), as scikit-learn's classifiers."""
+        return self._log(self.predict_proba(X))
+
+    @staticmethod
+    def _log(proba: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(proba)
+
     def _manifest_values(self) -> dict[str, Any]:
         return {**super()._manifest_values(), "max_node_classes": self.max_node_classes}
 

@@ -39,7 +39,7 @@ class _classification_only:
         if obj is None:
             return self.method
         if obj._estimator_kind == "regressor":
-            raise AttributeError("predict_proba")  # __getattr__ words the message
+            raise AttributeError(self.method.__name__)  # __getattr__ words the message
         return types.MethodType(self.method, obj)
 
 
@@ -193,6 +193,12 @@ class MitraModel(_Params):
             raise ValidationError("predict_proba needs a classification model; this one regresses")
         return inner.predict_proba(X)
 
+    @_classification_only
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The logarithm of :meth:`predict_proba`, float64 [rows, len(classes_)] (-inf where
+        a probability is 0), as scikit-learn's classifiers; only a classification model has it."""
+        return MitraClassifier._log(self.predict_proba(X))
+
     # -- predictive distributions of bin-head regressors: MitraRegressor's, delegated --------
 
     def _regressor(self, method: str) -> MitraRegressor:
@@ -304,6 +310,6 @@ class MitraModel(_Params):
         inner = self.__dict__.get("_inner")
         if inner is not None and name.endswith("_") and not name.startswith("_"):
             return getattr(inner, name)
-        if name == "predict_proba" and not self._disposed:
-            raise AttributeError("this MitraModel regresses: predict_proba is for classification")
+        if name in ("predict_proba", "predict_log_proba") and not self._disposed:
+            raise AttributeError(f"this MitraModel regresses: {name} is for classification")
         return super().__getattr__(name)
