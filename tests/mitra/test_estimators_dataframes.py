@@ -296,3 +296,16 @@ def test_unreadable_frames_get_a_wlearn_error():
     with pytest.raises(TypeError, match="polars LazyFrame; pass X.collect"):
         MitraClassifier(onnx=TINY["classification"]).fit(
             pl.DataFrame({"a": np.arange(10.0)}).lazy(), np.arange(10) % 2)
+
+
+@pytest.mark.parametrize("column, kind", [
+    (lambda n: pd.period_range("2020-01", periods=n, freq="M"), "Period"),
+    (lambda n: pd.cut(np.arange(float(n)), 3), "Interval"),
+    (lambda n: pd.Series([{"a": 1}] * n, dtype=object), "dict"),
+])
+def test_a_column_of_unsupported_objects_is_named(column, kind):
+    from wlearn_mitra.exceptions import InputTypeError
+
+    X = pd.DataFrame({"a": np.arange(10.0), "when": column(10)})
+    with pytest.raises(InputTypeError, match=f"X column 'when' holds .*not '{kind}'"):
+        MitraClassifier(onnx=TINY["classification"]).fit(X, [0, 1] * 5)

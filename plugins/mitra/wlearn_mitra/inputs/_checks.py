@@ -61,7 +61,8 @@ def _checked_names(columns: list) -> np.ndarray | None:
     return names if kinds == ["str"] else None
 
 
-def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _object_column(col: np.ndarray,
+                   where: str = "X") -> tuple[np.ndarray | None, np.ndarray | None]:
     """A column of objects as ``(numbers, None)`` when it holds only numbers and missing
     values, else ``(None, raw values)`` when it holds strings too: text, even text that
     reads as a number ("4", "1e1", "inf"), as a pandas string column of the same values."""
@@ -80,7 +81,7 @@ def _object_column(col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | Non
         elif isinstance(v, (numbers.Real, np.bool_)):
             out[i] = float(v)
         else:
-            _categories.value_kind(v, "X")  # raises InputTypeError naming the object
+            _categories.value_kind(v, where)  # raises InputTypeError naming the object
     if numbers_only:
         return out, None
     raw = np.empty(len(col), dtype=object)
@@ -97,7 +98,7 @@ def _holds_text(values: np.ndarray) -> bool:
 def _put_objects(table: "Table", j: int, col: np.ndarray) -> None:
     """Column ``j`` of ``table`` from a column of objects: numbers when it holds only numbers
     and missing values, else its raw values (text or categories)."""
-    values, raw = _object_column(col)
+    values, raw = _object_column(col, table.column(j))
     if raw is None:
         table.values[:, j] = values
     else:
