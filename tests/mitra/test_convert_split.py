@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 
 import numpy as np
 import pytest
@@ -169,3 +171,43 @@ def test_engine_picks_up_the_split_pair(tmp_path, model, task):
     got = engine.decode(engine.encode(x_support, y_support), x_query)
     np.testing.assert_allclose(got, data["output"][0], rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(got, engine.forward(x_support, y_support, x_query), rtol=0, atol=TOLERANCE)
+
+
+def test_a_pair_left_from_another_model_is_never_used(tmp_path):
+    """convert --split records the single graph's SHA-256 in both graphs of the pair; a pair
+    beside a model that names another model (a later convert without --split) or none (an
+    earlier converter's) is not used: a warning, then the engine's own pair, the model's
+    answers."""
+    import onnx
+
+    from wlearn_mitra import MitraClassifier
+    from wlearn_mitra.graphs._modelfile import sha256_of
+
+    first = random_checkpoint(tmp_path / "a", "classifier", dim=32, n_layers=1, n_heads=4, seed=1)
+    second = random_checkpoint(tmp_path / "b", "classifier", dim=32, n_layers=1, n_heads=4, seed=2)
+    model = convert(first, tmp_path / "m" / "model.onnx", split=True)
+    stamp = sha256_of(model)
+    for path in split_paths(model):
+        recorded = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert recorded["wlearn.single_sha256"] == stamp
+    alone = convert(second, tmp_path / "alone" / "model.onnx")
+    convert(second, model)  # over the first model, without --split: its pair stays beside
+    rng = np.random.default_rng(0)
+    X, y, Xq = rng.normal(size=(60, 4)), rng.integers(0, 3, 60), rng.normal(size=(9, 4))
+
+    def answers(path, warns):
+        with pytest.warns(UserWarning, match=warns) if warns else contextlib.nullcontext():
+            fitted = MitraClassifier(onnx=path).fit(X, y)
+            fitted.predict_proba(Xq)  # the single graph, or the pair of a small model
+            return fitted.predict_proba(Xq)  # the pair
+
+    expected = answers(alone, None)
+    np.testing.assert_array_equal(answers(model, "cut from another model"), expected)
+    unrecorded = tmp_path / "old" / "model.onnx"  # an earlier converter's pair: no record
+    unrecorded.parent.mkdir()
+    shutil.copy(model, unrecorded)
+    for path, copy in zip(split_paths(model), split_paths(unrecorded)):
+        proto = onnx.load(str(path))
+        del proto.metadata_props[:]
+        onnx.save(proto, str(copy))
+    np.testing.assert_array_equal(answers(unrecorded, "does not record which model"), expected)

@@ -34,6 +34,15 @@ def _run(action) -> int:
     except WlearnError as exc:
         print(f"wlearn-mitra: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # writing the output: a folder, read-only, a full disk
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"wlearn-mitra: cannot write{where}: {exc.strerror or exc}; files already there "
+              "are as they were", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("wlearn-mitra: interrupted; files already there are as they were",
+              file=sys.stderr)
+        return 130
 
 
 def _source_help() -> str:

@@ -23,10 +23,11 @@ from torch import nn
 from wlearn.errors import ValidationError
 
 from ..graphs._identity import model_buffer
+from ..graphs._modelfile import sha256_of
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
-from ..graphs._onnxinfo import (NODE_CLASSES_METADATA_KEY, TARGET_ENCODING_METADATA_KEY,
-                                node_classes_in_metadata, readable_metadata,
-                                target_encoding_in_metadata)
+from ..graphs._onnxinfo import (NODE_CLASSES_METADATA_KEY, SINGLE_SHA256_METADATA_KEY,
+                                TARGET_ENCODING_METADATA_KEY, node_classes_in_metadata,
+                                readable_metadata, target_encoding_in_metadata)
 from .checkpoint import CheckpointSource, load_model
 from .onnx_weights import CONFIG_METADATA_KEY
 from .tab2d import EncodedSupport, Tab2D
@@ -140,7 +141,14 @@ def _export(module: nn.Module, args: tuple, path: PathLike, inputs, outputs, axe
         entry.key, entry.value = key, value
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(proto.SerializeToString())
+    # Atomically: a failed write (a full disk, Ctrl-C) leaves the file there before, which may
+    # be the very model the weights were read from, whole.
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        scratch.write_bytes(proto.SerializeToString())
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
     return path
 
 
@@ -171,21 +179,26 @@ def export_onnx(model: Tab2D, path: PathLike, *, opset: int = OPSET,
 def export_split(
     model: Tab2D, encoder_path: PathLike, decoder_path: PathLike, *, opset: int = OPSET,
     max_node_classes: int | None = None, target_encoding: bool | None = None,
+    single_sha256: str | None = None,
 ) -> tuple[Path, Path]:
     """Write the support encoder and the query decoder graphs (the declarations as for
-    :func:`export_onnx`)."""
+    :func:`export_onnx`). ``single_sha256``: the single graph's SHA-256, recorded in both
+    graphs; the engine uses a pair beside a model only when it names that model."""
     x_support, y_support, x_query, padding = example_inputs(model)
     with torch.no_grad():
         cache = model.encode_support(x_support, y_support, padding)
     names = cache_names(model.n_layers)
     axes = {**_AXES, "output": _output_axes(model)}
     axes.update((name, _LAYER_AXES) for name in names[len(STAT_NAMES) :])
+    stamp = {} if single_sha256 is None else {SINGLE_SHA256_METADATA_KEY: single_sha256}
     encoder = _export(_Encoder(model), (x_support, y_support, padding), encoder_path,
                       ENCODER_INPUTS, names, axes,
-                      _metadata(model, "encoder", max_node_classes, target_encoding), opset)
+                      {**_metadata(model, "encoder", max_node_classes, target_encoding), **stamp},
+                      opset)
     decoder = _export(_Decoder(model), (x_query, *_flat(cache)), decoder_path, ("x_query", *names),
                       ("output",), axes,
-                      _metadata(model, "decoder", max_node_classes, target_encoding), opset)
+                      {**_metadata(model, "decoder", max_node_classes, target_encoding), **stamp},
+                      opset)
     return encoder, decoder
 
 
@@ -215,6 +228,8 @@ def convert(
     Returns the path of the single graph.
     """
     say = log or (lambda message: None)
+    if Path(out).is_dir():
+        raise ValidationError(f"{out} is a folder: give the path of the .onnx file to write")
     say(f"reading the checkpoint {checkpoint}")
     model = load_model(checkpoint, variant)
     if Path(checkpoint).suffix == ".onnx":
@@ -233,9 +248,12 @@ def convert(
     # The weights are in memory by now, so ``out`` may be the very file they came from.
     export_onnx(model, out, opset=opset, max_node_classes=max_node_classes,
                 target_encoding=target_encoding)
+    if not split and all(path.is_file() for path in split_paths(out)):
+        say(f"the split pair beside {out.name} is left from an earlier convert; predictions do "
+            "not use it (it names another model), so it may be deleted")
     if split:
         encoder, decoder = split_paths(out)
         say(f"exporting the support encoder {encoder.name} and the query decoder {decoder.name}")
         export_split(model, encoder, decoder, opset=opset, max_node_classes=max_node_classes,
-                     target_encoding=target_encoding)
+                     target_encoding=target_encoding, single_sha256=sha256_of(out))
     return out

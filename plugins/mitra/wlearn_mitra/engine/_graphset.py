@@ -26,7 +26,8 @@ from ..graphs._identity import model_identity, weight_bytes
 from ..graphs._int8 import quantize_int8
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, cache_layers, split_paths
 from ..graphs._modelfile import ModelSource, buffer, model_source, sha256_of
-from ..graphs._onnxinfo import (bins_in_metadata, node_classes_in_metadata, readable_metadata,
+from ..graphs._onnxinfo import (SINGLE_SHA256_METADATA_KEY, bins_in_metadata,
+                                node_classes_in_metadata, readable_metadata,
                                 target_encoding_in_metadata)
 from ..graphs._onnxinfo import graph_input_names, model_shape, session_shape
 from ..graphs._cachedir import derived_paths
@@ -73,6 +74,26 @@ class _Cut:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.key = path.name[: -len(".onnx")]
+
+
+def _foreign_pair(encoder: Path, decoder: Path, sha256: str) -> str | None:
+    """Why the converter's split pair beside a model may not serve it, or None when both
+    graphs record that model's SHA-256 (``wlearn-mitra convert --split`` writes it): a pair
+    left from another model (a later convert without ``--split``, or one stopped part way)
+    would answer for that model, silently."""
+    for path in (encoder, decoder):
+        with buffer(path) as view:
+            recorded = readable_metadata(view).get(SINGLE_SHA256_METADATA_KEY)
+        if recorded is None:
+            return (f"{path.name} does not record which model it was cut from (a pair written "
+                    "by an earlier wlearn-mitra convert); the engine cuts its own pair from the "
+                    "model instead. Convert again with --split, or delete the pair")
+        if recorded != sha256:
+            return (f"{path.name} was cut from another model (sha256 {recorded[:12]}...), not "
+                    f"this one ({sha256[:12]}...): a pair left by an earlier convert. The "
+                    "engine cuts its own pair from the model instead; convert again with "
+                    "--split, or delete the pair")
+    return None
 
 
 class GraphSet:
@@ -361,9 +382,16 @@ class GraphSet:
         if isinstance(self._source, Path):
             encoder, decoder = split_paths(self._source)
             if encoder.is_file() and decoder.is_file():
-                if not stacked(decoder):
+                foreign = _foreign_pair(encoder, decoder, self.onnx_sha256)
+                if foreign is not None:
+                    warnings.warn(f"{encoder.name} and {decoder.name} beside "
+                                  f"{self._source.name} are not used: {foreign}",
+                                  stacklevel=user_stacklevel())
+                elif not stacked(decoder):
                     return encoder, decoder
-                warnings.warn(f"{decoder} is not used: {STACKED}", stacklevel=user_stacklevel())
+                else:
+                    warnings.warn(f"{decoder} is not used: {STACKED}",
+                                  stacklevel=user_stacklevel())
         # int8 is cut after quantising, so the pair runs exactly the int8 single graph
         identity = self.onnx_sha256 + (".int8" if self.precision == "int8" else "")
         encoder, decoder = derived_paths(self._folder, identity)

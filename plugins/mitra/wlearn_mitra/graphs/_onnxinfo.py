@@ -357,6 +357,9 @@ def _location_walk(buf: memoryview, external: bool = True):
 
 #: The metadata entry in which the converter records a graph's Tab2D config.
 CONFIG_METADATA_KEY = "mitra.config"
+#: The metadata entry in which the converter records, in each graph of a split pair, the
+#: SHA-256 of the single graph written with it: the pair serves that model and no other.
+SINGLE_SHA256_METADATA_KEY = "wlearn.single_sha256"
 
 
 def readable_metadata(model_bytes: bytes | memoryview) -> Mapping[str, str]:
