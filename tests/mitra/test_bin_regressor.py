@@ -299,6 +299,27 @@ def test_constant_targets_give_a_point_mass(bin_model):
     np.testing.assert_array_equal(model.predict(Xq), 2.5)
     np.testing.assert_array_equal(model.predict_quantiles(Xq, [0.0, 0.5, 1.0]), 2.5)
     np.testing.assert_array_equal(model.predict_interval(Xq), 2.5)
+    many = np.zeros((100_000, X.shape[1]))  # no [rows, n_bins] array: a view of one row
+    probabilities = model.predict_distribution(many).probabilities
+    assert probabilities.shape == (100_000, 1000) and probabilities.strides[0] == 0
+    np.testing.assert_array_equal(model.predict_distribution(Xq).std(), 0.0)
+
+
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_each_row_gets_the_same_mean_and_std_alone_or_in_a_batch(bin_model, n_estimators):
+    """The mean and the standard deviation are sums over a row's own bins, not a matrix
+    product whose rounding depends on how many rows it is handed (spec/mitra.md)."""
+    X, y, Xq = table(9)
+    model = MitraRegressor(onnx=bin_model, n_estimators=n_estimators).fit(X, y)
+    whole = model.predict_distribution(Xq)
+    rows = [model.predict_distribution(Xq[i:i + 1]) for i in range(len(Xq))]
+    np.testing.assert_array_equal(np.concatenate([r.probabilities for r in rows]),
+                                  whole.probabilities)
+    np.testing.assert_array_equal(np.concatenate([r.mean() for r in rows]), whole.mean())
+    np.testing.assert_array_equal(np.concatenate([r.std() for r in rows]), whole.std())
+    np.testing.assert_array_equal(model.predict(Xq), whole.mean())
+    centres = whole.centres
+    np.testing.assert_allclose(whole.mean(), whole.probabilities @ centres, rtol=1e-12)
 
 
 def test_scalar_head_models_have_no_distribution():

@@ -213,7 +213,8 @@ class MitraRegressor(_MitraEstimator):
         y = np.asarray(self.support_y_, dtype=np.float64)
         low, high = float(y.min()), float(y.max())
         if high == low:  # nothing to scale (upstream refuses): all mass at that constant
-            return BinnedDistribution(np.full((len(Xq), n_bins), 1.0 / n_bins), low, 0.0)
+            uniform = np.broadcast_to(np.full(n_bins, 1.0 / n_bins), (len(Xq), n_bins))
+            return BinnedDistribution(uniform, low, 0.0)  # a view: no [rows, n_bins] array
         span = high - low
         return BinnedDistribution(self._run(Xq, (y - low) / span, None), low, span)
 

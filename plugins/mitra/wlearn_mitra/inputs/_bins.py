@@ -81,8 +81,15 @@ def unmirror(probabilities: np.ndarray) -> np.ndarray:
     return probabilities[..., ::-1]
 
 
+def weighted_sum(probabilities: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """float64 [...]: ``sum(probabilities * values)`` over the last axis, row by row, so a
+    row's result is the same bit for bit whatever rows are computed with it (a matrix
+    product's rounding depends on how many rows BLAS is handed)."""
+    p = np.ascontiguousarray(probabilities, dtype=np.float64)
+    return np.multiply(p, np.asarray(values, dtype=np.float64)).sum(axis=-1)
+
+
 def mean(probabilities: np.ndarray) -> np.ndarray:
     """float64 [...]: the softmax-weighted mean of the bin centres, in the scaled target
     (the released decode of ``mitra-finetune``), from probabilities [..., n_bins]."""
-    p = np.asarray(probabilities, dtype=np.float64)
-    return p @ centres(p.shape[-1]).astype(np.float64)
+    return weighted_sum(probabilities, centres(np.shape(probabilities)[-1]))
