@@ -179,3 +179,19 @@ def test_the_scale_out_benchmark_runs(monkeypatch, capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "1 worker(s) x" in out and "rows/s" in out and "peak RSS per worker" in out
+
+
+def test_a_dask_dataframe_given_whole_is_refused_with_the_way_to_go():
+    from wlearn.errors import ValidationError
+
+    reg_onnx = FIXTURES / "tiny-mitra-regressor.onnx"
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 3)), columns=list("abc"))
+    model = MitraRegressor(onnx=reg_onnx).fit(frame, frame["a"])
+    lazy = dd.from_pandas(frame, npartitions=2)
+    for call in (lambda: model.predict(lazy),
+                 lambda: MitraRegressor(onnx=reg_onnx).fit(lazy, frame["a"])):
+        with pytest.raises(ValidationError, match=r"Dask DataFrame.*map_partitions"):
+            call()
+    np.testing.assert_array_equal(  # the documented way: partition by partition
+        lazy.map_partitions(model.predict, meta=("p", "f8")).compute().to_numpy(),
+        model.predict(frame))

@@ -277,6 +277,12 @@ def read_table(X: Any, name: str = "X") -> Table:
     finite values beyond float32's range raise a :class:`ValidationError` (see
     :func:`check_float32`). ``X`` itself is never written to.
     """
+    if hasattr(X, "__dask_graph__") and hasattr(X, "columns"):  # a Dask DataFrame: lazy
+        # (a Dask array is read whole, as numpy reads it: dask-ml's ParallelPostFit.score)
+        raise ValidationError(
+            f"{name} is a Dask DataFrame: Mitra reads tables in memory. Predict partition by "
+            f"partition ({name}.map_partitions(model.predict), docs/dask.md), or pass "
+            f"{name}.compute() for a table that fits in memory")
     if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse
         raise ValidationError(
             f"sparse input is not supported; pass {name}.toarray() (in a scikit-learn "
