@@ -193,5 +193,5 @@ def test_a_dask_dataframe_given_whole_is_refused_with_the_way_to_go():
         with pytest.raises(ValidationError, match=r"Dask DataFrame.*map_partitions"):
             call()
     np.testing.assert_array_equal(  # the documented way: partition by partition
-        lazy.map_partitions(model.predict, meta=("p", "f8")).compute().to_numpy(),
+        np.asarray(lazy.map_partitions(model.predict, meta=("p", "f8")).compute()),
         model.predict(frame))
