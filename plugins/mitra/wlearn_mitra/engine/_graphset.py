@@ -30,7 +30,7 @@ from ..graphs._onnxinfo import (SINGLE_SHA256_METADATA_KEY, bins_in_metadata,
                                 node_classes_in_metadata, readable_metadata,
                                 target_encoding_in_metadata)
 from ..graphs._onnxinfo import graph_input_names, model_shape, session_shape
-from ..graphs._cachedir import derived_paths
+from ..graphs._cachedir import WRITABLE_HINT, derived_paths
 from ..graphs._surgery import derive_pair
 from ..runtimes import _choice
 from ._contract import STACKED, cache_names_between, check_output, stacked, y_dtype
@@ -402,7 +402,7 @@ class GraphSet:
                                identity)
         except OSError as exc:  # the cache folder: not a folder, read-only, full
             message = (f"cannot keep the support cache's graphs in {self._folder} ({exc}); "
-                       "pass optimized_dir=<a writable folder> to use the support cache")
+                       f"to use the support cache, {WRITABLE_HINT}")
             if split == "derive":
                 raise ValidationError(message) from exc
             cache_warning(f"the single graph runs, without the support cache: {message}")

@@ -37,6 +37,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "wlearn-mitra"
 
 
+#: How a user points the cache elsewhere: the estimators read the environment, an engine
+#: also takes the folder itself.
+WRITABLE_HINT = ("set XDG_CACHE_HOME to a writable folder (the cache is its wlearn-mitra "
+                 "folder), or pass optimized_dir=<a writable folder> to a MitraEngine")
+
 #: What every message about a damaged or unwritable cache file says.
 CACHE_NOTE = "a cache file: deleting it is always safe, it is made again when needed"
 

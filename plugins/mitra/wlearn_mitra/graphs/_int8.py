@@ -22,7 +22,7 @@ from pathlib import Path
 
 from wlearn.errors import ResourceLimitError
 
-from ._cachedir import cache_warning, default_cache_dir, int8_path
+from ._cachedir import WRITABLE_HINT, cache_warning, default_cache_dir, int8_path
 from .._cpu import int8_saturates
 
 from ..exceptions import MissingDependencyError
@@ -107,8 +107,8 @@ def quantize_int8(
     except OSError as exc:
         raise ResourceLimitError(
             f"precision='int8' could not write the int8 graph {target} ({first}) nor "
-            f"{fallback} ({exc}): free some disk space or pass optimized_dir=<a writable "
-            "folder>, or use precision='fp32'"
+            f"{fallback} ({exc}): free some disk space, {WRITABLE_HINT}, or use "
+            "precision='fp32'"
         ) from exc
     cache_warning(f"cannot keep the int8 graph in {target} ({first}): made it in {fallback} "
                   "for this process instead")
