@@ -237,7 +237,8 @@ def test_unwritable_default_cache_folder_runs_the_single_graph(tmp_path, monkeyp
     model = _copy(CLF if task == "classification" else REG, tmp_path / "m")
     X, y, Xq = data()
     cls = MitraClassifier if task == "classification" else MitraRegressor
-    with pytest.warns(CacheWarning, match=r"single graph runs.*a-file/cache/wlearn-mitra.*set XDG_CACHE_HOME"):
+    with pytest.warns(CacheWarning,
+                      match=r"single graph runs.*a-file/cache/wlearn-mitra.*set XDG_CACHE_HOME"):
         est = cls(onnx=str(model)).fit(X, y if task == "classification" else X[:, 0])
     assert not est._open().engine.uses_cache
     ref = MitraEngine(model, task=task, split=None)
