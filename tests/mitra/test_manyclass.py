@@ -297,3 +297,27 @@ def test_many_classes_seen_about_once_are_warned_of(onnx):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         MitraClassifier(onnx=onnx).fit(X, np.arange(100) % 30)  # 30 classes, ~3 rows each
+
+
+@pytest.mark.filterwarnings("ignore::wlearn_mitra.BuiltinModelWarning")
+@pytest.mark.parametrize("onnx", [TINY, None], ids=["tiny", "builtin"])
+def test_a_bundle_of_more_than_ten_classes_without_a_hierarchy_predicts(onnx):
+    """@wlearn/mitra fits and saves 12 classes but cannot predict from them: here the
+    hierarchy max_node_classes gives runs them, built at predict, and the bundle stays as
+    loaded."""
+    import json
+
+    X, y, Xq = _table(12, rows_per_class=8)
+    fitted = MitraClassifier(onnx=onnx, max_node_classes=10).fit(X, y)
+    manifest, toc, blobs = wlrn.decode_bundle(fitted.save())
+    parts = {e["id"]: bytes(blobs[e["id"]]) for e in toc}
+    meta = json.loads(parts["meta"])
+    del meta["classHierarchy"]  # as @wlearn/mitra writes a 12-class fit
+    parts["meta"] = wlrn.encode_json(meta)
+    js_like = wlrn.encode_bundle(manifest, [{"id": k, "data": v} for k, v in parts.items()])
+    loaded = MitraClassifier.load(js_like, onnx=onnx)
+    assert loaded.class_hierarchy_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(Xq), fitted.predict_proba(Xq))
+    again = loaded.save()
+    assert "classHierarchy" not in json.loads(bytes(wlrn.decode_bundle(again)[2]["meta"]))
+    assert again == MitraClassifier.load(again, onnx=onnx).save()  # no hierarchy stored

@@ -34,6 +34,7 @@ from wlearn.errors import ValidationError
 
 from .bundles import _format
 from .graphs import _builtin
+from .inputs import _manyclass
 from .runtimes import _choice
 from .bundles._format import CLASSIFIER_TYPE_ID, REGRESSOR_BINS_TYPE_ID, REGRESSOR_TYPE_ID
 from .graphs._identity import model_buffer, model_identity
@@ -193,6 +194,12 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
     unpredictable = _format.support_x_problem(state.support_x)  # predict's own message
     if unpredictable is not None:  # loads and saves back; predict refuses it
         notes.append(f"it loads, but predict will refuse it: {unpredictable}")
+    if (state.classes is not None and len(state.classes) > _manyclass.HEAD
+            and state.class_hierarchy is None):
+        notes.append(f"{len(state.classes)} classes and no class hierarchy: "
+                     f"{_format.JS_PACKAGE} cannot predict from it (its head has "
+                     f"{_manyclass.HEAD} outputs); predict here runs them through the class "
+                     "hierarchy max_node_classes gives")
     if state.ignored_artifacts:
         listed = ", ".join(map(repr, state.ignored_artifacts))
         notes.append(f"artifacts no Mitra bundle has ({listed}): load ignores them, as "

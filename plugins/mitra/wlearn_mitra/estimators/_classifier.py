@@ -200,15 +200,16 @@ class MitraClassifier(_MitraEstimator):
         """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1.
 
         A model with a class hierarchy (``class_hierarchy_``) runs each node of the tree
-        over all rows, one after another, and multiplies the probabilities down the tree.
+        over all rows, one after another, and multiplies the probabilities down the tree. A
+        model of more than 10 classes without one (a bundle ``@wlearn/mitra`` fitted, which
+        it cannot predict from) runs through the hierarchy ``max_node_classes`` gives, built
+        for each predict and not stored (its bundle stays as loaded).
         Raises ValidationError for bad input, NotFittedError before fit() or load()."""
         Xq = self._query(X)
         tree = self.__dict__.get("class_hierarchy_")
         if tree is None and len(self.classes_) > MAX_CLASSES:
-            raise ValidationError(
-                f"this model has {len(self.classes_)} classes and no class hierarchy; Mitra "
-                f"predicts at most {MAX_CLASSES} in one pass"
-            )
+            m = self._node_classes(len(self.classes_), self._open().engine)
+            tree = _manyclass.build_tree(len(self.classes_), m)
         self._check_support()
         if tree is None:
             return self._run(Xq, self._support_index, len(self.classes_))
