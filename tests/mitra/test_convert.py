@@ -481,3 +481,17 @@ def test_verify_of_a_graph_that_is_not_mitra_is_a_clear_error(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(ValidationError, match="could not load"):
         verify(ONNX_FIXTURES / "tiny-mitra-classifier", path)
+
+
+def test_a_git_lfs_pointer_for_the_weights_is_named(tmp_path):
+    from wlearn.errors import ValidationError
+
+    folder = random_checkpoint(tmp_path / "ckpt", "classifier", dim=8, n_layers=1, n_heads=2)
+    (folder / "model.safetensors").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 1\n")
+    with pytest.raises(ValidationError, match="Git LFS pointer.*git lfs pull"):
+        load_model(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 10)  # merely damaged: no LFS hint
+    with pytest.raises(ValidationError, match="cannot read") as refused:
+        load_model(folder)
+    assert "LFS" not in str(refused.value)

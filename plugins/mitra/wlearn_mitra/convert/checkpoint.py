@@ -123,8 +123,22 @@ def load_checkpoint(source: CheckpointSource, variant: str | None = None) -> tup
     try:
         state_dict = load_file(weights_file)
     except (OSError, SafetensorError) as exc:
-        raise ValidationError(f"cannot read {weights_file}: {exc}") from exc
+        raise ValidationError(f"cannot read {weights_file}: {exc}{_lfs_hint(weights_file)}"
+                              ) from exc
     return config, state_dict
+
+
+def _lfs_hint(path) -> str:
+    """What to do when ``path`` is a Git LFS pointer (a repository cloned without LFS)."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(64)
+    except OSError:
+        return ""
+    if not start.startswith(b"version https://git-lfs"):
+        return ""
+    return (". It is a Git LFS pointer, not the weights: the repository was cloned without "
+            "Git LFS; run `git lfs pull` in it, or give the Hugging Face repo id to download")
 
 
 def build_model(config: dict, state_dict: dict):
