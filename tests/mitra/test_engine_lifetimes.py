@@ -91,3 +91,46 @@ def test_progress_bar_counts_query_rows_with_members(monkeypatch):
     (bar,) = bars
     assert bar.total == 25 and bar.n == 25
     assert "4 members" in bar.desc
+
+
+@pytest.mark.parametrize("n_estimators", [1, 3])
+def test_progress_is_one_report_through_a_class_hierarchy(monkeypatch, n_estimators):
+    """A hierarchy's nodes are parts of one predict: one bar, and a callback that runs once
+    from 0 to its total (a node without support rows included); constant regression
+    targets, answered without the model, report every row done."""
+    tqdm = pytest.importorskip("tqdm")
+    import tqdm.auto
+
+    from wlearn_mitra import MitraRegressor
+
+    bars = []
+    real = tqdm.auto.tqdm
+
+    def recording(*args, **kwargs):
+        kwargs["file"] = io.StringIO()
+        bars.append(real(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", recording)
+    rng = np.random.default_rng(2)
+    X, Xq = rng.normal(size=(120, 3)), rng.normal(size=(20, 3))
+    onnx = str(ONNX / "tiny-mitra-classifier.onnx")
+    for max_support in (512, 5):  # 5 rows of 12 classes: some nodes have no rows
+        seen = []
+        MitraClassifier(onnx=onnx, n_estimators=n_estimators, max_support=max_support,
+                        progress=lambda done, total: seen.append((done, total))).fit(
+            X, np.arange(120) % 12).predict(Xq)
+        totals = {total for _, total in seen}
+        dones = [done for done, _ in seen]
+        assert len(totals) == 1 and dones == sorted(dones) and dones[-1] == totals.pop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MitraClassifier(onnx=onnx, n_estimators=n_estimators, progress=True).fit(
+            X, np.arange(120) % 12).predict(Xq)
+    (bar,) = bars
+    assert bar.n == bar.total
+    seen = []
+    MitraRegressor(onnx=str(ONNX / "tiny-mitra-regressor.onnx"),
+                   progress=lambda done, total: seen.append((done, total))).fit(
+        X, np.full(120, 2.0)).predict(Xq)
+    assert seen == [(20, 20)]

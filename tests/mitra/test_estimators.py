@@ -347,8 +347,9 @@ def test_feature_count_mismatch():
         model.predict([[1, 2]])
 
 
-def test_too_many_classes_in_a_loaded_bundle_fails_at_predict():
-    # @wlearn/mitra writes such bundles (it fails only when predicting); they load here too.
+def test_too_many_classes_in_a_loaded_bundle_predict_through_a_hierarchy():
+    # @wlearn/mitra writes such bundles (it fails only when predicting); they load here, and
+    # predict through the class hierarchy max_node_classes gives (spec/mitra.md).
     X = np.random.default_rng(0).normal(size=(24, 2))
     y = np.arange(24) % 12
     small = MitraClassifier(onnx=CLF_ONNX).fit(X[:20], y[:20] % 10)
@@ -364,9 +365,11 @@ def test_too_many_classes_in_a_loaded_bundle_fails_at_predict():
          {"id": "support_y", "data": bytes(blobs["support_y"])}],
     )
     loaded = MitraClassifier.load(bundle, CLF_ONNX)
-    assert len(loaded.classes_) == 12
-    with pytest.raises(ValidationError, match="12 classes"):
-        loaded.predict(X)
+    assert len(loaded.classes_) == 12 and loaded.class_hierarchy_ is None
+    proba = loaded.predict_proba(X)
+    assert proba.shape == (24, 12) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert loaded.save() == bundle  # the hierarchy is built at predict, not stored
 
 
 # -- support set size and determinism (JS tests) ----------------------------------------------------

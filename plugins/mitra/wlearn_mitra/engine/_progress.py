@@ -59,6 +59,23 @@ class Reporter:
         if self.callback is not None:
             self.callback(self.done, self.total)
 
+    def part(self, start: int, size: int) -> "Progress | None":
+        """A callable ``(done, total)`` reporting one part of this predict (one node of a
+        class hierarchy) as ``size`` of this reporter's units from ``start``; None when
+        nothing listens."""
+        if self.bar is None and self.callback is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            self.advance(start + (size * done) // max(total, 1) - self.done)
+
+        return report
+
+    def finish(self) -> None:
+        """Report everything done (what a part skipped included)."""
+        if self.done < self.total:
+            self.advance(self.total - self.done)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -320,8 +320,9 @@ class _MitraEstimator(_Params):
         return int(rs)
 
     def _run(self, Xq: np.ndarray, y_support: np.ndarray, n_classes: int | None,
-             rows: np.ndarray | None = None) -> np.ndarray:
-        """The engine's answer from the support set (or its ``rows``) labelled ``y_support``."""
+             rows: np.ndarray | None = None, progress: Any = None) -> np.ndarray:
+        """The engine's answer from the support set (or its ``rows``) labelled ``y_support``;
+        ``progress`` stands in for the estimator's own (one part of a longer predict)."""
         n_estimators = check_n_estimators(self.n_estimators)
         support_x = self.support_x_ if rows is None else self.support_x_[rows]
         if self.__dict__.get("target_encoding_"):
@@ -334,7 +335,7 @@ class _MitraEstimator(_Params):
             n_estimators=n_estimators,
             # The seed as wlearn's LCG reads it (JS ``seed | 0``), made non-negative.
             seed=to_int32(self._seed()) & 0xFFFFFFFF,
-            progress=self.progress,
+            progress=self.progress if progress is None else progress,
             max_memory_mb=self.max_memory_mb,
             owner=self.support_x_,  # its encodings leave the engine's cache with it
             # X was checked at this estimator's face (_query), the support set once

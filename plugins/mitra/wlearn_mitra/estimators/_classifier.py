@@ -13,7 +13,7 @@ from ..engine._engine import MAX_CLASSES
 from ..inputs import _labels, _manyclass
 from ..inputs._checks import check_max_support, check_rows
 from ..inputs._support import SUPPORT_SELECTIONS
-from ..engine._progress import Progress
+from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
 from ._base import _MitraEstimator
 
@@ -213,10 +213,20 @@ class MitraClassifier(_MitraEstimator):
         self._check_support()
         if tree is None:
             return self._run(Xq, self._support_index, len(self.classes_))
-        return _manyclass.predict_proba(
-            tree, len(self.classes_), len(Xq),
-            lambda rows, groups, n_groups: self._run(Xq, groups, n_groups, rows),
-            self._support_index, check_max_support(self.max_support), self._seed())
+        # One progress report for the whole tree: each node's pass is a part of it.
+        n_nodes, rows_per_node = len(_manyclass.nodes(tree)), len(Xq)
+        with Reporter(self.progress, n_nodes * rows_per_node, "mitra predict") as report:
+            passes = iter(range(n_nodes))
+
+            def run(rows: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+                part = report.part(next(passes) * rows_per_node, rows_per_node)
+                return self._run(Xq, groups, n_groups, rows, progress=part or False)
+
+            proba = _manyclass.predict_proba(
+                tree, len(self.classes_), len(Xq), run, self._support_index,
+                check_max_support(self.max_support), self._seed())
+            report.finish()  # nodes without support rows are not run
+        return proba
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """The logarithm of :meth:`predict_proba`, float64 [rows, len(classes_)] (-inf where

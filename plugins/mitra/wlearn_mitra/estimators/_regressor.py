@@ -12,7 +12,7 @@ from wlearn.errors import ValidationError
 from ..bundles import _format
 from ..inputs._checks import TARGET_SCALINGS, beyond_float32, check_rows, check_target_scaling
 from ..inputs._checks import targets
-from ..engine._progress import Progress
+from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
 from ._base import _MitraEstimator
 from ._distribution import BinnedDistribution
@@ -168,6 +168,7 @@ class MitraRegressor(_MitraEstimator):
         low, high = y.min(), y.max()
         if high == low:
             # Nothing to scale to [0, 1] (upstream refuses); the only sensible answer.
+            self._answered_without_the_model(len(Xq))
             return np.full(len(Xq), low, dtype=np.float64)
         span = high - low
         scaled = self._run(Xq, (y - low) / span, None)
@@ -213,10 +214,17 @@ class MitraRegressor(_MitraEstimator):
         y = np.asarray(self.support_y_, dtype=np.float64)
         low, high = float(y.min()), float(y.max())
         if high == low:  # nothing to scale (upstream refuses): all mass at that constant
+            self._answered_without_the_model(len(Xq))
             uniform = np.broadcast_to(np.full(n_bins, 1.0 / n_bins), (len(Xq), n_bins))
             return BinnedDistribution(uniform, low, 0.0)  # a view: no [rows, n_bins] array
         span = high - low
         return BinnedDistribution(self._run(Xq, (y - low) / span, None), low, span)
+
+    def _answered_without_the_model(self, rows: int) -> None:
+        """Progress of a predict answered without a run (constant support targets): every
+        row done at once, as the engine reports one whose support columns are all constant."""
+        with Reporter(self.progress, rows, "mitra predict") as report:
+            report.finish()
 
     def _check_bin_scaling(self) -> None:
         """A bin-head model reads min-max scaled targets only: ValidationError otherwise (at
