@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -159,6 +160,57 @@ def test_pretrain_command_resumes_and_refuses_new_settings(tmp_path, capsys):
     assert "holds a run" in capsys.readouterr().err
     assert main(args) == 0
     assert "resuming" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--minutes", "-1"], "--minutes must be 0 or more"),
+    (["--minutes", "nan"], "--minutes must be 0 or more"),
+    (["--steps", "-2"], "--steps must be 0 or more"),
+    (["--steps", "1", "--lr", "-1"], "lr must be a positive finite number"),
+    (["--steps", "1", "--lr", "nan"], "lr must be a positive finite number"),
+    (["--steps", "1", "--easy-fraction", "2"], r"easy_fraction must be in \[0, 1\]"),
+    (["--steps", "1", "--layers", "0"], "n_layers must be at least 1"),
+    (["--steps", "1", "--report-minutes", "-1"], "report minutes must be positive"),
+    (["--steps", "1", "--seed", "-5"], "seed must be at least 0"),
+    (["--steps", "1", "--dim", "0"], "dim must be at least 1"),
+    (["--steps", "1", "--dim", "16", "--heads", "3"], "not divisible by n_heads 3"),
+    (["--steps", "1", "--init", "/nonexistent"], "cannot open the run.*checkpoint not found"),
+])
+def test_pretrain_command_refuses_bad_settings_before_making_a_run(tmp_path, capsys, bad,
+                                                                   message):
+    from wlearn_mitra.cli import main
+
+    run = tmp_path / "run"
+    assert main(["pretrain", "--run", str(run), "--no-eval", *bad]) == 1
+    assert re.search(f"^wlearn-mitra: .*{message}", capsys.readouterr().err)
+    assert not run.exists()  # nothing made that a later resume would trip over
+
+
+def test_pretrain_command_refuses_a_run_folder_it_cannot_resume(tmp_path, capsys):
+    from wlearn_mitra.cli import main
+
+    run = tmp_path / "run"
+    args = ["pretrain", "--run", str(run), "--steps", "2", "--no-eval"]
+    assert main([*args, "--dim", "16", "--layers", "1", "--heads", "2"]) == 0
+    state, settings = (run / "state.pt").read_bytes(), (run / "run.json").read_bytes()
+    trained = (run / "checkpoint" / "model.safetensors").read_bytes()
+    cases = [  # (what is done to the folder, what the refusal says)
+        (lambda: (run / "state.pt").unlink(), "without its state.pt"),
+        (lambda: (run / "run.json").unlink(), "holds state.pt but not run.json"),
+        (lambda: (run / "state.pt").write_bytes(state[:1000]), "cannot open the run"),
+        (lambda: (run / "state.pt").write_bytes(b""), "cannot open the run"),
+        (lambda: (run / "run.json").write_text("{bad"), "cannot open the run"),
+    ]
+    for damage, message in cases:
+        damage()
+        assert main(args) == 1
+        assert message in capsys.readouterr().err
+        (run / "state.pt").write_bytes(state)
+        (run / "run.json").write_bytes(settings)
+        assert (run / "checkpoint" / "model.safetensors").read_bytes() == trained
+    (tmp_path / "file").write_text("")
+    assert main(["pretrain", "--run", str(tmp_path / "file"), "--steps", "1"]) == 1
+    assert "is a file, not a run folder" in capsys.readouterr().err
 
 
 def test_pretrain_command_by_steps_reproduces_a_run(tmp_path):

@@ -64,6 +64,24 @@ def _declares_for_a_regressor(args: argparse.Namespace, task: str) -> bool:
     return True
 
 
+def _open_run(open_it, folder: Path):
+    """The run ``open_it()`` opens, or None after saying on stderr why it cannot be (a run
+    folder whose files are missing, damaged or of another shape, an --init that is not a
+    checkpoint, a folder that cannot be written)."""
+    import json
+    import pickle
+
+    from wlearn.errors import WlearnError
+
+    try:
+        return open_it()
+    except (ValueError, OSError, EOFError, RuntimeError, KeyError, TypeError,
+            json.JSONDecodeError, pickle.UnpicklingError, WlearnError) as exc:
+        detail = str(exc) or f"{type(exc).__name__} (a file cut short?)"
+        print(f"wlearn-mitra: cannot open the run in {folder}: {detail}", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import schedulefree  # noqa: F401
@@ -76,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from .trainer import RUN_FILE, Run, RunSettings
 
+    if args.minutes is not None and not args.minutes >= 0:  # NaN too
+        print(f"wlearn-mitra: --minutes must be 0 or more, got {args.minutes}", file=sys.stderr)
+        return 1
+    if args.steps is not None and args.steps < 0:
+        print(f"wlearn-mitra: --steps must be 0 or more, got {args.steps}", file=sys.stderr)
+        return 1
     given = _settings(args)
     if args.max_node_classes is not None:  # refused now, not after hours of training
         from wlearn.errors import ValidationError
@@ -95,13 +119,16 @@ def run(args: argparse.Namespace) -> int:
         print("wlearn-mitra: --target-encoding is declared in the --onnx file", file=sys.stderr)
         return 1
     folder = Path(args.run)
+    if folder.exists() and not folder.is_dir():
+        print(f"wlearn-mitra: --run {folder} is a file, not a run folder", file=sys.stderr)
+        return 1
     if (folder / RUN_FILE).is_file():
         if given:
             print(f"wlearn-mitra: {folder} holds a run; resume it without settings "
                   f"(given: {sorted(given)})", file=sys.stderr)
             return 1
-        run_ = Run(folder)
-        if _declares_for_a_regressor(args, run_.settings.task):
+        run_ = _open_run(lambda: Run(folder), folder)
+        if run_ is None or _declares_for_a_regressor(args, run_.settings.task):
             return 1
         print(f"resuming {folder} at step {run_.step} ({run_.seconds / 60:.1f} min trained)")
     else:
@@ -115,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if _declares_for_a_regressor(args, settings.task):
             return 1
-        run_ = Run(folder, settings)
+        run_ = _open_run(lambda: Run(folder, settings), folder)
+        if run_ is None:
+            return 1
         print(f"new run in {folder}: {run_.settings}")
     evaluate_fn = None
     if not args.no_eval:

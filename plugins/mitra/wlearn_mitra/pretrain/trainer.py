@@ -82,6 +82,22 @@ class RunSettings:
         if self.n_bins < 0 or self.n_bins == 1 or (self.n_bins and self.task != "regression"):
             raise ValueError(f"n_bins must be 0 or at least 2, and only for regression; got "
                              f"{self.n_bins} for {self.task}")
+        for name in ("dim", "n_layers", "n_heads", "tokens_per_step", "max_features",
+                     "max_support", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, low in (("seed", 0), ("warmup_steps", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim {self.dim} is not divisible by n_heads {self.n_heads}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if not 0 <= self.easy_fraction <= 1:
+            raise ValueError(f"easy_fraction must be in [0, 1], got {self.easy_fraction}")
+        if not 0 < self.report_seconds < math.inf:
+            raise ValueError(f"report minutes must be positive and finite, got "
+                             f"{self.report_seconds / 60}")
 
 
 #: Width (scaled-target units) of the Gaussian a bin head warm-started from a scalar
@@ -216,6 +232,15 @@ class Run:
     def __init__(self, folder: str | Path, settings: RunSettings | None = None) -> None:
         self.folder = Path(folder)
         stored = self.folder / RUN_FILE
+        state_file = self.folder / STATE_FILE
+        if state_file.is_file() and not stored.is_file():
+            raise ValueError(f"{self.folder} holds {STATE_FILE} but not {RUN_FILE}, the "
+                             "settings it was trained with; restore it, or choose another folder")
+        trained = (self.folder / LOG_FILE).is_file() or (self.folder / CHECKPOINT_DIR).exists()
+        if stored.is_file() and not state_file.is_file() and trained:
+            raise ValueError(f"{self.folder} holds a trained run without its {STATE_FILE}: "
+                             "resuming would start again from step 0 and overwrite its "
+                             "checkpoint; restore the file, or choose another folder")
         if stored.is_file():
             saved = RunSettings(**json.loads(stored.read_text()))
             if settings is not None and asdict(settings) != asdict(saved):
@@ -228,7 +253,6 @@ class Run:
             raise FileNotFoundError(f"no run in {self.folder}")
         self.settings = settings
         torch.set_num_threads(settings.threads)
-        state_file = self.folder / STATE_FILE
         # A resumed run has its weights in state.pt: the --init checkpoint is not needed again.
         self.model = new_model(settings, warm_start=not state_file.is_file())
         self.optimizer = _optimizer(self.model, settings)
