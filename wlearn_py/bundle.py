@@ -180,7 +180,10 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
 
 def _decode(view: memoryview, bounds: dict[str, int], allow_legacy: bool
             ) -> tuple[dict[str, Any], list[dict[str, Any]], Blobs]:
-    if view.nbytes >= HEADER_SIZE and bytes(view[:4]) == BUNDLE_MAGIC:
+    # The limits on the JSON sections come after the magic and version checks (H3, H4 before
+    # H5 in spec/wlrn.md), which the codec makes: a bundle of another version is named so.
+    version = int.from_bytes(view[4:8], "little") if view.nbytes >= HEADER_SIZE else None
+    if version == BUNDLE_VERSION and bytes(view[:4]) == BUNDLE_MAGIC:
         manifest_length = int.from_bytes(view[8:12], "little")
         toc_length = int.from_bytes(view[12:16], "little")
         _check_json_sizes(manifest_length, toc_length, bounds)

@@ -4,7 +4,7 @@ without copying. The functional API (``decode_bundle`` and friends) stays the re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wlrn import _json
@@ -100,6 +100,9 @@ class Bundle:
         return type_id if isinstance(type_id, str) else None
 
     def __getitem__(self, artifact_id: str) -> Artifact:
+        if not isinstance(artifact_id, str):
+            raise BundleError(f"artifact ids are strings, got {artifact_id!r}; the bundle has "
+                              f"{', '.join(map(_json.quote, self.artifacts)) or 'none'}")
         try:
             return self.artifacts[artifact_id]
         except KeyError:
@@ -108,6 +111,13 @@ class Bundle:
 
     def __contains__(self, artifact_id: object) -> bool:
         return artifact_id in self.artifacts
+
+    def __iter__(self) -> Iterator[str]:
+        """The artifact ids, in TOC order (the first of repeated ids)."""
+        return iter(self.artifacts)
+
+    def __len__(self) -> int:
+        return len(self.artifacts)
 
     def array(self, artifact_id: str, dtype: Any,
               shape: tuple[int, ...] | int | None = None) -> np.ndarray:

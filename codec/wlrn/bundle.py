@@ -181,6 +181,9 @@ def encode_bundle(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, 
     """
     if not isinstance(manifest, Mapping):
         raise BundleError(f"the manifest must be a dict, got {type(manifest).__name__}")
+    if isinstance(artifacts, (Mapping, str, bytes)) or not isinstance(artifacts, Iterable):
+        raise BundleError(f"artifacts must be a list of dicts with 'id' and 'data', got "
+                          f"{type(artifacts).__name__}")
     prepared = []
     seen: set[str] = set()
     for index, artifact in enumerate(artifacts):

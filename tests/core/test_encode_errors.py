@@ -13,6 +13,8 @@ from wlearn import BundleError
 @pytest.mark.parametrize("manifest, artifacts, fragment", [
     ([], [], "the manifest must be a dict"),
     ({"typeId": "t@1"}, ["x"], "artifact 0 must be a dict"),
+    ({"typeId": "t@1"}, None, "artifacts must be a list of dicts, got NoneType"),
+    ({"typeId": "t@1"}, {"a": b"1"}, "artifacts must be a list of dicts, got dict"),
     ({"typeId": "t@1"}, [{"data": b""}], "artifact 0: 'id' must be a string"),
     ({"typeId": "t@1"}, [{"id": 1, "data": b""}], "'id' must be a string"),
     ({"typeId": "t@1"}, [{"id": "a"}], "artifact \"a\" has no 'data'"),
@@ -26,7 +28,8 @@ from wlearn import BundleError
 def test_encode_rejects(manifest, artifacts, fragment):
     with pytest.raises(BundleError) as info:
         wlrn.encode_bundle(manifest, artifacts)
-    assert fragment in str(info.value)
+    assert fragment.replace("list of dicts,", "list of dicts with 'id' and 'data',") in str(
+        info.value)
 
 
 def test_buffers_of_any_shape_are_written_raw():

@@ -289,3 +289,13 @@ def test_a_cut_file_reads_as_truncated_on_every_load_path():
         for read in (read_bundle, lambda data: read_bundle(data, verify=False), wlearn.Bundle):
             with pytest.raises(BundleError, match="^Bundle truncated"):
                 read(GOOD[:cut])
+
+
+def test_every_entry_point_checks_the_version_before_the_section_sizes():
+    """H4 before H5 (spec/wlrn.md section 4): garbage after the magic is an unsupported
+    version, not an oversized manifest, whichever function reads it."""
+    data = b"WLRNgarbage-garbage"
+    for read in (wlearn.decode_bundle, wlearn.validate_bundle, wlrn.decode_bundle,
+                 wlearn.load, wlearn.Bundle):
+        with pytest.raises(BundleError, match="Unsupported bundle version: 1651663207"):
+            read(data)

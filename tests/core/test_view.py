@@ -72,3 +72,14 @@ def test_verify_and_load():
     assert bytes(Bundle(bytes(data), verify=False)["a"]) == b"xx"
     with pytest.raises(RegistryError, match="missing typeId"):
         Bundle(wlrn.encode_bundle({}, [])).load()
+
+
+def test_a_bundle_iterates_its_artifact_ids_and_refuses_other_keys():
+    bundle = Bundle(wlrn.encode_bundle({"typeId": "a.b@1"},
+                                       [{"id": "b", "data": b"x"}, {"id": "a", "data": b""}]))
+    assert list(bundle) == ["a", "b"] and len(bundle) == 2 and "a" in bundle and 0 not in bundle
+    for key in (0, None, b"a"):
+        with pytest.raises(BundleError, match=r"artifact ids are strings.*has \"a\", \"b\""):
+            bundle[key]
+    with pytest.raises(BundleError, match="artifact ids are strings"):
+        bundle.array(5, "<f4")
