@@ -47,3 +47,28 @@ def test_without_a_cached_graph_the_missing_tools_are_named(tmp_path, fixtures_d
         MitraEngine(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx",
                     task="classification", precision="int8", split=None,
                     optimized_dir=tmp_path / "empty")
+
+
+def test_a_damaged_int8_graph_and_pair_are_made_again_with_the_support_cache(tmp_path,
+                                                                            fixtures_dir):
+    """Both the int8 graph and the pair cut from it cut short: the pair is cut again from
+    the int8 graph made again, not dropped for the rest of the process."""
+    from wlearn_mitra.exceptions import CacheWarning
+
+    model = tmp_path / "m.onnx"
+    shutil.copyfile(fixtures_dir / "onnx" / "tiny-mitra-classifier.onnx", model)
+    cache = tmp_path / "cache"
+    xs, ys, xq = _rows()
+    made = MitraEngine(model, task="classification", precision="int8", split="auto",
+                       optimized_dir=cache).predict(xs, ys, xq, n_classes=3)
+    damaged = sorted(cache.glob("*int8*.onnx"))  # the int8 graph, its pair (and optimised)
+    assert any(".pair1.encoder" in p.name for p in damaged) and len(damaged) >= 3
+    for path in damaged:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.warns(CacheWarning) as caught:  # a small model opens its graphs at once
+        engine = MitraEngine(model, task="classification", precision="int8", split="auto",
+                             optimized_dir=cache)
+        again = engine.predict(xs, ys, xq, n_classes=3)
+    assert engine.uses_cache
+    assert not any("without the support cache" in str(w.message) for w in caught)
+    np.testing.assert_array_equal(again, made)

@@ -411,7 +411,15 @@ class GraphSet:
             if split == "derive":
                 raise
             # A model ONNX Runtime cannot load either: its own error, and no warning first.
+            # A damaged int8 graph of the cache is made again here, so cut from the new one.
             self.single  # noqa: B018
+            if self.precision == "int8":
+                try:
+                    made = derive_pair(self._precise(self._source, self.onnx_sha256),
+                                       self._folder, identity)
+                    return tuple(_Cut(path) for path in made)
+                except (OSError, ValidationError):
+                    pass
             if not _warned_no_onnx:
                 _warned_no_onnx = True
                 cache_warning(f"the single graph runs, without the support cache: {exc}")
