@@ -40,9 +40,11 @@ _NOT_ON_PYPI = {
 
 def _check_type_id(type_id: Any) -> None:
     if not isinstance(type_id, str) or "@" not in type_id:
-        # 0.3's words (callers may match on them)
-        raise RegistryError(f'Invalid typeId "{type_id}": must contain "@" '
-                            '(e.g. "wlearn.mitra_onnx.classifier@1")')
+        # 0.3's words (callers may match on them), and what a typeId that is no string is
+        shown = type_id if isinstance(type_id, str) else f"{type_id!r}, a {type(type_id).__name__}"
+        raise RegistryError(f'Invalid typeId "{shown}": must contain "@" '
+                            '(e.g. "wlearn.mitra_onnx.classifier@1")'
+                            + ("" if isinstance(type_id, str) else " and be a string"))
 
 
 def register(type_id: str, loader_fn: Loader, *, accepts_context: bool = False) -> None:

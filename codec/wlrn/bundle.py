@@ -248,8 +248,9 @@ def _check_placement(index: int, entry: Any, region_length: int, strict: bool) -
     for field in ("offset", "length"):
         value = entry.get(field)
         if type(value) is not int or value < 0:  # bools and floats are refused too
-            raise BundleError(f"{name}: '{field}' must be a non-negative integer, got "
-                              f"{_json.dumps(value)[:40] if field in entry else 'nothing'}")
+            got = (f"{value!r} (a float)" if isinstance(value, float)  # JSON would say 0
+                   else _json.dumps(value)[:40] if field in entry else "nothing")
+            raise BundleError(f"{name}: '{field}' must be a non-negative integer, got {got}")
     if entry["offset"] + entry["length"] > region_length:
         raise BundleError(f"{name} out of bounds: offset={entry['offset']}, "
                           f"length={entry['length']}, blobRegion={region_length}")

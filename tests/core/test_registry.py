@@ -76,10 +76,12 @@ def test_register_replaces():
     assert wlearn.load(_bundle()) == "second"
 
 
-@pytest.mark.parametrize("type_id", ["no-version", "", 5, None])
+@pytest.mark.parametrize("type_id", ["no-version", "", 5, None, ["a@1"]])
 def test_register_rejects_bad_type_ids(type_id):
-    with pytest.raises(RegistryError, match='^Invalid typeId .*: must contain "@"'):
+    with pytest.raises(RegistryError, match='^Invalid typeId .*: must contain "@"') as info:
         wlearn.register(type_id, _echo)
+    # a typeId that is no string says so, rather than show text that contains "@"
+    assert str(info.value).endswith("and be a string") == (not isinstance(type_id, str))
 
 
 def test_register_rejects_non_callable():
