@@ -23,8 +23,8 @@ from wlearn.errors import ValidationError
 
 from ..inputs import _bins
 
-#: Query rows whose quantiles are searched at once.
-_ROWS = 4096
+#: Query rows whose CDFs are built and searched at once (as the means are summed).
+_ROWS = _bins.ROWS
 
 
 def _levels(q: object, name: str = "quantiles") -> tuple[np.ndarray, bool]:
@@ -109,9 +109,10 @@ class BinnedDistribution:
         second = _bins.weighted_sum(p, (left * left + left * right + right * right) / 3)
         return np.sqrt(np.maximum(second - first * first, 0.0)) * self.span
 
-    def _cumulative(self) -> np.ndarray:
-        """float64 [rows, n_bins + 1]: the CDF at each edge, 0 first and exactly 1 last."""
-        p = self.probabilities
+    def _cumulative(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """float64 [rows, n_bins + 1]: the CDF at each edge, 0 first and exactly 1 last, of
+        rows ``start:stop``."""
+        p = self.probabilities[start:stop]
         cum = np.concatenate([np.zeros((len(p), 1)), np.cumsum(p, axis=1)], axis=1)
         total = cum[:, -1:]
         return cum / np.where(total > 0, total, 1.0)
@@ -136,11 +137,16 @@ class BinnedDistribution:
         values = np.broadcast_to(values, (rows,))
         if self.span == 0:
             return (values >= self.low).astype(np.float64)
-        cum, e = self._cumulative(), self.edges
+        e = self.edges
         index = np.clip(np.searchsorted(e, values, side="right") - 1, 0, self.n_bins - 1)
-        rows = np.arange(len(cum))
         fraction = np.clip((values - e[index]) / (e[index + 1] - e[index]), 0.0, 1.0)
-        return cum[rows, index] + fraction * (cum[rows, index + 1] - cum[rows, index])
+        out = np.empty(rows)
+        for start in range(0, rows, _ROWS):  # bounds the [rows, n_bins + 1] CDFs
+            cum, at = self._cumulative(start, start + _ROWS), index[start:start + _ROWS]
+            block = np.arange(len(cum))
+            out[start:start + len(cum)] = cum[block, at] + fraction[start:start + len(cum)] * (
+                cum[block, at + 1] - cum[block, at])
+        return out
 
     def quantiles(self, q: object) -> np.ndarray:
         """float64 [rows, len(q)] (or [rows] for a scalar ``q``): the smallest value whose CDF
@@ -148,10 +154,12 @@ class BinnedDistribution:
         Raises ValidationError for levels outside [0, 1]."""
         levels, scalar = _levels(q)
         e = _bins.edges(self.n_bins).astype(np.float64)
-        cumulative = self._cumulative()
-        out = np.empty((len(cumulative), len(levels)))
-        for start in range(0, len(out), _ROWS):  # bounds the [rows, n_bins] comparisons
-            cum = cumulative[start:start + _ROWS]
+        out = np.empty((len(self.probabilities), len(levels)))
+        if self.span == 0:  # constant support targets: every level is that constant
+            out[:] = self.low
+            return out[:, 0] if scalar else out
+        for start in range(0, len(out), _ROWS):  # bounds the [rows, n_bins] CDFs
+            cum = self._cumulative(start, start + _ROWS)
             rows = np.arange(len(cum))
             for j, level in enumerate(levels):
                 # The first bin whose upper CDF reaches the level (exceeds 0 for level 0).

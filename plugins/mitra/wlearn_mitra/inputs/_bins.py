@@ -81,12 +81,22 @@ def unmirror(probabilities: np.ndarray) -> np.ndarray:
     return probabilities[..., ::-1]
 
 
+#: Rows of [rows, n_bins] float64 worked on at a time (32 MB at 1,000 bins): what the
+#: readouts of a distribution add to the probabilities themselves.
+ROWS = 4096
+
+
 def weighted_sum(probabilities: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """float64 [...]: ``sum(probabilities * values)`` over the last axis, row by row, so a
-    row's result is the same bit for bit whatever rows are computed with it (a matrix
-    product's rounding depends on how many rows BLAS is handed)."""
-    p = np.ascontiguousarray(probabilities, dtype=np.float64)
-    return np.multiply(p, np.asarray(values, dtype=np.float64)).sum(axis=-1)
+    """float64 [rows]: ``sum(probabilities * values)`` over the bins, row by row, so a row's
+    result is the same bit for bit whatever rows are computed with it (a matrix product's
+    rounding depends on how many rows BLAS is handed), :data:`ROWS` rows at a time."""
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1, np.shape(probabilities)[-1])
+    v = np.asarray(values, dtype=np.float64)
+    out = np.empty(len(p))
+    for start in range(0, len(p), ROWS):
+        block = np.ascontiguousarray(p[start:start + ROWS])
+        out[start:start + len(block)] = np.multiply(block, v).sum(axis=-1)
+    return out.reshape(np.shape(probabilities)[:-1])
 
 
 def mean(probabilities: np.ndarray) -> np.ndarray:
