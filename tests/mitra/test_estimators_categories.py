@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -358,12 +359,20 @@ def test_text_that_reads_as_numbers_is_text_in_every_container(onnx):
     }
     answers = {}
     for label, X in containers.items():
-        model = MitraClassifier(onnx=onnx).fit(X, y)
+        with pytest.warns(UserWarning, match="'code' holds text that reads as numbers|"
+                                             "column 1 holds text that reads as numbers"):
+            model = MitraClassifier(onnx=onnx).fit(X, y)
         answers[label] = model.predict_proba(X)
         assert list(model.categories_) == [1], label
         assert sorted(model.categories_[1]) == sorted(set(codes)), label
     first = answers.pop("str column")
     for label, proba in answers.items():
         np.testing.assert_array_equal(proba, first, err_msg=label)
-    only_text = MitraClassifier(onnx=onnx).fit(np.array(codes).reshape(-1, 1), y)
+    with pytest.warns(UserWarning, match="reads as numbers.*pd.to_numeric"):
+        only_text = MitraClassifier(onnx=onnx).fit(np.array(codes).reshape(-1, 1), y)
     assert sorted(only_text.categories_[0]) == sorted(set(codes))  # a numpy <U array
+    with pytest.raises(ValidationError, match="held numbers at fit.*pd.to_numeric"):
+        MitraClassifier(onnx=onnx).fit(x.reshape(-1, 1), y).predict(np.array([["4"]]))
+    with warnings.catch_warnings():  # text that is not all numbers: no warning
+        warnings.simplefilter("error", UserWarning)
+        MitraClassifier(onnx=onnx).fit(np.array(["4", "rotary"] * 20).reshape(-1, 1), y)

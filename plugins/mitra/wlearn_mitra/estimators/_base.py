@@ -8,6 +8,7 @@ are one ONNX Runtime pass over support and query rows (see :mod:`wlearn_mitra.en
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..engine._shared import (
     ENV_VARS, Handle, how_to_get, known_identity, locate, open_engine, open_engine_if_open,
     release,
 )
-from ..exceptions import not_fitted
+from ..exceptions import not_fitted, user_stacklevel
 from ..graphs import _builtin
 from ..inputs import _categories, _target_encoding
 from ..inputs._checks import (
@@ -66,6 +67,21 @@ class _BundleCheck(NamedTuple):
     n_bins: int | None  #: a regressor's bin head (``@2``), else None
     type_id: str | None
     model_given: Any  #: the ``onnx`` of the load (for the message), not the model itself
+
+
+def _warn_numbers_as_text(table: Any, categories: dict) -> None:
+    """Say when text columns hold nothing but numbers written as text: they are category
+    columns (spec/mitra.md), which a user who read a CSV without types may not expect."""
+    numeric = [table.column(j) for j in sorted(categories)
+               if j not in table.declared and _categories.reads_as_numbers(table.text[j])]
+    if numeric:
+        shown = ", ".join(numeric[:3]) + (f" and {len(numeric) - 3} more" if len(numeric) > 3
+                                          else "")
+        warnings.warn(
+            f"{shown} hold{'s' if len(numeric) == 1 else ''} text that reads as numbers: "
+            "category columns, as a pandas string column is. To use the numbers, convert them "
+            "first (pd.to_numeric, or .astype(float))", UserWarning,
+            stacklevel=user_stacklevel())
 
 
 class _MitraEstimator(_Params):
@@ -202,6 +218,7 @@ class _MitraEstimator(_Params):
             where = table.column(j)
             categories[j] = _categories.learn(raw[rows], where, table.declared.get(j))
             support_x[:, j] = _categories.encode(raw[rows], categories[j], where)
+        _warn_numbers_as_text(table, categories)
         self._extra_params, self._extra_meta = {}, {}
         self._store(support_x.astype(np.float32), y[rows], handle.engine.onnx_sha256, classes)
         self.support_indices_ = rows
@@ -297,7 +314,10 @@ class _MitraEstimator(_Params):
             )
         categories = self.__dict__.get("categories_", {})
         for j in sorted(set(table.text) - set(categories)):
-            raise ValidationError(f"{table.column(j)} holds text, but it held numbers at fit")
+            raise ValidationError(
+                f"{table.column(j)} holds text, but it held numbers at fit (numbers written as "
+                "text are category columns: convert them first, pd.to_numeric or "
+                ".astype(float))")
         for j, known in categories.items():
             raw = table.text.get(j)
             if raw is None:  # numbers given: matched against numeric categories by value

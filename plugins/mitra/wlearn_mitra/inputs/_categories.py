@@ -307,3 +307,21 @@ def check_codes(support_x: np.ndarray, categories: dict[int, np.ndarray]) -> Non
                 f"support_x_encoded column {index} holds codes other than 0..{len(values) - 1} "
                 "and NaN"
             )
+
+
+def reads_as_numbers(values: np.ndarray) -> bool:
+    """Whether every non-missing value of a text column is a string that reads as a number
+    ("4", " 4 ", "1e1", "inf"): numbers written as text (a CSV read without types), which
+    are categories here, as in a pandas string column."""
+    seen = False
+    for v in values:
+        if is_missing(v):
+            continue
+        if not isinstance(v, str):
+            return False
+        try:
+            float(v)
+        except ValueError:
+            return False
+        seen = True
+    return seen
