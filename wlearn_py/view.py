@@ -119,6 +119,9 @@ class Bundle:
     def __len__(self) -> int:
         return len(self.artifacts)
 
+    def __bool__(self) -> bool:  # a bundle is something even with no artifacts
+        return True
+
     def array(self, artifact_id: str, dtype: Any,
               shape: tuple[int, ...] | int | None = None) -> np.ndarray:
         """``bundle[artifact_id].array(dtype, shape)``."""

@@ -290,13 +290,15 @@ def test_many_classes_seen_about_once_are_warned_of(onnx):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 3))
     amounts = rng.integers(0, 1000, 100)  # a quantity given as integers: ~96 classes
-    with pytest.warns(UserWarning, match=r"y has \d+ classes in 100 rows.*MitraRegressor"):
+    with pytest.warns(UserWarning, match=r"y has \d+ numeric classes in 100 rows.*MitraRegressor"):
         MitraClassifier(onnx=onnx).fit(X, amounts)
     with pytest.warns(UserWarning, match="task='regression'"):
         MitraModel(classifier_onnx=onnx).fit(X, amounts)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         MitraClassifier(onnx=onnx).fit(X, np.arange(100) % 30)  # 30 classes, ~3 rows each
+        names = np.array([f"customer-{i}" for i in amounts])  # names, not a quantity
+        MitraClassifier(onnx=onnx).fit(X, names)
 
 
 @pytest.mark.filterwarnings("ignore::wlearn_mitra.BuiltinModelWarning")

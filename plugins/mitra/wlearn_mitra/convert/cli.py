@@ -34,13 +34,13 @@ def _run(action) -> int:
     except WlearnError as exc:
         print(f"wlearn-mitra: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:  # writing the output: a folder, read-only, a full disk
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"wlearn-mitra: cannot write{where}: {exc.strerror or exc}; files already there "
-              "are as they were", file=sys.stderr)
+    except OSError as exc:  # a file: a folder, read-only, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"wlearn-mitra: {where}{exc.strerror or exc} (convert writes each file whole "
+              "or not at all)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("wlearn-mitra: interrupted; files already there are as they were",
+        print("wlearn-mitra: interrupted (convert writes each file whole or not at all)",
               file=sys.stderr)
         return 130
 

@@ -11,7 +11,7 @@ from wlearn.errors import ValidationError
 
 from ..engine._engine import MAX_CLASSES
 from ..inputs import _labels, _manyclass
-from ..inputs._checks import check_max_support, check_rows
+from ..inputs._checks import check_max_support, check_n_estimators, check_rows
 from ..inputs._support import SUPPORT_SELECTIONS
 from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
@@ -159,12 +159,14 @@ class MitraClassifier(_MitraEstimator):
                 "which MitraRegressor predicts (labels of that kind are taken up to "
                 f"{MAX_CLASSES} classes; pass them as strings for more)"
             )
-        if len(classes) > 2 * MAX_CLASSES and 2 * len(classes) > len(index):
+        numeric = classes.dtype.kind in "iuf" or (
+            classes.dtype.kind == "O" and not any(isinstance(c, str) for c in classes))
+        if numeric and len(classes) > 2 * MAX_CLASSES and 2 * len(classes) > len(index):
             warnings.warn(
-                f"y has {len(classes)} classes in {len(index)} rows, most of them seen once: if "
-                "y is a quantity (a count, an amount), MitraRegressor (or MitraModel("
-                "task='regression')) predicts it; as classes, each is only ever predicted as "
-                "one of those labels", UserWarning, stacklevel=user_stacklevel())
+                f"y has {len(classes)} numeric classes in {len(index)} rows, fewer than two "
+                "rows a class: if y is a quantity (a count, an amount), MitraRegressor (or "
+                "MitraModel(task='regression')) predicts it; as classes, each row is only ever "
+                "predicted as one of those labels", UserWarning, stacklevel=user_stacklevel())
         return index, classes
 
     def _node_classes(self, n_classes: int, engine: Any = None) -> int | None:
@@ -213,9 +215,12 @@ class MitraClassifier(_MitraEstimator):
         self._check_support()
         if tree is None:
             return self._run(Xq, self._support_index, len(self.classes_))
-        # One progress report for the whole tree: each node's pass is a part of it.
-        n_nodes, rows_per_node = len(_manyclass.nodes(tree)), len(Xq)
-        with Reporter(self.progress, n_nodes * rows_per_node, "mitra predict") as report:
+        # One progress report for the whole tree, each node's pass a part of it, counting
+        # each row once per member and node (the bar: rows per node).
+        members = check_n_estimators(self.n_estimators)
+        n_nodes, rows_per_node = len(_manyclass.nodes(tree)), len(Xq) * members
+        with Reporter(self.progress, n_nodes * rows_per_node,
+                      f"mitra predict ({n_nodes} nodes)", members) as report:
             passes = iter(range(n_nodes))
 
             def run(rows: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:

@@ -236,7 +236,9 @@ class Run:
         if state_file.is_file() and not stored.is_file():
             raise ValueError(f"{self.folder} holds {STATE_FILE} but not {RUN_FILE}, the "
                              "settings it was trained with; restore it, or choose another folder")
-        trained = (self.folder / LOG_FILE).is_file() or (self.folder / CHECKPOINT_DIR).exists()
+        # The checkpoint is written at the end of a run, after state.pt: a run killed before
+        # its first save (its log may have a line) starts again, one that ended does not.
+        trained = (self.folder / CHECKPOINT_DIR).exists()
         if stored.is_file() and not state_file.is_file() and trained:
             raise ValueError(f"{self.folder} holds a trained run without its {STATE_FILE}: "
                              "resuming would start again from step 0 and overwrite its "
