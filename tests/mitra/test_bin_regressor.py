@@ -497,3 +497,35 @@ def test_a_session_of_a_bin_head_model_reads_its_head_from_the_metadata(bin_mode
         MitraEngine(bin_session, task="classification")
     v1 = ort.InferenceSession(str(V1), providers=["CPUExecutionProvider"])
     assert MitraEngine(v1, task="regression").n_bins is None  # no metadata: a scalar head
+
+
+def test_readouts_of_many_rows_go_block_by_block_with_the_same_answers(bin_model,
+                                                                       monkeypatch):
+    """Once the support cache holds the support set, predict, predict_quantiles and
+    predict_interval take BLOCK_ROWS rows through the model at a time, so the [rows, n_bins]
+    probabilities exist for one block only; every row answers as in one call."""
+    from wlearn_mitra.estimators import _regressor
+
+    X, y, _ = table(10)
+    Xq = np.random.default_rng(11).normal(size=(100, X.shape[1]))
+    model = MitraRegressor(onnx=bin_model).fit(X, y)
+    whole = (model.predict(Xq), model.predict_quantiles(Xq, [0.1, 0.9]),
+             model.predict_interval(Xq, 0.5))
+    assert not model._open().engine.graphs.pair_pending  # the pair serves from here on
+    seen, progress = [], []
+    distribution = MitraRegressor._distribution
+
+    def spy(self, rows, *args):
+        seen.append(len(rows))
+        return distribution(self, rows, *args)
+
+    monkeypatch.setattr(_regressor, "BLOCK_ROWS", 16)
+    monkeypatch.setattr(MitraRegressor, "_distribution", spy)
+    model.set_params(progress=lambda done, total: progress.append((done, total)))
+    blocked = (model.predict(Xq), model.predict_quantiles(Xq, [0.1, 0.9]),
+               model.predict_interval(Xq, 0.5))
+    for a, b in zip(blocked, whole):
+        np.testing.assert_array_equal(a, b)
+    assert max(seen) == 16 and sum(seen) == 3 * len(Xq)
+    dones = [done for done, _ in progress[: len(progress) // 3]]
+    assert dones == sorted(dones) and progress[len(progress) // 3 - 1] == (100, 100)

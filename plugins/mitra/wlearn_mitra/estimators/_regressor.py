@@ -11,7 +11,7 @@ from wlearn.errors import ValidationError
 
 from ..bundles import _format
 from ..inputs._checks import TARGET_SCALINGS, beyond_float32, check_rows, check_target_scaling
-from ..inputs._checks import targets
+from ..inputs._checks import check_n_estimators, targets
 from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
 from ._base import _MitraEstimator
@@ -20,6 +20,10 @@ from ._distribution import BinnedDistribution
 __all__ = ["MitraRegressor", "TARGET_SCALINGS"]
 
 
+#: Query rows a bin-head readout (predict, predict_quantiles, predict_interval) takes through
+#: the model at a time once the support cache holds the support set: 64 MB of probabilities
+#: at 1,000 bins.
+BLOCK_ROWS = 8192
 #: The share of the targets' min-max range below which their central 98% is "squeezed".
 SQUEEZED = 0.01
 
@@ -152,7 +156,7 @@ class MitraRegressor(_MitraEstimator):
         Xq = self._query(X)
         scaling = self._scaling()
         if self._open().engine.n_bins:  # a bin-head model: the mean of its distribution
-            return self._distribution(Xq).mean()
+            return self._read_by_blocks(Xq, BinnedDistribution.mean)
         self._check_support(finite=scaling != "js")
         if scaling == "js":
             if self.__dict__.get("target_encoding_"):
@@ -193,15 +197,36 @@ class MitraRegressor(_MitraEstimator):
         """float64 [rows, len(quantiles)]: the predictive quantiles of each row (levels in
         [0, 1]; a scalar level gives [rows]). Bin-head models only; see
         :meth:`predict_distribution`."""
-        return self.predict_distribution(X).quantiles(quantiles)
+        return self._read_by_blocks(self._query(X), lambda d: d.quantiles(quantiles))
 
     def predict_interval(self, X: Any, coverage: float = 0.9) -> np.ndarray:
         """float64 [rows, 2]: the central prediction interval of each row, its lower and
         upper ends the quantiles ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``.
         Bin-head models only; see :meth:`predict_distribution`."""
-        return self.predict_distribution(X).interval(coverage)
+        return self._read_by_blocks(self._query(X), lambda d: d.interval(coverage))
 
-    def _distribution(self, Xq: np.ndarray) -> BinnedDistribution:
+    def _read_by_blocks(self, Xq: np.ndarray, read: Any) -> np.ndarray:
+        """``read(distribution)`` of the rows ``Xq``, :data:`BLOCK_ROWS` rows at a time once
+        the support cache holds the encoded support set (each block then costs its decode
+        alone), so the [rows, n_bins] probabilities exist for one block only; rows answer as
+        in one call, bit for bit (spec/mitra.md "Prediction")."""
+        engine = self._open().engine
+        y = np.asarray(self.support_y_, dtype=np.float64)
+        whole = (len(Xq) <= BLOCK_ROWS or not engine.uses_cache or engine.graphs.pair_pending
+                 or not len(y) or y.min() == y.max())
+        if whole:  # a small predict, the single graph's first run, or no model run at all
+            return read(self._distribution(Xq))
+        members = check_n_estimators(self.n_estimators)
+        with Reporter(self.progress, len(Xq) * members, "mitra predict", members) as report:
+            parts = []
+            for start in range(0, len(Xq), BLOCK_ROWS):
+                block = Xq[start:start + BLOCK_ROWS]
+                part = report.part(start * members, len(block) * members)
+                parts.append(read(self._distribution(block, part or False)))
+            report.finish()
+        return np.concatenate(parts)
+
+    def _distribution(self, Xq: np.ndarray, progress: Any = None) -> BinnedDistribution:
         n_bins = self._open().engine.n_bins
         if not n_bins:
             raise ValidationError(
@@ -218,7 +243,8 @@ class MitraRegressor(_MitraEstimator):
             uniform = np.broadcast_to(np.full(n_bins, 1.0 / n_bins), (len(Xq), n_bins))
             return BinnedDistribution(uniform, low, 0.0)  # a view: no [rows, n_bins] array
         span = high - low
-        return BinnedDistribution(self._run(Xq, (y - low) / span, None), low, span)
+        return BinnedDistribution(self._run(Xq, (y - low) / span, None, progress=progress),
+                                  low, span)
 
     def _answered_without_the_model(self, rows: int) -> None:
         """Progress of a predict answered without a run (constant support targets): every
