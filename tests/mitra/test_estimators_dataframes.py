@@ -309,3 +309,55 @@ def test_a_column_of_unsupported_objects_is_named(column, kind):
     X = pd.DataFrame({"a": np.arange(10.0), "when": column(10)})
     with pytest.raises(InputTypeError, match=f"X column 'when' holds .*not '{kind}'"):
         MitraClassifier(onnx=TINY["classification"]).fit(X, [0, 1] * 5)
+
+
+@pytest.mark.filterwarnings("ignore::wlearn_mitra.BuiltinModelWarning")
+@pytest.mark.parametrize("model", MODELS)
+def test_pyarrow_and_polars_edge_columns_read_as_pandas_reads_them(model):
+    """A pyarrow Array as y (strings, bools, nulls), integers past 2**53 in a pyarrow table
+    and all-null polars / pyarrow columns: read as the same data from pandas is, never
+    pyarrow's own error."""
+    pa = pytest.importorskip("pyarrow")
+    pl = pytest.importorskip("polars")
+    from wlearn.errors import ValidationError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2))
+    labels = np.where(X[:, 0] > 0, "a", "b")
+    onnx = None if model == "builtin" else TINY["classification"]
+    clf = MitraClassifier(onnx=onnx).fit(X, pa.array(labels))
+    np.testing.assert_array_equal(
+        clf.predict_proba(X), MitraClassifier(onnx=onnx).fit(X, labels).predict_proba(X))
+    assert clf.score(X, pa.array(labels)) == clf.score(X, labels)
+    assert MitraModel(classifier_onnx=onnx).fit(X, pa.array(X[:, 0] > 0)).classes_.tolist() == [
+        False, True]
+    with pytest.raises(ValidationError, match="missing labels"):
+        MitraClassifier(onnx=onnx).fit(X, pa.array([None] + list(labels[1:])))
+    big = np.arange(20, dtype=np.uint64) + np.uint64(2**63)
+    reg_onnx = None if model == "builtin" else TINY["regression"]
+    from_arrow = MitraRegressor(onnx=reg_onnx).fit(pa.table({"u": pa.array(big)}), X[:, 0])
+    from_pandas = MitraRegressor(onnx=reg_onnx).fit(pd.DataFrame({"u": big}), X[:, 0])
+    np.testing.assert_array_equal(from_arrow.support_x_, from_pandas.support_x_)
+    nulls = {"polars": pl.DataFrame({"x": X[:, 0], "z": [None] * 20}),
+             "pyarrow": pa.table({"x": X[:, 0], "z": pa.nulls(20)}),
+             "pandas": pd.DataFrame({"x": X[:, 0], "z": pd.Series([None] * 20, dtype=object)})}
+    answers = {k: MitraClassifier(onnx=onnx).fit(v, labels).predict_proba(v) for k, v in
+               nulls.items()}
+    np.testing.assert_array_equal(answers["polars"], answers["pandas"])
+    np.testing.assert_array_equal(answers["pyarrow"], answers["pandas"])
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_score_refuses_sample_weights_that_do_not_fit(kind):
+    from wlearn.errors import ValidationError
+
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = (X[:, 0] > 0).astype(int) if kind == "classifier" else X[:, 0]
+    model = make(kind)[0].fit(X, y)
+    for bad, message in ((np.ones(3), r"shape \(20,\)"), (np.full(20, np.nan), "finite"),
+                         (-np.ones(20), "not negative"), (np.zeros(20), "not all 0"),
+                         (["a"] * 20, "numbers")):
+        with pytest.raises(ValidationError, match=message):
+            model.score(X, y, sample_weight=bad)
+    weights = np.arange(1.0, 21.0)
+    assert model.score(X, y, sample_weight=weights) != model.score(X, y) or kind == "classifier"

@@ -11,7 +11,7 @@ from wlearn.errors import ValidationError
 
 from ..engine._engine import MAX_CLASSES
 from ..inputs import _labels, _manyclass
-from ..inputs._checks import check_max_support, check_n_estimators, check_rows
+from ..inputs._checks import check_max_support, check_n_estimators, check_rows, sample_weights
 from ..inputs._support import SUPPORT_SELECTIONS
 from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
@@ -256,4 +256,4 @@ class MitraClassifier(_MitraEstimator):
         pred = self.predict(X)
         check_rows(pred, truth)
         correct = pred.astype(object) == truth.astype(object)
-        return float(np.average(correct, weights=sample_weight))
+        return float(np.average(correct, weights=sample_weights(sample_weight, len(truth))))

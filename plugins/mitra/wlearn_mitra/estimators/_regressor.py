@@ -11,7 +11,7 @@ from wlearn.errors import ValidationError
 
 from ..bundles import _format
 from ..inputs._checks import TARGET_SCALINGS, beyond_float32, check_rows, check_target_scaling
-from ..inputs._checks import check_n_estimators, targets
+from ..inputs._checks import check_n_estimators, sample_weights, targets
 from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
 from ._base import _MitraEstimator
@@ -275,7 +275,8 @@ class MitraRegressor(_MitraEstimator):
         truth = targets(y)
         pred = self.predict(X)
         check_rows(pred, truth)
-        w = np.ones_like(truth) if sample_weight is None else np.asarray(sample_weight, float)
+        w = sample_weights(sample_weight, len(truth))
+        w = np.ones_like(truth) if w is None else w
         ss_res = float(np.sum(w * (truth - pred) ** 2))
         if ss_res == 0:
             return 1.0

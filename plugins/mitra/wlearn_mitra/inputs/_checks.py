@@ -231,7 +231,10 @@ def _narwhals_columns(frame: Any, table: Table, name: str) -> None:
         if dtype.is_numeric() or dtype == nw.Boolean:
             if dtype in (nw.Float32,):
                 table.narrow.add(j)
-            values = column.cast(nw.Float64).to_numpy()
+            try:
+                values = column.cast(nw.Float64).to_numpy()
+            except Exception:  # noqa: BLE001 - pyarrow's safe cast refuses integers past 2**53
+                values = [np.nan if v is None else float(v) for v in column.to_list()]
             table.values[:, j] = np.asarray(values, dtype=np.float64)
         elif dtype == nw.Enum:  # polars' fixed, ordered categories
             table.declared[j] = list(dtype.categories)
@@ -244,6 +247,8 @@ def _narwhals_columns(frame: Any, table: Table, name: str) -> None:
             table.text[j] = _objects(column.to_list())
         elif dtype == nw.Object:
             _put_objects(table, j, _objects(column.to_list()))
+        elif column.null_count() == len(column):  # all missing (polars Null, pyarrow null)
+            table.values[:, j] = np.nan  # as pandas' all-None column is read
         else:
             raise InputTypeError(
                 f"{where} has dtype {dtype}; Mitra takes numbers, booleans, and categorical, "
@@ -409,6 +414,23 @@ def require_y(y: Any, estimator: str) -> None:
 def check_rows(X: np.ndarray, y: np.ndarray) -> None:
     if len(X) != len(y):
         raise ValidationError(f"X has {len(X)} rows but y has {len(y)} elements")
+
+
+def sample_weights(sample_weight: Any, rows: int) -> np.ndarray | None:
+    """``score``'s ``sample_weight`` as float64 [rows] (None stays None): finite, not
+    negative, not all 0, one per row; ValidationError otherwise."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError("sample_weight must hold numbers, one per row") from None
+    if w.shape != (rows,):
+        raise ValidationError(f"sample_weight must have shape ({rows},), one weight per row; "
+                              f"got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any() or not w.any():
+        raise ValidationError("sample_weight must be finite and not negative, and not all 0")
+    return w
 
 
 def detect_task(y: Any) -> str:

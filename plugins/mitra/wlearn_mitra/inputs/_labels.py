@@ -42,7 +42,10 @@ def as_vector(y: Any, name: str = "y") -> np.ndarray:
     if isinstance(y, (list, tuple)):
         arr = np.asarray(y, dtype=object)  # numpy would turn [0, "a"] into strings
     else:
-        arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+        if type(y).__module__.startswith("pyarrow") and hasattr(y, "to_pylist"):
+            arr = np.asarray(y.to_pylist(), dtype=object)  # any type, nulls as None
+        else:
+            arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
