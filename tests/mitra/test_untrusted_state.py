@@ -187,3 +187,27 @@ def test_artifacts_no_mitra_bundle_has_are_ignored_and_said_so(model, tmp_path, 
     tmp_path.joinpath("plain.wlrn").write_bytes(data)
     assert main(["inspect", "--json", str(tmp_path / "plain.wlrn")]) == 0
     assert not any("write them back" in n for n in json.loads(capsys.readouterr().out)["notes"])
+
+
+def test_a_bundle_without_a_model_hash_says_its_model_is_unchecked(tmp_path, capsys):
+    """A model given as an InferenceSession has no known bytes, so its bundle records no
+    hash: load warns that nothing checks the model it runs, unless one is given, and inspect
+    says so."""
+    import onnxruntime as ort
+
+    from wlearn.cli import main
+
+    X, _ = _rng_table(8)
+    session = ort.InferenceSession(str(TINY["classifier"]), providers=["CPUExecutionProvider"])
+    data = MitraClassifier(onnx=session).fit(X, [0, 1] * 4).save()
+    assert json.loads(bytes(wlrn.decode_bundle(data)[2]["meta"]))["onnxSha256"] is None
+    with pytest.warns(UserWarning, match="records no model hash.*pass onnx= that model"):
+        wlearn.load(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        MitraClassifier.load(data, onnx=TINY["classifier"])  # the model given: no warning
+    path = tmp_path / "session.wlrn"
+    path.write_bytes(data)
+    main(["inspect", "--json", str(path)])
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("records no model hash" in n for n in notes)

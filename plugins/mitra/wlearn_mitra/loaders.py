@@ -200,6 +200,10 @@ def _describe(cls: type, type_id: str, manifest: dict, toc: list, blobs: Any,
                      f"{_format.JS_PACKAGE} cannot predict from it (its head has "
                      f"{_manyclass.HEAD} outputs); predict here runs them through the class "
                      "hierarchy max_node_classes gives")
+    if state.onnx_sha256 is None:
+        notes.append("it records no model hash (its model was an InferenceSession at fit): "
+                     "load runs whatever model it finds, unchecked; pass the model it was "
+                     "fitted with")
     if state.ignored_artifacts:
         listed = ", ".join(map(repr, state.ignored_artifacts))
         notes.append(f"artifacts no Mitra bundle has ({listed}): load ignores them, as "

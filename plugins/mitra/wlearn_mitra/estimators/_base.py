@@ -482,6 +482,14 @@ class _MitraEstimator(_Params):
         # model: the hash check refuses the built-in one.
         source = locate(onnx, cls._task, sha=state.onnx_sha256,
                         notice=not (check_onnx_hash and state.onnx_sha256))
+        if state.onnx_sha256 is None and given is None:
+            where = (os.fspath(source) if isinstance(source, (str, os.PathLike))
+                     else "the environment's model")
+            warnings.warn(
+                f"this bundle records no model hash (its model was given as an "
+                f"InferenceSession at fit), so nothing checks that the model it now runs, "
+                f"{where}, is the one it was fitted with; pass onnx= that model",
+                UserWarning, stacklevel=user_stacklevel())
         handle = open_engine_if_open(source, cls._task, precision, runtime)
         if handle is not None:
             model._adopt(handle)
