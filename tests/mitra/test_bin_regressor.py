@@ -256,7 +256,8 @@ def test_distribution_against_numpy(bin_model, bin_session):
 def test_quantile_levels_and_coverage_are_checked():
     X, y, Xq = table(6)
     model = MitraRegressor(onnx=ONNX).fit(X, y)
-    for bad in (-0.1, 1.5, np.nan, "half", [0.2, 2]):
+    for bad in (-0.1, 1.5, np.nan, "half", [0.2, 2], "0.5", [True, False], [[0.1], [0.9]],
+                np.array([[0.1, 0.9]])):
         with pytest.raises(ValidationError, match="quantiles must be numbers in"):
             model.predict_quantiles(Xq, bad)
     for bad in (0, 1, 1.2, -0.5, np.nan, True, np.bool_(True), "0.9", np.array([0.8])):
@@ -279,7 +280,8 @@ def test_cdf_takes_one_value_or_one_per_row():
     per_row = d.cdf(grid[5:5 + len(Xq)])  # one value per row: each row's own CDF there
     np.testing.assert_array_equal(per_row, cdfs[5:5 + len(Xq)].diagonal())
     assert np.isnan(d.cdf(np.nan)).all()
-    for bad in ([1.0, 2.0], np.zeros((len(Xq), 1)), "a", None, [object()] * len(Xq)):
+    for bad in ([1.0, 2.0], np.zeros((len(Xq), 1)), "a", "1.0", True, None,
+                [object()] * len(Xq)):
         with pytest.raises(ValidationError, match="cdf takes"):
             d.cdf(bad)
 

@@ -28,7 +28,14 @@ _ROWS = _bins.ROWS
 
 
 def _levels(q: object, name: str = "quantiles") -> tuple[np.ndarray, bool]:
-    """``q`` as float64 [k] in [0, 1] and whether it was a scalar."""
+    """``q`` as float64 [k] in [0, 1] and whether it was a scalar: one number, or a flat
+    sequence of numbers (not booleans, strings or nested sequences)."""
+    raw = np.asarray(q, dtype=object) if not isinstance(q, np.ndarray) else q
+    if raw.ndim > 1 or raw.dtype.kind in "bUS" or (raw.dtype.kind == "O" and not all(
+            isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)) for v in raw.reshape(-1))):
+        raise ValidationError(f"{name} must be numbers in [0, 1] (one, or a flat list of "
+                              f"them), got {q!r}")
     try:
         levels = np.asarray(q, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -124,8 +131,8 @@ class BinnedDistribution:
         NaN gives NaN."""
         rows = len(self.probabilities)
         try:
-            if y is None:
-                raise TypeError
+            if y is None or isinstance(y, str) or np.asarray(y).dtype.kind in "USb":
+                raise TypeError  # text ("1.0") and booleans are no values of the target
             values = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValidationError(
