@@ -81,18 +81,17 @@ def _foreign_pair(encoder: Path, decoder: Path, sha256: str) -> str | None:
     graphs record that model's SHA-256 (``wlearn-mitra convert --split`` writes it): a pair
     left from another model (a later convert without ``--split``, or one stopped part way)
     would answer for that model, silently."""
+    remedy = ("the engine cuts its own pair from the model instead; convert again with "
+              "--split, or delete the pair")
     for path in (encoder, decoder):
         with buffer(path) as view:
             recorded = readable_metadata(view).get(SINGLE_SHA256_METADATA_KEY)
         if recorded is None:
             return (f"{path.name} does not record which model it was cut from (a pair written "
-                    "by an earlier wlearn-mitra convert); the engine cuts its own pair from the "
-                    "model instead. Convert again with --split, or delete the pair")
+                    f"by an earlier wlearn-mitra convert); {remedy}")
         if recorded != sha256:
             return (f"{path.name} was cut from another model (sha256 {recorded[:12]}...), not "
-                    f"this one ({sha256[:12]}...): a pair left by an earlier convert. The "
-                    "engine cuts its own pair from the model instead; convert again with "
-                    "--split, or delete the pair")
+                    f"this one ({sha256[:12]}...), a pair left by an earlier convert; {remedy}")
     return None
 
 
@@ -397,9 +396,14 @@ class GraphSet:
         encoder, decoder = derived_paths(self._folder, identity)
         if encoder.is_file() and decoder.is_file():
             return _Cut(encoder), _Cut(decoder)
-        try:
+
+        def cut() -> tuple:
             made = derive_pair(self._precise(self._source, self.onnx_sha256), self._folder,
                                identity)
+            return tuple(_Cut(path) for path in made)
+
+        try:
+            return cut()
         except OSError as exc:  # the cache folder: not a folder, read-only, full
             message = (f"cannot keep the support cache's graphs in {self._folder} ({exc}); "
                        f"to use the support cache, {WRITABLE_HINT}")
@@ -415,16 +419,13 @@ class GraphSet:
             self.single  # noqa: B018
             if self.precision == "int8":
                 try:
-                    made = derive_pair(self._precise(self._source, self.onnx_sha256),
-                                       self._folder, identity)
-                    return tuple(_Cut(path) for path in made)
+                    return cut()
                 except (OSError, ValidationError):
                     pass
             if not _warned_no_onnx:
                 _warned_no_onnx = True
                 cache_warning(f"the single graph runs, without the support cache: {exc}")
             return None
-        return tuple(_Cut(path) for path in made)
 
     @property
     def single(self) -> _choice.Graph:

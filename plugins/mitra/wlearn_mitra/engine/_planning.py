@@ -163,9 +163,10 @@ def plan(
     when the plan needs it and it is not open yet (counted against a budget).
     ``available_mb``: the memory the machine has available, None when unknown.
     ``chunk_size`` fixes the query rows per chunk (the support side is still planned).
-    Raises ValidationError when the budget is not a positive finite number, ResourceLimitError when it is
-    too small for even one feature of this support set, or, without a budget, when the plain
-    run needs more than ``available_mb`` (each message gives what would do).
+    Raises ValidationError when the budget is not a positive finite number,
+    ResourceLimitError when it is too small for even one feature of this support set, or,
+    without a budget, when the plain run needs more than ``available_mb`` (each message
+    gives what would do).
     """
     if max_memory_mb is not None and (
             isinstance(max_memory_mb, bool) or not isinstance(max_memory_mb, numbers.Real)

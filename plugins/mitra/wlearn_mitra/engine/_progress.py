@@ -59,12 +59,12 @@ class Reporter:
         if self.callback is not None:
             self.callback(self.done, self.total)
 
-    def part(self, start: int, size: int) -> "Progress | None":
+    def part(self, start: int, size: int) -> "Progress | bool":
         """A callable ``(done, total)`` reporting one part of this predict (one node of a
-        class hierarchy) as ``size`` of this reporter's units from ``start``; None when
-        nothing listens."""
+        class hierarchy, one block of rows) as ``size`` of this reporter's units from
+        ``start``; False (a silent ``progress``) when nothing listens."""
         if self.bar is None and self.callback is None:
-            return None
+            return False
 
         def report(done: int, total: int) -> None:
             self.advance(start + (size * done) // max(total, 1) - self.done)

@@ -225,7 +225,7 @@ class MitraClassifier(_MitraEstimator):
 
             def run(rows: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
                 part = report.part(next(passes) * rows_per_node, rows_per_node)
-                return self._run(Xq, groups, n_groups, rows, progress=part or False)
+                return self._run(Xq, groups, n_groups, rows, progress=part)
 
             proba = _manyclass.predict_proba(
                 tree, len(self.classes_), len(Xq), run, self._support_index,

@@ -24,7 +24,7 @@ import numpy as np
 from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
-from ..inputs import _categories, _manyclass
+from ..inputs import _categories, _labels, _manyclass
 from ..inputs._checks import SHA256_HEX, beyond_float32, exact_number
 
 #: Version of the state dictionary written by :func:`state_of`.
@@ -85,13 +85,6 @@ def _label(value: Any) -> bool:
     return isinstance(value, (str, bool, np.bool_, numbers.Real))
 
 
-def _ascending(values: np.ndarray) -> bool:
-    try:
-        return all(bool(a < b) for a, b in zip(values[:-1], values[1:]))
-    except TypeError:  # labels of kinds that do not compare
-        return False
-
-
 def _check_learned(state: dict[str, Any], classification: bool) -> None:
     n_features = state.get("n_features_in_")
     if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
@@ -109,7 +102,7 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
         classes = _array(state.get("classes_"), "classes_", 1, "biufUO")
         if not 1 <= len(classes) or (classes.dtype.kind == "O" and not all(map(_label, classes))):
             raise ValidationError("classes_ must hold at least one label (number, bool or str)")
-        if not _ascending(classes):  # as fit makes them, and as bundles must hold them
+        if not _labels.ascending(classes):
             raise ValidationError("classes_ must be sorted and distinct")
         index = _array(state.get("_support_index"), "_support_index", 1, "iu")
         if len(index) != rows or (rows and (index.min() < 0 or index.max() >= len(classes))):

@@ -222,7 +222,7 @@ class MitraRegressor(_MitraEstimator):
             for start in range(0, len(Xq), BLOCK_ROWS):
                 block = Xq[start:start + BLOCK_ROWS]
                 part = report.part(start * members, len(block) * members)
-                parts.append(read(self._distribution(block, part or False)))
+                parts.append(read(self._distribution(block, part)))
             report.finish()
         return np.concatenate(parts)
 

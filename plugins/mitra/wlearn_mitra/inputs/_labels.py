@@ -28,6 +28,15 @@ LABEL_KINDS = ("integer", "float", "string")
 DECIMAL = re.compile(r"0|-?[1-9][0-9]*")
 
 
+def ascending(classes: Any) -> bool:
+    """Whether labels are sorted and distinct, as fit makes ``classes_`` and bundles must hold
+    them (False for labels of kinds that do not compare)."""
+    try:
+        return all(bool(a < b) for a, b in zip(classes[:-1], classes[1:]))
+    except TypeError:
+        return False
+
+
 def _nul_ended(values: Any) -> bool:
     """Whether a string ends in NUL, which numpy's str arrays drop ("a\0" becomes "a")."""
     return any(isinstance(v, str) and v.endswith("\x00") for v in values)
@@ -197,6 +206,6 @@ def from_json(obj: Any) -> np.ndarray:
             classes = np.array(ints, dtype=np.int64 if fits else object)
     except (TypeError, ValueError):
         raise BundleError(f"meta.labels.values do not all fit kind {kind!r}") from None
-    if len(classes) > 1 and not all(a < b for a, b in zip(classes[:-1], classes[1:])):
+    if not ascending(classes):
         raise BundleError("meta.labels.values must be sorted and distinct")
     return classes
