@@ -104,17 +104,29 @@ def _onehot(X):
          ("cat", OneHotEncoder(handle_unknown="ignore"), cat)])
 
 
-def models(task: str, clf_onnx, reg_onnx, mitra: dict | None = None) -> dict:
+class _SlotShuffled(MitraClassifier):
+    """A MitraClassifier whose members permute the classes among all the head's labels, as
+    wlearn-mitra 0.2.0's did (``--class-shuffle slots``; its ``class_shuffle_``)."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.class_shuffle_ = "slots"
+        return self
+
+
+def models(task: str, clf_onnx, reg_onnx, mitra: dict | None = None,
+           class_shuffle: str = "classes") -> dict:
     """Name -> factory(X_train) of a fresh estimator; ``mitra``: more parameters of the Mitra
-    models (``--mitra-params``)."""
+    models (``--mitra-params``); ``class_shuffle``: ``"slots"`` for members as 0.2.0's."""
     import lightgbm
 
     mitra = mitra or {}
     if task == "classification":
+        mitra_classifier = _SlotShuffled if class_shuffle == "slots" else MitraClassifier
         return {
-            "Mitra": lambda X: MitraClassifier(onnx=clf_onnx, **mitra),
-            "Mitra n_estimators=4": lambda X: MitraClassifier(onnx=clf_onnx, n_estimators=4,
-                                                              **mitra),
+            "Mitra": lambda X: mitra_classifier(onnx=clf_onnx, **mitra),
+            "Mitra n_estimators=4": lambda X: mitra_classifier(onnx=clf_onnx, n_estimators=4,
+                                                               **mitra),
             "RandomForest": lambda X: make_pipeline(
                 _ordinal(X), RandomForestClassifier(random_state=0, n_jobs=1)),
             "LightGBM": lambda X: lightgbm.LGBMClassifier(random_state=0, n_jobs=1,
@@ -168,9 +180,10 @@ def score_split(task, make, xs, ys, xq, yq) -> dict:
             "rmse": float(np.sqrt(np.mean((pred - yq) ** 2))), "seconds": seconds}
 
 
-def score_table(table, seeds, names, clf_onnx, reg_onnx, done=None, mitra=None) -> dict:
+def score_table(table, seeds, names, clf_onnx, reg_onnx, done=None, mitra=None,
+                class_shuffle="classes") -> dict:
     task = table.meta["task"]
-    factories = models(task, clf_onnx, reg_onnx, mitra)
+    factories = models(task, clf_onnx, reg_onnx, mitra, class_shuffle)
     out = {name: [] for name in names}
     for seed in range(seeds):
         xs, xq, ys, yq = train_test_split(
@@ -329,6 +342,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", help="comma-separated subset of the models")
     parser.add_argument("--mitra-params", default="",
                         help="more integer parameters of the Mitra models, e.g. max_support=1024")
+    parser.add_argument("--class-shuffle", choices=("classes", "slots"), default="classes",
+                        help="members' class permutations: within the table's classes (the "
+                        "estimators' own) or among all 10 labels, as wlearn-mitra 0.2.0's")
     parser.add_argument("--baselines", help="take non-Mitra scores from this results file")
     parser.add_argument("--json", help="results file (default bench/results/realtables-LABEL.json)")
     args = parser.parse_args(argv)
@@ -384,7 +400,8 @@ def main(argv=None) -> int:
                             if m not in MITRA and len(r) == seeds}
                 began = time.perf_counter()
                 scores[table.name] = score_table(table, seeds, names, args.model,
-                                                 args.regressor_model, done, mitra)
+                                                 args.regressor_model, done, mitra,
+                                                 args.class_shuffle)
                 metas[table.name] = table.meta
                 primary = "accuracy" if task == "classification" else "r2"
                 print(f"[{which}] {table.name:<34} rows={table.meta['rows']:<5} "

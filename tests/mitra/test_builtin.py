@@ -324,7 +324,7 @@ def test_classifier_floor_holds_with_string_labels_and_an_ensemble():
     X_train, X_test, y_train, y_test = _split("iris", 1, True)
     names = np.array(["setosa", "versicolor", "virginica"])
     model = MitraClassifier(n_estimators=4).fit(X_train, names[y_train])
-    assert model.score(X_test, names[y_test]) >= 0.95  # measured 0.960
+    assert model.score(X_test, names[y_test]) >= 0.96  # measured 0.973 (0.960 with 0.2.0's members)
 
 
 def test_regressor_r2_floor():

@@ -21,7 +21,7 @@ from wlearn.errors import ValidationError
 from ..exceptions import ModelOutputError, user_stacklevel
 from ..graphs._cachedir import cache_warning
 from ..inputs import _bins
-from ..inputs._checks import MAX_N_ESTIMATORS
+from ..inputs._checks import CLASS_SHUFFLES, MAX_N_ESTIMATORS
 from ..runtimes import _choice
 from . import _runs
 from ._chunks import chunks, padded
@@ -218,6 +218,7 @@ class MitraEngine:
         max_memory_mb: float | None = None,
         chunk_size: int | None = None,
         transforms: Collection[str] = TRANSFORMS,
+        class_shuffle: str = "classes",
         owner: object = None,
         check_input: bool = True,
     ) -> np.ndarray:
@@ -229,7 +230,9 @@ class MitraEngine:
         and with ``n_estimators > 1`` each member sees its own random ``transforms`` (any of
         ``mirror_x``, ``shuffle_features``, ``shuffle_classes``, ``mirror_y``), drawn from
         ``seed``; members are averaged (probabilities for a classifier). ``n_estimators=1``
-        is one plain pass with no random transform.
+        is one plain pass with no random transform. ``class_shuffle``: ``"classes"``, a
+        member feeds the classes as a permutation of the labels 0..n_classes-1, or
+        ``"slots"``, of all the head's labels (as 0.2.0 did; :mod:`._preprocess`).
 
         Data wider than the plan allows is split across members by feature subsets, as the
         wide-data policy says (:mod:`wlearn_mitra.engine._planning`); with ``n_estimators=1``
@@ -270,6 +273,9 @@ class MitraEngine:
                 raise ValidationError(
                     f"unknown transforms {sorted(unknown)}; known: {sorted(TRANSFORMS)}"
                 )
+            if class_shuffle not in CLASS_SHUFFLES:
+                raise ValidationError(f"class_shuffle must be one of {CLASS_SHUFFLES}, "
+                                      f"got {class_shuffle!r}")
         else:
             x_support, y_support, x_query = self._coerce(x_support, y_support, x_query)
             if len(x_support) == 0:  # an answer from no rows would be NaN, never an error
@@ -297,7 +303,8 @@ class MitraEngine:
                 f"{need:g} (or fit with a smaller max_support).",
                 UserWarning, stacklevel=user_stacklevel(),
             )
-        members = self._members(plan, n_features, int(n_estimators), seed, transforms)
+        labels = n_classes if class_shuffle == "classes" else self.shape.n_slots
+        members = self._members(plan, n_features, int(n_estimators), seed, transforms, labels)
         rows = plan.rows
         # Members on feature subsets encode their subset for this predict only: one member's
         # encoded set is alive at a time, as the plan counts (_planning); whole data is kept
@@ -408,11 +415,12 @@ class MitraEngine:
         )
 
     def _members(
-        self, plan: Plan, n_features: int, n_estimators: int, seed: int, transforms
+        self, plan: Plan, n_features: int, n_estimators: int, seed: int, transforms,
+        n_labels: int | None,
     ) -> list[MemberTransform]:
         """The ensemble's members: random transforms drawn from ``seed`` when
-        ``n_estimators > 1``, and each its own feature subset when ``plan`` is narrower than
-        the data."""
+        ``n_estimators > 1`` (class permutations over ``n_labels`` labels), and each its own
+        feature subset when ``plan`` is narrower than the data."""
         subsets = [None] * plan.members
         if plan.width < n_features:
             subsets = feature_subsets(n_features, plan.width, plan.members, seed)
@@ -426,7 +434,7 @@ class MitraEngine:
                 rng,
                 # the width a member sees; none when every support column was constant
                 n_features=min(plan.width, n_features),
-                n_slots=self.shape.n_slots,
+                n_labels=n_labels or 0,
                 classification=self.classification,
                 transforms=frozenset(transforms),
                 features=subset,

@@ -12,8 +12,17 @@ needs. Per upstream's ``Preprocessor``:
   :mod:`._planning`);
 - whatever is still non-finite (NaN, +-inf) becomes 0 after the cast to float32.
 
-Targets: class labels go through a permutation of all the model's label slots (so class 2 may
-be fed as label 7 and read back from logit 7); regression targets, already min-max scaled to
+Targets: with ``class_shuffle="classes"`` (the default) a member feeds the K classes of a
+predict as a permutation of the labels 0..K-1 (of three classes, class 2 may be fed as label 0
+and read back from logit 0); with ``"slots"`` as a permutation of all the model's label slots
+(class 2 may be fed as label 7), which is what AutoGluon's ``Preprocessor`` does with
+``shuffle_classes`` on (its sklearn interface passes ``n_classes=10``; the option is off by
+default there) and what wlearn-mitra 0.2.0 and earlier did. A Mitra prior numbers a table's
+classes 0..K-1 (``pretrain/prior.py`` does), so a label in slots K..9 is one the model never
+saw beside K classes: with the built-in classifier, 4-member ensembles on the real-table
+benchmark went from 1.026 to 1.034 x RandomForest's geometric-mean accuracy and from 0.418 to
+0.402 log-loss (bench/README.md, "bench_members.py"). Models saved before keep ``"slots"``
+(spec/mitra.md, ``params.classShuffle``). Regression targets, already min-max scaled to
 [0, 1], may be mirrored (``y -> 1 - y``) and the prediction mirrored back.
 """
 
@@ -80,7 +89,7 @@ class MemberTransform:
     features: np.ndarray | None = None  # int [F']: the member's columns, before anything else
     feature_order: np.ndarray | None = None  # int [F']: new column j is old column order[j]
     mirror: np.ndarray | None = None  # float [F'] of +-1, applied after the reordering
-    class_perm: np.ndarray | None = None  # int [n_slots]: class c is fed as label perm[c]
+    class_perm: np.ndarray | None = None  # int [n_labels]: class c is fed as label perm[c]
     mirror_y: bool = False
 
     @classmethod
@@ -89,17 +98,19 @@ class MemberTransform:
         rng: np.random.Generator,
         *,
         n_features: int,
-        n_slots: int,
+        n_labels: int,
         classification: bool,
         transforms: frozenset[str],
         features: np.ndarray | None = None,
     ) -> "MemberTransform":
-        """A member's transforms; ``n_features`` is the width it sees (of ``features``)."""
+        """A member's transforms; ``n_features`` is the width it sees (of ``features``),
+        ``n_labels`` the labels its class permutation moves the classes among (ignored for
+        a regressor)."""
         # Drawn in upstream's order: class order, feature order, target mirror, feature mirror.
         class_perm = feature_order = mirror = None
         mirror_y = False
         if classification and "shuffle_classes" in transforms:
-            class_perm = rng.permutation(n_slots)
+            class_perm = rng.permutation(n_labels)
         if "shuffle_features" in transforms:
             feature_order = rng.permutation(n_features)
         if not classification and "mirror_y" in transforms:

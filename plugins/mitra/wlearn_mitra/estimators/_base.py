@@ -357,11 +357,17 @@ class _MitraEstimator(_Params):
             seed=to_int32(self._seed()) & 0xFFFFFFFF,
             progress=self.progress if progress is None else progress,
             max_memory_mb=self.max_memory_mb,
+            class_shuffle=self._class_shuffle(),
             owner=self.support_x_,  # its encodings leave the engine's cache with it
             # X was checked at this estimator's face (_query), the support set once
             # (_check_support), n_estimators above: the engine checks none of them again
             check_input=False,
         )
+
+    def _class_shuffle(self) -> str:
+        """How ensemble members permute the classes (``inputs._checks.CLASS_SHUFFLES``); a
+        regressor has none to permute."""
+        return "classes"
 
     # -- bundles ------------------------------------------------------------------------------
 
@@ -470,6 +476,7 @@ class _MitraEstimator(_Params):
         model.categories_ = state.categories
         if state.task == "classification":
             model.class_hierarchy_ = state.class_hierarchy
+            model.class_shuffle_ = _format.class_shuffle(params)
         if state.feature_names is not None:
             model.feature_names_in_ = np.asarray(state.feature_names, dtype=object)
         model._bundle_check = _BundleCheck(

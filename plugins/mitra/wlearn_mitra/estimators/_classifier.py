@@ -102,7 +102,12 @@ class MitraClassifier(_MitraEstimator):
     classes. Attributes after fit: ``classes_``, ``n_features_in_``, ``support_x_`` (float32),
     ``support_y_`` (labels), ``support_indices_`` (rows of X kept), ``onnx_sha256_``,
     ``class_hierarchy_`` (the class tree as nested lists of class indices, or None when the
-    model runs plain), ``target_encoding_`` (bool), and those of every Mitra estimator:
+    model runs plain), ``target_encoding_`` (bool), ``class_shuffle_`` (``"classes"``: with
+    ``n_estimators > 1`` each member feeds the K classes as a permutation of the labels
+    0..K-1, those the model was trained on; ``"slots"`` in models saved with members by
+    wlearn-mitra 0.2.0 or earlier, which permuted all 10 of the head's labels, as AutoGluon's
+    ``shuffle_classes``; ``wlearn_mitra.engine._preprocess``), and those of every Mitra
+    estimator:
 
     - ``feature_names_in_`` (object array of str): the column names when fitted on a
       DataFrame whose names are all strings (absent otherwise, as in scikit-learn);
@@ -118,7 +123,7 @@ class MitraClassifier(_MitraEstimator):
 
     _task = "classification"
     _estimator_kind = "classifier"
-    _learned = _MitraEstimator._learned + ("class_hierarchy_",)
+    _learned = _MitraEstimator._learned + ("class_hierarchy_", "class_shuffle_")
 
     def __init__(
         self,
@@ -196,7 +201,14 @@ class MitraClassifier(_MitraEstimator):
         m = self._node_classes(len(self.classes_), self._handle.engine)
         self.class_hierarchy_ = (None if m is None
                                  else _manyclass.build_tree(len(self.classes_), m))
+        self.class_shuffle_ = "classes"
         return self
+
+    def _class_shuffle(self) -> str:
+        # A pickle of wlearn-mitra 0.2.0 or earlier has no class_shuffle_: its members, if it
+        # had any, permuted all the head's slots, and keep doing so.
+        return self.__dict__.get("class_shuffle_",
+                                 "slots" if self.n_estimators != 1 else "classes")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1.
@@ -244,7 +256,10 @@ class MitraClassifier(_MitraEstimator):
             return np.log(proba)
 
     def _manifest_values(self) -> dict[str, Any]:
-        return {**super()._manifest_values(), "max_node_classes": self.max_node_classes}
+        values = {**super()._manifest_values(), "max_node_classes": self.max_node_classes}
+        if self.n_estimators != 1:  # written only where answers depend on it (JS has no members)
+            values["class_shuffle"] = self._class_shuffle()
+        return values
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row (the first one on ties)."""

@@ -468,6 +468,11 @@ def detect_task(y: Any) -> str:
 #: little; the bound keeps a bundle from asking for unbounded work and memory (each member
 #: is planned and transformed up front).
 MAX_N_ESTIMATORS = 256
+#: Which labels an ensemble member's class permutation moves a predict's classes among
+#: (``wlearn_mitra.engine._preprocess``): its own K (``"classes"``, what a fit gives), or every
+#: slot of the model's head (``"slots"``, what models saved by wlearn-mitra 0.2.0 and earlier
+#: with members keep).
+CLASS_SHUFFLES = ("classes", "slots")
 #: A SHA-256 as bundles, pickles and the identity memo write it: 64 lowercase hex digits.
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
