@@ -20,10 +20,10 @@ and read back from logit 0); with ``"slots"`` as a permutation of all the model'
 default there) and what wlearn-mitra 0.2.0 and earlier did. A Mitra prior numbers a table's
 classes 0..K-1 (``pretrain/prior.py`` does), so a label in slots K..9 is one the model never
 saw beside K classes: with the built-in classifier, 4-member ensembles on the real-table
-benchmark went from 1.026 to 1.034 x RandomForest's geometric-mean accuracy and from 0.418 to
-0.402 log-loss (bench/README.md, "bench_members.py"). Models saved before keep ``"slots"``
-(spec/mitra.md, ``params.classShuffle``). Regression targets, already min-max scaled to
-[0, 1], may be mirrored (``y -> 1 - y``) and the prediction mirrored back.
+benchmark went from 1.026 to 1.032 x RandomForest's geometric-mean accuracy and from 0.418 to
+0.404 log-loss (bench/README.md, "Ensemble members' class permutations"). Models saved
+before keep ``"slots"`` (spec/mitra.md, ``params.classShuffle``). Regression targets, already
+min-max scaled to [0, 1], may be mirrored (``y -> 1 - y``) and the prediction mirrored back.
 """
 
 from __future__ import annotations
