@@ -28,10 +28,10 @@ from .._tasks import REGRESSOR_BINS_TYPE_ID as _REGRESSOR_BINS_TYPE_ID
 from .._tasks import TASK_OF_TYPE_ID
 from .._tasks import TASKS as _TASKS
 from ..inputs import _categories, _labels, _manyclass
-from ..inputs._checks import CLASS_SHUFFLES, SHA256_HEX, beyond_float32, check_max_support
-from ..inputs._checks import check_n_estimators
-from ..inputs._checks import check_seed
-from ..inputs._checks import check_target_scaling, check_task
+from ..inputs._checks import (
+    SHA256_HEX, beyond_float32, check_class_shuffle, check_max_support, check_n_estimators,
+    check_seed, check_target_scaling, check_task, unrecorded_class_shuffle,
+)
 from ..inputs._support import check_support_selection
 
 CLASSIFIER_TYPE_ID = _TASKS["classification"].type_id
@@ -89,19 +89,13 @@ def _target_encoding(value: Any) -> None:
         raise ValidationError(f"must be true or false, got {value!r}")
 
 
-def _class_shuffle(value: Any) -> None:
-    if value not in CLASS_SHUFFLES:
-        raise ValidationError(f"must be one of {CLASS_SHUFFLES}, got {value!r}")
-
-
 def class_shuffle(params: dict[str, Any]) -> str:
     """How a bundle's ensemble members permute the classes (``params.classShuffle``, see
-    :mod:`wlearn_mitra.engine._preprocess`). Absent: ``"slots"`` when the bundle asks for
-    members (``nEstimators`` above 1: saved by wlearn-mitra 0.2.0 or earlier, whose members did
-    that), else ``"classes"``, as a fit gives (no answer of the bundle depended on it)."""
+    :mod:`wlearn_mitra.engine._preprocess`); absent, what its ``nEstimators`` implies
+    (:func:`~wlearn_mitra.inputs._checks.unrecorded_class_shuffle`)."""
     if "classShuffle" in params:
         return params["classShuffle"]
-    return "slots" if params.get("nEstimators", 1) != 1 else "classes"
+    return unrecorded_class_shuffle(params.get("nEstimators", 1))
 
 
 def target_encoded(params: dict[str, Any]) -> bool:
@@ -121,7 +115,7 @@ _PARAM_CHECKS = {
     "task": check_task,
     "supportSelection": check_support_selection,
     "targetEncoding": _target_encoding,
-    "classShuffle": _class_shuffle,
+    "classShuffle": check_class_shuffle,
 }
 
 

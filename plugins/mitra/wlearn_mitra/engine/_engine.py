@@ -21,7 +21,7 @@ from wlearn.errors import ValidationError
 from ..exceptions import ModelOutputError, user_stacklevel
 from ..graphs._cachedir import cache_warning
 from ..inputs import _bins
-from ..inputs._checks import CLASS_SHUFFLES, MAX_N_ESTIMATORS
+from ..inputs._checks import MAX_N_ESTIMATORS, check_class_shuffle
 from ..runtimes import _choice
 from . import _runs
 from ._chunks import chunks, padded
@@ -273,9 +273,7 @@ class MitraEngine:
                 raise ValidationError(
                     f"unknown transforms {sorted(unknown)}; known: {sorted(TRANSFORMS)}"
                 )
-            if class_shuffle not in CLASS_SHUFFLES:
-                raise ValidationError(f"class_shuffle must be one of {CLASS_SHUFFLES}, "
-                                      f"got {class_shuffle!r}")
+            check_class_shuffle(class_shuffle, "class_shuffle")
         else:
             x_support, y_support, x_query = self._coerce(x_support, y_support, x_query)
             if len(x_support) == 0:  # an answer from no rows would be NaN, never an error

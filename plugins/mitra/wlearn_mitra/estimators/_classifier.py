@@ -12,6 +12,7 @@ from wlearn.errors import ValidationError
 from ..engine._engine import MAX_CLASSES
 from ..inputs import _labels, _manyclass
 from ..inputs._checks import check_max_support, check_n_estimators, check_rows, sample_weights
+from ..inputs._checks import unrecorded_class_shuffle
 from ..inputs._support import SUPPORT_SELECTIONS
 from ..engine._progress import Progress, Reporter
 from ..exceptions import user_stacklevel
@@ -205,10 +206,9 @@ class MitraClassifier(_MitraEstimator):
         return self
 
     def _class_shuffle(self) -> str:
-        # A pickle of wlearn-mitra 0.2.0 or earlier has no class_shuffle_: its members, if it
-        # had any, permuted all the head's slots, and keep doing so.
-        return self.__dict__.get("class_shuffle_",
-                                 "slots" if self.n_estimators != 1 else "classes")
+        # A pickle of wlearn-mitra 0.2.0 or earlier has no class_shuffle_.
+        shuffle = self.__dict__.get("class_shuffle_")
+        return unrecorded_class_shuffle(self.n_estimators) if shuffle is None else shuffle
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, float64 [rows, len(classes_)]; rows sum to 1.

@@ -25,7 +25,7 @@ from wlearn.errors import ValidationError, WlearnError
 from wlrn import encode_json
 
 from ..inputs import _categories, _labels, _manyclass
-from ..inputs._checks import CLASS_SHUFFLES, SHA256_HEX, beyond_float32, exact_number
+from ..inputs._checks import SHA256_HEX, beyond_float32, check_class_shuffle, exact_number
 
 #: Version of the state dictionary written by :func:`state_of`.
 PICKLE_VERSION = 1
@@ -117,10 +117,8 @@ def _check_learned(state: dict[str, Any], classification: bool) -> None:
                                   "the support rows")
         if state.get("class_hierarchy_") is not None:
             _manyclass.check_tree(state["class_hierarchy_"], len(classes))
-        shuffle = state.get("class_shuffle_", "classes")
-        if not isinstance(shuffle, str) or shuffle not in CLASS_SHUFFLES:
-            raise ValidationError(f"class_shuffle_ must be one of {CLASS_SHUFFLES}, "
-                                  f"got {shuffle!r}")
+        if "class_shuffle_" in state:
+            check_class_shuffle(state["class_shuffle_"], "class_shuffle_")
     else:
         if "classes_" in state or "_support_index" in state:
             raise ValidationError("a regressor has no classes_")

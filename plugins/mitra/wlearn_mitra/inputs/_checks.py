@@ -490,6 +490,21 @@ def check_n_estimators(value: Any) -> int:
     return check_int(value, "n_estimators", 1, MAX_N_ESTIMATORS)
 
 
+def check_class_shuffle(value: Any, name: str = "") -> str:
+    """``value`` when it is one of :data:`CLASS_SHUFFLES`, else ValidationError naming
+    ``name`` (a bundle's message names its param before it)."""
+    if not isinstance(value, str) or value not in CLASS_SHUFFLES:
+        raise ValidationError(f"{name} must be one of {CLASS_SHUFFLES}, got {value!r}".lstrip())
+    return value
+
+
+def unrecorded_class_shuffle(n_estimators: Any) -> str:
+    """The class shuffle of a model that records none (a bundle or pickle of wlearn-mitra
+    0.2.0 or earlier): ``"slots"`` when it has members, as those permuted all the head's
+    labels, else ``"classes"``, as a fit gives (no answer of it depended on the rule)."""
+    return "slots" if n_estimators != 1 else "classes"
+
+
 #: ``target_scaling`` values of MitraRegressor (and MitraModel).
 TARGET_SCALINGS = ("minmax", "none", "js")
 
