@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -430,6 +432,37 @@ def test_cli_errors(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(convert_cli, "_missing_dependencies", lambda: ["torch"])
     assert cli("convert", "--checkpoint", "x", "--out", "y.onnx") == 1
     assert "pip install torch onnx safetensors" in capsys.readouterr().err
+
+
+def test_cli_convert_writes_each_file_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+    checkpoint = str(ONNX_FIXTURES / "tiny-mitra-regressor")
+    out = tmp_path / "r.onnx"
+    assert cli("convert", "--checkpoint", checkpoint, "--out", str(out)) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    # convert refuses a folder as --out, before reading anything
+    assert cli("convert", "--checkpoint", checkpoint, "--out", str(tmp_path)) == 1
+    assert "is a folder: give the path of the .onnx file" in capsys.readouterr().err
+
+    # A write over the model that fails (a full disk), or Ctrl-C, at the last moment: the
+    # model there stays whole, no partial or temporary file is left, and one line says so.
+    def fail_with(exc):
+        def replace(source, target):
+            raise exc
+        monkeypatch.setattr(os, "replace", replace)
+
+    fail_with(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    assert cli("convert", "--checkpoint", checkpoint, "--out", str(out)) == 1
+    err = [line for line in capsys.readouterr().err.splitlines()
+           if not line.startswith("[")]  # the progress log's lines
+    assert len(err) == 1 and str(out) in err[0] and os.strerror(errno.ENOSPC) in err[0]
+    assert err[0].startswith("wlearn-mitra: ") and "whole or not at all" in err[0]
+    fail_with(KeyboardInterrupt())
+    assert cli("convert", "--checkpoint", checkpoint, "--out", str(out)) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "wlearn-mitra: interrupted (convert writes each file whole or not at all)")
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.onnx"]
 
 
 def test_cli_module_imports_without_torch():

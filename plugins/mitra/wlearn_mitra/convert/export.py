@@ -22,6 +22,7 @@ from torch import nn
 
 from wlearn.errors import ValidationError
 
+from ..bundles._format import write as write_atomically
 from ..graphs._identity import model_buffer
 from ..graphs._modelfile import sha256_of
 from ..graphs._layout import ENCODER_INPUTS, INPUT_NAMES, STAT_NAMES, cache_names, split_paths
@@ -141,14 +142,9 @@ def _export(module: nn.Module, args: tuple, path: PathLike, inputs, outputs, axe
         entry.key, entry.value = key, value
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Atomically: a failed write (a full disk, Ctrl-C) leaves the file there before, which may
-    # be the very model the weights were read from, whole.
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        scratch.write_bytes(proto.SerializeToString())
-        os.replace(scratch, path)
-    finally:
-        scratch.unlink(missing_ok=True)
+    # Atomically (as bundles are saved): a failed write (a full disk, Ctrl-C) leaves the file
+    # there before, which may be the very model the weights were read from, whole.
+    write_atomically(path, proto.SerializeToString())
     return path
 
 
