@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import wlearn
 import wlrn
-from wlearn.errors import BundleError
+from wlearn.errors import BundleError, ValidationError
 from wlearn_mitra import MitraClassifier
 from wlearn_mitra.engine import MitraEngine
 
@@ -212,7 +212,13 @@ def test_any_label_set_survives_save_and_load(data, kind):
     y = np.empty(n, dtype=object)
     y[:] = [labels[i] for i in index]
     X = np.arange(n * 2, dtype=float).reshape(n, 2)
-    model = MitraClassifier(onnx=CLF_ONNX, max_support=data.draw(st.integers(1, 50))).fit(X, y)
+    max_support = data.draw(st.integers(1, 50))
+    if kind == 3 and any(label.endswith("\x00") for label in labels):
+        # numpy's strings drop a trailing NUL ("a\0" would become "a"): refused, not merged
+        with pytest.raises(ValidationError, match="ending in a NUL character"):
+            MitraClassifier(onnx=CLF_ONNX, max_support=max_support).fit(X, y)
+        return
+    model = MitraClassifier(onnx=CLF_ONNX, max_support=max_support).fit(X, y)
     assert sorted(model.classes_.tolist()) == model.classes_.tolist()
     assert len(model.classes_) == len(labels)
     loaded = MitraClassifier.load(model.save(), CLF_ONNX)
